@@ -1,0 +1,59 @@
+"""The one composition root: settings in, a wired desk, outbox worker and ticker out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaisonbot.config import Settings
+from liaisonbot.domain.refs import PLATFORMS
+from liaisonbot.service.desk import Desk
+from liaisonbot.service.followups import Ticker
+from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
+from liaisonbot.service.ports import ChatGateway, Clock, SystemClock
+from liaisonbot.store.db import make_engine
+from liaisonbot.store.migrate import upgrade_async
+from liaisonbot.store.uow import SqlUnitOfWorkFactory
+
+
+@dataclass
+class Core:
+    """Everything the platforms plug into."""
+
+    settings: Settings
+    engine: AsyncEngine
+    uow: SqlUnitOfWorkFactory
+    clock: Clock
+    desk: Desk
+    outbox: OutboxWorker
+    ticker: Ticker
+    gateways: dict[str, ChatGateway] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def build_core(settings: Settings, *, clock: Clock | None = None,
+                     gateways: Mapping[str, ChatGateway] | None = None,
+                     migrate: bool = True, retry: RetryPolicy | None = None) -> Core:
+    """Migrate (unless told not to) and wire the core. Gateways may be added later to
+    ``core.gateways`` (the worker reads the same dict)."""
+    if migrate:
+        await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = clock or SystemClock()
+    all_gateways: dict[str, ChatGateway] = dict(gateways or {})
+    outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry)
+    desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake)
+    ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake)
+    return Core(settings, engine, uow, clock, desk, outbox, ticker, all_gateways)
+
+
+def console_gateways(write: Callable[[str], None]) -> dict[str, ChatGateway]:
+    """One printing gateway per platform: the console stands in for all of them."""
+    from liaisonbot.chat.console.gateway import ConsoleGateway
+
+    return {platform: ConsoleGateway(platform, write) for platform in PLATFORMS}

@@ -1,0 +1,1 @@
+"""Platform adapters (console, Slack, Matrix) and the rendering of neutral posts."""

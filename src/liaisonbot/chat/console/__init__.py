@@ -1,0 +1,1 @@
+"""The console: a terminal standing in for every chat platform."""

@@ -1,0 +1,101 @@
+"""Neutral cards and posts as facts and lines; each platform formats these its own way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from liaisonbot.domain.cards import Card, Post
+from liaisonbot.domain.timefmt import local_time, when
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """A card's parts as short strings, in the reader's time zone. User text stays raw here:
+    every renderer escapes it for its own target."""
+
+    title: str  # R-7 · ICC-01/14 · mla
+    parties: str  # ICC OTP → BA SPO
+    status: str
+    due: str
+    flags: tuple[str, ...]
+    summary: str | None
+    basis: str
+    assignee: str | None
+    eta: str | None
+
+
+def _as_of(post: Post) -> datetime:
+    return datetime.fromisoformat(post.as_of) if post.as_of else datetime.now(UTC)
+
+
+def facts(card: Card, tz: str, now: datetime) -> CardFacts:
+    flags = []
+    if card.urgent:
+        flags.append("URGENT")
+    if card.confidential:
+        flags.append("confidential")
+    if card.days_late:
+        flags.append(f"{card.days_late} business day{'s' if card.days_late != 1 else ''} late")
+    return CardFacts(
+        title=f"{card.ref} · {card.case} · {card.kind}",
+        parties=f"{card.requesting_name} → {card.requested_name}",
+        status=card.status, due=when(datetime.fromisoformat(card.due_at), tz, now),
+        flags=tuple(flags),
+        summary=card.summary if card.summary is not None else None,
+        basis=card.basis, assignee=card.assignee,
+        eta=local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None)
+
+
+def card_lines(card: Card, tz: str, now: datetime) -> list[str]:
+    f = facts(card, tz, now)
+    lines = [f.title + "".join(f" · {flag}" for flag in f.flags),
+             f"{f.parties} · {f.status} · due {f.due}"]
+    if f.summary is not None:
+        lines.append(f"Summary: {f.summary}")
+    else:
+        lines.append("Summary: (confidential, shown to listed members only)")
+    if f.basis:
+        lines.append(f"Basis: {f.basis}")
+    if f.assignee:
+        lines.append(f"Handled by: {f.assignee}")
+    if f.eta:
+        lines.append(f"Answer expected: {f.eta}")
+    return lines
+
+
+def card_row(card: Card, tz: str, now: datetime) -> str:
+    """One line per request, for lists."""
+    f = facts(card, tz, now)
+    row = f"{card.ref} · {card.kind} · {card.requesting} → {card.requested} · {f.status} · due {f.due}"
+    row += "".join(f" · {flag}" for flag in f.flags if flag != "confidential")
+    if f.summary is not None:
+        short = f.summary if len(f.summary) <= 80 else f.summary[:79] + "…"
+        row += f" · {short}"
+    else:
+        row += " · (confidential)"
+    return row
+
+
+def plain_lines(post: Post) -> list[str]:
+    """A post as plain text lines (the console; also the fallback text elsewhere)."""
+    now = _as_of(post)
+    text_lines = post.text.splitlines() or [""]
+    if post.kind == "relay":
+        return [f"{post.author}: {text_lines[0]}", *text_lines[1:]]
+    if post.kind == "card" and post.card:
+        return [*text_lines, *card_lines(post.card, post.tz, now)]
+    if post.kind == "card_update" and post.card:
+        f = facts(post.card, post.tz, now)
+        return [f"{post.card.ref} card updated: {f.status} · due {f.due}"]
+    if post.kind == "show" and post.card:
+        return [*card_lines(post.card, post.tz, now), *text_lines]
+    if post.kind == "list":
+        return [*text_lines, *(card_row(card, post.tz, now) for card in post.cards)]
+    if post.kind == "direct" and post.card:
+        return [*text_lines, *card_lines(post.card, post.tz, now)]
+    return text_lines
+
+
+def plain_text(post: Post) -> str:
+    return "\n".join(plain_lines(post))

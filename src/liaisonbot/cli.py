@@ -1,0 +1,178 @@
+"""``liaisonbot``: run, console, db upgrade, check-config, export, audit verify.
+
+User mistakes end with one line on stderr and exit 2 (usage) or 1 (a failed check); never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from liaisonbot.config import ConfigError, Settings, config_path, load
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"liaisonbot: {message} (see liaisonbot --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="liaisonbot", description="The shared desk between partner offices.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", help="TOML file (default $LIAISONBOT_CONFIG, else "
+                                         "config/liaisonbot.toml)")
+        return p
+
+    with_config("run", "run the bot: platforms, scheduler and HTTP server")
+    console = with_config("console", "the bot in a terminal, standing in for the chat platforms")
+    console.add_argument("--as", dest="user", help="the user typing (e.g. console:alice)")
+    console.add_argument("--in", dest="room", help="the room (a room reference or office slug)")
+    console.add_argument("--now", help="start the clock at this ISO 8601 time")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
+    upgrade.add_argument("--config")
+    check = with_config("check-config", "validate the configuration")
+    check.add_argument("--online", action="store_true",
+                       help="also check platform credentials and rooms (needs the network)")
+    export = with_config("export", "a case's request log on stdout")
+    export.add_argument("case")
+    export.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    export.add_argument("--office", help="only requests this office is party to")
+    audit = sub.add_parser("audit", help="the tamper-evident history")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    verify = audit_sub.add_parser("verify", help="check the hash chain")
+    verify.add_argument("--config")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load(config_path(args.config))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{error.path}: {problem}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit("liaisonbot: --now needs an ISO 8601 time like "
+                         "2026-12-01T09:00+01:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from liaisonbot.bootstrap import build_core, console_gateways
+    from liaisonbot.chat.console.repl import run_console
+    from liaisonbot.domain.refs import is_room_ref, is_user_ref
+    from liaisonbot.service.ports import ManualClock
+
+    clock = ManualClock(_parse_now(args.now))
+    directory = settings.directory
+    first = directory.offices[0]
+    room = args.room or first.rooms[0]
+    office = directory.office(room)
+    room = office.rooms[0] if office else room
+    if not is_room_ref(room):
+        raise SystemExit(f"liaisonbot: --in {args.room!r} is neither an office slug nor a room")
+    bound = directory.office_for_room(room)
+    user = args.user or (bound.members[0] if bound and bound.members else "console:officer")
+    user = user if ":" in user else f"console:{user}"
+    if not is_user_ref(user):
+        raise SystemExit(f"liaisonbot: --as {args.user!r} is not a user like console:alice")
+
+    def write(text: str) -> None:
+        print(text, flush=True)
+
+    core = await build_core(settings, clock=clock, gateways=console_gateways(write))
+    try:
+        await run_console(core, clock, user=user, room=room)
+    finally:
+        await core.close()
+    return 0
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from liaisonbot.domain.refs import is_case_ref
+    from liaisonbot.service.reports import export_case
+    from liaisonbot.store.db import make_engine
+    from liaisonbot.store.migrate import upgrade_async
+    from liaisonbot.store.uow import SqlUnitOfWorkFactory
+
+    if not is_case_ref(args.case):
+        print(f"liaisonbot: {args.case!r} is not a case reference like ICC-01/14-01/18",
+              file=sys.stderr)
+        return 2
+    if args.office and settings.directory.office(args.office) is None:
+        print(f"liaisonbot: there is no office {args.office!r}", file=sys.stderr)
+        return 2
+    await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        text = await export_case(SqlUnitOfWorkFactory(engine), args.case, fmt=args.format,
+                                 office=args.office)
+    finally:
+        await engine.dispose()
+    sys.stdout.write(text)
+    return 0
+
+
+async def _audit(settings: Settings) -> int:
+    from liaisonbot.service.reports import verify_audit
+    from liaisonbot.store.db import make_engine
+    from liaisonbot.store.uow import SqlUnitOfWorkFactory
+
+    engine = make_engine(settings.database_url)
+    try:
+        broken = await verify_audit(SqlUnitOfWorkFactory(engine))
+    finally:
+        await engine.dispose()
+    if broken:
+        print(f"audit: broken at entry {broken.entry_id}: {broken.reason}")
+        return 1
+    print("audit: the history chain is intact")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from liaisonbot.logs import setup_logging
+
+    setup_logging()
+    settings = _settings(args)
+    if args.command == "check-config":
+        print(f"{settings.path}: sound ({len(settings.directory.offices)} offices)")
+        return 0
+    if args.command == "db":
+        from liaisonbot.store.migrate import upgrade
+
+        upgrade(settings.database_url)
+        print("database is at the latest schema")
+        return 0
+    if args.command == "console":
+        return asyncio.run(_console(settings, args))
+    if args.command == "export":
+        return asyncio.run(_export(settings, args))
+    if args.command == "audit":
+        return asyncio.run(_audit(settings))
+    from liaisonbot.runner import run
+
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Typed settings from TOML, validated once. ``load`` raises ``ConfigError`` naming every
+problem (file, key, why); secrets come only from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from liaisonbot.domain.calendar import BusinessCalendar, parse_working_days, parse_working_hours
+from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.durations import Duration, parse_duration
+from liaisonbot.domain.model import Kind, Office, Policy
+from liaisonbot.domain.refs import is_room_ref, is_user_ref
+
+DEFAULT_PATH = "config/liaisonbot.toml"
+ENV_PATH = "LIAISONBOT_CONFIG"
+_POLICY_KINDS = {k.value for k in Kind} | {"urgent"}
+
+
+class ConfigError(Exception):
+    def __init__(self, path: str, problems: list[str]) -> None:
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+        self.path = path
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    enabled: bool = False
+    mode: str = "http"
+    api_base_url: str = "https://slack.com/api/"
+    command: str = "/liaison"
+
+
+@dataclass(frozen=True)
+class MatrixSettings:
+    enabled: bool = False
+    homeserver: str = ""
+    user_id: str = ""
+    allowed_servers: tuple[str, ...] = ()
+    data_dir: str = "var/matrix"
+    device_name: str = "liaisonbot"
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: str
+    database_url: str
+    http_listen: tuple[str, int]
+    directory: Directory
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    weekly_report: bool = False
+
+
+def config_path(given: str | None) -> str:
+    return given or os.environ.get(ENV_PATH) or DEFAULT_PATH
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, why: str) -> None:
+        self.items.append(f"{key}: {why}")
+
+
+def _duration(raw: Any, key: str, problems: _Problems, units: tuple[str, ...] = ("d", "bd", "w"),
+              default: Duration | None = None) -> Duration:
+    try:
+        return parse_duration(str(raw), units=units)
+    except ValueError as error:
+        problems.add(key, str(error))
+        return default or Duration(0, "d")
+
+
+def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
+    base = Policy()
+    due = dict(base.due)
+    for kind, raw in (data.get("due") or {}).items():
+        if kind not in _POLICY_KINDS:
+            problems.add(f"policy.due.{kind}", "unknown kind; use one of "
+                         + ", ".join(sorted(_POLICY_KINDS)))
+            continue
+        due[kind] = _duration(raw, f"policy.due.{kind}", problems)
+    nudges = data.get("nudges") or {}
+    offsets = tuple(_duration(raw, f"policy.nudges.after_due[{i}]", problems)
+                    for i, raw in enumerate(nudges.get("after_due", ["0bd", "2bd", "5bd", "10bd"])))
+    escalate = nudges.get("escalate_from", base.escalate_from)
+    if not isinstance(escalate, int) or escalate < 1:
+        problems.add("policy.nudges.escalate_from", "must be a whole number of 1 or more")
+        escalate = base.escalate_from
+    return Policy(ack_within=_duration(data.get("ack_within", "5bd"), "policy.ack_within",
+                                       problems),
+                  due=due, nudges_after_due=offsets, escalate_from=escalate)
+
+
+def _holidays(raw: Any, key: str, problems: _Problems) -> Any:
+    import holidays as holiday_lib
+
+    items = [raw] if isinstance(raw, str) else list(raw or [])
+    dates: set[date] = set()
+    countries: list[Any] = []
+    for item in items:
+        text = str(item)
+        try:
+            dates.add(date.fromisoformat(text))
+            continue
+        except ValueError:
+            pass
+        country, _, subdiv = text.partition("-")
+        try:
+            countries.append(holiday_lib.country_holidays(country.upper(), subdiv=subdiv or None))
+        except NotImplementedError:
+            problems.add(key, f"{text!r} is neither a date (YYYY-MM-DD) nor a known country code")
+
+    def is_holiday(day: date) -> bool:
+        return day in dates or any(day in calendar for calendar in countries)
+
+    return is_holiday
+
+
+def _office(data: dict[str, Any], i: int, problems: _Problems) -> Office | None:
+    key = f"offices[{i}]"
+    slug = str(data.get("slug", ""))
+    if not slug or not slug.replace("-", "").replace("_", "").isalnum() or slug != slug.lower():
+        problems.add(f"{key}.slug", "needs a lower-case slug like icc-otp")
+    try:
+        tz = ZoneInfo(str(data.get("timezone", "UTC")))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add(f"{key}.timezone", f"unknown time zone {data.get('timezone')!r}")
+        tz = ZoneInfo("UTC")
+    try:
+        opens, closes = parse_working_hours(str(data.get("working_hours", "09:00-17:30")))
+    except ValueError as error:
+        problems.add(f"{key}.working_hours", str(error))
+        opens, closes = parse_working_hours("09:00-17:30")
+    try:
+        days = parse_working_days(str(data.get("working_days", "Mon-Fri")))
+    except ValueError as error:
+        problems.add(f"{key}.working_days", str(error))
+        days = frozenset(range(5))
+    rooms = tuple(str(r) for r in data.get("rooms", []))
+    for room in rooms:
+        if not is_room_ref(room):
+            problems.add(f"{key}.rooms", f"{room!r} is not a room like slack:C0123ABC, "
+                         "matrix:!abc:example.org or console:name")
+    if not rooms:
+        problems.add(f"{key}.rooms", "an office needs at least one room")
+    people = {}
+    for field_name in ("members", "escalation"):
+        people[field_name] = tuple(str(u) for u in data.get(field_name, []))
+        for user in people[field_name]:
+            if not is_user_ref(user):
+                problems.add(f"{key}.{field_name}", f"{user!r} is not a user like slack:U123ABC, "
+                             "matrix:@alice:example.org or console:alice")
+    calendar = BusinessCalendar(tz=tz, opens=opens, closes=closes, days=days,
+                                is_holiday=_holidays(data.get("holidays"), f"{key}.holidays",
+                                                     problems))
+    return Office(slug=slug, name=str(data.get("name") or slug), calendar=calendar, rooms=rooms,
+                  members=people["members"], escalation=people["escalation"])
+
+
+def _listen(raw: str, problems: _Problems) -> tuple[str, int]:
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        problems.add("http.listen", f"{raw!r} is not HOST:PORT like 127.0.0.1:3000")
+        return "127.0.0.1", 3000
+    return host.strip("[]"), int(port)
+
+
+def _platforms(data: dict[str, Any], problems: _Problems) -> tuple[SlackSettings, MatrixSettings]:
+    raw_slack, raw_matrix = data.get("slack") or {}, data.get("matrix") or {}
+    slack = SlackSettings(enabled=bool(raw_slack.get("enabled", bool(raw_slack))),
+                          mode=str(raw_slack.get("mode", "http")),
+                          api_base_url=str(raw_slack.get("api_base_url",
+                                                         "https://slack.com/api/")),
+                          command=str(raw_slack.get("command", "/liaison")))
+    if slack.mode not in ("http", "socket"):
+        problems.add("slack.mode", f"{slack.mode!r} is not http or socket")
+    matrix = MatrixSettings(enabled=bool(raw_matrix.get("enabled", bool(raw_matrix))),
+                            homeserver=str(raw_matrix.get("homeserver", "")),
+                            user_id=str(raw_matrix.get("user_id", "")),
+                            allowed_servers=tuple(raw_matrix.get("allowed_servers", [])),
+                            data_dir=str(raw_matrix.get("data_dir", "var/matrix")),
+                            device_name=str(raw_matrix.get("device_name", "liaisonbot")))
+    if matrix.enabled:
+        if not matrix.homeserver.startswith(("http://", "https://")):
+            problems.add("matrix.homeserver", "needs a URL like https://matrix.example.org")
+        if not is_user_ref(f"matrix:{matrix.user_id}"):
+            problems.add("matrix.user_id", "needs a user id like @liaisonbot:example.org")
+    return slack, matrix
+
+
+def _check_rooms(offices: list[Office], problems: _Problems) -> None:
+    seen_slugs: set[str] = set()
+    seen_rooms: dict[str, str] = {}
+    for office in offices:
+        if office.slug in seen_slugs:
+            problems.add("offices", f"the slug {office.slug!r} is used twice")
+        seen_slugs.add(office.slug)
+        for room in office.rooms:
+            if room in seen_rooms and seen_rooms[room] != office.slug:
+                problems.add("offices", f"the room {room} is bound to both "
+                             f"{seen_rooms[room]} and {office.slug}")
+            seen_rooms[room] = office.slug
+
+
+def parse(data: dict[str, Any], path: str) -> Settings:
+    problems = _Problems()
+    known = {"database", "http", "slack", "matrix", "policy", "offices", "reports"}
+    for key in data:
+        if key not in known:
+            problems.add(key, "unknown section; known: " + ", ".join(sorted(known)))
+    database_url = str((data.get("database") or {}).get("url", "sqlite+aiosqlite:///var/liaisonbot.db"))
+    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        problems.add("database.url", "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
+    listen = _listen(str((data.get("http") or {}).get("listen", "127.0.0.1:3000")), problems)
+    policy = _policy(data.get("policy") or {}, problems)
+    offices = [o for i, raw in enumerate(data.get("offices") or [])
+               if (o := _office(raw, i, problems))]
+    if not offices:
+        problems.add("offices", "at least one [[offices]] entry is needed")
+    _check_rooms(offices, problems)
+    slack, matrix = _platforms(data, problems)
+    if problems.items:
+        raise ConfigError(path, problems.items)
+    return Settings(path=path, database_url=database_url, http_listen=listen,
+                    directory=Directory(tuple(offices), policy), slack=slack, matrix=matrix,
+                    weekly_report=bool((data.get("reports") or {}).get("weekly", False)))
+
+
+def load(path: str) -> Settings:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(path, ["the file does not exist (set --config or $LIAISONBOT_CONFIG)"])
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(path, [f"not valid TOML: {error}"]) from None
+    return parse(data, path)
+
+
+def secret(name: str) -> str | None:
+    """A secret from the environment (never from the file)."""
+    return os.environ.get(name) or None

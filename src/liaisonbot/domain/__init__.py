@@ -1,0 +1,1 @@
+"""The request desk's rules: pure Python, standard library only, no I/O."""

@@ -1,0 +1,67 @@
+"""What the bot posts, in one neutral shape every platform renders its own way."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Card:
+    """A request as a room sees it. ``summary`` is None when the room may not see it."""
+
+    request_id: int
+    case: str
+    kind: str
+    requesting: str
+    requesting_name: str
+    requested: str
+    requested_name: str
+    status: str
+    due_at: str  # ISO 8601 UTC
+    urgent: bool = False
+    confidential: bool = False
+    summary: str | None = None
+    basis: str = ""
+    assignee: str | None = None
+    eta: str | None = None
+    days_late: int = 0
+
+    @property
+    def ref(self) -> str:
+        return f"R-{self.request_id}"
+
+
+@dataclass(frozen=True)
+class Post:
+    """One message the bot makes: a card, a reply, a thread note, a relay, a nudge or a DM.
+
+    ``text`` is plain text (user text inside it is data, escaped by each renderer); its first
+    line is the headline. ``lines`` hold list rows, ``card`` a request card. ``tz`` is the
+    reader's time zone and ``as_of`` when it was composed, for "in 3 days" wording.
+    """
+
+    kind: str
+    text: str
+    tz: str = "UTC"
+    as_of: str = ""
+    card: Card | None = None
+    cards: tuple[Card, ...] = ()
+    request_id: int | None = None
+    in_thread: bool = False
+    mentions: tuple[str, ...] = ()
+    author: str | None = None
+    source_ref: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Post:
+        data = json.loads(text)
+        data["card"] = Card(**data["card"]) if data.get("card") else None
+        data["cards"] = tuple(Card(**c) for c in data.get("cards") or ())
+        data["mentions"] = tuple(data.get("mentions") or ())
+        return cls(**data)

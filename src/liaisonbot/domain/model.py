@@ -1,0 +1,174 @@
+"""Requests, offices and the rules that move a request through its life."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from liaisonbot.domain.calendar import BusinessCalendar
+from liaisonbot.domain.durations import Duration
+
+
+class Kind(enum.StrEnum):
+    MLA = "mla"
+    EVIDENCE = "evidence"
+    INFORMATION = "information"
+    WITNESS = "witness"
+    SURRENDER = "surrender"
+    ASSETS = "assets"
+    OTHER = "other"
+
+
+class Status(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class Confidentiality(enum.StrEnum):
+    RESTRICTED = "restricted"
+    CONFIDENTIAL = "confidential"
+
+
+class Side(enum.StrEnum):
+    REQUESTING = "requesting"
+    REQUESTED = "requested"
+
+
+#: Statuses in which the requested office still owes an answer (the clock runs, nudges go out).
+PENDING = frozenset({Status.OPEN, Status.ACKNOWLEDGED})
+#: Statuses after which nothing more happens.
+ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.WITHDRAWN})
+
+
+@dataclass(frozen=True)
+class Office:
+    """A partner office: where it talks (rooms), who may act for it, and when it works."""
+
+    slug: str
+    name: str
+    calendar: BusinessCalendar
+    rooms: tuple[str, ...]
+    members: tuple[str, ...] = ()
+    escalation: tuple[str, ...] = ()
+
+    def may_act(self, user: str) -> bool:
+        """With no member list, anyone in the office's rooms acts for it."""
+        from liaisonbot.domain.refs import same_slack_ref
+
+        return not self.members or any(same_slack_ref(m, user) for m in self.members)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Deadlines and nudging rules, from ``[policy]``."""
+
+    ack_within: Duration = Duration(5, "bd")
+    due: dict[str, Duration] = field(default_factory=lambda: {
+        "mla": Duration(30, "d"), "evidence": Duration(30, "d"),
+        "information": Duration(10, "bd"), "urgent": Duration(2, "bd")})
+    default_due: Duration = Duration(10, "bd")
+    nudges_after_due: tuple[Duration, ...] = (Duration(0, "bd"), Duration(2, "bd"),
+                                              Duration(5, "bd"), Duration(10, "bd"))
+    escalate_from: int = 3
+    ack_nudges: int = 1
+
+    def due_for(self, kind: Kind, *, urgent: bool) -> Duration:
+        if urgent and "urgent" in self.due:
+            return self.due["urgent"]
+        return self.due.get(kind.value, self.default_due)
+
+
+@dataclass
+class Request:
+    """One request between two offices, as the desk tracks it."""
+
+    id: int
+    case: str
+    kind: Kind
+    requesting: str
+    requested: str
+    summary: str
+    status: Status
+    created_at: datetime
+    due_at: datetime
+    ack_due_at: datetime
+    opened_by: str
+    basis: str = ""
+    urgent: bool = False
+    confidentiality: Confidentiality = Confidentiality.RESTRICTED
+    assignee: str | None = None
+    eta: datetime | None = None
+    answer: str | None = None
+    snoozed_until: datetime | None = None
+    ack_nudges_sent: int = 0
+    answer_nudges_sent: int = 0
+    next_nudge_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def ref(self) -> str:
+        return f"R-{self.id}"
+
+    @property
+    def confidential(self) -> bool:
+        return self.confidentiality is Confidentiality.CONFIDENTIAL
+
+    def side_of(self, office: str) -> Side | None:
+        if office == self.requesting:
+            return Side.REQUESTING
+        if office == self.requested:
+            return Side.REQUESTED
+        return None
+
+    def is_party(self, office: str) -> bool:
+        return office in (self.requesting, self.requested)
+
+    def other_party(self, office: str) -> str:
+        return self.requested if office == self.requesting else self.requesting
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.status in PENDING and self.due_at <= now
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which statuses a verb applies to, who may use it, and the status it leads to."""
+
+    sides: frozenset[Side]
+    from_statuses: frozenset[Status]
+    to_status: Status | None  # None: the status does not change
+
+
+_BOTH = frozenset(Side)
+_REQUESTING = frozenset({Side.REQUESTING})
+_REQUESTED = frozenset({Side.REQUESTED})
+_NOT_ENDED = frozenset(Status) - ENDED
+
+RULES: dict[str, Rule] = {
+    "ack": Rule(_REQUESTED, PENDING, Status.ACKNOWLEDGED),
+    "answer": Rule(_REQUESTED, PENDING, Status.ANSWERED),
+    "decline": Rule(_REQUESTED, PENDING, Status.DECLINED),
+    "close": Rule(_REQUESTING, frozenset({Status.ANSWERED}), Status.CLOSED),
+    "reopen": Rule(_REQUESTING, frozenset({Status.ANSWERED}), Status.ACKNOWLEDGED),
+    "withdraw": Rule(_REQUESTING, PENDING, Status.WITHDRAWN),
+    "extend": Rule(_BOTH, PENDING, None),
+    "assign": Rule(_BOTH, _NOT_ENDED, None),
+    "snooze": Rule(_REQUESTING, PENDING, None),
+}
+
+
+def urgency_key(request: Request, now: datetime) -> tuple[int, int, float]:
+    """Most urgent first: pending before answered before ended; then by due time, urgent first."""
+    if request.status in PENDING:
+        band = 0
+    elif request.status is Status.ANSWERED:
+        band = 1
+    else:
+        band = 2
+    return (band, 0 if request.urgent else 1, request.due_at.timestamp())

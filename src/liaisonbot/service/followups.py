@@ -1,0 +1,178 @@
+"""The follow-up tick: nudges for late requests and each office's morning digest.
+
+The scheduler (or the console's ``:advance``) only calls ``Ticker.tick``; every fact lives in
+SQL. A request is claimed, its nudge recorded and its posts queued in one transaction
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two processes, a restart or a clock jump never
+send a nudge twice; a digest day is claimed per office the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from liaisonbot.domain.cards import Post
+from liaisonbot.domain.followups import (
+    NudgeDue, apply_nudge, business_days_late, next_nudge_at, nudge_due)
+from liaisonbot.domain.model import Office, Request
+from liaisonbot.domain.refs import platform_of
+from liaisonbot.domain.timefmt import when
+from liaisonbot.service import messages as m
+from liaisonbot.service.ports import UnitOfWork, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from liaisonbot.service.desk import Desk
+    from liaisonbot.service.ports import Clock
+
+log = logging.getLogger(__name__)
+
+
+class Ticker:
+    """Runs the follow-up jobs that are due at the clock's now."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, desk: Desk,
+                 on_posted: Callable[[], None] | None = None, batch: int = 500) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.desk = desk
+        self.directory = desk.directory
+        self.on_posted = on_posted or (lambda: None)
+        self.batch = batch
+        self.last_tick: datetime | None = None
+
+    async def tick(self) -> int:
+        """Send what is due now; returns the number of posts queued."""
+        now = self.clock.now()
+        queued = await self.nudges(now) + await self.digests(now)
+        self.last_tick = now
+        if queued:
+            self.on_posted()
+        return queued
+
+    async def next_due(self, after: datetime) -> datetime | None:
+        """The next moment strictly after ``after`` at which a job falls due."""
+        async with self.uow() as uow:
+            candidates = [await uow.requests.next_nudge_after(after),
+                          await uow.outbox.next_attempt_after(after)]
+        for office in self.directory.offices:
+            calendar = office.calendar
+            day = calendar.local(after).date()
+            opening = calendar.opening(calendar.next_business_day(day, include=True))
+            if opening <= after:
+                opening = calendar.opening(calendar.next_business_day(day))
+            candidates.append(opening)
+        found = [c for c in candidates if c is not None]
+        return min(found) if found else None
+
+    # ----------------------------------------------------------------- nudges
+
+    async def nudges(self, now: datetime) -> int:
+        queued = 0
+        while True:
+            async with self.uow() as uow:
+                requests = await uow.requests.claim_nudges(now, self.batch)
+                for request in requests:
+                    queued += await self._nudge_one(uow, request, now)
+                await uow.commit()
+            if len(requests) < self.batch:
+                return queued
+
+    async def _nudge_one(self, uow: UnitOfWork, request: Request, now: datetime) -> int:
+        office = self.directory.office(request.requested)
+        if office is None:  # the office left the config: stop chasing, keep the record
+            request.next_nudge_at = None
+            await uow.requests.update(request)
+            return 0
+        policy, calendar = self.directory.policy, office.calendar
+        nudge = nudge_due(request, policy, calendar, now)
+        posts: list[tuple[str, Post]] = []
+        if nudge is not None:
+            apply_nudge(request, nudge)
+            posts = await self._nudge_posts(uow, request, office, nudge, now)
+            await uow.history.append(request_id=request.id, at=now, actor="liaisonbot",
+                                     platform="system", action="nudged",
+                                     detail={"kind": nudge.kind, "number": nudge.number,
+                                             "escalated": nudge.escalate,
+                                             "merged": nudge.merged})
+        upcoming = next_nudge_at(request, policy, calendar)
+        if upcoming is not None and upcoming <= now:
+            upcoming = calendar.next_open(now + timedelta(minutes=1))
+        request.next_nudge_at = upcoming
+        await uow.requests.update(request)
+        for room, post in posts:
+            await uow.outbox.add(platform=platform_of(room), room=room, post=post,
+                                 request_id=request.id, at=now)
+        return len(posts)
+
+    async def _nudge_posts(self, uow: UnitOfWork, request: Request, office: Office,
+                           nudge: NudgeDue, now: datetime) -> list[tuple[str, Post]]:
+        tz = office.calendar.tz.key
+        requesting = self.directory.name(request.requesting)
+        if nudge.kind == "ack":
+            text = m.NUDGE_ACK.format(ref=request.ref, case=request.case, kind=request.kind.value,
+                                      requesting=requesting,
+                                      ack_due=when(request.ack_due_at, tz, now))
+        else:
+            late = business_days_late(request, office.calendar, now)
+            text = m.NUDGE_ANSWER.format(
+                number=nudge.number, ref=request.ref, case=request.case,
+                kind=request.kind.value, requesting=requesting, due=when(request.due_at, tz, now),
+                late=m.plural(late, "business day") if late else "now")
+        if nudge.merged > 1:
+            text += " " + m.NUDGE_MERGED.format(merged=nudge.merged)
+        posts: list[tuple[str, Post]] = []
+        for room in office.rooms:
+            mentions = tuple(u for u in office.escalation
+                             if platform_of(u) == platform_of(room)) if nudge.escalate else ()
+            body = text + (" " + m.NUDGE_ESCALATE.format(people=", ".join(mentions))
+                           if mentions else "")
+            posts.append((room, Post(kind="nudge", text=body, tz=tz, as_of=now.isoformat(),
+                                     request_id=request.id, mentions=mentions,
+                                     card=self.desk.card(request, now=now))))
+        note = m.NUDGE_NOTE.format(number=nudge.number, requested=office.name, ref=request.ref)
+        for link in await uow.threads.for_request(request.id):
+            if link.room in office.rooms:
+                continue
+            room_office = self.directory.office_for_room(link.room)
+            posts.append((link.room, Post(
+                kind="note", text=note, as_of=now.isoformat(), request_id=request.id,
+                in_thread=True, tz=room_office.calendar.tz.key if room_office else "UTC")))
+        return posts
+
+    # ----------------------------------------------------------------- digests
+
+    async def digests(self, now: datetime) -> int:
+        queued = 0
+        for office in self.directory.offices:
+            calendar = office.calendar
+            today = calendar.local(now).date()
+            if not calendar.is_open(now):
+                continue
+            async with self.uow() as uow:
+                if not await uow.state.claim_day(office.slug, today):
+                    continue
+                posts = await self._digest(uow, office, now)
+                for room, post in posts:
+                    await uow.outbox.add(platform=platform_of(room), room=room, post=post,
+                                         request_id=None, at=now)
+                await uow.commit()
+            queued += len(posts)
+        return queued
+
+    async def _digest(self, uow: UnitOfWork, office: Office,
+                      now: datetime) -> list[tuple[str, Post]]:
+        calendar = office.calendar
+        horizon = calendar.closing(calendar.add_business_days(calendar.local(now).date(), 2))
+        items = [r for r in await uow.requests.pending_for(office.slug) if r.due_at <= horizon]
+        if not items:
+            return []
+        overdue = sum(1 for r in items if r.is_overdue(now))
+        items.sort(key=lambda r: (r.case, r.due_at))
+        title = m.DIGEST_TITLE.format(office=office.name, overdue=overdue,
+                                      soon=len(items) - overdue)
+        cards = tuple(self.desk.card(r, now=now) for r in items)
+        tz = calendar.tz.key
+        return [(room, Post(kind="list", text=title, tz=tz, as_of=now.isoformat(), cards=cards,
+                            extra={"digest": True})) for room in office.rooms]

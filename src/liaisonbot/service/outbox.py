@@ -1,0 +1,141 @@
+"""Delivering the outbox: lease, post through the platform's gateway, mark done or back off.
+
+Per-room order holds: only the oldest pending entry of a room is leased, so a room's posts
+go out one after another while rooms proceed side by side. An entry is marked done only after
+its gateway confirmed; a crash in between leaves it leased, and after the lease it is tried
+again with the same ``delivery_id`` (gateways make that idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from liaisonbot.service.ports import (
+    ChatGateway, Clock, Delivery, DeliveryError, OutboxItem, Receipt, ThreadLink,
+    UnitOfWorkFactory)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    cap_seconds: float = 900.0
+    max_attempts: int = 15
+    lease_seconds: float = 120.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+
+
+class OutboxWorker:
+    """Delivers pending posts. ``wake()`` after queueing; ``run()`` until ``stop`` is set."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, gateways: Mapping[str, ChatGateway],
+                 clock: Clock, retry: RetryPolicy | None = None, batch: int = 50) -> None:
+        self.uow = uow
+        self.gateways = gateways
+        self.clock = clock
+        self.retry = retry or RetryPolicy()
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self.delivered = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Lease one round (the head entry of each room) and deliver it; returns the count."""
+        async with self.uow() as uow:
+            items = await uow.outbox.claim(self.clock.now(), self.batch,
+                                           self.retry.lease_seconds)
+            await uow.commit()
+        if items:
+            await asyncio.gather(*(self._deliver(item) for item in items))
+        return len(items)
+
+    async def drain(self, max_rounds: int = 10_000) -> int:
+        """Deliver until nothing is due now (the console and tests use this)."""
+        total = 0
+        for _ in range(max_rounds):
+            count = await self.run_once()
+            if count == 0:
+                break
+            total += count
+        return total
+
+    async def run(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                count = await self.run_once()
+            except Exception:  # the worker must outlive a database hiccup
+                log.exception("outbox round failed")
+                count = 0
+            if count:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()),
+                       asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=idle_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        gateway = self.gateways.get(item.platform)
+        try:
+            if gateway is None:
+                raise DeliveryError(f"no gateway for {item.platform}", permanent=True)
+            delivery = await self._delivery(item)
+            receipt = await gateway.deliver(delivery)
+        except DeliveryError as error:
+            await self._failed(item, error)
+            return
+        except Exception as error:  # a gateway bug must not lose the post
+            log.exception("delivery %s to %s crashed", item.id, item.room)
+            await self._failed(item, DeliveryError(f"{type(error).__name__}: {error}"))
+            return
+        await self._done(item, receipt)
+
+    async def _delivery(self, item: OutboxItem) -> Delivery:
+        thread = None
+        related: list[ThreadLink] = []
+        if item.request_id is not None:
+            async with self.uow() as uow:
+                related = await uow.threads.for_request(item.request_id)
+            thread = next((link for link in related if link.room == item.room), None)
+        return Delivery(delivery_id=f"lb-{item.id}", room=item.room, post=item.post,
+                        thread=thread, related=related)
+
+    async def _done(self, item: OutboxItem, receipt: Receipt) -> None:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            await uow.outbox.done(item.id, receipt.message_ref, now)
+            if item.post.kind == "card" and item.request_id is not None:
+                await uow.threads.add(ThreadLink(item.request_id, item.room, receipt.message_ref,
+                                                 receipt.message_ref), now)
+            await uow.commit()
+        self.delivered += 1
+        log.info("delivered", extra={"outbox_id": item.id, "room": item.room,
+                                     "platform": item.platform, "request": item.request_id,
+                                     "kind": item.post.kind,
+                                     "latency_s": (now - item.created_at).total_seconds()})
+
+    async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
+        permanent = error.permanent or item.attempts >= self.retry.max_attempts
+        delay = error.retry_after if error.retry_after is not None else \
+            self.retry.delay(item.attempts)
+        async with self.uow() as uow:
+            if permanent:
+                await uow.outbox.fail(item.id, str(error))
+            else:
+                await uow.outbox.retry(item.id, str(error),
+                                       self.clock.now() + timedelta(seconds=delay))
+            await uow.commit()
+        log.warning("delivery failed", extra={"outbox_id": item.id, "room": item.room,
+                                              "platform": item.platform, "error": str(error),
+                                              "permanent": permanent, "retry_in_s": delay})

@@ -1,0 +1,179 @@
+"""The ports the service layer talks through: clock, unit of work, chat gateways."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from liaisonbot.domain.audit import Entry
+from liaisonbot.domain.cards import Post
+from liaisonbot.domain.model import Request
+
+
+class Clock(Protocol):
+    """Where every "now" comes from."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock the console and the tests set and move."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment.astimezone(UTC)
+
+
+class Conflict(Exception):
+    """The row changed since it was read; the command lost a race."""
+
+
+@dataclass(frozen=True)
+class ThreadLink:
+    """Where a request's card sits in one room."""
+
+    request_id: int
+    room: str
+    message_ref: str
+    thread_root: str
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    entry: Entry
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    platform: str
+    room: str
+    request_id: int | None
+    post: Post
+    attempts: int
+    created_at: datetime
+
+
+class RequestRepository(Protocol):
+    async def add(self, request: Request) -> int: ...
+    async def get(self, request_id: int) -> Request | None: ...
+    async def update(self, request: Request) -> None:
+        """Write ``request`` back; raises ``Conflict`` if its version moved meanwhile."""
+    async def for_case(self, case: str, office: str) -> list[Request]: ...
+    async def overdue(self, office: str, now: datetime) -> list[Request]: ...
+    async def pending_for(self, office: str) -> list[Request]: ...
+    async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
+        """Requests whose ``next_nudge_at`` has come, locked for this transaction."""
+    async def all_for_case(self, case: str) -> list[Request]: ...
+    async def next_nudge_after(self, moment: datetime) -> datetime | None: ...
+
+
+class HistoryRepository(Protocol):
+    async def append(self, *, request_id: int | None, at: datetime, actor: str, platform: str,
+                     action: str, detail: dict[str, Any]) -> None: ...
+    async def for_request(self, request_id: int) -> list[Entry]: ...
+    async def chain(self) -> list[HistoryItem]: ...
+    async def head(self) -> tuple[int, str] | None: ...
+
+
+class OutboxRepository(Protocol):
+    async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
+                  at: datetime) -> int: ...
+    async def claim(self, now: datetime, limit: int, lease_seconds: float) -> list[OutboxItem]: ...
+    async def done(self, item_id: int, message_ref: str, at: datetime) -> None: ...
+    async def retry(self, item_id: int, error: str, at: datetime) -> None: ...
+    async def fail(self, item_id: int, error: str) -> None: ...
+    async def backlog(self) -> int: ...
+    async def next_attempt(self) -> datetime | None: ...
+    async def next_attempt_after(self, moment: datetime) -> datetime | None: ...
+
+
+class ThreadRepository(Protocol):
+    async def add(self, link: ThreadLink, at: datetime) -> None: ...
+    async def for_request(self, request_id: int) -> list[ThreadLink]: ...
+    async def find(self, room: str, thread_root: str) -> ThreadLink | None: ...
+
+
+class InboundRepository(Protocol):
+    async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
+        """Record an inbound event; False when it was recorded before (a replay)."""
+
+
+class StateRepository(Protocol):
+    async def get(self, key: str) -> str | None: ...
+    async def put(self, key: str, value: str, at: datetime) -> None: ...
+    async def claim_day(self, office: str, day: Any) -> bool:
+        """Mark ``day`` as the office's last digest day; False if it already was."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository: ``async with uow: …; await uow.commit()``."""
+
+    requests: RequestRepository
+    history: HistoryRepository
+    outbox: OutboxRepository
+    threads: ThreadRepository
+    inbound: InboundRepository
+    state: StateRepository
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None:
+        """Undo everything so far and go on in a fresh transaction."""
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One post to deliver. ``delivery_id`` is stable across retries: gateways use it to make
+    delivery idempotent (Matrix txn id, Slack message metadata)."""
+
+    delivery_id: str
+    room: str
+    post: Post
+    thread: ThreadLink | None
+    related: Sequence[ThreadLink] = ()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the platform gave back: the posted message's reference."""
+
+    message_ref: str
+
+
+class DeliveryError(Exception):
+    """A delivery that failed; ``retry_after`` seconds when the platform said, ``permanent``
+    when trying again cannot help (room gone, bot removed)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 permanent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class ChatGateway(Protocol):
+    """Posts to one platform. Must not post twice for one ``delivery_id``."""
+
+    platform: str
+
+    async def deliver(self, delivery: Delivery) -> Receipt: ...

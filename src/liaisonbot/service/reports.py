@@ -1,0 +1,90 @@
+"""Reports over the record: a case's request log (``liaisonbot export``) and the audit check."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from liaisonbot.domain.audit import Break, verify
+from liaisonbot.domain.model import Request
+from liaisonbot.service.ports import UnitOfWorkFactory
+
+FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
+          "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis")
+
+
+def _row(request: Request) -> dict[str, Any]:
+    """Confidential summaries never leave the record in an export."""
+    hidden = request.confidential
+    return {
+        "id": request.ref, "case": request.case, "kind": request.kind.value,
+        "requesting": request.requesting, "requested": request.requested,
+        "status": request.status.value, "urgent": request.urgent,
+        "confidentiality": request.confidentiality.value,
+        "created_at": request.created_at.isoformat(), "due_at": request.due_at.isoformat(),
+        "ack_due_at": request.ack_due_at.isoformat(),
+        "eta": request.eta.isoformat() if request.eta else "",
+        "assignee": request.assignee or "",
+        "summary": "(confidential)" if hidden else request.summary,
+        "basis": "(confidential)" if hidden else request.basis,
+    }
+
+
+async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
+                      office: str | None) -> str:
+    """The case's requests (only those ``office`` is party to, when given) with history."""
+    async with uow() as tx:
+        requests = (await tx.requests.for_case(case, office) if office
+                    else await tx.requests.all_for_case(case))
+        requests.sort(key=lambda r: r.id)
+        histories = {r.id: await tx.history.for_request(r.id) for r in requests}
+    rows = [_row(r) for r in requests]
+    if fmt == "json":
+        for row, request in zip(rows, requests, strict=True):
+            row["history"] = [{"at": e.at, "actor": e.actor, "action": e.action,
+                               "platform": e.platform}
+                              for e in histories[request.id]]
+        return json.dumps({"case": case, "office": office, "requests": rows}, indent=2,
+                          ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(_csv_safe(row) for row in rows)
+        return out.getvalue()
+    return _markdown(case, office, requests, rows, histories)
+
+
+def _csv_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """Neutralise spreadsheet formulas in user text (CSV injection)."""
+    return {k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@\t\r" else v)
+            for k, v in row.items()}
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(case: str, office: str | None, requests: list[Request],
+              rows: list[dict[str, Any]], histories: dict[int, Any]) -> str:
+    lines = [f"# Case {case}" + (f" — requests {office} is party to" if office else ""), ""]
+    if not rows:
+        return "\n".join([*lines, "No requests.", ""])
+    lines += ["| id | kind | from | to | status | due | summary |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['id']} | {r['kind']} | {r['requesting']} | {r['requested']} | "
+              f"{r['status']} | {r['due_at'][:16]} | {_md(r['summary'])} |" for r in rows]
+    for request in requests:
+        lines += ["", f"## {request.ref} history", ""]
+        lines += [f"- {e.at[:16]} {e.action} by {_md(e.actor)} ({e.platform})"
+                  for e in histories[request.id]]
+    return "\n".join(lines) + "\n"
+
+
+async def verify_audit(uow: UnitOfWorkFactory) -> Break | None:
+    async with uow() as tx:
+        chain = await tx.history.chain()
+        head = await tx.history.head()
+    return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head)

@@ -1,0 +1,28 @@
+"""Apply the Alembic migrations programmatically (``liaisonbot db upgrade``, ``run``, ``console``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` (blocking; runs its own event loop)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+async def upgrade_async(url: str) -> None:
+    """Migrate from inside a running event loop (Alembic's async env needs its own loop)."""
+    await asyncio.to_thread(upgrade, url)

@@ -1,0 +1,148 @@
+"""The tables. Every change to them comes with an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from liaisonbot.store.types import UTCDateTime
+
+PENDING_SQL = "status IN ('open', 'acknowledged')"
+
+
+def _pending_index(name: str, *columns: str) -> Index:
+    return Index(name, *columns, sqlite_where=text(PENDING_SQL),
+                 postgresql_where=text(PENDING_SQL))
+
+
+class RequestRow(SQLModel, table=True):
+    __tablename__ = "request"
+    __table_args__ = (
+        Index("ix_request_case_status", "case_ref", "status"),
+        _pending_index("ix_request_requested_due", "requested", "due_at"),
+        _pending_index("ix_request_requesting_due", "requesting", "due_at"),
+        Index("ix_request_next_nudge", "next_nudge_at",
+              sqlite_where=text("next_nudge_at IS NOT NULL"),
+              postgresql_where=text("next_nudge_at IS NOT NULL")),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_ref: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    requesting: str = Field(max_length=64)
+    requested: str = Field(max_length=64)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    basis: str = Field(default="", max_length=300)
+    urgent: bool = False
+    confidentiality: str = Field(default="restricted", max_length=16)
+    status: str = Field(max_length=16)
+    opened_by: str = Field(max_length=255)
+    assignee: str | None = Field(default=None, max_length=255)
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    ack_due_at: datetime = Field(sa_type=UTCDateTime)
+    eta: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ack_nudges_sent: int = 0
+    answer_nudges_sent: int = 0
+    next_nudge_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 1
+
+
+class HistoryRow(SQLModel, table=True):
+    """Append-only; each row seals the previous one (see ``domain.audit``)."""
+
+    __tablename__ = "history"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int | None = Field(default=None, index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=255)
+    platform: str = Field(max_length=16)
+    action: str = Field(max_length=32)
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """One row: the last sealed entry. Locking it serialises appends across processes."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    last_id: int = 0
+    last_hash: str = Field(max_length=64)
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "next_attempt_at", "id",
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    room: str = Field(max_length=255)
+    request_id: int | None = Field(default=None, index=True)
+    post: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_ref: str | None = Field(default=None, max_length=255)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class ThreadRow(SQLModel, table=True):
+    """Where a request's card sits in a room: its message and the thread root."""
+
+    __tablename__ = "thread_link"
+    __table_args__ = (UniqueConstraint("room", "thread_root", name="uq_thread_room_root"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(index=True)
+    room: str = Field(max_length=255)
+    message_ref: str = Field(max_length=255)
+    thread_root: str = Field(max_length=255)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InboundRow(SQLModel, table=True):
+    """Inbound events already handled (platform event id or a dedupe key)."""
+
+    __tablename__ = "inbound_event"
+
+    platform: str = Field(primary_key=True, max_length=16)
+    event_id: str = Field(primary_key=True, max_length=255)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class StateRow(SQLModel, table=True):
+    """Small named state: sync tokens, leader leases, digest days."""
+
+    __tablename__ = "kv_state"
+
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DigestRow(SQLModel, table=True):
+    """The last working day each office got its morning digest."""
+
+    __tablename__ = "office_digest"
+
+    office: str = Field(primary_key=True, max_length=64)
+    last_on: date

@@ -1,0 +1,313 @@
+"""The unit of work and repositories over SQLAlchemy: one transaction per ``async with``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from liaisonbot.domain.audit import GENESIS, Entry, entry_hash
+from liaisonbot.domain.cards import Post
+from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
+from liaisonbot.service.ports import Conflict, HistoryItem, OutboxItem, ThreadLink
+from liaisonbot.store.db import is_sqlite
+from liaisonbot.store.tables import (
+    AuditHeadRow, DigestRow, HistoryRow, InboundRow, OutboxRow, RequestRow, StateRow, ThreadRow)
+
+R = RequestRow.__table__
+H = HistoryRow.__table__
+HEAD = AuditHeadRow.__table__
+O = OutboxRow.__table__
+T = ThreadRow.__table__
+I = InboundRow.__table__
+S = StateRow.__table__
+D = DigestRow.__table__
+_PENDING = [s.value for s in PENDING]
+_REQUEST_FIELDS = ("kind", "requesting", "requested", "summary", "basis", "urgent", "status",
+                   "opened_by", "assignee", "answer", "created_at", "updated_at", "due_at",
+                   "ack_due_at", "eta", "snoozed_until", "ack_nudges_sent", "answer_nudges_sent",
+                   "next_nudge_at")
+
+
+def _to_row(request: Request) -> dict[str, Any]:
+    row = {name: getattr(request, name) for name in _REQUEST_FIELDS}
+    row.update(case_ref=request.case, kind=request.kind.value, status=request.status.value,
+               confidentiality=request.confidentiality.value)
+    return row
+
+
+def _to_request(row: Any) -> Request:
+    m = row._mapping
+    data = {name: m[name] for name in _REQUEST_FIELDS}
+    data.update(kind=Kind(m["kind"]), status=Status(m["status"]),
+                confidentiality=Confidentiality(m["confidentiality"]))
+    return Request(id=m["id"], case=m["case_ref"], version=m["version"], **data)
+
+
+def _party(office: str) -> Any:
+    return or_(R.c.requesting == office, R.c.requested == office)
+
+
+class _Repo:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def conn(self) -> AsyncConnection:
+        assert self._uow.conn is not None, "use the unit of work inside 'async with'"
+        return self._uow.conn
+
+
+class SqlRequests(_Repo):
+    async def add(self, request: Request) -> int:
+        result = await self.conn.execute(insert(R).values(**_to_row(request), version=1)
+                                         .returning(R.c.id))
+        request.id = int(result.scalar_one())
+        return request.id
+
+    async def get(self, request_id: int) -> Request | None:
+        row = (await self.conn.execute(select(R).where(R.c.id == request_id))).first()
+        return _to_request(row) if row else None
+
+    async def update(self, request: Request) -> None:
+        result = await self.conn.execute(
+            update(R).where(and_(R.c.id == request.id, R.c.version == request.version))
+            .values(**_to_row(request), version=request.version + 1))
+        if result.rowcount != 1:
+            raise Conflict(request.ref)
+        request.version += 1
+
+    async def _many(self, query: Any) -> list[Request]:
+        return [_to_request(row) for row in (await self.conn.execute(query)).all()]
+
+    async def for_case(self, case: str, office: str) -> list[Request]:
+        return await self._many(select(R).where(R.c.case_ref == case, _party(office)))
+
+    async def all_for_case(self, case: str) -> list[Request]:
+        return await self._many(select(R).where(R.c.case_ref == case).order_by(R.c.id))
+
+    async def overdue(self, office: str, now: datetime) -> list[Request]:
+        pending = R.c.status.in_(_PENDING)
+        # Two index range scans (one per side), not an OR over the whole table.
+        by_requested = select(R).where(R.c.requested == office, pending, R.c.due_at <= now)
+        by_requesting = select(R).where(R.c.requesting == office, pending, R.c.due_at <= now)
+        return await self._many(by_requested.union_all(by_requesting))
+
+    async def pending_for(self, office: str) -> list[Request]:
+        pending = R.c.status.in_(_PENDING)
+        return await self._many(select(R).where(R.c.requested == office, pending).union_all(
+            select(R).where(R.c.requesting == office, pending)))
+
+    async def next_nudge_after(self, moment: datetime) -> datetime | None:
+        return (await self.conn.execute(select(func.min(R.c.next_nudge_at))
+                                        .where(R.c.next_nudge_at > moment))).scalar()
+
+    async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
+        query = (select(R).where(R.c.next_nudge_at.is_not(None), R.c.next_nudge_at <= now)
+                 .order_by(R.c.next_nudge_at).limit(limit))
+        if not is_sqlite(str(self.conn.engine.url)):
+            query = query.with_for_update(skip_locked=True)
+        return await self._many(query)
+
+
+class SqlHistory(_Repo):
+    async def append(self, *, request_id: int | None, at: datetime, actor: str, platform: str,
+                     action: str, detail: dict[str, Any]) -> None:
+        head = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1).with_for_update())
+                ).first()
+        last_id, prev = (head.last_id, head.last_hash) if head else (0, GENESIS)
+        entry = Entry(last_id + 1, request_id, at.isoformat(), actor, platform, action, detail)
+        sealed = entry_hash(prev, entry)
+        await self.conn.execute(insert(H).values(
+            id=entry.id, request_id=request_id, at=at, actor=actor, platform=platform,
+            action=action, detail=json.dumps(detail, sort_keys=True, ensure_ascii=False),
+            prev_hash=prev, hash=sealed))
+        if head:
+            await self.conn.execute(update(HEAD).where(HEAD.c.id == 1)
+                                    .values(last_id=entry.id, last_hash=sealed))
+        else:
+            await self.conn.execute(insert(HEAD).values(id=1, last_id=entry.id, last_hash=sealed))
+
+    @staticmethod
+    def _entry(row: Any) -> Entry:
+        return Entry(row.id, row.request_id, row.at.isoformat(), row.actor, row.platform,
+                     row.action, json.loads(row.detail))
+
+    async def for_request(self, request_id: int) -> list[Entry]:
+        rows = await self.conn.execute(select(H).where(H.c.request_id == request_id)
+                                       .order_by(H.c.id))
+        return [self._entry(row) for row in rows]
+
+    async def chain(self) -> list[HistoryItem]:
+        rows = await self.conn.execute(select(H).order_by(H.c.id))
+        return [HistoryItem(self._entry(row), row.prev_hash, row.hash) for row in rows]
+
+    async def head(self) -> tuple[int, str] | None:
+        row = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1))).first()
+        return (row.last_id, row.last_hash) if row else None
+
+
+class SqlOutbox(_Repo):
+    async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
+                  at: datetime) -> int:
+        result = await self.conn.execute(insert(O).values(
+            platform=platform, room=room, post=post.to_json(), request_id=request_id,
+            status="pending", attempts=0, created_at=at, next_attempt_at=at).returning(O.c.id))
+        return int(result.scalar_one())
+
+    async def claim(self, now: datetime, limit: int, lease_seconds: float) -> list[OutboxItem]:
+        """Lease the oldest pending entry of each room whose turn has come (per-room order:
+        a room's later entries wait while an earlier one is leased or backing off)."""
+        head = (select(O.c.room, func.min(O.c.id).label("first"))
+                .where(O.c.status == "pending").group_by(O.c.room).subquery())
+        query = (select(O).join(head, O.c.id == head.c.first)
+                 .where(O.c.next_attempt_at <= now,
+                        or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
+                 .order_by(O.c.id).limit(limit))
+        if not is_sqlite(str(self.conn.engine.url)):
+            query = query.with_for_update(of=O, skip_locked=True)
+        rows = (await self.conn.execute(query)).all()
+        if rows:
+            until = now + timedelta(seconds=lease_seconds)
+            await self.conn.execute(update(O).where(O.c.id.in_([r.id for r in rows]))
+                                    .values(lease_until=until, attempts=O.c.attempts + 1))
+        return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
+                           r.attempts + 1, r.created_at) for r in rows]
+
+    async def done(self, item_id: int, message_ref: str, at: datetime) -> None:
+        await self.conn.execute(update(O).where(O.c.id == item_id).values(
+            status="done", delivered_at=at, message_ref=message_ref, lease_until=None,
+            last_error=None))
+
+    async def retry(self, item_id: int, error: str, at: datetime) -> None:
+        await self.conn.execute(update(O).where(O.c.id == item_id).values(
+            next_attempt_at=at, lease_until=None, last_error=error[:500]))
+
+    async def fail(self, item_id: int, error: str) -> None:
+        await self.conn.execute(update(O).where(O.c.id == item_id).values(
+            status="failed", lease_until=None, last_error=error[:500]))
+
+    async def backlog(self) -> int:
+        return int((await self.conn.execute(
+            select(func.count()).select_from(O).where(O.c.status == "pending"))).scalar_one())
+
+    async def next_attempt(self) -> datetime | None:
+        value = (await self.conn.execute(select(func.min(O.c.next_attempt_at))
+                                         .where(O.c.status == "pending"))).scalar_one()
+        return value  # type: ignore[no-any-return]
+
+    async def next_attempt_after(self, moment: datetime) -> datetime | None:
+        return (await self.conn.execute(select(func.min(O.c.next_attempt_at)).where(
+            O.c.status == "pending", O.c.next_attempt_at > moment))).scalar()
+
+    async def sent_for(self, request_id: int) -> list[tuple[str, str]]:
+        rows = await self.conn.execute(select(O.c.room, O.c.message_ref).where(
+            O.c.request_id == request_id, O.c.status == "done"))
+        return [(r.room, r.message_ref) for r in rows]
+
+
+class SqlThreads(_Repo):
+    async def add(self, link: ThreadLink, at: datetime) -> None:
+        await self.conn.execute(insert(T).values(
+            request_id=link.request_id, room=link.room, message_ref=link.message_ref,
+            thread_root=link.thread_root, created_at=at))
+
+    @staticmethod
+    def _link(row: Any) -> ThreadLink:
+        return ThreadLink(row.request_id, row.room, row.message_ref, row.thread_root)
+
+    async def for_request(self, request_id: int) -> list[ThreadLink]:
+        rows = await self.conn.execute(select(T).where(T.c.request_id == request_id)
+                                       .order_by(T.c.id))
+        return [self._link(row) for row in rows]
+
+    async def find(self, room: str, thread_root: str) -> ThreadLink | None:
+        row = (await self.conn.execute(select(T).where(T.c.room == room,
+                                                       T.c.thread_root == thread_root))).first()
+        return self._link(row) if row else None
+
+
+class SqlInbound(_Repo):
+    async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
+        async with self.conn.begin_nested():
+            try:
+                await self.conn.execute(insert(I).values(platform=platform, event_id=event_id,
+                                                         at=at))
+            except IntegrityError:
+                return False
+        return True
+
+    async def forget_before(self, moment: datetime) -> None:
+        await self.conn.execute(delete(I).where(I.c.at < moment))
+
+
+class SqlState(_Repo):
+    async def get(self, key: str) -> str | None:
+        return (await self.conn.execute(select(S.c.value).where(S.c.key == key))).scalar()
+
+    async def put(self, key: str, value: str, at: datetime) -> None:
+        changed = await self.conn.execute(update(S).where(S.c.key == key)
+                                          .values(value=value, updated_at=at))
+        if changed.rowcount == 0:
+            await self.conn.execute(insert(S).values(key=key, value=value, updated_at=at))
+
+    async def claim_day(self, office: str, day: date) -> bool:
+        changed = await self.conn.execute(update(D).where(D.c.office == office, D.c.last_on < day)
+                                          .values(last_on=day))
+        if changed.rowcount:
+            return True
+        async with self.conn.begin_nested():
+            try:
+                await self.conn.execute(insert(D).values(office=office, last_on=day))
+            except IntegrityError:
+                return False
+        return True
+
+
+class SqlUnitOfWork:
+    """One database transaction: commit explicitly, anything else rolls back."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.conn: AsyncConnection | None = None
+        self.requests = SqlRequests(self)
+        self.history = SqlHistory(self)
+        self.outbox = SqlOutbox(self)
+        self.threads = SqlThreads(self)
+        self.inbound = SqlInbound(self)
+        self.state = SqlState(self)
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self.conn = await self.engine.connect()
+        await self.conn.begin()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.conn is not None
+        try:
+            if self.conn.in_transaction():
+                await self.conn.rollback()
+        finally:
+            await self.conn.close()
+            self.conn = None
+
+    async def commit(self) -> None:
+        assert self.conn is not None
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        assert self.conn is not None
+        await self.conn.rollback()
+        await self.conn.begin()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

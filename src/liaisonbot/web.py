@@ -1,0 +1,60 @@
+"""The HTTP server: ``GET /healthz``, ``GET /metrics``; platforms mount their routes on it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from liaisonbot.bootstrap import Core
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def build_web(core: Core, checks: dict[str, HealthCheck] | None = None) -> web.Application:
+    """The aiohttp application. ``checks`` add one entry per enabled platform; each returns
+    a dict with at least ``ok``."""
+    app = web.Application()
+    parts: dict[str, HealthCheck] = dict(checks or {})
+
+    async def database() -> dict[str, Any]:
+        try:
+            async with core.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            async with core.uow() as uow:
+                backlog = await uow.outbox.backlog()
+            return {"ok": True, "outbox_backlog": backlog}
+        except Exception as error:  # health must answer, whatever broke
+            return {"ok": False, "error": type(error).__name__}
+
+    async def scheduler() -> dict[str, Any]:
+        last = core.ticker.last_tick
+        lag = (core.clock.now() - last).total_seconds() if last else None
+        return {"ok": True, "last_tick": last.isoformat() if last else None, "lag_s": lag}
+
+    async def healthz(_request: web.Request) -> web.Response:
+        report = {"database": await database(), "scheduler": await scheduler()}
+        for name, check in parts.items():
+            try:
+                report[name] = await check()
+            except Exception as error:
+                report[name] = {"ok": False, "error": type(error).__name__}
+        healthy = all(part.get("ok") for part in report.values())
+        return web.json_response({"ok": healthy, **report}, status=200 if healthy else 503)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def start_web(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
