@@ -62,6 +62,16 @@ class _Repo:
         return self._uow.conn
 
 
+    async def _insert_new(self, statement: Any) -> bool:
+        """Insert in a savepoint; False (and nothing else undone) when the key exists."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(statement)
+        except IntegrityError:
+            return False
+        return True
+
+
 class SqlRequests(_Repo):
     async def add(self, request: Request) -> int:
         result = await self.conn.execute(insert(R).values(**_to_row(request), version=1)
@@ -233,13 +243,8 @@ class SqlThreads(_Repo):
 
 class SqlInbound(_Repo):
     async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
-        async with self.conn.begin_nested():
-            try:
-                await self.conn.execute(insert(I).values(platform=platform, event_id=event_id,
-                                                         at=at))
-            except IntegrityError:
-                return False
-        return True
+        return await self._insert_new(insert(I).values(platform=platform, event_id=event_id,
+                                                       at=at))
 
     async def forget_before(self, moment: datetime) -> None:
         await self.conn.execute(delete(I).where(I.c.at < moment))
@@ -260,12 +265,7 @@ class SqlState(_Repo):
                                           .values(last_on=day))
         if changed.rowcount:
             return True
-        async with self.conn.begin_nested():
-            try:
-                await self.conn.execute(insert(D).values(office=office, last_on=day))
-            except IntegrityError:
-                return False
-        return True
+        return await self._insert_new(insert(D).values(office=office, last_on=day))
 
 
 class SqlUnitOfWork:

@@ -1,0 +1,107 @@
+"""Neutral posts as Matrix message content: plain ``body`` plus escaped ``formatted_body``.
+
+Every piece of user text goes through :func:`esc`, which HTML-escapes it and breaks ``@room``
+so it can never ping a room. No user HTML is ever passed through.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from liaisonbot.chat.render import card_row, facts, plain_lines
+from liaisonbot.domain.cards import Card, Post
+from liaisonbot.domain.refs import native_id, platform_of
+
+HTML_FORMAT = "org.matrix.custom.html"
+MEGOLM = "m.megolm.v1.aes-sha2"
+MARKER = "org.liaisonbot.delivery"
+_ROOM_PING = re.compile(r"@(room)\b", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+
+
+def defuse(text: str) -> str:
+    """``@room`` → ``@\u2060room``: reads the same, pings nobody."""
+    return _ROOM_PING.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
+
+
+def esc(text: str) -> str:
+    """User text for ``formatted_body``: ``@room`` defused, then HTML-escaped."""
+    return html.escape(defuse(text), quote=True)
+
+
+def matrix_mentions(post: Post) -> list[str]:
+    """The Matrix user ids among the post's mentions (others live on other platforms)."""
+    return [native_id(user) for user in post.mentions if platform_of(user) == "matrix"]
+
+
+def _pill(user_id: str) -> str:
+    return f'<a href="https://matrix.to/#/{html.escape(user_id, quote=True)}">{esc(user_id)}</a>'
+
+
+def _as_of(post: Post) -> datetime:
+    return datetime.fromisoformat(post.as_of) if post.as_of else datetime.now(UTC)
+
+
+def _lines_html(lines: list[str]) -> str:
+    return "<br>".join(esc(line) for line in lines)
+
+
+def _card_html(card: Card, tz: str, now: datetime) -> str:
+    f = facts(card, tz, now)
+    flags = "".join(f" · <b>{esc(flag)}</b>" for flag in f.flags)
+    rows = [f"<b>{esc(f.title)}</b>{flags}",
+            f"{esc(f.parties)} · {esc(f.status)} · due {esc(f.due)}"]
+    if f.summary is not None:
+        rows.append(f"Summary: {esc(f.summary)}")
+    else:
+        rows.append("Summary: <i>(confidential, shown to listed members only)</i>")
+    if f.basis:
+        rows.append(f"Basis: {esc(f.basis)}")
+    if f.assignee:
+        rows.append(f"Handled by: {esc(f.assignee)}")
+    if f.eta:
+        rows.append(f"Answer expected: {esc(f.eta)}")
+    return "<blockquote>" + "<br>".join(rows) + "</blockquote>"
+
+
+def formatted(post: Post) -> str:
+    """The post as Matrix HTML (the spec's allowlist: b, i, br, ul, li, blockquote, a)."""
+    now = _as_of(post)
+    text_lines = post.text.splitlines() or [""]
+    if post.kind == "relay":
+        return f"<b>{esc(post.author or '')}</b>: {_lines_html(text_lines)}"
+    if post.kind in ("card", "direct") and post.card:
+        return _lines_html(text_lines) + _card_html(post.card, post.tz, now)
+    if post.kind == "show" and post.card:
+        return _card_html(post.card, post.tz, now) + _lines_html(text_lines)
+    if post.kind == "list":
+        rows = "".join(f"<li>{esc(card_row(c, post.tz, now))}</li>" for c in post.cards)
+        return _lines_html(text_lines) + (f"<ul>{rows}</ul>" if rows else "")
+    return _lines_html(plain_lines(post))
+
+
+def message_content(post: Post, *, delivery_id: str, thread_root: str | None = None,
+                    edit_of: str | None = None) -> dict[str, Any]:
+    """The full ``m.room.message`` content: m.notice, body, HTML, m.mentions, relation, marker."""
+    users = matrix_mentions(post)
+    body = defuse("\n".join(plain_lines(post)))
+    html_body = formatted(post)
+    if users:
+        body += "\ncc " + ", ".join(users)
+        html_body += "<br>cc " + ", ".join(_pill(u) for u in users)
+    content: dict[str, Any] = {
+        "msgtype": "m.notice", "body": body, "format": HTML_FORMAT, "formatted_body": html_body,
+        "m.mentions": {"user_ids": users} if users else {}, MARKER: delivery_id}
+    if edit_of is not None:
+        new = {k: v for k, v in content.items() if k != MARKER}
+        content = {**new, "body": "* " + body, "formatted_body": "* " + html_body,
+                   "m.new_content": new, MARKER: delivery_id,
+                   "m.relates_to": {"rel_type": "m.replace", "event_id": edit_of}}
+    elif thread_root is not None:
+        content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread_root,
+                                   "is_falling_back": True,
+                                   "m.in_reply_to": {"event_id": thread_root}}
+    return content

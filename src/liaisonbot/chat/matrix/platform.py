@@ -1,0 +1,90 @@
+"""The Matrix platform as the runner sees it: ``build_matrix(settings, core)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from nio import AsyncClient
+
+from liaisonbot.chat.matrix.gateway import MatrixGateway
+from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError, login, make_client
+from liaisonbot.chat.matrix.sync import MatrixSync
+from liaisonbot.config import Settings
+
+if TYPE_CHECKING:
+    from liaisonbot.bootstrap import Core
+
+log = logging.getLogger(__name__)
+
+
+class MatrixPlatform:
+    """One bot device on one homeserver: the /sync loop in, the gateway out."""
+
+    name = "matrix"
+
+    def __init__(self, settings: Settings, core: Core, creds: Credentials, *,
+                 poll_ms: int = 30_000, timeline_limit: int = 50,
+                 grace_seconds: float = 60.0) -> None:
+        self.settings = settings
+        self.core = core
+        self.creds = creds
+        self.client: AsyncClient = make_client(settings.matrix, creds)
+        key_lock = asyncio.Lock()
+        self.gateway = MatrixGateway(self.client, uow=core.uow, clock=core.clock,
+                                     key_lock=key_lock)
+        self.sync = MatrixSync(self.client, settings=settings, desk=core.desk, uow=core.uow,
+                               clock=core.clock, key_lock=key_lock,
+                               wake_outbox=core.outbox.wake, poll_ms=poll_ms,
+                               timeline_limit=timeline_limit, grace_seconds=grace_seconds)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def mount(self, app: web.Application) -> None:
+        """Matrix needs no HTTP routes."""
+
+    async def start(self) -> None:
+        await login(self.client, self.settings.matrix, self.creds)
+        await self.sync.start()
+        self._stop.clear()
+        self._task = asyncio.create_task(self.sync.run(self._stop), name="matrix-sync")
+        self._task.add_done_callback(_log_crash)
+        log.info("matrix started", extra={"user": self.client.user_id,
+                                          "device": self.client.device_id})
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        await self.client.close()
+
+    async def health(self) -> dict[str, Any]:
+        state = self.sync.state
+        fresh = time.monotonic() - state.last_sync_monotonic < self.sync.poll_ms / 1000 + 60
+        running = self._task is not None and not self._task.done()
+        return {"ok": bool(running and state.synced and not state.failing and fresh),
+                "synced": state.synced,
+                "last_sync": state.last_sync.isoformat() if state.last_sync else None,
+                "errors": state.errors, "undecrypted": state.pending_undecrypted}
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("matrix sync loop died", exc_info=task.exception())
+
+
+def build_matrix(settings: Settings, core: Core) -> MatrixPlatform:
+    """The platform, with credentials from the environment; exits with one sentence when a
+    secret is missing."""
+    try:
+        creds = Credentials.from_env()
+    except MatrixSetupError as error:
+        raise SystemExit(f"liaisonbot: matrix: {error}") from None
+    return MatrixPlatform(settings, core, creds)

@@ -1,0 +1,286 @@
+"""The inbound side: one long-polling /sync loop that hands events to the desk exactly once.
+
+- The sync token is kept in core state (``matrix:next_batch``) and written only after every
+  event of that sync was handled; the desk's inbound table drops replays by event id.
+- First start (no token): one sync whose history is skipped. Later starts sync from the token
+  (with full state, so nio knows rooms and their encryption again); a ``limited`` timeline is
+  paged back with ``/messages`` to the last handled moment (``matrix:seen_ts``), capped.
+- Timeline events from before the bot's own join are never handled.
+- Undecryptable events are kept and retried after every sync (room key requested once); after
+  ``grace_seconds`` of the core clock the room is told ``messages.UNDECRYPTABLE``, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    InviteMemberEvent,
+    MegolmEvent,
+    RoomMemberEvent,
+    RoomMessagesResponse,
+    SyncResponse,
+)
+
+from liaisonbot.chat.matrix.inbound import classify, server_of, thread_root
+from liaisonbot.config import Settings
+from liaisonbot.domain.cards import Post
+from liaisonbot.service import messages as m
+from liaisonbot.service.desk import Actor, Desk
+from liaisonbot.service.ports import Clock, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+TOKEN_KEY = "matrix:next_batch"
+SEEN_KEY = "matrix:seen_ts"
+_BACKFILL_MARGIN_MS = 5 * 60 * 1000
+
+
+@dataclass
+class _Undecrypted:
+    room_id: str
+    event: MegolmEvent
+    first_seen: datetime
+
+
+@dataclass
+class SyncState:
+    """What health() reports."""
+
+    synced: bool = False
+    failing: bool = False
+    last_sync: datetime | None = None
+    last_sync_monotonic: float = 0.0
+    errors: int = 0
+    pending_undecrypted: int = 0
+    joined: set[str] = field(default_factory=set)
+
+
+class MatrixSync:
+    """Runs /sync and translates what it brings: invites, commands, thread messages."""
+
+    def __init__(self, client: AsyncClient, *, settings: Settings, desk: Desk,
+                 uow: UnitOfWorkFactory, clock: Clock, key_lock: asyncio.Lock,
+                 wake_outbox: Any, poll_ms: int = 30_000, timeline_limit: int = 50,
+                 grace_seconds: float = 60.0, backfill_pages: int = 10) -> None:
+        self.client = client
+        self.settings = settings
+        self.desk = desk
+        self.uow = uow
+        self.clock = clock
+        self.key_lock = key_lock
+        self.wake_outbox = wake_outbox
+        self.poll_ms = poll_ms
+        self.timeline_limit = timeline_limit
+        self.grace_seconds = grace_seconds
+        self.backfill_pages = backfill_pages
+        self.state = SyncState()
+        self._undecrypted: dict[str, _Undecrypted] = {}
+        self._seen_ts = 0
+        self._token: str | None = None
+
+    # ------------------------------------------------------------------ loop
+
+    @property
+    def own(self) -> str:
+        return self.settings.matrix.user_id
+
+    def _filter(self) -> dict[str, Any]:
+        return {"presence": {"not_types": ["*"]}, "account_data": {"not_types": ["*"]},
+                "room": {"timeline": {"limit": self.timeline_limit},
+                         "state": {"lazy_load_members": False}}}
+
+    async def start(self) -> None:
+        """The first sync (skipping history on a first start), then join bound rooms."""
+        async with self.uow() as uow:
+            self._token = await uow.state.get(TOKEN_KEY)
+            self._seen_ts = int(await uow.state.get(SEEN_KEY) or 0)
+        await self.sync_once(full_state=True, handle=self._token is not None)
+        for room in self._bound_rooms():
+            if room not in self.client.rooms:
+                resp = await self.client.join(room)
+                log.info("matrix join bound room", extra={"room": room, "result": str(resp)})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                await self.sync_once()
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.state.failing = True
+                self.state.errors += 1
+                log.warning("matrix sync failed; retrying",
+                            extra={"error": f"{type(error).__name__}: {error}",
+                                   "retry_in_s": backoff})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    async def sync_once(self, *, full_state: bool = False, handle: bool = True) -> None:
+        resp = await self.client.sync(timeout=0 if full_state else self.poll_ms,
+                                      sync_filter=self._filter(), since=self._token,
+                                      full_state=full_state or None)
+        if not isinstance(resp, SyncResponse):
+            raise RuntimeError(f"sync: {resp}")
+        await self._key_chores()
+        await self._invites(resp)
+        if handle:
+            for room_id, info in resp.rooms.join.items():
+                await self._timeline(room_id, info.timeline)
+        await self._retry_undecrypted()
+        await self._save(resp.next_batch)
+        self.state.synced, self.state.failing = True, False
+        self.state.last_sync = self.clock.now()
+        self.state.last_sync_monotonic = time.monotonic()
+
+    async def _save(self, token: str) -> None:
+        async with self.uow() as uow:
+            await uow.state.put(TOKEN_KEY, token, self.clock.now())
+            await uow.state.put(SEEN_KEY, str(self._seen_ts), self.clock.now())
+            await uow.commit()
+        self._token = token
+
+    async def _key_chores(self) -> None:
+        c = self.client
+        if c.olm is None:
+            return
+        async with self.key_lock:
+            if c.should_upload_keys:
+                await c.keys_upload()
+            if c.should_query_keys:
+                await c.keys_query()
+            if c.should_claim_keys:
+                await c.keys_claim(c.get_users_for_key_claiming())
+            await c.send_to_device_messages()
+
+    # ------------------------------------------------------------------ rooms
+
+    def _bound_rooms(self) -> list[str]:
+        return [room.split(":", 1)[1] for office in self.settings.directory.offices
+                for room in office.rooms if room.startswith("matrix:")]
+
+    def _may_invite(self, inviter: str) -> bool:
+        ref = f"matrix:{inviter}"
+        return any(ref in office.members for office in self.settings.directory.offices)
+
+    async def _invites(self, resp: SyncResponse) -> None:
+        for room_id, info in resp.rooms.invite.items():
+            inviter = next((ev.sender for ev in info.invite_state
+                            if isinstance(ev, InviteMemberEvent) and ev.state_key == self.own
+                            and ev.membership == "invite"), "")
+            if room_id in self._bound_rooms() or self._may_invite(inviter):
+                log.info("matrix invite accepted", extra={"room": room_id, "by": inviter})
+                await self.client.join(room_id)
+            else:
+                log.info("matrix invite rejected", extra={"room": room_id, "by": inviter})
+                await self.client.room_leave(room_id)
+
+    async def _timeline(self, room_id: str, timeline: Any) -> None:
+        events = list(timeline.events)
+        own_join = [i for i, ev in enumerate(events)
+                    if isinstance(ev, RoomMemberEvent) and ev.state_key == self.own
+                    and ev.membership == "join"
+                    and (ev.prev_content or {}).get("membership") != "join"]
+        if own_join:
+            events = events[own_join[-1] + 1:]
+        elif timeline.limited and timeline.prev_batch:
+            events = await self._backfill(room_id, timeline.prev_batch) + events
+        for ev in events:
+            await self._event(room_id, ev)
+
+    async def _backfill(self, room_id: str, start: str) -> list[Any]:
+        """Events before a limited timeline, back to the last handled moment (oldest first)."""
+        found: list[Any] = []
+        floor = self._seen_ts - _BACKFILL_MARGIN_MS
+        for _ in range(self.backfill_pages):
+            resp = await self.client.room_messages(room_id, start=start, limit=100)
+            if not isinstance(resp, RoomMessagesResponse):
+                raise RuntimeError(f"messages of {room_id}: {resp}")
+            reached = False
+            for ev in resp.chunk:
+                if getattr(ev, "server_timestamp", 0) < floor or (
+                        isinstance(ev, RoomMemberEvent) and ev.state_key == self.own
+                        and ev.membership == "join"):
+                    reached = True
+                    break
+                found.append(ev)
+            if reached or not resp.chunk or not resp.end:
+                break
+            start = resp.end
+        log.info("matrix backfill", extra={"room": room_id, "events": len(found)})
+        return list(reversed(found))
+
+    # ------------------------------------------------------------------ events
+
+    async def _event(self, room_id: str, ev: Any) -> None:
+        if getattr(ev, "sender", None) == self.own:
+            return
+        if isinstance(ev, MegolmEvent):
+            self._keep_undecrypted(room_id, ev)
+            return
+        source = getattr(ev, "source", None) or {}
+        sender = str(getattr(ev, "sender", ""))
+        inbound = classify(sender=sender, event_type=str(source.get("type", "")),
+                           content=source.get("content") or {}, own_user=self.own,
+                           allowed_servers=self.settings.matrix.allowed_servers)
+        self._seen_ts = max(self._seen_ts, int(getattr(ev, "server_timestamp", 0) or 0))
+        if inbound is None:
+            return
+        room = self.client.rooms.get(room_id)
+        actor = Actor(user=f"matrix:{sender}", room=f"matrix:{room_id}",
+                      name=(room.user_name(sender) if room else None) or sender,
+                      thread_root=inbound.thread_root)
+        if inbound.kind == "command":
+            await self.desk.handle_command(actor, inbound.text, event_id=ev.event_id,
+                                           reply_in_room=True)
+        else:
+            await self.desk.relay(actor, inbound.text, event_id=ev.event_id)
+
+    def _keep_undecrypted(self, room_id: str, ev: MegolmEvent) -> None:
+        allowed = self.settings.matrix.allowed_servers
+        if ev.event_id in self._undecrypted or (allowed and server_of(ev.sender) not in allowed):
+            return
+        self._undecrypted[ev.event_id] = _Undecrypted(room_id, ev, self.clock.now())
+        task = asyncio.ensure_future(self.client.request_room_key(ev))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _retry_undecrypted(self) -> None:
+        now = self.clock.now()
+        for event_id, item in list(self._undecrypted.items()):
+            try:
+                event = self.client.decrypt_event(item.event)
+            except Exception:  # nio raises EncryptionError and friends
+                event = None
+            if event is not None and not isinstance(event, MegolmEvent):
+                del self._undecrypted[event_id]
+                await self._event(item.room_id, event)
+            elif (now - item.first_seen).total_seconds() >= self.grace_seconds:
+                del self._undecrypted[event_id]
+                await self._tell_undecryptable(item)
+        self.state.pending_undecrypted = len(self._undecrypted)
+
+    async def _tell_undecryptable(self, item: _Undecrypted) -> None:
+        now = self.clock.now()
+        room = f"matrix:{item.room_id}"
+        office = self.settings.directory.office_for_room(room)
+        tz = office.calendar.tz.key if office else "UTC"
+        root = thread_root(item.event.source.get("content") or {})
+        async with self.uow() as uow:
+            if await uow.inbound.first_time("matrix", f"undecryptable:{item.event.event_id}", now):
+                await uow.outbox.add(platform="matrix", room=room, request_id=None, at=now,
+                                     post=Post(kind="reply", text=m.UNDECRYPTABLE, tz=tz,
+                                               as_of=now.isoformat(),
+                                               extra={"reply_to_thread": root}))
+            await uow.commit()
+        log.warning("matrix event undecryptable", extra={"room": item.room_id,
+                                                         "event": item.event.event_id})
+        self.wake_outbox()

@@ -1,0 +1,139 @@
+"""Block Kit from the neutral posts: escaped user text, Slack's size limits, card buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liaisonbot.chat.render import _as_of, facts, plain_lines
+from liaisonbot.chat.slack import texts
+from liaisonbot.domain.cards import Card, Post
+from liaisonbot.domain.refs import native_id, platform_of, slack_team
+
+Block = dict[str, Any]
+SECTION_MAX = 3000
+MAX_BLOCKS = 50
+FALLBACK_MAX = 3900
+TOTAL_MAX = 12000  # Slack refuses blocks totalling about 13k characters
+
+# Which buttons a card shows to each side, by status (the desk still decides every click).
+REQUESTED_BUTTONS = {"ack": ("open",), "answer": ("open", "acknowledged"),
+                     "extend": ("open", "acknowledged")}
+REQUESTING_BUTTONS = {"close": ("answered",), "reopen": ("answered",),
+                      "withdraw": ("open", "acknowledged")}
+
+
+def escape(text: str) -> str:
+    """mrkdwn-safe text: no pings, mentions or disguised links can come through."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cut(text: str, limit: int, ref: str | None) -> str:
+    """``text`` within ``limit`` characters, ending with a pointer to ``show`` when cut."""
+    if len(text) <= limit:
+        return text
+    tail = texts.CUT.format(ref=ref) if ref else "…"
+    body = text[: limit - len(tail)]
+    if body.endswith("&") or "&" in body[-5:]:  # never split an entity like &amp;
+        body = body[: body.rfind("&")]
+    return body + tail
+
+
+def section(text: str, ref: str | None = None) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_MAX, ref)}}
+
+
+def mention(user_ref: str, team: str | None) -> str:
+    """``<@U…>`` for a Slack user of this workspace, else the escaped reference."""
+    if platform_of(user_ref) == "slack" and slack_team(user_ref) in (None, team):
+        return f"<@{native_id(user_ref)}>"
+    return escape(user_ref)
+
+
+def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
+    """A request card; ``side`` ("requesting"/"requested") picks the buttons, None shows none."""
+    f = facts(card, post.tz, _as_of(post))
+    title = escape(f.title) + "".join(f" · *{escape(flag)}*" for flag in f.flags)
+    blocks: list[Block] = [
+        section(f"*{title}*"),
+        section(f"{escape(f.parties)} · *{escape(f.status)}* · due {escape(f.due)}"),
+        section("Summary: " + (escape(f.summary) if f.summary is not None
+                               else texts.CONFIDENTIAL), card.ref)]
+    extra = [f"Basis: {escape(f.basis)}" if f.basis else "",
+             f"Handled by: {escape(f.assignee)}" if f.assignee else "",
+             f"Answer expected: {escape(f.eta)}" if f.eta else ""]
+    if any(extra):
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": cut(" · ".join(e for e in extra if e), SECTION_MAX,
+                                           card.ref)}]})
+    buttons = card_buttons(card, side)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"lb-card-{card.request_id}",
+                       "elements": buttons})
+    return blocks
+
+
+def card_buttons(card: Card, side: str | None) -> list[Block]:
+    table = {"requested": REQUESTED_BUTTONS, "requesting": REQUESTING_BUTTONS}.get(side or "", {})
+    return [{"type": "button", "action_id": f"lb_{verb}", "value": card.ref,
+             "text": {"type": "plain_text", "text": texts.BUTTONS[verb]},
+             **({"style": "primary"} if verb in ("ack", "answer", "close") else {})}
+            for verb, statuses in table.items() if card.status in statuses]
+
+
+def text_blocks(post: Post, team: str | None) -> list[Block]:
+    """Any post as escaped mrkdwn sections (first line bold), mentions appended."""
+    lines = [escape(line) for line in plain_lines(post)]
+    if post.kind == "relay" and post.author:
+        lines[0] = f"*{escape(post.author)}:* " + escape(post.text.splitlines()[0]
+                                                          if post.text else "")
+    elif lines:
+        lines[0] = f"*{lines[0]}*" if lines[0].strip() else lines[0]
+    if post.mentions:
+        lines.append(" ".join(mention(u, team) for u in post.mentions))
+    return chunk_sections(lines, post.request_id)
+
+
+def chunk_sections(lines: list[str], request_id: int | None) -> list[Block]:
+    """Lines packed into sections of at most 3000 characters, at most 50 blocks, ~12k total."""
+    ref = f"R-{request_id}" if request_id else None
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= SECTION_MAX or not current:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = line
+    chunks.append(current)
+    blocks: list[Block] = []
+    used = 0
+    for chunk in chunks:
+        room = min(SECTION_MAX, TOTAL_MAX - used)
+        if len(blocks) == MAX_BLOCKS - 1 or room < 200:
+            blocks.append(section(texts.CUT.format(ref=ref) if ref else "…"))
+            break
+        blocks.append(section(cut(chunk, room, ref) if chunk.strip() else " ", ref))
+        used += len(blocks[-1]["text"]["text"])
+    return blocks
+
+
+def fallback(post: Post) -> str:
+    """The notification / accessibility text: plain lines, escaped, within limits."""
+    text = "\n".join(plain_lines(post))
+    ref = f"R-{post.request_id}" if post.request_id else None
+    return cut(escape(text), FALLBACK_MAX, ref)
+
+
+def render(post: Post, *, side: str | None, team: str | None) -> tuple[str, list[Block]]:
+    """``(text, blocks)`` for ``chat.postMessage`` / ``chat.update`` / ephemeral replies."""
+    if post.kind in ("card", "card_update") and post.card is not None:
+        head = [] if post.kind == "card_update" else \
+            [section(f"*{escape(post.text.splitlines()[0])}*")] if post.text else []
+        return fallback(post), [*head, *card_blocks(post.card, post, side)]
+    if post.kind in ("show", "direct") and post.card is not None:
+        card = card_blocks(post.card, post, None)
+        rest = text_blocks(Post(kind="reply", text=post.text, request_id=post.request_id),
+                           team)
+        return fallback(post), [*card, *rest][:MAX_BLOCKS]
+    return fallback(post), text_blocks(post, team)

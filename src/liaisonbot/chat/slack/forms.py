@@ -1,0 +1,127 @@
+"""Modals: ``/liaison open`` with no arguments, and the small forms behind card buttons.
+
+Each form's ``private_metadata`` carries where it came from (team, channel, thread, request);
+a submission is turned back into the same command text a person could type.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from liaisonbot.chat.slack import texts
+from liaisonbot.domain.model import Kind
+
+OPEN_CALLBACK = "lb_open_form"
+ACTION_CALLBACK = "lb_action_form"
+TEXT_VERBS = {"answer": ("text",), "extend": ("new_due", "reason"), "reopen": ("reason",)}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a form was opened: the command is run as the submitter in this channel."""
+
+    team: str
+    channel: str
+    thread_ts: str | None = None
+    verb: str = "open"
+    ref: str = ""
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def load(cls, raw: str) -> Origin:
+        return cls(**json.loads(raw or "{}"))
+
+
+def _input(name: str, *, multiline: bool = False, optional: bool = False,
+           max_length: int = 3000) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": name,
+                               "multiline": multiline, "max_length": max_length}
+    if name in texts.FIELD_HINTS:
+        element["placeholder"] = {"type": "plain_text", "text": texts.FIELD_HINTS[name]}
+    return {"type": "input", "block_id": name, "optional": optional, "element": element,
+            "label": {"type": "plain_text", "text": texts.FIELD_LABELS[name]}}
+
+
+def _modal(callback: str, title: str, origin: Origin, blocks: list[dict[str, Any]]
+           ) -> dict[str, Any]:
+    return {"type": "modal", "callback_id": callback, "private_metadata": origin.dump(),
+            "title": {"type": "plain_text", "text": title[:24]},
+            "submit": {"type": "plain_text", "text": texts.SUBMIT},
+            "close": {"type": "plain_text", "text": texts.CANCEL}, "blocks": blocks}
+
+
+def open_view(origin: Origin, offices: list[tuple[str, str]]) -> dict[str, Any]:
+    """The ``open`` form; ``offices`` are (slug, name) of the offices one may ask."""
+    kinds = [{"text": {"type": "plain_text", "text": k.value}, "value": k.value} for k in Kind]
+    to = {"type": "input", "block_id": "to",
+          "label": {"type": "plain_text", "text": texts.FIELD_LABELS["to"]},
+          "element": {"type": "static_select", "action_id": "to", "options": [
+              {"text": {"type": "plain_text", "text": f"{name[:60]} ({slug})"[:75]},
+               "value": slug} for slug, name in offices[:100]]}}
+    kind = {"type": "input", "block_id": "kind", "optional": True,
+            "label": {"type": "plain_text", "text": texts.FIELD_LABELS["kind"]},
+            "element": {"type": "static_select", "action_id": "kind", "options": kinds}}
+    urgent = {"type": "input", "block_id": "urgent", "optional": True,
+              "label": {"type": "plain_text", "text": texts.FIELD_LABELS["urgent"]},
+              "element": {"type": "checkboxes", "action_id": "urgent", "options": [
+                  {"text": {"type": "plain_text", "text": texts.FIELD_LABELS["urgent"]},
+                   "value": "urgent"}]}}
+    blocks = [_input("case", max_length=64), to, kind, _input("due", optional=True),
+              urgent, _input("summary", multiline=True)]
+    return _modal(OPEN_CALLBACK, texts.OPEN_TITLE, origin, blocks)
+
+
+def action_view(origin: Origin) -> dict[str, Any]:
+    """The small form for a button whose command needs text (answer, extend, reopen)."""
+    fields = TEXT_VERBS[origin.verb]
+    blocks = [_input(name, multiline=name in ("text", "reason"), max_length=
+                     3000 if name != "new_due" else 20) for name in fields]
+    title = texts.FORM_TITLES[origin.verb].format(ref=origin.ref)
+    return _modal(ACTION_CALLBACK, title, origin, blocks)
+
+
+def values(view: dict[str, Any]) -> dict[str, str]:
+    """A submitted view's values as ``{block_id: text}`` (selects give their value)."""
+    found: dict[str, str] = {}
+    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
+        for value in actions.values():
+            if value.get("type") == "static_select":
+                found[block_id] = ((value.get("selected_option") or {}).get("value")) or ""
+            elif value.get("type") == "checkboxes":
+                found[block_id] = ",".join(o["value"] for o in value.get("selected_options") or [])
+            else:
+                found[block_id] = value.get("value") or ""
+    return found
+
+
+def _word(text: str) -> str:
+    """One token for the grammar: whitespace squeezed out (a case or date has none)."""
+    return re.sub(r"\s+", "", text)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def open_command(data: dict[str, str]) -> str:
+    parts = ["open", _word(data.get("case", "")), f"to:{_word(data.get('to', ''))}"]
+    if data.get("kind"):
+        parts.append(f"kind:{_word(data['kind'])}")
+    if data.get("due", "").strip():
+        parts.append(f"due:{_word(data['due'])}")
+    if "urgent" in data.get("urgent", ""):
+        parts.append("urgent")
+    parts.append(_flat(data.get("summary", "")))
+    return " ".join(p for p in parts if p)
+
+
+def action_command(origin: Origin, data: dict[str, str]) -> str:
+    if origin.verb == "extend":
+        return f"extend {origin.ref} {_word(data.get('new_due', ''))} {_flat(data.get('reason', ''))}"
+    field = TEXT_VERBS[origin.verb][0]
+    return f"{origin.verb} {origin.ref} {_flat(data.get(field, ''))}".strip()

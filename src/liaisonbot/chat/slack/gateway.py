@@ -1,0 +1,197 @@
+"""Posting to Slack: Block Kit cards and notes, card updates, DMs; idempotent and paced.
+
+Idempotency. ``chat.postMessage`` has no idempotency key, so every post carries message
+metadata ``{event_type: "liaisonbot_delivery", event_payload: {delivery_id}}``. Before the
+first call for a delivery the gateway writes a marker ``slack:try:<delivery_id> = 1`` in the
+state table (committed). When a delivery comes back with that marker set, an earlier attempt
+may have reached Slack (a dropped connection, an HTTP 500, a crash of this process): the
+channel's recent history (``conversations.history``, or ``conversations.replies`` for a thread)
+is searched for the delivery id and its ``ts`` returned instead of posting again. An answer that
+proves nothing was posted (429, ``ok: false``) sets the marker to ``0``, so the next try skips
+the search. The marker lives in SQL, so this holds across restarts; the cost is one small
+transaction per post, and a history call only on the doubtful retries (history is rate limited
+to ~50 calls/min, so searching on every post would not scale).
+
+Pacing: at most one post per ``pace_seconds`` per channel (Slack allows about 1/s); a 429
+holds the channel for ``Retry-After`` seconds and returns ``DeliveryError(retry_after=…)`` to
+the outbox, which reschedules the entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from liaisonbot.chat.slack.blocks import render
+from liaisonbot.chat.slack.teams import Team, Teams
+from liaisonbot.domain.cards import Post
+from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.refs import native_id
+from liaisonbot.service.ports import Delivery, DeliveryError, Receipt, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "liaisonbot_delivery"
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
+    "token_revoked", "no_permission", "missing_scope", "user_not_found", "cannot_dm_bot",
+    "msg_too_long", "msg_blocks_too_long", "invalid_blocks", "restricted_action"})
+
+
+class SlackGateway:
+    """The ``ChatGateway`` for ``slack:`` rooms and users."""
+
+    platform = "slack"
+
+    def __init__(self, *, teams: Teams, directory: Directory, uow: UnitOfWorkFactory,
+                 pace_seconds: float = 1.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.teams = teams
+        self.directory = directory
+        self.uow = uow
+        self.pace_seconds = pace_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._next_slot: dict[str, float] = {}
+        self.history_checks = 0
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        team = self.teams.for_ref(delivery.room)
+        if team is None:
+            await self.teams.check()
+            team = self.teams.for_ref(delivery.room)
+        if team is None or not team.ok:
+            raise DeliveryError(f"no working Slack workspace for {delivery.room}")
+        post = delivery.post
+        if post.kind == "card_update":
+            return await self._update(team, delivery)
+        channel = await self._channel(team, delivery)
+        thread_ts = self._thread_ts(delivery)
+        if await self._tried_before(delivery.delivery_id):
+            found = await self._find(team, channel, thread_ts, delivery.delivery_id)
+            if found:
+                return Receipt(found)
+        text, blocks = render(post, side=self._side(delivery), team=team.team_id)
+        args: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks,
+                                "metadata": {"event_type": EVENT_TYPE, "event_payload": {
+                                    "delivery_id": delivery.delivery_id}},
+                                "unfurl_links": False, "unfurl_media": False}
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        await self._pace(team, channel)
+        response = await self._call(team, channel, delivery.delivery_id,
+                                    team.client.chat_postMessage(**args))
+        return Receipt(str(response["ts"]))
+
+    # ------------------------------------------------------------------ parts
+
+    def _thread_ts(self, delivery: Delivery) -> str | None:
+        post = delivery.post
+        if post.kind == "direct":
+            return None
+        if post.in_thread and delivery.thread is not None:
+            return delivery.thread.thread_root
+        reply_to = post.extra.get("reply_to_thread")
+        return str(reply_to) if reply_to else None
+
+    def _side(self, delivery: Delivery) -> str | None:
+        card = delivery.post.card
+        office = self.directory.office_for_room(delivery.room)
+        if card is None or office is None or delivery.post.kind not in ("card", "card_update"):
+            return None
+        return {card.requesting: "requesting", card.requested: "requested"}.get(office.slug)
+
+    async def _channel(self, team: Team, delivery: Delivery) -> str:
+        if delivery.post.kind != "direct":
+            return native_id(delivery.room)
+        opened = await self._call(team, "", None, team.client.conversations_open(
+            users=native_id(delivery.room)))
+        return str(opened["channel"]["id"])
+
+    async def _update(self, team: Team, delivery: Delivery) -> Receipt:
+        if delivery.thread is None:  # the card never reached this room: nothing to update
+            return Receipt("")
+        channel = native_id(delivery.room)
+        text, blocks = render(delivery.post, side=self._side(delivery), team=team.team_id)
+        await self._pace(team, channel)
+        await self._call(team, channel, None, team.client.chat_update(
+            channel=channel, ts=delivery.thread.message_ref, text=text, blocks=blocks))
+        return Receipt(delivery.thread.message_ref)
+
+    async def _pace(self, team: Team, channel: str) -> None:
+        key = f"{team.team_id}/{channel}"
+        wait = self._next_slot.get(key, 0.0) - self._monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+        self._next_slot[key] = self._monotonic() + self.pace_seconds
+
+    async def _call(self, team: Team, channel: str, delivery_id: str | None,
+                    call: Awaitable[Any]) -> Any:
+        """Run one Web API call; Slack's answers become ``DeliveryError``s."""
+        try:
+            return await call
+        except SlackApiError as error:
+            status = error.response.status_code
+            code = str(error.response.get("error", "")) if status < 500 else f"http_{status}"
+            if status < 500 and delivery_id:
+                await self._mark(delivery_id, "0")  # a clear "no": nothing was posted
+            if status == 429:
+                retry_after = float(error.response.headers.get("Retry-After", 1) or 1)
+                self._next_slot[f"{team.team_id}/{channel}"] = self._monotonic() + retry_after
+                raise DeliveryError("slack ratelimited", retry_after=retry_after) from error
+            raise DeliveryError(f"slack: {code}", permanent=code in PERMANENT_ERRORS) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryError(f"slack unreachable: {type(error).__name__}") from error
+
+    async def _tried_before(self, delivery_id: str) -> bool:
+        key = f"slack:try:{delivery_id}"
+        async with self.uow() as uow:
+            if await uow.state.get(key) == "1":
+                return True
+            await uow.state.put(key, "1", _utcnow())
+            await uow.commit()
+        return False
+
+    async def _mark(self, delivery_id: str, value: str) -> None:
+        async with self.uow() as uow:
+            await uow.state.put(f"slack:try:{delivery_id}", value, _utcnow())
+            await uow.commit()
+
+    async def _find(self, team: Team, channel: str, thread_ts: str | None,
+                    delivery_id: str) -> str | None:
+        """The ts of an earlier post of ``delivery_id`` in the channel (or thread), if any."""
+        self.history_checks += 1
+        try:
+            if thread_ts:
+                page = await team.client.conversations_replies(
+                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200)
+            else:
+                page = await team.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=100)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryError(f"slack history check failed: {error}") from error
+        for message in page.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == EVENT_TYPE and \
+                    (meta.get("event_payload") or {}).get("delivery_id") == delivery_id:
+                return str(message["ts"])
+        return None
+
+
+def _utcnow() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def reply_payload(post: Post, team: str | None) -> dict[str, Any]:
+    """An ephemeral reply (``respond`` / ``chat.postEphemeral``) for the person who typed."""
+    text, blocks = render(post, side=None, team=team)
+    return {"text": text, "blocks": blocks}
