@@ -1,0 +1,129 @@
+"""The real ``liaisonbot`` command: console through stdin, check-config, export, audit, usage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, stdin: str = "", env_config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "liaisonbot.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    text = (ROOT / "config" / "liaisonbot.toml").read_text()
+    text = text.replace("sqlite+aiosqlite:///var/liaisonbot.db",
+                        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    path = tmp_path / "liaisonbot.toml"
+    path.write_text(text)
+    return path
+
+
+SESSION = """\
+!liaison open ICC-01/14 to:ba-spo kind:mla due:30d Bank records of X
+:in ba-spo
+:as bojan
+!liaison ack R-1 eta:2026-12-20 on it
+!liaison list ICC-01/14
+R-1: we found the account
+:in icc-otp
+:as alice
+!liaison show R-1
+:in eurojust
+!liaison show R-1
+"""
+
+
+def test_console_session(config: Path) -> None:
+    result = cli("console", "--config", str(config), "--now", "2026-11-30T10:00+01:00",
+                 stdin=SESSION)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[console:ba-spo] R-1 opened: ICC-01/14, mla" in out
+    assert "[console:ba-spo] R-1 is acknowledged now." in out
+    assert "[console:icc-otp] [R-1 thread] console:bojan · ba-spo: we found the account" in out
+    assert "relayed by console:bojan" in out
+    assert "R-1 does not exist or Eurojust liaison desk is not party to it." in out
+    assert "Traceback" not in out + result.stderr
+
+
+def test_console_advance_sends_nudge_in_working_hours(config: Path) -> None:
+    script = ("!liaison open C-9 to:ba-spo due:2026-12-02 Records\n"
+              ":advance 3d\n")
+    result = cli("console", "--config", str(config), "--now", "2026-11-30T10:00+01:00",
+                 stdin=script)
+    assert result.returncode == 0, result.stderr
+    nudge = [line for line in result.stdout.splitlines() if "Reminder 1: R-1" in line]
+    assert nudge and nudge[0].startswith("[console:ba-spo]")
+
+
+def test_export_formats_and_need_to_know(config: Path) -> None:
+    cli("console", "--config", str(config), "--now", "2026-11-30T10:00+01:00",
+        stdin="!liaison open C-1 to:ba-spo =HYPERLINK(\"x\") first\n"
+              "!liaison open C-1 to:ua-pgo conf:confidential secret witness\n")
+    md = cli("export", "C-1", "--config", str(config))
+    assert md.returncode == 0 and "| R-1 |" in md.stdout and "| R-2 |" in md.stdout
+    assert "secret witness" not in md.stdout
+    as_ba = json.loads(cli("export", "C-1", "--config", str(config), "--format", "json",
+                           "--office", "ba-spo").stdout)
+    assert [r["id"] for r in as_ba["requests"]] == ["R-1"]
+    csv_out = cli("export", "C-1", "--config", str(config), "--format", "csv").stdout
+    assert "'=HYPERLINK" in csv_out  # formula neutralised
+
+
+def test_audit_verify_exit_codes(config: Path) -> None:
+    cli("console", "--config", str(config), stdin="!liaison open C-1 to:ba-spo x\n")
+    ok = cli("audit", "verify", "--config", str(config))
+    assert ok.returncode == 0 and "intact" in ok.stdout
+    import sqlite3
+
+    db = sqlite3.connect(config.parent / "bot.db")
+    db.execute("UPDATE history SET detail = '{}' WHERE id = 1")
+    db.commit()
+    db.close()
+    broken = cli("audit", "verify", "--config", str(config))
+    assert broken.returncode == 1 and "entry 1" in broken.stdout
+
+
+def test_check_config_names_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("""
+[policy.due]
+bribes = "3d"
+mla = "soon"
+[[offices]]
+slug = "a"
+timezone = "Mars/Olympus"
+rooms = ["console:x"]
+[[offices]]
+slug = "a"
+rooms = ["console:x"]
+""")
+    result = cli("check-config", "--config", str(bad))
+    assert result.returncode == 1
+    err = result.stderr
+    assert "policy.due.bribes: unknown kind" in err
+    assert "policy.due.mla" in err
+    assert "offices[0].timezone: unknown time zone 'Mars/Olympus'" in err
+    assert "the slug 'a' is used twice" in err
+    assert str(bad) in err and "Traceback" not in err
+    good = cli("check-config", "--config", str(ROOT / "config" / "liaisonbot.toml"))
+    assert good.returncode == 0, good.stderr
+    example = cli("check-config", "--config", str(ROOT / "config" / "liaisonbot.example.toml"))
+    assert example.returncode == 0, example.stderr
+
+
+def test_bad_usage_exits_2_with_one_line() -> None:
+    result = cli("frobnicate")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = cli("export", "bad case!", "--config", str(ROOT / "config" / "liaisonbot.toml"))
+    assert result.returncode == 2 and "not a case reference" in result.stderr
