@@ -11,8 +11,18 @@ from dataclasses import dataclass
 from datetime import date
 
 from liaisonbot.domain.commands import (
-    Assign, Command, DueSpec, Extend, Help, ListCase, ListOverdue, OpenRequest, Show, Snooze,
-    Transition)
+    Assign,
+    Command,
+    DueSpec,
+    Extend,
+    Help,
+    ListCase,
+    ListOverdue,
+    OpenRequest,
+    Show,
+    Snooze,
+    Transition,
+)
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref

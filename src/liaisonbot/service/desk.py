@@ -19,7 +19,15 @@ from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.followups import business_days_late, next_nudge_at
 from liaisonbot.domain.grammar import CommandError, parse
 from liaisonbot.domain.model import (
-    ENDED, PENDING, RULES, Office, Request, Side, Status, urgency_key)
+    ENDED,
+    PENDING,
+    RULES,
+    Office,
+    Request,
+    Side,
+    Status,
+    urgency_key,
+)
 from liaisonbot.domain.refs import format_request_id, platform_of
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.service import messages as m

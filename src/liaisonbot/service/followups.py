@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.followups import (
-    NudgeDue, apply_nudge, business_days_late, next_nudge_at, nudge_due)
+    NudgeDue,
+    apply_nudge,
+    business_days_late,
+    next_nudge_at,
+    nudge_due,
+)
 from liaisonbot.domain.model import Office, Request
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.timefmt import when

@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from liaisonbot.service.ports import (
-    ChatGateway, Clock, Delivery, DeliveryError, OutboxItem, Receipt, ThreadLink,
-    UnitOfWorkFactory)
+    ChatGateway,
+    Clock,
+    Delivery,
+    DeliveryError,
+    OutboxItem,
+    Receipt,
+    ThreadLink,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 

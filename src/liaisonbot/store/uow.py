@@ -16,7 +16,15 @@ from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Sta
 from liaisonbot.service.ports import Conflict, HistoryItem, OutboxItem, ThreadLink
 from liaisonbot.store.db import is_sqlite
 from liaisonbot.store.tables import (
-    AuditHeadRow, DigestRow, HistoryRow, InboundRow, OutboxRow, RequestRow, StateRow, ThreadRow)
+    AuditHeadRow,
+    DigestRow,
+    HistoryRow,
+    InboundRow,
+    OutboxRow,
+    RequestRow,
+    StateRow,
+    ThreadRow,
+)
 
 R = RequestRow.__table__
 H = HistoryRow.__table__

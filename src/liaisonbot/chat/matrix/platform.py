@@ -36,8 +36,9 @@ class MatrixPlatform:
         self.client: AsyncClient = make_client(settings.matrix, creds)
         key_lock = asyncio.Lock()
         self.gateway = MatrixGateway(self.client, uow=core.uow, clock=core.clock,
-                                     key_lock=key_lock)
-        self.sync = MatrixSync(self.client, settings=settings, desk=core.desk, uow=core.uow,
+                                     key_lock=key_lock)  # type: ignore[arg-type]
+        self.sync = MatrixSync(self.client, settings=settings, desk=core.desk,
+                               uow=core.uow,  # type: ignore[arg-type]
                                clock=core.clock, key_lock=key_lock,
                                wake_outbox=core.outbox.wake, poll_ms=poll_ms,
                                timeline_limit=timeline_limit, grace_seconds=grace_seconds)

@@ -7,10 +7,10 @@ from typing import Any
 
 from alembic import context
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 
 from liaisonbot.store import tables  # noqa: F401  (registers the tables)
 from liaisonbot.store.db import make_engine
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

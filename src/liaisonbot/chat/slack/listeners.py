@@ -1,0 +1,227 @@
+"""Bolt listeners: they translate Slack payloads into desk calls and send the replies back.
+
+Every listener acknowledges first (Slack gives 3 s) and works after. Replies to the person who
+typed are ephemeral; everything lasting (cards, notes, relays) goes through the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from liaisonbot.bootstrap import Core
+from liaisonbot.chat.slack import forms, texts
+from liaisonbot.chat.slack.gateway import reply_payload
+from liaisonbot.chat.slack.teams import Teams
+from liaisonbot.domain.cards import Post
+from liaisonbot.service import messages as m
+from liaisonbot.service.desk import Actor, Outcome
+
+log = logging.getLogger(__name__)
+
+READ_ONLY = frozenset({"", "help", "list", "overdue", "show"})
+IGNORED_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted",
+                              "channel_join", "channel_leave", "thread_broadcast_deleted"})
+BUTTON = re.compile(r"^lb_(ack|answer|extend|close|reopen|withdraw)$")
+
+
+def unescape(text: str) -> str:
+    """Slack sends ``&``, ``<``, ``>`` escaped; the desk keeps raw text (renderers escape)."""
+    return html.unescape(text or "") if "&" in (text or "") else (text or "")
+
+
+def slash_base_key(team: str, user: str, channel: str, text: str) -> str:
+    digest = hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:32]
+    return f"slash:{team}:{user}:{channel}:{digest}"
+
+
+class Inbound:
+    """Registers the listeners on a Bolt app and runs what they receive through the desk."""
+
+    def __init__(self, core: Core, teams: Teams, command: str = "/liaison") -> None:
+        self.core = core
+        self.teams = teams
+        self.command = command
+        self._names: dict[str, str] = {}
+
+    def register(self, app: AsyncApp) -> None:
+        app.command(self.command)(self.on_command)
+        app.event("app_mention")(self.on_mention)
+        app.event("message")(self.on_message)
+        app.action(BUTTON)(self.on_button)
+        app.view(forms.OPEN_CALLBACK)(self.on_open_form)
+        app.view(forms.ACTION_CALLBACK)(self.on_action_form)
+
+    # ---------------------------------------------------------------- slash command
+
+    async def on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        team, user, channel = body.get("team_id", ""), body["user_id"], body["channel_id"]
+        self.teams.seen(team, channel)
+        text = unescape(body.get("text", "")).strip()
+        if text.lower() == "open":
+            await self._open_form(team, channel, body.get("trigger_id", ""))
+            return
+        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
+                      body.get("user_name") or await self._name(team, user))
+        key = None
+        if text.split(" ", 1)[0].lower() not in READ_ONLY:
+            key = await self.slash_key(team, user, channel, text)
+            if key is None:
+                await respond(response_type="ephemeral", text=texts.DUPLICATE_COMMAND)
+                return
+        outcome = await self._run(actor, text, key)
+        reply = outcome.reply if outcome else None
+        payload = reply_payload(reply, team) if reply else {"text": texts.DUPLICATE_COMMAND}
+        await respond(response_type="ephemeral", **payload)
+
+    async def slash_key(self, team: str, user: str, channel: str, text: str) -> str | None:
+        """The dedupe key for a state-changing slash command, or None for a repeat.
+
+        The key is ``slash:TEAM:USER:CHANNEL:SHA256(text):MINUTE`` and is recorded by the desk in
+        the same transaction as the command (``inbound.first_time``). So that two submissions
+        either side of a minute boundary are still one, the previous minute's key is looked up
+        first: ``first_time`` inside a transaction that is rolled back records nothing, so it is
+        a pure "was it recorded?" check. A repeat is therefore refused when it comes within the
+        same or the next calendar minute: at least 60 s, at most 120 s after the first.
+        """
+        now = self.core.clock.now()
+        minute = int(now.timestamp() // 60)
+        base = slash_base_key(team, user, channel, text)
+        async with self.core.uow() as uow:
+            fresh = await uow.inbound.first_time("slack", f"{base}:{minute - 1}", now)
+            await uow.rollback()
+        return f"{base}:{minute}" if fresh else None
+
+    async def _open_form(self, team: str, channel: str, trigger_id: str,
+                         thread_ts: str | None = None) -> None:
+        directory = self.core.settings.directory
+        own = directory.office_for_room(f"slack:{team}/{channel}")
+        offices = [(o.slug, o.name) for o in directory.offices if own is None or o is not own]
+        origin = forms.Origin(team, channel, thread_ts)
+        client = self._client(team)
+        await client.views_open(trigger_id=trigger_id, view=forms.open_view(origin, offices))
+
+    # ---------------------------------------------------------------- events
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any],
+                         context: Any) -> None:
+        team = body.get("team_id") or event.get("team", "")
+        channel, user = event.get("channel", ""), event.get("user", "")
+        if not user or event.get("bot_id"):
+            return
+        self.teams.seen(team, channel)
+        bot = context.get("bot_user_id") or ""
+        text = re.sub(rf"<@{re.escape(bot)}(?:\|[^>]*)?>", " ", event.get("text", "")) if bot \
+            else event.get("text", "")
+        text = re.sub(r"^\s*[!/]?liaison\b", "", unescape(text).strip()).strip()
+        thread_ts = event.get("thread_ts")
+        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
+                      await self._name(team, user), thread_ts)
+        outcome = await self._run(actor, text, f"event:{body.get('event_id')}")
+        if outcome is not None:
+            await self._ephemeral(team, channel, user, outcome.reply, thread_ts)
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any],
+                         context: Any) -> None:
+        team = body.get("team_id") or event.get("team", "")
+        bot = context.get("bot_user_id") or ""
+        user, thread_ts = event.get("user", ""), event.get("thread_ts")
+        if (event.get("subtype") in IGNORED_SUBTYPES or event.get("bot_id") or not user
+                or user == bot or not thread_ts or thread_ts == event.get("ts")
+                or (bot and f"<@{bot}" in event.get("text", ""))):
+            return  # not a person's reply in a thread, or a command (handled as app_mention)
+        channel = event.get("channel", "")
+        self.teams.seen(team, channel)
+        files = [(str(f.get("name") or f.get("title") or "file"), int(f.get("size") or 0))
+                 for f in event.get("files") or []]
+        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
+                      await self._name(team, user), thread_ts)
+        await self.core.desk.relay(actor, unescape(event.get("text", "")),
+                                   event_id=f"event:{body.get('event_id')}", files=files)
+
+    # ---------------------------------------------------------------- buttons and forms
+
+    async def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        verb = BUTTON.match(action["action_id"]).group(1)  # type: ignore[union-attr]
+        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        channel, user = body["channel"]["id"], body["user"]["id"]
+        card_ts = (body.get("message") or {}).get("ts")
+        ref = str(action.get("value", ""))
+        if verb in forms.TEXT_VERBS:
+            origin = forms.Origin(team, channel, card_ts, verb, ref)
+            await self._client(team).views_open(trigger_id=body["trigger_id"],
+                                                view=forms.action_view(origin))
+            return
+        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
+                      await self._name(team, user), card_ts)
+        outcome = await self._run(actor, f"{verb} {ref}",
+                                  f"action:{team}:{user}:{action.get('action_ts')}")
+        if outcome is not None:
+            await self._ephemeral(team, channel, user, outcome.reply, None)
+
+    async def on_open_form(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        origin = forms.Origin.load(view.get("private_metadata", ""))
+        await self._submitted(body, view, origin, forms.open_command(forms.values(view)))
+
+    async def on_action_form(self, ack: Any, body: dict[str, Any],
+                             view: dict[str, Any]) -> None:
+        await ack()
+        origin = forms.Origin.load(view.get("private_metadata", ""))
+        await self._submitted(body, view, origin,
+                              forms.action_command(origin, forms.values(view)))
+
+    async def _submitted(self, body: dict[str, Any], view: dict[str, Any],
+                         origin: forms.Origin, text: str) -> None:
+        user = body["user"]["id"]
+        team = origin.team or body["user"].get("team_id", "")
+        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{origin.channel}",
+                      await self._name(team, user), origin.thread_ts)
+        outcome = await self._run(actor, text, f"view:{view.get('id')}")
+        if outcome is not None:
+            await self._ephemeral(team, origin.channel, user, outcome.reply, None)
+
+    # ---------------------------------------------------------------- plumbing
+
+    async def _run(self, actor: Actor, text: str, key: str | None) -> Outcome | None:
+        try:
+            return await self.core.desk.handle_command(actor, text, event_id=key,
+                                                       reply_in_room=False)
+        except Exception:  # the person must hear something, never silence
+            log.exception("slack command failed", extra={"room": actor.room})
+            return Outcome(Post(kind="reply", text=m.INTERNAL_ERROR), ok=False)
+
+    def _client(self, team: str) -> Any:
+        found = self.teams.get(team)
+        if found is None:
+            raise LookupError(f"no token for Slack team {team}")
+        return found.client
+
+    async def _ephemeral(self, team: str, channel: str, user: str, post: Post,
+                         thread_ts: str | None) -> None:
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        try:
+            await self._client(team).chat_postEphemeral(channel=channel, user=user, **extra,
+                                                        **reply_payload(post, team))
+        except Exception:
+            log.exception("slack ephemeral reply failed", extra={"room": channel})
+
+    async def _name(self, team: str, user: str) -> str:
+        """The person's display name (``users.info``, cached), else their id."""
+        key = f"{team}/{user}"
+        if key not in self._names:
+            try:
+                info = await self._client(team).users_info(user=user)
+                profile = info["user"].get("profile") or {}
+                self._names[key] = (profile.get("display_name") or profile.get("real_name")
+                                    or info["user"].get("name") or user)
+            except Exception:
+                return user
+        return self._names[key]

@@ -1,0 +1,140 @@
+"""The Slack platform: a Bolt ``AsyncApp`` served on ``POST /slack/events`` (HTTP mode) or over
+Socket Mode, the listeners, and the gateway the outbox posts through."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from liaisonbot.bootstrap import Core
+from liaisonbot.chat.slack.gateway import SlackGateway
+from liaisonbot.chat.slack.listeners import Inbound
+from liaisonbot.chat.slack.teams import ENV_APP_TOKEN, ENV_SECRET, Teams, tokens_from_env
+from liaisonbot.config import Settings
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+
+class FormSafeRequest(AsyncBoltRequest):
+    """A Bolt request whose form body is parsed correctly.
+
+    Bolt decides "interactivity payload" by looking for the substring ``payload`` anywhere in a
+    form body, so ``/liaison show payload`` became an empty request (404). A form body without a
+    real ``payload`` field is re-parsed here as plain fields; the raw body stays untouched for
+    the signature check, and copies (Bolt copies the request for work after ``ack``) do the same.
+    """
+
+    def __init__(self, *, body: str, query: Any = None, headers: Any = None,
+                 context: dict[str, Any] | None = None, mode: str = "http") -> None:
+        super().__init__(body=body, query=query, headers=headers, context=context, mode=mode)
+        if isinstance(body, str) and body and not body.lstrip().startswith("{") \
+                and self.content_type != "application/json":
+            fields = dict(parse_qsl(body, keep_blank_values=True))
+            if "payload" not in fields:
+                self.body = fields
+                self.context = build_async_context(AsyncBoltContext(context or {}), self.body)
+
+    def to_copyable(self) -> FormSafeRequest:
+        return FormSafeRequest(body=self.raw_body, query=self.query, headers=self.headers,
+                               context=self.context.to_copyable(), mode=self.mode)
+
+
+class SlackPlatform:
+    """Slack for the runner: ``mount`` the HTTP route, ``start``/``stop`` Socket Mode,
+    ``health`` per workspace."""
+
+    name = "slack"
+
+    def __init__(self, *, core: Core, teams: Teams, gateway: SlackGateway, mode: str,
+                 signing_secret: str, app_token: str = "", command: str = "/liaison") -> None:
+        self.core = core
+        self.teams = teams
+        self.gateway = gateway
+        self.mode = mode
+        self.app_token = app_token
+        self.inbound = Inbound(core, teams, command)
+
+        async def authorize(enterprise_id: str | None, team_id: str | None
+                            ) -> AuthorizeResult | None:  # Bolt passes arguments by name
+            return await self._authorize(enterprise_id, team_id)
+
+        self.app = AsyncApp(
+            signing_secret=signing_secret or "unset", authorize=authorize,
+            client=AsyncWebClient(base_url=teams.base_url), process_before_response=False,
+            ssl_check_enabled=True, request_verification_enabled=mode == "http")
+        self.inbound.register(self.app)
+        self._socket: AsyncSocketModeHandler | None = None
+
+    async def _authorize(self, enterprise_id: str | None,
+                         team_id: str | None) -> AuthorizeResult | None:
+        """The bot token for the workspace a request comes from (cached ``auth.test``)."""
+        team = self.teams.get(team_id)
+        if team is None or not team.ok:
+            await self.teams.check()
+            team = self.teams.get(team_id)
+        if team is None or not team.ok:
+            log.warning("slack request from unknown team", extra={"team": team_id})
+            return None
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team.team_id,
+                               bot_token=team.token, bot_user_id=team.bot_user_id,
+                               bot_id=team.bot_id)
+
+    def mount(self, app: web.Application) -> None:
+        app.router.add_post(EVENTS_PATH, self.handle_http)
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """``POST /slack/events``: commands, events and interactivity, signature-verified."""
+        raw = await request.text()
+        bolt_request = FormSafeRequest(body=raw, query=request.query_string,
+                                       headers={k: v for k, v in request.headers.items()})
+        response = await self.app.async_dispatch(bolt_request)
+        return web.Response(status=response.status, body=response.body,
+                            headers=response.first_headers())
+
+    async def start(self) -> None:
+        await self.teams.check()
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(
+                self.app, self.app_token, web_client=AsyncWebClient(base_url=self.teams.base_url))
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
+    async def health(self) -> dict[str, Any]:
+        if any(not t.ok for t in self.teams.by_id.values()) or not self.teams.by_id:
+            await self.teams.check()
+        teams = self.teams.health()
+        ok = bool(teams) and all(t["ok"] for t in teams)
+        if self.mode == "socket":
+            ok = ok and self._socket is not None
+        return {"ok": ok, "mode": self.mode, "teams": teams}
+
+
+def build_slack(settings: Settings, core: Core, *, env: Mapping[str, str] | None = None,
+                pace_seconds: float = 1.0,
+                sleep: Callable[[float], Awaitable[None]] | None = None) -> SlackPlatform:
+    """The Slack platform from ``[slack]`` and the environment (see the package docstring)."""
+    env = os.environ if env is None else env
+    teams = Teams(tokens_from_env(env), settings.slack.api_base_url)
+    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+    gateway = SlackGateway(teams=teams, directory=settings.directory, uow=core.uow,
+                           pace_seconds=pace_seconds, **extra)
+    return SlackPlatform(core=core, teams=teams, gateway=gateway, mode=settings.slack.mode,
+                         signing_secret=env.get(ENV_SECRET, ""),
+                         app_token=env.get(ENV_APP_TOKEN, ""), command=settings.slack.command)
