@@ -122,6 +122,7 @@ def open_command(data: dict[str, str]) -> str:
 
 def action_command(origin: Origin, data: dict[str, str]) -> str:
     if origin.verb == "extend":
-        return f"extend {origin.ref} {_word(data.get('new_due', ''))} {_flat(data.get('reason', ''))}"
+        due, reason = _word(data.get("new_due", "")), _flat(data.get("reason", ""))
+        return f"extend {origin.ref} {due} {reason}"
     field = TEXT_VERBS[origin.verb][0]
     return f"{origin.verb} {origin.ref} {_flat(data.get(field, ''))}".strip()

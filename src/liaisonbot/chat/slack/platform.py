@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from liaisonbot.chat.slack.gateway import SlackGateway
 from liaisonbot.chat.slack.listeners import Inbound
 from liaisonbot.chat.slack.teams import ENV_APP_TOKEN, ENV_SECRET, Teams, tokens_from_env
 from liaisonbot.config import Settings
+from liaisonbot.service.ports import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -72,7 +73,7 @@ class SlackPlatform:
             return await self._authorize(enterprise_id, team_id)
 
         self.app = AsyncApp(
-            signing_secret=signing_secret or "unset", authorize=authorize,
+            signing_secret=signing_secret or "unset", authorize=authorize,  # type: ignore[arg-type]
             client=AsyncWebClient(base_url=teams.base_url), process_before_response=False,
             ssl_check_enabled=True, request_verification_enabled=mode == "http")
         self.inbound.register(self.app)
@@ -133,7 +134,8 @@ def build_slack(settings: Settings, core: Core, *, env: Mapping[str, str] | None
     env = os.environ if env is None else env
     teams = Teams(tokens_from_env(env), settings.slack.api_base_url)
     extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
-    gateway = SlackGateway(teams=teams, directory=settings.directory, uow=core.uow,
+    gateway = SlackGateway(teams=teams, directory=settings.directory,
+                           uow=cast(UnitOfWorkFactory, core.uow),
                            pace_seconds=pace_seconds, **extra)
     return SlackPlatform(core=core, teams=teams, gateway=gateway, mode=settings.slack.mode,
                          signing_secret=env.get(ENV_SECRET, ""),
