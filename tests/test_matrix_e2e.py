@@ -1,0 +1,288 @@
+# ruff: noqa: F811, ASYNC109, ASYNC110  (fixture imported by name; polling helpers with timeouts)
+"""liaisonbot's Matrix platform against a real Synapse: commands, cards, threads, E2EE,
+restarts, idempotent sends, hostile text, foreign servers and invites."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liaisonbot.domain.cards import Post
+from liaisonbot.service import messages as msg
+from liaisonbot.service.ports import Delivery
+from support.synapse import PartnerClient, SynapseServer, synapse, thread_root_of  # noqa: F401
+from test_matrix_helpers import office, register_bot, running_bot, settings_for, wait_joined
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.synapse]
+
+
+def _notice(pred: Any = lambda e: True) -> Any:
+    def check(e: Any) -> bool:
+        return e.source["content"].get("msgtype") == "m.notice" and pred(e)
+    return check
+
+
+async def _partner(server: SynapseServer, name: str, tmp: Path, encrypted: bool = False
+                   ) -> PartnerClient:
+    user = await server.register(name + "-" + tmp.name[-6:].replace("_", ""))
+    return await PartnerClient.login(server, user, tmp / name, encrypted=encrypted)
+
+
+async def _two_offices(synapse: SynapseServer, tmp: Path, *, encrypted: bool = False,
+                       allowed: list[str] | None = None) -> tuple[Any, ...]:
+    bot = await register_bot(synapse)
+    alice = await _partner(synapse, "alice", tmp, encrypted)
+    bob = await _partner(synapse, "bob", tmp, encrypted)
+    room_a = await alice.create_room("icc", encrypted=encrypted, invite=[bot.user_id])
+    room_b = await bob.create_room("ba", encrypted=encrypted, invite=[bot.user_id])
+    settings = settings_for(synapse, bot, tmp, allowed=allowed, offices=[
+        office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob.user_id])])
+    return bot, alice, bob, room_a, room_b, settings
+
+
+async def test_command_reply_card_and_thread_relay(synapse: SynapseServer, tmp_path: Path
+                                                   ) -> None:
+    bot, alice, bob, room_a, room_b, settings = await _two_offices(synapse, tmp_path)
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await wait_joined(running.platform, room_b)
+            await alice.send_text(room_a, "!liaison help")
+            reply = await alice.wait_for_message(room_a, _notice(), timeout=20)
+            assert reply.sender == bot.user_id
+            assert "liaisonbot commands" in reply.body
+            assert reply.source["content"]["m.mentions"] == {}
+
+            await alice.send_text(room_a, "!liaison open OP-1 to:ba Bank records of X")
+            card_b = await bob.wait_for_message(room_b, _notice(lambda e: "R-1" in e.body), 20)
+            assert "Bank records of X" in card_b.body
+            card_a = await alice.wait_for_message(room_a, _notice(lambda e: "R-1" in e.body), 20)
+
+            await bob.send_text(room_b, "we are on it", thread_root=card_b.event_id)
+            relay = await alice.wait_for_message(
+                room_a, _notice(lambda e: "we are on it" in e.body), 20)
+            assert thread_root_of(relay) == card_a.event_id
+            assert "bob" in relay.body.lower()
+
+            # a command typed inside the thread is answered inside the thread
+            await bob.send_text(room_b, "!liaison ack R-1", thread_root=card_b.event_id)
+            note = await bob.wait_for_message(
+                room_b, _notice(lambda e: "acknowledged" in e.body.lower()
+                                and thread_root_of(e) == card_b.event_id), 20)
+            assert note.sender == bot.user_id
+            health = await running.platform.health()
+            assert health["ok"] and health["synced"] and health["last_sync"]
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_encrypted_rooms_both_ways(synapse: SynapseServer, tmp_path: Path) -> None:
+    bot, alice, bob, room_a, room_b, settings = await _two_offices(synapse, tmp_path,
+                                                                   encrypted=True)
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await wait_joined(running.platform, room_b)
+            await alice.send_text(room_a, "!liaison open OP-2 to:ba secret witness list")
+            card_b = await bob.wait_for_message(room_b, _notice(lambda e: "R-1" in e.body), 30)
+            assert card_b.decrypted and "secret witness list" in card_b.body
+            card_a = await alice.wait_for_message(room_a, _notice(lambda e: "R-1" in e.body), 30)
+            assert card_a.decrypted
+            await bob.send_text(room_b, "encrypted answer", thread_root=card_b.event_id)
+            relay = await alice.wait_for_message(
+                room_a, _notice(lambda e: "encrypted answer" in e.body), 30)
+            assert relay.decrypted and thread_root_of(relay) == card_a.event_id
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_restart_no_replay_and_missed_command_answered_once(
+        synapse: SynapseServer, tmp_path: Path) -> None:
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path)
+    try:
+        # Commands from before the bot ever ran are history: never answered.
+        await alice.send_text(room_a, "!liaison list OLD-0")
+        async with running_bot(settings, bot, timeline_limit=3) as running:
+            await wait_joined(running.platform, room_a)
+            await alice.send_text(room_a, "!liaison list FIRST-1")
+            await alice.wait_for_message(room_a, _notice(lambda e: "FIRST-1" in e.body), 20)
+        # While the bot is down: a command, then enough chatter to make the timeline limited.
+        await alice.send_text(room_a, "!liaison list WHILE-DOWN")
+        for i in range(6):
+            await alice.send_text(room_a, f"chatter {i}")
+        async with running_bot(settings, bot, timeline_limit=3):
+            await alice.send_text(room_a, "!liaison list AFTER-2")
+            await alice.wait_for_message(room_a, _notice(lambda e: "AFTER-2" in e.body), 20)
+        async with running_bot(settings, bot, timeline_limit=3):
+            await alice.send_text(room_a, "!liaison list AFTER-3")
+            await alice.wait_for_message(room_a, _notice(lambda e: "AFTER-3" in e.body), 20)
+        everything = await _bot_notices(alice, room_a, bot.user_id)
+        assert sum("WHILE-DOWN" in b for b in everything) == 1, everything
+        assert sum("FIRST-1" in b for b in everything) == 1, everything
+        assert sum("AFTER-2" in b for b in everything) == 1, everything
+        assert not any("OLD-0" in b for b in everything), everything
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def _bot_notices(partner: PartnerClient, room_id: str, bot_id: str) -> list[str]:
+    """Every notice the bot sent to the room, from the server's history."""
+    from nio import RoomMessagesResponse
+
+    found: list[str] = []
+    start = ""
+    for _ in range(20):
+        resp = await partner.client.room_messages(room_id, start=start, limit=100)
+        assert isinstance(resp, RoomMessagesResponse), resp
+        found += [e.body for e in resp.chunk if getattr(e, "sender", "") == bot_id
+                  and hasattr(e, "body")]
+        if not resp.chunk or not resp.end:
+            break
+        start = resp.end
+    return found
+
+
+async def test_txn_resend_gives_one_event(synapse: SynapseServer, tmp_path: Path) -> None:
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path)
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            post = Post(kind="reply", text="only once", as_of=datetime.now(UTC).isoformat())
+            delivery = Delivery("lb-test-1", f"matrix:{room_a}", post, None)
+            first = await running.platform.gateway.deliver(delivery)
+            second = await running.platform.gateway.deliver(delivery)
+            assert first.message_ref == second.message_ref
+            got = await alice.wait_for_message(room_a, _notice(lambda e: e.body == "only once"))
+            assert got.source["content"]["org.liaisonbot.delivery"] == "lb-test-1"
+        assert sum(b == "only once" for b in await _bot_notices(alice, room_a,
+                                                                 bot.user_id)) == 1
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_hostile_summary_rendered_harmless(synapse: SynapseServer, tmp_path: Path
+                                                 ) -> None:
+    bot, alice, bob, room_a, room_b, settings = await _two_offices(synapse, tmp_path)
+    evil = ('@room <b>bold</b> <a href="https://evil.example">bank</a> '
+            '<img src=x onerror=alert(1)> & more')
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await wait_joined(running.platform, room_b)
+            await alice.send_text(room_a, f"!liaison open OP-3 to:ba {evil}")
+            card = await bob.wait_for_message(room_b, _notice(lambda e: "R-1" in e.body), 20)
+            content = card.source["content"]
+            html = content["formatted_body"]
+            assert content["format"] == "org.matrix.custom.html"
+            assert "<a href" not in html and "<img" not in html and "<b>bold" not in html
+            assert "&lt;a href=&quot;https://evil.example&quot;&gt;" in html
+            assert "@room" not in html and "@room" not in content["body"]
+            assert "@\u2060room" in content["body"]
+            assert content["m.mentions"] == {}
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_foreign_server_ignored(synapse: SynapseServer, tmp_path: Path) -> None:
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(
+        synapse, tmp_path, allowed=["elsewhere.example"])
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await alice.send_text(room_a, "!liaison help")
+            await _two_more_syncs(running)
+            async with running.core.uow() as uow:
+                assert await uow.outbox.backlog() == 0
+            assert running.core.outbox.delivered == 0
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def _two_more_syncs(running: Any, timeout: float = 20) -> None:
+    """Wait until the bot finished two syncs that started after this call."""
+    async def syncs() -> None:
+        for _ in range(3):
+            before = running.platform.sync.state.last_sync
+            while running.platform.sync.state.last_sync == before:
+                await asyncio.sleep(0.05)
+    await asyncio.wait_for(syncs(), timeout)
+
+
+async def test_invites_member_accepted_stranger_rejected(synapse: SynapseServer,
+                                                         tmp_path: Path) -> None:
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path)
+    mallory = await _partner(synapse, "mallory", tmp_path)
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            bad = await mallory.create_room("trap", encrypted=False, invite=[bot.user_id])
+            good = await alice.create_room("alice extra", encrypted=False, invite=[bot.user_id])
+            await wait_joined(running.platform, good)
+            await _membership_is(mallory, bad, bot.user_id, "leave")
+            assert bad not in running.platform.client.rooms
+    finally:
+        for c in (alice, bob, mallory):
+            await c.close()
+
+
+async def _membership_is(partner: PartnerClient, room_id: str, user_id: str, want: str,
+                         timeout: float = 20) -> None:
+    from nio import RoomGetStateEventResponse
+
+    async def check() -> None:
+        while True:
+            resp = await partner.client.room_get_state_event(room_id, "m.room.member", user_id)
+            if isinstance(resp, RoomGetStateEventResponse) and \
+                    resp.content.get("membership") == want:
+                return
+            await asyncio.sleep(0.1)
+    await asyncio.wait_for(check(), timeout)
+
+
+class _ShiftClock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+async def test_undecryptable_message_answered_after_grace(synapse: SynapseServer,
+                                                          tmp_path: Path) -> None:
+    """An encrypted message whose key never reaches the bot is answered, not dropped."""
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path,
+                                                                    encrypted=True)
+    clock = _ShiftClock()
+    try:
+        async with running_bot(settings, bot, clock=clock, grace_seconds=60) as running:
+            await wait_joined(running.platform, room_a)
+            # Alice's client shares the room key only with devices it knows; keep the bot's
+            # device out by sharing the session before the bot joined, then blocking it.
+            await alice.prepare_encrypted_send(room_a)
+            device = next(iter(alice.client.device_store[bot.user_id].values()), None)
+            if device is not None:
+                alice.client.blacklist_device(device)
+                alice.client.olm.outbound_group_sessions.pop(room_a, None)
+            await alice.send_text(room_a, "!liaison help")
+
+            async def pending() -> None:
+                while running.platform.sync.state.pending_undecrypted == 0:
+                    await asyncio.sleep(0.05)
+            await asyncio.wait_for(pending(), 20)
+            clock.offset = timedelta(seconds=61)
+            sorry = await alice.wait_for_message(
+                room_a, _notice(lambda e: e.body == msg.UNDECRYPTABLE), 20)
+            assert sorry.sender == bot.user_id
+    finally:
+        await alice.close()
+        await bob.close()
