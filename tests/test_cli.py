@@ -127,3 +127,37 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     result = cli("export", "bad case!", "--config", str(ROOT / "config" / "liaisonbot.toml"))
     assert result.returncode == 2 and "not a case reference" in result.stderr
+
+
+def test_run_serves_health_and_stops_on_sigterm(config: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(config.read_text().replace('listen = "127.0.0.1:3000"',
+                                                 f'listen = "127.0.0.1:{port}"'))
+    proc = subprocess.Popen([sys.executable, "-m", "liaisonbot.cli", "run", "--config",
+                             str(config)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(300):  # bounded wait for the server to come up (30 s)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    body = json.loads(r.read())
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert body["ok"] is True and body["database"]["ok"] is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            assert b"# HELP" in r.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
+    assert "Traceback" not in proc.stderr.read()
