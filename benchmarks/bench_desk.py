@@ -1,0 +1,274 @@
+"""Issue 2: the desk's cost per command, and `list CASE` / `overdue` over a big table.
+
+    .venv/bin/python benchmarks/bench_desk.py [--backend sqlite|postgres|both] [--n N]
+        [--rows ROWS] [--case-size K]
+
+1. open → ack → answer → close for N requests (default 10,000) through Desk.handle_command
+   (ManualClock, console actors in the offices' rooms, reply_in_room=True, an event id per
+   command as the chat platforms pass one), phase by phase. Commands/s and p50/p99 per verb,
+   next to a floor measured in the same run: a bare single-row INSERT+UPDATE transaction on
+   the same engine. Outbox rows are written as in production and not delivered.
+2. ROWS requests (default 1,000,000) bulk-inserted, plus one case of K (default 1,000)
+   requests; then `list CASE` and `overdue` for one office: the desk command's time, the raw
+   time of the SQL it ran (captured), and that SQL's plan with "uses index: yes/no".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common as b  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from liaisonbot.bootstrap import build_core  # noqa: E402
+from liaisonbot.service.desk import Actor  # noqa: E402
+from liaisonbot.service.ports import ManualClock  # noqa: E402
+from liaisonbot.store.tables import PENDING_SQL, RequestRow  # noqa: E402
+
+START = b.NOW - timedelta(hours=3)  # 09:00 UTC on a Wednesday
+# Who acts for each example office, in its room (ua-pgo and eurojust list no members:
+# anyone in their rooms acts for them).
+PEOPLE = {"icc-otp": "console:alice", "ba-spo": "console:bojan", "ua-pgo": "console:oksana",
+          "eurojust": "console:emma"}
+EXAMPLE = tuple(PEOPLE)
+PAIRS = [(a, c) for a in EXAMPLE for c in EXAMPLE if a != c]
+BIG_CASE = "BIG-0001/26"
+LIST_OFFICE = "icc-otp"
+REPEAT = 5
+
+
+def actor(settings: Any, slug: str) -> Actor:
+    office = settings.directory.office(slug)
+    return Actor(PEOPLE[slug], office.rooms[0], name=PEOPLE[slug].split(":")[1])
+
+
+async def floor_tx(engine: Any, count: int) -> list[float]:
+    """A bare single-row INSERT + UPDATE transaction, the same way a unit of work opens one."""
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_floor "
+                                "(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, note TEXT NOT NULL)"))
+    times: list[float] = []
+    for i in range(count):
+        with b.stopwatch() as t:
+            conn = await engine.connect()
+            await conn.begin()
+            await conn.execute(text("INSERT INTO bench_floor (id, n, note) VALUES (:i, 0, :s)"),
+                               {"i": i + 1, "s": f"row {i}"})
+            await conn.execute(text("UPDATE bench_floor SET n = n + 1 WHERE id = :i"),
+                               {"i": i + 1})
+            await conn.commit()
+            await conn.close()
+        times.append(t[0])
+    return times
+
+
+async def lifecycle(core: Any, clock: ManualClock, n: int) -> dict[str, list[float]]:
+    settings, desk = core.settings, core.desk
+    actors = {slug: actor(settings, slug) for slug in EXAMPLE}
+    times: dict[str, list[float]] = {"open": [], "ack": [], "answer": [], "close": []}
+    ids: list[tuple[int, str, str]] = []
+    event = 0
+    failures: list[str] = []
+
+    async def run(verb: str, slug: str, line: str) -> Any:
+        nonlocal event
+        event += 1
+        clock.set(clock.now() + timedelta(milliseconds=50))
+        with b.stopwatch() as t:
+            outcome = await desk.handle_command(actors[slug], line, event_id=f"bench-{event}",
+                                                reply_in_room=True)
+        times[verb].append(t[0])
+        if outcome is None or not outcome.ok:
+            failures.append(f"{line!r}: {outcome.reply.text if outcome else 'replayed'}")
+        return outcome
+
+    for i in range(n):
+        origin, target = PAIRS[i % len(PAIRS)]
+        options = " conf:confidential" if i % 10 == 3 else ""
+        options += " urgent" if i % 20 == 7 else ""
+        outcome = await run("open", origin, f"open CASE-{i % 500:04d}/26 to:{target} "
+                            f"kind:evidence{options} Bank records for account {i}")
+        ids.append((outcome.request_id, origin, target))
+    for rid, _origin, target in ids:
+        await run("ack", target, f"ack R-{rid} eta:10d On it")
+    for rid, _origin, target in ids:
+        await run("answer", target, f"answer R-{rid} Records attached in the secure channel.")
+    for rid, origin, _target in ids:
+        await run("close", origin, f"close R-{rid} Thank you")
+    if failures:
+        print(f"!! {len(failures)} commands failed, first: {failures[0]}")
+    return times
+
+
+async def timed_command(core: Any, cap: b.Capture, who: Actor, line: str
+                        ) -> tuple[list[float], Any, list[Any]]:
+    times, outcome, statements = [], None, []
+    for _ in range(REPEAT):
+        with cap.recording() as statements, b.stopwatch() as t:
+            outcome = await core.desk.handle_command(who, line, reply_in_room=True)
+        times.append(t[0])
+    return times, outcome, statements
+
+
+async def raw_time(engine: Any, statement: str, params: Any) -> tuple[list[float], int]:
+    times, count = [], 0
+    for _ in range(REPEAT):
+        with b.stopwatch() as t:
+            async with engine.connect() as conn:
+                count = len((await conn.exec_driver_sql(statement, params)).all())
+        times.append(t[0])
+    return times, count
+
+
+async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"backend": backend}
+    async with b.fresh_database(backend) as db:
+        settings = b.bench_settings(db.url)
+        clock = ManualClock(START)
+        core = await build_core(settings, clock=clock, migrate=False)
+        cap = b.Capture(core.engine)
+        try:
+            print(f"\n===== {backend}: {db.name}")
+            # ---- 1. lifecycle
+            floor = await floor_tx(core.engine, max(500, min(n // 5, 2000)))
+            with b.stopwatch() as wall:
+                times = await lifecycle(core, clock, n)
+            commands = sum(len(v) for v in times.values())
+            async with core.engine.connect() as conn:
+                outbox = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar()
+                history = (await conn.exec_driver_sql("SELECT count(*) FROM history")).scalar()
+            fl = b.summary(floor)
+            print(f"\n-- lifecycle: {n:,} requests, {commands:,} commands in {wall[0]:.1f}s "
+                  f"({commands / wall[0]:,.0f} commands/s); {outbox:,} outbox rows and "
+                  f"{history:,} history rows written; peak RSS {b.maxrss_mb():.0f} MB")
+            print(f"-- floor: bare INSERT+UPDATE transaction, {fl['n']:,} runs: "
+                  f"p50 {fl['p50_ms']:.3f} ms, p99 {fl['p99_ms']:.3f} ms, "
+                  f"{1e3 / fl['mean_ms']:,.0f} tx/s\n")
+            rows_out = []
+            per_verb: dict[str, Any] = {}
+            for verb, values in times.items():
+                s = b.summary(values)
+                per_verb[verb] = {**s, "per_s": len(values) / s["total_s"],
+                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"]}
+                rows_out.append((verb, len(values), len(values) / s["total_s"], s["p50_ms"],
+                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"]))
+            all_times = [t for v in times.values() for t in v]
+            s = b.summary(all_times)
+            rows_out.append(("all", len(all_times), len(all_times) / s["total_s"], s["p50_ms"],
+                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"]))
+            rows_out.append(("floor tx", fl["n"], 1e3 / fl["mean_ms"], fl["p50_ms"],
+                             fl["p99_ms"], 1.0))
+            b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor"))
+            out["lifecycle"] = {"requests": n, "commands": commands, "wall_s": wall[0],
+                                "commands_per_s": commands / wall[0], "per_verb": per_verb,
+                                "floor": fl, "outbox_rows": outbox, "history_rows": history,
+                                "maxrss_mb": b.maxrss_mb()}
+
+            # ---- 2. big table
+            maker = b.RowMaker(settings)
+            icc = settings.directory.office(LIST_OFFICE)
+
+            def big_case() -> Any:
+                batch = []
+                for i in range(case_size):
+                    other = maker.offices[1 + i % (len(maker.offices) - 1)]
+                    pair = (icc, other) if i % 2 else (other, icc)
+                    row = None
+                    if i % 10 < 3:
+                        while row is None:
+                            row = maker.pending_row(BIG_CASE, origin=pair[0], requested=pair[1])
+                    else:
+                        row = maker.ended_row(BIG_CASE, origin=pair[0], requested=pair[1])
+                    batch.append(row)
+                yield batch
+
+            with b.stopwatch() as load:
+                inserted = await b.bulk_insert(db, maker.generate(rows))
+                inserted += await b.bulk_insert(db, big_case())
+            st = maker.stats
+            print(f"\n-- bulk load: {inserted:,} rows in {load[0]:.1f}s "
+                  f"({inserted / load[0]:,.0f} rows/s); {st.pending:,} pending, "
+                  f"{st.overdue:,} of them overdue; case {BIG_CASE}: {case_size:,} requests; "
+                  f"peak RSS {b.maxrss_mb():.0f} MB")
+            out["bulk"] = {"rows": inserted, "seconds": load[0], "pending": st.pending,
+                           "overdue": st.overdue}
+            clock.set(b.NOW)  # the bulk rows are laid out around NOW
+            who = actor(settings, LIST_OFFICE)
+            queries: dict[str, Any] = {}
+            result_rows = []
+            for label, line, needles in (
+                    (f"list {BIG_CASE}", f"list {BIG_CASE}", ("FROM request", "case_ref")),
+                    (f"list {BIG_CASE} all", f"list {BIG_CASE} all",
+                     ("FROM request", "case_ref")),
+                    ("overdue", "overdue", ("FROM request", "due_at"))):
+                times_cmd, outcome, statements = await timed_command(core, cap, who, line)
+                statement, params = b.Capture.find(statements, *needles)
+                raw, count = await raw_time(core.engine, statement, params)
+                plan = await b.explain(core.engine, statement, params)
+                verdict = b.index_verdict(plan)
+                cards = len(outcome.reply.cards) if outcome else 0
+                b.print_plan(f"{label} ({LIST_OFFICE})", statement, plan, verdict)
+                cmd_p50, raw_p50 = b.pct(times_cmd, 0.5) * 1e3, b.pct(raw, 0.5) * 1e3
+                result_rows.append((label, count, cards, cmd_p50, max(times_cmd) * 1e3,
+                                    raw_p50, cmd_p50 / raw_p50,
+                                    "yes" if verdict[0] else "no"))
+                queries[label] = {"command_p50_ms": cmd_p50, "command_max_ms": max(times_cmd) * 1e3,
+                                  "sql_p50_ms": raw_p50, "rows": count, "cards": cards,
+                                  "uses_index": verdict[0], "index": verdict[1],
+                                  "plan": plan, "sql": " ".join(statement.split())}
+            # The same overdue query with the pending filter written as the partial indexes'
+            # own predicate (literal, in the same order) — see the README's findings.
+            R = RequestRow.__table__
+            from sqlalchemy import select
+
+            async with core.engine.connect() as conn:
+                with cap.recording() as statements:
+                    query = select(R).where(R.c.requested == LIST_OFFICE, text(PENDING_SQL),
+                                            R.c.due_at <= clock.now()).union_all(
+                        select(R).where(R.c.requesting == LIST_OFFICE, text(PENDING_SQL),
+                                        R.c.due_at <= clock.now()))
+                    await conn.execute(query)
+            statement, params = b.Capture.find(statements, "FROM request", "due_at")
+            raw, count = await raw_time(core.engine, statement, params)
+            plan = await b.explain(core.engine, statement, params)
+            verdict = b.index_verdict(plan)
+            b.print_plan("overdue, pending filter as literal PENDING_SQL (proposed fix)",
+                         statement, plan, verdict)
+            result_rows.append(("overdue SQL w/ literal PENDING_SQL", count, "-", "-", "-",
+                                b.pct(raw, 0.5) * 1e3, "-", "yes" if verdict[0] else "no"))
+            queries["overdue_literal_pending_sql"] = {
+                "sql_p50_ms": b.pct(raw, 0.5) * 1e3, "rows": count, "uses_index": verdict[0],
+                "index": verdict[1], "plan": plan}
+            print(f"\n-- {LIST_OFFICE} over {inserted + n:,} requests (median of {REPEAT}; floor "
+                  "= the captured SQL alone, fetched raw)\n")
+            b.table(result_rows, ("command", "rows", "cards", "cmd p50 ms", "cmd max ms",
+                                  "SQL p50 ms", "cmd / SQL", "index"))
+            out["queries"] = queries
+            out["maxrss_mb"] = b.maxrss_mb()
+        finally:
+            await core.close()
+    return out
+
+
+async def main() -> None:
+    parser = b.base_args(__doc__.split("\n")[0], 2_500)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--case-size", type=int, default=1_000)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"n": args.n, "rows": args.rows, "case_size": args.case_size}
+    for backend in b.backends(args.backend):
+        with b.stopwatch() as t:
+            results[backend] = await run_backend(backend, args.n, args.rows, args.case_size)
+        results[backend]["wall_s"] = t[0]
+        print(f"\n===== {backend} done in {t[0]:.0f}s")
+    b.finish("desk", results)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
