@@ -6,7 +6,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -16,6 +16,7 @@ from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Sta
 from liaisonbot.service.ports import Conflict, HistoryItem, OutboxItem, ThreadLink
 from liaisonbot.store.db import is_sqlite
 from liaisonbot.store.tables import (
+    PENDING_SQL,
     AuditHeadRow,
     DigestRow,
     HistoryRow,
@@ -109,14 +110,14 @@ class SqlRequests(_Repo):
         return await self._many(select(R).where(R.c.case_ref == case).order_by(R.c.id))
 
     async def overdue(self, office: str, now: datetime) -> list[Request]:
-        pending = R.c.status.in_(_PENDING)
+        pending = text(PENDING_SQL)  # the partial indexes' own condition, so SQLite uses them
         # Two index range scans (one per side), not an OR over the whole table.
         by_requested = select(R).where(R.c.requested == office, pending, R.c.due_at <= now)
         by_requesting = select(R).where(R.c.requesting == office, pending, R.c.due_at <= now)
         return await self._many(by_requested.union_all(by_requesting))
 
     async def pending_for(self, office: str) -> list[Request]:
-        pending = R.c.status.in_(_PENDING)
+        pending = text(PENDING_SQL)
         return await self._many(select(R).where(R.c.requested == office, pending).union_all(
             select(R).where(R.c.requesting == office, pending)))
 
