@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaisonbot.config import Settings
 from liaisonbot.domain.refs import PLATFORMS
+from liaisonbot.metrics import PrometheusTelemetry
 from liaisonbot.service.desk import Desk
 from liaisonbot.service.followups import Ticker
 from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
@@ -29,6 +30,7 @@ class Core:
     desk: Desk
     outbox: OutboxWorker
     ticker: Ticker
+    telemetry: PrometheusTelemetry
     gateways: dict[str, ChatGateway] = field(default_factory=dict)
 
     async def close(self) -> None:
@@ -46,10 +48,13 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
     uow = SqlUnitOfWorkFactory(engine)
     clock = clock or SystemClock()
     all_gateways: dict[str, ChatGateway] = dict(gateways or {})
-    outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry)
-    desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake)
+    telemetry = PrometheusTelemetry()
+    outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry,
+                          telemetry=telemetry)
+    desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
+                telemetry=telemetry)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake)
-    return Core(settings, engine, uow, clock, desk, outbox, ticker, all_gateways)
+    return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, all_gateways)
 
 
 def console_gateways(write: Callable[[str], None]) -> dict[str, ChatGateway]:

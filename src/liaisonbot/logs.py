@@ -38,3 +38,6 @@ def setup_logging() -> None:
     root.setLevel(level)
     for noisy in ("alembic", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Driver debug logs carry SQL parameters (summaries, answers): never below WARNING.
+    for driver in ("aiosqlite", "sqlalchemy", "asyncpg", "nio", "slack_sdk", "slack_bolt"):
+        logging.getLogger(driver).setLevel(logging.WARNING)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from liaisonbot.bootstrap import Core
@@ -46,7 +46,16 @@ def build_web(core: Core, checks: dict[str, HealthCheck] | None = None) -> web.A
         return web.json_response({"ok": healthy, **report}, status=200 if healthy else 503)
 
     async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        telemetry = core.telemetry
+        now = core.clock.now()
+        async with core.uow() as uow:
+            telemetry.backlog.set(await uow.outbox.backlog())
+            counts = await uow.requests.overdue_counts(now)
+        for office in core.settings.directory.offices:
+            telemetry.overdue.labels(office.slug).set(counts.get(office.slug, 0))
+        last = core.ticker.last_tick
+        telemetry.scheduler_lag.set((now - last).total_seconds() if last else -1)
+        return web.Response(body=telemetry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -31,7 +31,8 @@ from liaisonbot.domain.model import (
 from liaisonbot.domain.refs import format_request_id, platform_of
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.service import messages as m
-from liaisonbot.service.ports import Clock, Conflict, UnitOfWork, UnitOfWorkFactory
+from liaisonbot.service.ports import (
+    Clock, Conflict, NullTelemetry, Telemetry, UnitOfWork, UnitOfWorkFactory)
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,10 @@ class Desk:
     """The request desk. ``on_posted`` is called after a commit that queued posts."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, directory: Directory,
-                 on_posted: Callable[[], None] | None = None) -> None:
+                 on_posted: Callable[[], None] | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.uow = uow
+        self.telemetry = telemetry or NullTelemetry()
         self.clock = clock
         self.directory = directory
         self.on_posted = on_posted or (lambda: None)
@@ -102,10 +105,32 @@ class Desk:
             command = parse(text)
         except CommandError as error:
             command, refusal = None, str(error)
+        verb = text.split(maxsplit=1)[0].lower()[:16] if command and text.strip() else "invalid"
+        try:
+            outcome = await self._attempts(actor, command, refusal if command is None else None,
+                                           event_id=event_id, reply_in_room=reply_in_room)
+        except Exception:
+            # Never a traceback in chat: log it, answer one sentence, change nothing.
+            log.exception("command failed", extra={"verb": verb, "platform": actor.platform})
+            self.telemetry.command(verb, actor.platform, "error")
+            outcome = await self._run(actor, None, m.INTERNAL_ERROR, event_id=None,
+                                      reply_in_room=reply_in_room)
+            assert outcome is not None
+            return outcome
+        result = "duplicate" if outcome is None else "ok" if outcome.ok else "refused"
+        self.telemetry.command(verb, actor.platform, result)
+        log.info("command", extra={"verb": verb, "platform": actor.platform, "outcome": result,
+                                   "request": format_request_id(outcome.request_id)
+                                   if outcome and outcome.request_id else None})
+        return outcome
+
+    async def _attempts(self, actor: Actor, command: c.Command | None, refusal: str | None, *,
+                        event_id: str | None, reply_in_room: bool) -> Outcome | None:
+        """Run the command; a lost race re-runs it on the new state (three times at most)."""
         for _attempt in range(3):
             try:
-                return await self._run(actor, command, refusal if command is None else None,
-                                       event_id=event_id, reply_in_room=reply_in_room)
+                return await self._run(actor, command, refusal, event_id=event_id,
+                                       reply_in_room=reply_in_room)
             except Conflict:
                 continue
         return await self._run(actor, None, m.CHANGED_MEANWHILE.format(

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from liaisonbot.service.ports import (
-    ChatGateway,
-    Clock,
-    Delivery,
-    DeliveryError,
-    OutboxItem,
-    Receipt,
-    ThreadLink,
-    UnitOfWorkFactory,
-)
+    ChatGateway, Clock, Delivery, DeliveryError, NullTelemetry, OutboxItem, Receipt, Telemetry,
+    ThreadLink, UnitOfWorkFactory)
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +36,10 @@ class OutboxWorker:
     """Delivers pending posts. ``wake()`` after queueing; ``run()`` until ``stop`` is set."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, gateways: Mapping[str, ChatGateway],
-                 clock: Clock, retry: RetryPolicy | None = None, batch: int = 50) -> None:
+                 clock: Clock, retry: RetryPolicy | None = None, batch: int = 50,
+                 telemetry: Telemetry | None = None) -> None:
         self.uow = uow
+        self.telemetry = telemetry or NullTelemetry()
         self.gateways = gateways
         self.clock = clock
         self.retry = retry or RetryPolicy()
@@ -127,6 +122,8 @@ class OutboxWorker:
                                                  receipt.message_ref), now)
             await uow.commit()
         self.delivered += 1
+        latency = (now - item.created_at).total_seconds()
+        self.telemetry.delivery(item.platform, "ok", latency)
         log.info("delivered", extra={"outbox_id": item.id, "room": item.room,
                                      "platform": item.platform, "request": item.request_id,
                                      "kind": item.post.kind,
@@ -143,6 +140,8 @@ class OutboxWorker:
                 await uow.outbox.retry(item.id, str(error),
                                        self.clock.now() + timedelta(seconds=delay))
             await uow.commit()
+        self.telemetry.delivery(item.platform, "failed" if permanent else "retry",
+                                (self.clock.now() - item.created_at).total_seconds())
         log.warning("delivery failed", extra={"outbox_id": item.id, "room": item.room,
                                               "platform": item.platform, "error": str(error),
                                               "permanent": permanent, "retry_in_s": delay})

@@ -36,6 +36,21 @@ class ManualClock:
         self._now = moment.astimezone(UTC)
 
 
+class Telemetry(Protocol):
+    """Where the service layer reports counts (Prometheus in production, nothing in tests)."""
+
+    def command(self, verb: str, platform: str, outcome: str) -> None: ...
+    def delivery(self, platform: str, outcome: str, latency_s: float) -> None: ...
+
+
+class NullTelemetry:
+    def command(self, verb: str, platform: str, outcome: str) -> None:
+        pass
+
+    def delivery(self, platform: str, outcome: str, latency_s: float) -> None:
+        pass
+
+
 class Conflict(Exception):
     """The row changed since it was read; the command lost a race."""
 
@@ -76,6 +91,7 @@ class RequestRepository(Protocol):
     async def for_case(self, case: str, office: str) -> list[Request]: ...
     async def overdue(self, office: str, now: datetime) -> list[Request]: ...
     async def pending_for(self, office: str) -> list[Request]: ...
+    async def overdue_counts(self, now: datetime) -> dict[str, int]: ...
     async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
         """Requests whose ``next_nudge_at`` has come, locked for this transaction."""
     async def all_for_case(self, case: str) -> list[Request]: ...

@@ -116,6 +116,12 @@ class SqlRequests(_Repo):
         by_requesting = select(R).where(R.c.requesting == office, pending, R.c.due_at <= now)
         return await self._many(by_requested.union_all(by_requesting))
 
+    async def overdue_counts(self, now: datetime) -> dict[str, int]:
+        rows = await self.conn.execute(
+            select(R.c.requested, func.count()).where(text(PENDING_SQL), R.c.due_at <= now)
+            .group_by(R.c.requested))
+        return {office: int(count) for office, count in rows}
+
     async def pending_for(self, office: str) -> list[Request]:
         pending = text(PENDING_SQL)
         return await self._many(select(R).where(R.c.requested == office, pending).union_all(
