@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -197,3 +199,20 @@ async def test_crash_between_claim_and_delivery_redelivers_same_id(sqlite_url: s
     assert await worker.drain() == 1
     assert ids == ["lb-1"]
     await engine.dispose()
+
+
+async def test_replicas_migrating_at_once_do_not_collide(pg_url: str, tmp_path: Path) -> None:
+    """Three processes run ``liaisonbot db upgrade`` on one empty database at the same time."""
+    config = tmp_path / "pg.toml"
+    config.write_text(f'[database]\nurl = "{pg_url}"\n[[offices]]\nslug = "a"\n'
+                      'rooms = ["console:a"]\n')
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "liaisonbot.cli", "db", "upgrade", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(3)]
+    results = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], results
+    engine = make_engine(pg_url)
+    async with engine.connect() as conn:
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    await engine.dispose()
+    assert version == "0001"

@@ -14,7 +14,9 @@ class Platform(Protocol):
     outbound gateway for its rooms."""
 
     name: str
-    gateway: ChatGateway
+
+    @property
+    def gateway(self) -> ChatGateway: ...
 
     def mount(self, app: web.Application) -> None:
         """Add HTTP routes (Slack's ``/slack/events``); most platforms add none."""

@@ -45,6 +45,9 @@ class OutboxWorker:
         self.retry = retry or RetryPolicy()
         self.batch = batch
         self._wake = asyncio.Event()
+        #: Platforms whose posts this process must not deliver now (e.g. Matrix on a replica
+        #: that does not lead: its client is not running).
+        self.paused: set[str] = set()
         self.delivered = 0
 
     def wake(self) -> None:
@@ -54,7 +57,7 @@ class OutboxWorker:
         """Lease one round (the head entry of each room) and deliver it; returns the count."""
         async with self.uow() as uow:
             items = await uow.outbox.claim(self.clock.now(), self.batch,
-                                           self.retry.lease_seconds)
+                                           self.retry.lease_seconds, self.paused)
             await uow.commit()
         if items:
             await asyncio.gather(*(self._deliver(item) for item in items))
@@ -94,6 +97,11 @@ class OutboxWorker:
                 raise DeliveryError(f"no gateway for {item.platform}", permanent=True)
             delivery = await self._delivery(item)
             receipt = await gateway.deliver(delivery)
+        except asyncio.CancelledError:
+            # Shutting down mid-delivery: hand the entry back now rather than at lease end
+            # (the gateway's delivery id keeps a half-done post from doubling).
+            await self._release(item)  # the caller waits for this cleanup to finish
+            raise
         except DeliveryError as error:
             await self._failed(item, error)
             return
@@ -106,12 +114,18 @@ class OutboxWorker:
     async def _delivery(self, item: OutboxItem) -> Delivery:
         thread = None
         related: list[ThreadLink] = []
+        target = None
         if item.request_id is not None:
             async with self.uow() as uow:
                 related = await uow.threads.for_request(item.request_id)
+                source = item.post.extra.get("target")
+                if item.post.kind in ("relay_edit", "relay_delete") and source:
+                    # Per-room order: the relay copy went out (or failed) before this entry.
+                    target = await uow.outbox.relay_copy(item.request_id, item.room,
+                                                         str(source))
             thread = next((link for link in related if link.room == item.room), None)
         return Delivery(delivery_id=f"lb-{item.id}", room=item.room, post=item.post,
-                        thread=thread, related=related)
+                        thread=thread, related=related, target_ref=target)
 
     async def _done(self, item: OutboxItem, receipt: Receipt) -> None:
         now = self.clock.now()
@@ -128,6 +142,11 @@ class OutboxWorker:
                                      "platform": item.platform, "request": item.request_id,
                                      "kind": item.post.kind,
                                      "latency_s": (now - item.created_at).total_seconds()})
+
+    async def _release(self, item: OutboxItem) -> None:
+        async with self.uow() as uow:
+            await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now())
+            await uow.commit()
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
         permanent = error.permanent or item.attempts >= self.retry.max_attempts

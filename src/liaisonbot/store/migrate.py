@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -18,9 +19,15 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+_LOCK = threading.Lock()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` (blocking; runs its own event loop)."""
-    command.upgrade(alembic_config(url), revision)
+    """Migrate the database at ``url`` (blocking; runs its own event loop). One at a time in a
+    process (Alembic loads its scripts as modules); across processes PostgreSQL's advisory
+    lock in ``env.py`` serialises replicas."""
+    with _LOCK:
+        command.upgrade(alembic_config(url), revision)
 
 
 async def upgrade_async(url: str) -> None:

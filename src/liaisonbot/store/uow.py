@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,14 +28,14 @@ from liaisonbot.store.tables import (
     ThreadRow,
 )
 
-R = RequestRow.__table__
-H = HistoryRow.__table__
-HEAD = AuditHeadRow.__table__
-O = OutboxRow.__table__
-T = ThreadRow.__table__
-I = InboundRow.__table__
-S = StateRow.__table__
-D = DigestRow.__table__
+R: Table = RequestRow.__table__  # type: ignore[attr-defined]
+H: Table = HistoryRow.__table__  # type: ignore[attr-defined]
+HEAD: Table = AuditHeadRow.__table__  # type: ignore[attr-defined]
+O: Table = OutboxRow.__table__  # type: ignore[attr-defined]  # noqa: E741
+T: Table = ThreadRow.__table__  # type: ignore[attr-defined]
+I: Table = InboundRow.__table__  # type: ignore[attr-defined]  # noqa: E741
+S: Table = StateRow.__table__  # type: ignore[attr-defined]
+D: Table = DigestRow.__table__  # type: ignore[attr-defined]
 _PENDING = [s.value for s in PENDING]
 _REQUEST_FIELDS = ("kind", "requesting", "requested", "summary", "basis", "urgent", "status",
                    "opened_by", "assignee", "answer", "created_at", "updated_at", "due_at",
@@ -116,6 +117,11 @@ class SqlRequests(_Repo):
         by_requesting = select(R).where(R.c.requesting == office, pending, R.c.due_at <= now)
         return await self._many(by_requested.union_all(by_requesting))
 
+    async def party_to(self, office: str) -> list[Request]:
+        """Every request ``office`` is party to (the weekly report; not a hot path)."""
+        return await self._many(select(R).where(R.c.requested == office).union_all(
+            select(R).where(R.c.requesting == office)))
+
     async def overdue_counts(self, now: datetime) -> dict[str, int]:
         rows = await self.conn.execute(
             select(R.c.requested, func.count()).where(text(PENDING_SQL), R.c.due_at <= now)
@@ -184,11 +190,16 @@ class SqlOutbox(_Repo):
             status="pending", attempts=0, created_at=at, next_attempt_at=at).returning(O.c.id))
         return int(result.scalar_one())
 
-    async def claim(self, now: datetime, limit: int, lease_seconds: float) -> list[OutboxItem]:
+    async def claim(self, now: datetime, limit: int, lease_seconds: float,
+                    skip_platforms: Collection[str] = ()) -> list[OutboxItem]:
         """Lease the oldest pending entry of each room whose turn has come (per-room order:
-        a room's later entries wait while an earlier one is leased or backing off)."""
+        a room's later entries wait while an earlier one is leased or backing off). Rooms of
+        ``skip_platforms`` are left to another process (one that can post there now)."""
+        pending = O.c.status == "pending"
+        if skip_platforms:
+            pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
         head = (select(O.c.room, func.min(O.c.id).label("first"))
-                .where(O.c.status == "pending").group_by(O.c.room).subquery())
+                .where(pending).group_by(O.c.room).subquery())
         query = (select(O).join(head, O.c.id == head.c.first)
                  .where(O.c.next_attempt_at <= now,
                         or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
@@ -228,6 +239,19 @@ class SqlOutbox(_Repo):
     async def next_attempt_after(self, moment: datetime) -> datetime | None:
         return (await self.conn.execute(select(func.min(O.c.next_attempt_at)).where(
             O.c.status == "pending", O.c.next_attempt_at > moment))).scalar()
+
+    async def relay_copy(self, request_id: int, room: str, source_ref: str) -> str | None:
+        """The message ref of the delivered ``relay`` post of ``source_ref`` in ``room`` (the
+        request's outbox rows are few; ``request_id`` is indexed, the JSON is read here)."""
+        needle = json.dumps(source_ref, ensure_ascii=False)
+        rows = await self.conn.execute(select(O.c.post, O.c.message_ref).where(
+            O.c.request_id == request_id, O.c.room == room, O.c.status == "done",
+            O.c.post.contains(needle, autoescape=True)).order_by(O.c.id))
+        for row in rows:
+            post = Post.from_json(row.post)
+            if post.kind == "relay" and post.source_ref == source_ref and row.message_ref:
+                return str(row.message_ref)
+        return None
 
     async def sent_for(self, request_id: int) -> list[tuple[str, str]]:
         rows = await self.conn.execute(select(O.c.room, O.c.message_ref).where(

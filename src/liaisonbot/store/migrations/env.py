@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -21,6 +22,9 @@ def _run(connection: Any) -> None:
                       render_as_batch=connection.dialect.name == "sqlite",
                       compare_type=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together migrate one after another, not into each other.
+            connection.execute(text("SELECT pg_advisory_xact_lock(4242424242)"))
         context.run_migrations()
 
 

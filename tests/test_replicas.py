@@ -1,0 +1,209 @@
+"""Two real ``liaisonbot run`` processes on the real PostgreSQL: one leads, the other takes
+over when the leader is killed, and every nudge is sent exactly once across the failover."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+
+from conftest import PG_ADMIN
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = """
+[database]
+url = "{url}"
+[http]
+listen = "127.0.0.1:{port}"
+[[offices]]
+slug = "icc-otp"
+name = "ICC OTP"
+timezone = "UTC"
+working_hours = "00:00-23:59"
+working_days = "Mon-Sun"
+rooms = ["console:icc"]
+[[offices]]
+slug = "ba-spo"
+name = "BA SPO"
+timezone = "UTC"
+working_hours = "00:00-23:59"
+working_days = "Mon-Sun"
+rooms = ["console:ba"]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _health(port: int) -> dict | None:  # type: ignore[type-arg]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            return json.loads(r.read())  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def _wait(predicate, seconds: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _config(tmp_path: Path, url: str, port: int, name: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(CONFIG.format(url=url, port=port))
+    return path
+
+
+def _start(config: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "LIAISONBOT_LOG_LEVEL": "INFO"}
+    log = (config.parent / f"{config.stem}.log").open("w")  # a file: a full pipe would block
+    return subprocess.Popen([sys.executable, "-m", "liaisonbot.cli", "run", "--config",
+                             str(config)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=log, text=True)
+
+
+async def _nudged(url: str) -> list[int]:
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch("SELECT request_id FROM history WHERE action = 'nudged'")
+    finally:
+        await conn.close()
+    return [r["request_id"] for r in rows]
+
+
+async def test_leader_failover_nothing_lost_or_doubled(pg_url: str, tmp_path: Path) -> None:
+    ports = [_free_port(), _free_port()]
+    configs = [_config(tmp_path, pg_url, port, f"r{i}") for i, port in enumerate(ports)]
+    count = 200
+    # Requests opened "in January", all long overdue now: each owes one (merged) nudge.
+    script = "".join(f"!liaison open C-{n} to:ba-spo due:5d R{n}\n" for n in range(count))
+    opened = subprocess.run([sys.executable, "-m", "liaisonbot.cli", "console", "--config",
+                             str(configs[0]), "--now", "2026-01-05T10:00+00:00"], input=script,
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert opened.returncode == 0, opened.stderr
+    first = _start(configs[0])
+    try:
+        _wait(lambda: (_health(ports[0]) or {}).get("leader", {}).get("leader"), 30,
+              "the first replica to lead")
+        second = _start(configs[1])
+        try:
+            health = _wait(lambda: _health(ports[1]), 30, "the second replica")
+            assert health["leader"]["leader"] is False and health["ok"] is True
+            first.send_signal(signal.SIGKILL)  # the leader dies, maybe in the middle of a tick
+            first.wait(timeout=10)
+            started = time.monotonic()
+            _wait(lambda: (_health(ports[1]) or {}).get("leader", {}).get("leader"), 15,
+                  "the second replica to take over")
+            assert time.monotonic() - started < 10
+            import asyncio
+
+            deadline = time.monotonic() + 60
+            while len(await _nudged(pg_url)) < count and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            nudged = await _nudged(pg_url)
+            assert sorted(nudged) == list(range(1, count + 1))  # each exactly once
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=30) == 0
+            log = (tmp_path / "r1.log").read_text()
+            assert "Traceback" not in log and "took the lead" in log
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert PG_ADMIN
+
+
+async def test_sigterm_during_a_delivery_burst_loses_nothing(tmp_path: Path) -> None:
+    """Slack posts paced at one per second per channel; SIGTERM mid-burst; a restart delivers
+    the rest, and every post reaches Slack exactly once."""
+    import asyncio
+
+    import aiohttp
+
+    from support.fake_slack import FakeSlack, signed_headers, slash_command_body
+
+    secret = "test-signing-secret"
+    async with FakeSlack() as slack:
+        port = _free_port()
+        config = tmp_path / "slack.toml"
+        config.write_text(f"""
+[database]
+url = "sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+[http]
+listen = "127.0.0.1:{port}"
+[slack]
+enabled = true
+api_base_url = "{slack.base_url}"
+[[offices]]
+slug = "icc-otp"
+name = "ICC OTP"
+rooms = ["slack:C0ICC"]
+[[offices]]
+slug = "ba-spo"
+name = "BA SPO"
+rooms = ["slack:C0BA"]
+""")
+        env = {**os.environ, "LIAISONBOT_SLACK_SIGNING_SECRET": secret,
+               "LIAISONBOT_SLACK_BOT_TOKEN": "xoxb-test", "LIAISONBOT_LOG_LEVEL": "INFO",
+               "LIAISONBOT_DRAIN_SECONDS": "1"}
+
+        def start(name: str) -> subprocess.Popen[str]:
+            log = (tmp_path / f"{name}.log").open("w")
+            return subprocess.Popen([sys.executable, "-m", "liaisonbot.cli", "run", "--config",
+                                     str(config)], cwd=ROOT, env=env, stderr=log,
+                                    stdout=subprocess.DEVNULL, text=True)
+
+        async def healthy() -> bool:
+            for _ in range(300):
+                if await asyncio.to_thread(_health, port):
+                    return True
+                await asyncio.sleep(0.1)
+            return False
+
+        bot = start("first")
+        try:
+            assert await healthy()
+            async with aiohttp.ClientSession() as session:
+                for n in range(6):
+                    body = slash_command_body(text=f"open C-{n} to:ba-spo Records {n}",
+                                              user_id="U0ALICE", channel_id="C0ICC",
+                                              team_id="T0DEFAULT",
+                                              response_url=slack.response_url(f"r{n}"))
+                    async with session.post(f"http://127.0.0.1:{port}/slack/events", data=body,
+                                            headers=signed_headers(secret, body)) as response:
+                        assert response.status == 200
+            await slack.wait_for(lambda: len(slack.messages("C0BA")) >= 1, timeout=20)
+            bot.send_signal(signal.SIGTERM)  # mid-burst: 12 cards queued, paced 1/s/channel
+            assert await asyncio.to_thread(bot.wait, 40) == 0
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        delivered_before = len(slack.messages("C0BA")) + len(slack.messages("C0ICC"))
+        again = start("second")
+        try:
+            assert await healthy()
+            await slack.wait_for(lambda: len(slack.messages("C0BA")) == 6
+                                 and len(slack.messages("C0ICC")) == 6, timeout=40)
+        finally:
+            again.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(again.wait, 40) == 0
+        ids = [m["metadata"]["event_payload"]["delivery_id"]
+               for channel in ("C0BA", "C0ICC") for m in slack.messages(channel)]
+        assert len(ids) == len(set(ids)) == 12
+        assert 0 < delivered_before < 12  # the second process delivered the rest
