@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from liaisonbot.chat.formatting import clean, to_plain
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.timefmt import local_time, when
+from liaisonbot.service import messages as m
+
+#: Posts that carry a person's relayed message (``text`` is neutral markup).
+RELAY_KINDS = frozenset({"relay", "relay_edit", "relay_delete"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,8 @@ def plain_lines(post: Post) -> list[str]:
     """A post as plain text lines (the console; also the fallback text elsewhere)."""
     now = _as_of(post)
     text_lines = post.text.splitlines() or [""]
-    if post.kind == "relay":
-        return [f"{post.author}: {text_lines[0]}", *text_lines[1:]]
+    if post.kind in RELAY_KINDS:
+        return relay_lines(post)
     if post.kind == "card" and post.card:
         return [*text_lines, *card_lines(post.card, post.tz, now)]
     if post.kind == "card_update" and post.card:
@@ -95,6 +100,17 @@ def plain_lines(post: Post) -> list[str]:
     if post.kind == "direct" and post.card:
         return [*text_lines, *card_lines(post.card, post.tz, now)]
     return text_lines
+
+
+def relay_lines(post: Post) -> list[str]:
+    """A relayed message as plain lines: ``Author · office: text`` (markers kept)."""
+    who = clean(post.author or "")
+    if post.kind == "relay_delete":
+        return [m.RELAY_DELETED.format(who=who)]
+    body = to_plain(post.text).split("\n")
+    head = m.RELAY_EDITED.format(who=who, text=body[0]) if post.kind == "relay_edit" \
+        else f"{who}: {body[0]}"
+    return [head, *body[1:]]
 
 
 def plain_text(post: Post) -> str:

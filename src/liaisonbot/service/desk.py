@@ -7,6 +7,7 @@ causes (to the outbox) commit together or not at all. Platforms only translate; 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from liaisonbot.service.ports import (
     Clock, Conflict, NullTelemetry, Telemetry, UnitOfWork, UnitOfWorkFactory)
 
 log = logging.getLogger(__name__)
+_RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,13 @@ class Desk:
             reply_in_room=reply_in_room)
 
     async def relay(self, actor: Actor, text: str, *, event_id: str | None = None,
-                    files: list[tuple[str, int]] | None = None) -> bool:
+                    files: list[tuple[str, int]] | None = None,
+                    source_ref: str | None = None) -> bool:
         """A plain message in a room: relayed when it sits in a request's thread. True if it
-        was relayed (or recorded as a file notice)."""
+        was relayed (or recorded as a file notice).
+
+        ``text`` is neutral markup (``chat.formatting``); ``source_ref`` names the original
+        message (``ROOM#native-id``) so that its later edit or deletion can follow it."""
         if actor.thread_root is None:
             return False
         async with self.uow() as uow:
@@ -155,7 +161,54 @@ class Desk:
             if request is None or office is None or not request.is_party(office.slug):
                 return False
             ctx = _Ctx(uow, actor, self.clock.now(), office)
-            await self._relay_into_threads(ctx, request, link.room, text, files or [])
+            await self._relay_into_threads(ctx, request, link.room, text, files or [],
+                                           source_ref=source_ref)
+            if source_ref and text:
+                await uow.state.put(_RELAY_KEY + source_ref, json.dumps(
+                    {"request": request.id, "room": link.room, "user": actor.user}), ctx.now)
+            await self._commit(ctx)
+        return True
+
+    async def relay_edit(self, actor: Actor, source_ref: str, text: str, *,
+                         event_id: str | None = None) -> bool:
+        """The author edited a relayed message: record it and queue the edit of every copy.
+        Only the original author's edit counts (Matrix lets anyone send an ``m.replace``)."""
+        return await self._relay_change(actor, source_ref, text, event_id=event_id,
+                                        kind="relay_edit")
+
+    async def relay_delete(self, actor: Actor, source_ref: str, *,
+                           event_id: str | None = None) -> bool:
+        """A relayed message was deleted (the platform authorised it): record it and queue
+        the deletion of every copy."""
+        return await self._relay_change(actor, source_ref, "", event_id=event_id,
+                                        kind="relay_delete")
+
+    async def _relay_change(self, actor: Actor, source_ref: str, text: str, *,
+                            event_id: str | None, kind: str) -> bool:
+        async with self.uow() as uow:
+            known = await uow.state.get(_RELAY_KEY + source_ref)
+            if known is None:
+                return False  # not a relayed message (or one of the bot's own copies)
+            origin = json.loads(known)
+            if kind == "relay_edit" and origin.get("user") != actor.user:
+                return False
+            if event_id and not await uow.inbound.first_time(actor.platform, event_id,
+                                                              self.clock.now()):
+                return False
+            request = await uow.requests.get(int(origin["request"]))
+            office = self.directory.office_for_room(actor.room)
+            if request is None or office is None or not request.is_party(office.slug):
+                return False
+            ctx = _Ctx(uow, actor, self.clock.now(), office)
+            await self._history(ctx, request, "relay edited" if text else "relay deleted",
+                                room=origin["room"], source=source_ref, text=text)
+            author = f"{actor.display} · {office.slug}"
+            for room in await self._request_rooms(ctx, request):
+                if room != origin["room"]:
+                    self._post(ctx, room, Post(
+                        kind=kind, text=text, tz=self._tz_of_room(room),
+                        as_of=ctx.now.isoformat(), request_id=request.id, in_thread=True,
+                        author=author, source_ref=source_ref, extra={"target": source_ref}))
             await self._commit(ctx)
         return True
 
@@ -325,11 +378,13 @@ class Desk:
         return rooms
 
     async def _relay_into_threads(self, ctx: _Ctx, request: Request, from_room: str, text: str,
-                                  files: list[tuple[str, int]]) -> None:
+                                  files: list[tuple[str, int]], *,
+                                  source_ref: str | None = None) -> None:
         office = ctx.office
         assert office is not None
         author = f"{ctx.actor.display} · {office.slug}"
         await self._history(ctx, request, "relayed", room=from_room, text=text,
+                            source=source_ref,
                             files=[{"name": n, "size": s} for n, s in files] or None)
         for room in await self._request_rooms(ctx, request):
             if room == from_room:
@@ -338,7 +393,8 @@ class Desk:
             if text:
                 self._post(ctx, room, Post(kind="relay", text=text, tz=tz,
                                            as_of=ctx.now.isoformat(), request_id=request.id,
-                                           in_thread=True, author=author))
+                                           in_thread=True, author=author,
+                                           source_ref=source_ref))
             for name, size in files:
                 notice = m.RELAYED_FILE.format(who=author, ref=request.ref, name=name,
                                                size=_size(size), office=office.name)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp.client_exceptions import ClientConnectionError, ClientError
-from nio import AsyncClient, ErrorResponse, RoomCreateResponse, RoomSendResponse
+from nio import AsyncClient, ErrorResponse, RoomCreateResponse, RoomRedactResponse, RoomSendResponse
 from nio.exceptions import LocalProtocolError, SendRetryError
 
 from liaisonbot.chat.matrix.html import MEGOLM, message_content
@@ -68,7 +68,14 @@ class MatrixGateway:
             room_id = native_id(delivery.room)
         thread_root = None
         edit_of = None
-        if post.kind == "card_update" and delivery.thread is not None:
+        if post.kind in ("relay_edit", "relay_delete"):
+            if not delivery.target_ref:
+                return Receipt("")  # the copy never reached this room: nothing to change
+            if post.kind == "relay_delete":
+                return await self._redact(room_id, delivery)
+            edit_of = delivery.target_ref
+            post = replace(post, kind="relay")
+        elif post.kind == "card_update" and delivery.thread is not None:
             edit_of = delivery.thread.message_ref
             post = replace(post, kind="card")
         elif post.in_thread and delivery.thread is not None:
@@ -83,6 +90,19 @@ class MatrixGateway:
                                            ignore_unverified_devices=True)
         if not isinstance(resp, RoomSendResponse):
             raise error_of(resp, f"send to {room_id}")
+        return Receipt(message_ref=resp.event_id)
+
+    async def _redact(self, room_id: str, delivery: Delivery) -> Receipt:
+        """Redact this room's copy of a relayed message (txn id = delivery id, so a retry
+        is the same redaction)."""
+        assert delivery.target_ref is not None
+        await self._ready(room_id)
+        resp = await self.client.room_redact(room_id, delivery.target_ref,
+                                             tx_id=delivery.delivery_id)
+        if not isinstance(resp, RoomRedactResponse):
+            if getattr(resp, "status_code", None) == "M_NOT_FOUND":
+                return Receipt("")
+            raise error_of(resp, f"redact in {room_id}")
         return Receipt(message_ref=resp.event_id)
 
     async def _ready(self, room_id: str) -> None:

@@ -11,7 +11,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from liaisonbot.chat.render import card_row, facts, plain_lines
+from liaisonbot.chat.formatting import clean, to_html
+from liaisonbot.chat.render import RELAY_KINDS, card_row, facts, plain_lines
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.refs import native_id, platform_of
 
@@ -71,8 +72,8 @@ def formatted(post: Post) -> str:
     """The post as Matrix HTML (the spec's allowlist: b, i, br, ul, li, blockquote, a)."""
     now = _as_of(post)
     text_lines = post.text.splitlines() or [""]
-    if post.kind == "relay":
-        return f"<b>{esc(post.author or '')}</b>: {_lines_html(text_lines)}"
+    if post.kind in RELAY_KINDS:
+        return f"<b>{esc(clean(post.author or ''))}</b>: {to_html(post.text)}"
     if post.kind in ("card", "direct") and post.card:
         return _lines_html(text_lines) + _card_html(post.card, post.tz, now)
     if post.kind == "show" and post.card:

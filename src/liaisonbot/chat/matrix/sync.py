@@ -231,7 +231,8 @@ class MatrixSync:
         sender = str(getattr(ev, "sender", ""))
         inbound = classify(sender=sender, event_type=str(source.get("type", "")),
                            content=source.get("content") or {}, own_user=self.own,
-                           allowed_servers=self.settings.matrix.allowed_servers)
+                           allowed_servers=self.settings.matrix.allowed_servers,
+                           redacts=source.get("redacts"))
         self._seen_ts = max(self._seen_ts, int(getattr(ev, "server_timestamp", 0) or 0))
         if inbound is None:
             return
@@ -242,8 +243,16 @@ class MatrixSync:
         if inbound.kind == "command":
             await self.desk.handle_command(actor, inbound.text, event_id=ev.event_id,
                                            reply_in_room=True)
+        elif inbound.kind == "edit" and inbound.target:
+            await self.desk.relay_edit(actor, f"{actor.room}#{inbound.target}", inbound.text,
+                                       event_id=ev.event_id)
+        elif inbound.kind == "delete" and inbound.target:
+            await self.desk.relay_delete(actor, f"{actor.room}#{inbound.target}",
+                                         event_id=ev.event_id)
         else:
-            await self.desk.relay(actor, inbound.text, event_id=ev.event_id)
+            await self.desk.relay(actor, inbound.text, event_id=ev.event_id,
+                                  files=list(inbound.files),
+                                  source_ref=f"{actor.room}#{ev.event_id}")
 
     def _keep_undecrypted(self, room_id: str, ev: MegolmEvent) -> None:
         allowed = self.settings.matrix.allowed_servers

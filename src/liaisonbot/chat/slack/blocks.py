@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from liaisonbot.chat.render import _as_of, facts, plain_lines
+from liaisonbot.chat.formatting import clean, to_mrkdwn
+from liaisonbot.chat.render import RELAY_KINDS, _as_of, facts, plain_lines
 from liaisonbot.chat.slack import texts
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.refs import native_id, platform_of, slack_team
@@ -35,6 +36,8 @@ def cut(text: str, limit: int, ref: str | None) -> str:
     body = text[: limit - len(tail)]
     if body.endswith("&") or "&" in body[-5:]:  # never split an entity like &amp;
         body = body[: body.rfind("&")]
+    if body.rfind("<") > body.rfind(">"):  # nor a link like <https://…>
+        body = body[: body.rfind("<")]
     return body + tail
 
 
@@ -82,15 +85,20 @@ def card_buttons(card: Card, side: str | None) -> list[Block]:
 
 def text_blocks(post: Post, team: str | None) -> list[Block]:
     """Any post as escaped mrkdwn sections (first line bold), mentions appended."""
+    if post.kind in RELAY_KINDS:
+        return chunk_sections(relay_mrkdwn(post).split("\n"), post.request_id)
     lines = [escape(line) for line in plain_lines(post)]
-    if post.kind == "relay" and post.author:
-        lines[0] = f"*{escape(post.author)}:* " + escape(post.text.splitlines()[0]
-                                                          if post.text else "")
-    elif lines:
+    if lines:
         lines[0] = f"*{lines[0]}*" if lines[0].strip() else lines[0]
     if post.mentions:
         lines.append(" ".join(mention(u, team) for u in post.mentions))
     return chunk_sections(lines, post.request_id)
+
+
+def relay_mrkdwn(post: Post) -> str:
+    """A relayed message: the author in bold, the neutral text as escaped mrkdwn. An edit
+    renders like the message itself (Slack marks it "edited")."""
+    return f"*{escape(clean(post.author or ''))}:* " + to_mrkdwn(post.text)
 
 
 def chunk_sections(lines: list[str], request_id: int | None) -> list[Block]:
@@ -120,8 +128,10 @@ def chunk_sections(lines: list[str], request_id: int | None) -> list[Block]:
 
 def fallback(post: Post) -> str:
     """The notification / accessibility text: plain lines, escaped, within limits."""
-    text = "\n".join(plain_lines(post))
     ref = f"R-{post.request_id}" if post.request_id else None
+    if post.kind in RELAY_KINDS:
+        return cut(relay_mrkdwn(post), FALLBACK_MAX, ref)
+    text = "\n".join(plain_lines(post))
     return cut(escape(text), FALLBACK_MAX, ref)
 
 

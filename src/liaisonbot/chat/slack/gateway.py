@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -72,6 +73,8 @@ class SlackGateway:
         post = delivery.post
         if post.kind == "card_update":
             return await self._update(team, delivery)
+        if post.kind in ("relay_edit", "relay_delete"):
+            return await self._relay_change(team, delivery)
         channel = await self._channel(team, delivery)
         thread_ts = self._thread_ts(delivery)
         if await self._tried_before(delivery.delivery_id):
@@ -124,6 +127,29 @@ class SlackGateway:
         await self._call(team, channel, None, team.client.chat_update(
             channel=channel, ts=delivery.thread.message_ref, text=text, blocks=blocks))
         return Receipt(delivery.thread.message_ref)
+
+    async def _relay_change(self, team: Team, delivery: Delivery) -> Receipt:
+        """Edit (``chat.update``) or delete (``chat.delete``) this channel's copy of a relayed
+        message. No copy, or one already gone, leaves nothing to do; both calls are safe to
+        repeat, so a retry needs no marker."""
+        target = delivery.target_ref
+        if not target:
+            return Receipt("")
+        channel = native_id(delivery.room)
+        await self._pace(team, channel)
+        if delivery.post.kind == "relay_delete":
+            call = team.client.chat_delete(channel=channel, ts=target)
+        else:
+            text, blocks = render(replace(delivery.post, kind="relay"), side=None,
+                                  team=team.team_id)
+            call = team.client.chat_update(channel=channel, ts=target, text=text, blocks=blocks)
+        try:
+            await self._call(team, channel, None, call)
+        except DeliveryError as error:
+            if "message_not_found" in str(error) or "cant_delete_message" in str(error):
+                return Receipt("")
+            raise
+        return Receipt(target)
 
     async def _pace(self, team: Team, channel: str) -> None:
         key = f"{team.team_id}/{channel}"

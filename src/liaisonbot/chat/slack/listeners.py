@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from liaisonbot.bootstrap import Core
+from liaisonbot.chat.formatting import from_slack
 from liaisonbot.chat.slack import forms, texts
 from liaisonbot.chat.slack.gateway import reply_payload
 from liaisonbot.chat.slack.teams import Teams
@@ -131,6 +132,9 @@ class Inbound:
                          context: Any) -> None:
         team = body.get("team_id") or event.get("team", "")
         bot = context.get("bot_user_id") or ""
+        if event.get("subtype") in ("message_changed", "message_deleted"):
+            await self._changed(team, bot, body, event)
+            return
         user, thread_ts = event.get("user", ""), event.get("thread_ts")
         if (event.get("subtype") in IGNORED_SUBTYPES or event.get("bot_id") or not user
                 or user == bot or not thread_ts or thread_ts == event.get("ts")
@@ -142,8 +146,41 @@ class Inbound:
                  for f in event.get("files") or []]
         actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
                       await self._name(team, user), thread_ts)
-        await self.core.desk.relay(actor, unescape(event.get("text", "")),
-                                   event_id=f"event:{body.get('event_id')}", files=files)
+        await self.core.desk.relay(actor, await self._neutral(team, event.get("text", "")),
+                                   event_id=f"event:{body.get('event_id')}", files=files,
+                                   source_ref=f"slack:{team}/{channel}#{event.get('ts')}")
+
+    async def _changed(self, team: str, bot: str, body: dict[str, Any],
+                       event: dict[str, Any]) -> None:
+        """An edited or deleted message: carried over when it was a person's relayed message.
+        The bot's own edits and deletions (its relay copies, its cards) are never followed."""
+        channel = event.get("channel", "")
+        room, event_id = f"slack:{team}/{channel}", f"event:{body.get('event_id')}"
+        if event.get("subtype") == "message_changed":
+            message, before = event.get("message") or {}, event.get("previous_message") or {}
+            user = message.get("user", "")
+            if (not user or user == bot or message.get("bot_id") or not message.get("thread_ts")
+                    or message.get("text") == before.get("text")):
+                return  # not a person's words that changed (a reply count, an unfurl…)
+            actor = Actor(f"slack:{team}/{user}", room, await self._name(team, user),
+                          message.get("thread_ts"))
+            await self.core.desk.relay_edit(
+                actor, f"{room}#{message.get('ts')}",
+                await self._neutral(team, message.get("text", "")), event_id=event_id)
+            return
+        before = event.get("previous_message") or {}
+        user = before.get("user", "")
+        if before.get("bot_id") or (bot and user == bot):
+            return
+        actor = Actor(f"slack:{team}/{user}", room, user, before.get("thread_ts"))
+        ts = event.get("deleted_ts") or before.get("ts")
+        await self.core.desk.relay_delete(actor, f"{room}#{ts}", event_id=event_id)
+
+    async def _neutral(self, team: str, text: str) -> str:
+        """Slack mrkdwn → the desk's neutral markup, user mentions as display names."""
+        names = {uid: await self._name(team, uid)
+                 for uid in set(re.findall(r"<@([UW][A-Z0-9]+)", text or ""))}
+        return from_slack(text or "", names.get)
 
     # ---------------------------------------------------------------- buttons and forms
 

@@ -1,0 +1,505 @@
+"""Relayed text across platforms: one small neutral markup, converted at the edges.
+
+The neutral markup (what ``Post.text`` of a relay and the history hold) is a tiny subset of
+markdown, the same markers Slack's mrkdwn uses:
+
+- ``*bold*``, ``_italic_``, ```code``` (inline), and a fenced block between two lines of
+  three backticks;
+- a line starting with ``- `` is a list item;
+- a backslash makes the next character literal (``\\*`` is a star, ``\\\\`` a backslash);
+- a link is its bare ``http(s)://`` URL, in the text; a link whose label differs from its URL
+  is written ``label (url)`` when it enters, so no label can hide where a link goes;
+- nothing else: there are no mentions, no HTML, no entities. Any string is valid neutral text
+  and renders safely, so safety never depends on the inbound conversion being right.
+
+Inbound (:func:`from_slack`, :func:`from_matrix_html`, :func:`from_plain`) turn native text into
+neutral text: user mentions become plain names, ``<!channel>``/``<!here>``/``@room`` become
+inert words, HTML outside a small allowlist is dropped (the text inside is kept, except in
+``script``/``style``/``mx-reply``). Outbound (:func:`to_mrkdwn`, :func:`to_html`,
+:func:`to_plain`) escape every piece of text for the target (``&<>`` for Slack, HTML escaping
+for Matrix) and defuse ``@room`` with a word joiner, so a relay never pings a room.
+
+Invisible characters (decided here, applied in and out): the bidi embedding, override and
+isolate controls U+202A–U+202E and U+2066–U+2069 are removed (they can reverse how a URL or a
+name reads), as are zero-width characters with no linguistic use (U+200B, U+2060–U+2064,
+U+FEFF, U+180E, U+00AD) and control characters other than newline and tab. ZWJ/ZWNJ (U+200C,
+U+200D: emoji sequences, Persian, Indic scripts) and the marks LRM/RLM (U+200E, U+200F) stay:
+they cannot reorder text and every ping/link check runs on text where they make no difference
+(Slack needs an unescaped ``<``, Matrix an exact ``@room``, both of which are escaped anyway).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+_INVISIBLE = re.compile(
+    "[\u202a-\u202e\u2066-\u2069\u200b\u2060-\u2064\ufeff\u180e\u00ad"
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ROOM_PING = re.compile(r"@(room)\b", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_MARKERS = re.compile(r"([\\*_`])")
+URL = re.compile(r"https?://[^\s<>\"'`|\\]+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?)]}'\""
+MAX_NEUTRAL = 8000
+
+
+def clean(text: str) -> str:
+    """Remove bidi controls, pointless zero-width characters and control characters."""
+    return _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def literal(text: str) -> str:
+    """Plain text as neutral markup: every marker made literal (URLs stay as they are, so
+    they remain links)."""
+    text = clean(text)
+    out, pos = [], 0
+    for found in URL.finditer(text):
+        url = _url_at(text, found.start())
+        if url is None:
+            continue
+        out.append(_MARKERS.sub(r"\\\1", text[pos:found.start()]))
+        out.append(url)
+        pos = found.start() + len(url)
+    out.append(_MARKERS.sub(r"\\\1", text[pos:]))
+    return "".join(out)
+
+
+def defuse(text: str) -> str:
+    """``@room`` → ``@\u2060room``: reads the same, pings nobody."""
+    return _ROOM_PING.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
+
+
+def link(url: str, label: str) -> str:
+    """A link as neutral text: the URL alone, or ``label (url)`` when the label differs."""
+    url, label = clean(url).strip(), clean(label).strip()
+    shown = label.rstrip("/")
+    bare = re.sub(r"^(https?://|mailto:)", "", url, flags=re.IGNORECASE).rstrip("/")
+    if not URL.fullmatch(url):  # not http(s): no link, just words
+        return literal(label if label == url or not label else f"{label} ({url})")
+    if not label or shown in (url.rstrip("/"), bare):
+        return url
+    return f"{literal(label)} ({url})"
+
+
+# ---------------------------------------------------------------------- the neutral tree
+
+@dataclass(frozen=True)
+class Span:
+    """One inline piece: ``kind`` text, bold, italic, code or url."""
+
+    kind: str
+    text: str = ""
+    children: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block: a ``line`` of spans, a list ``item``, or a ``code`` block (raw text)."""
+
+    kind: str
+    spans: tuple[Span, ...] = ()
+    code: str = ""
+
+
+_EMPH = {"*": "bold", "_": "italic"}
+
+
+def _url_at(text: str, i: int) -> str | None:
+    found = URL.match(text, i)
+    if not found or (i > 0 and (text[i - 1].isalnum())):
+        return None
+    url = found.group(0)
+    depth = 0
+    for k, ch in enumerate(url):  # an unbalanced ")" ends the URL: "label (url)" stays apart
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            url = url[:k]
+            break
+    while url and url[-1] in _URL_TAIL:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url if len(url) > len("https://") else None
+
+
+def _closing(text: str, start: int, marker: str) -> int:
+    """Index of the marker closing an emphasis opened at ``start - 1``, else -1."""
+    if start >= len(text) or text[start].isspace():
+        return -1
+    j = start
+    while j < len(text):
+        ch = text[j]
+        if ch == "\\":
+            j += 2
+            continue
+        if ch == "\n":
+            return -1
+        if ch == "`":  # a code span inside emphasis is skipped whole
+            end = text.find("`", j + 1)
+            j = end + 1 if end > 0 else j + 1
+            continue
+        if ch == marker and not text[j - 1].isspace() and j > start and (
+                j + 1 >= len(text) or not text[j + 1].isalnum()):
+            return j
+        j += 1
+    return -1
+
+
+def inline(text: str) -> tuple[Span, ...]:
+    """Neutral inline markup → spans."""
+    spans: list[Span] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            spans.append(Span("text", "".join(buf)))
+            buf.clear()
+
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "`":
+            end = text.find("`", i + 1)
+            if end > i + 1 and "\n" not in text[i + 1:end]:
+                flush()
+                spans.append(Span("code", text[i + 1:end]))
+                i = end + 1
+                continue
+        if ch in "hH":
+            url = _url_at(text, i)
+            if url:
+                flush()
+                spans.append(Span("url", url))
+                i += len(url)
+                continue
+        if ch in _EMPH and (i == 0 or not text[i - 1].isalnum()):
+            end = _closing(text, i + 1, ch)
+            if end > 0:
+                flush()
+                spans.append(Span(_EMPH[ch], children=inline(text[i + 1:end])))
+                i = end + 1
+                continue
+        buf.append(ch)
+        i += 1
+    flush()
+    return tuple(spans)
+
+
+def _fence_end(lines: list[str], start: int) -> int | None:
+    """The line closing a fence opened on ``lines[start]`` (Slack writes ```a\nb``` with
+    the fences on the text's own lines; markdown puts them alone on a line)."""
+    first = lines[start].strip()
+    if len(first) > 6 and first.endswith("```"):
+        return start
+    for j in range(start + 1, len(lines)):
+        if lines[j].rstrip().endswith("```"):
+            return j
+    return None
+
+
+def parse(text: str) -> tuple[Block, ...]:
+    """Neutral markup → blocks (lines, list items, fenced code)."""
+    blocks: list[Block] = []
+    lines = clean(text).split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith("```"):
+            end = _fence_end(lines, i)
+            if end is not None:
+                body = "\n".join(lines[i:end + 1]).strip()[3:-3]
+                blocks.append(Block("code", code=body.strip("\n")))
+                i = end + 1
+                continue
+        if line.startswith(("- ", "• ")):
+            blocks.append(Block("item", inline(line[2:])))
+        else:
+            blocks.append(Block("line", inline(line)))
+        i += 1
+    return tuple(blocks)
+
+
+# ---------------------------------------------------------------------- outbound
+
+def _slack_escape(text: str) -> str:
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mrkdwn_spans(spans: tuple[Span, ...]) -> str:
+    out = []
+    for span in spans:
+        if span.kind == "text":
+            out.append(_slack_escape(span.text))
+        elif span.kind == "code":
+            out.append("`" + _slack_escape(span.text) + "`")
+        elif span.kind == "url":
+            out.append("<" + _slack_escape(span.text) + ">")
+        elif span.kind == "bold":
+            out.append("*" + _mrkdwn_spans(span.children) + "*")
+        else:
+            out.append("_" + _mrkdwn_spans(span.children) + "_")
+    return "".join(out)
+
+
+def to_mrkdwn(text: str) -> str:
+    """Neutral → Slack mrkdwn: ``&<>`` escaped everywhere, links as ``<url>``."""
+    out = []
+    for block in parse(text):
+        if block.kind == "code":
+            out.append("```" + _slack_escape(block.code) + "```")
+        elif block.kind == "item":
+            out.append("• " + _mrkdwn_spans(block.spans))
+        else:
+            out.append(_mrkdwn_spans(block.spans))
+    return "\n".join(out)
+
+
+def _h(text: str) -> str:
+    return html.escape(defuse(clean(text)), quote=True)
+
+
+def _html_spans(spans: tuple[Span, ...]) -> str:
+    out = []
+    for span in spans:
+        if span.kind == "text":
+            out.append(_h(span.text))
+        elif span.kind == "code":
+            out.append(f"<code>{_h(span.text)}</code>")
+        elif span.kind == "url":
+            out.append(f'<a href="{html.escape(clean(span.text), quote=True)}">{_h(span.text)}</a>')
+        elif span.kind == "bold":
+            out.append(f"<strong>{_html_spans(span.children)}</strong>")
+        else:
+            out.append(f"<em>{_html_spans(span.children)}</em>")
+    return "".join(out)
+
+
+def to_html(text: str) -> str:
+    """Neutral → Matrix ``formatted_body``: only strong, em, code, pre, ul, li, a, br."""
+    parts: list[str] = []
+    items: list[str] = []
+    for block in parse(text):
+        if block.kind == "item":
+            items.append(f"<li>{_html_spans(block.spans)}</li>")
+            continue
+        if items:
+            parts.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if block.kind == "code":
+            parts.append(f"<pre><code>{_h(block.code)}</code></pre>")
+        else:
+            parts.append(_html_spans(block.spans) + "<br>")
+    if items:
+        parts.append("<ul>" + "".join(items) + "</ul>")
+    joined = "".join(parts)
+    return joined[:-4] if joined.endswith("<br>") else joined
+
+
+def _plain_spans(spans: tuple[Span, ...]) -> str:
+    out = []
+    for span in spans:
+        if span.kind in ("text", "url"):
+            out.append(span.text)
+        elif span.kind == "code":
+            out.append(f"`{span.text}`")
+        elif span.kind == "bold":
+            out.append("*" + _plain_spans(span.children) + "*")
+        else:
+            out.append("_" + _plain_spans(span.children) + "_")
+    return "".join(out)
+
+
+def to_plain(text: str) -> str:
+    """Neutral → plain text (Matrix ``body``, the console): markers kept as a reader would
+    type them, escapes resolved, ``@room`` defused."""
+    out = []
+    for block in parse(text):
+        if block.kind == "code":
+            out.append(f"```\n{block.code}\n```")
+        elif block.kind == "item":
+            out.append("- " + _plain_spans(block.spans))
+        else:
+            out.append(_plain_spans(block.spans))
+    return defuse(clean("\n".join(out)))
+
+
+# ---------------------------------------------------------------------- inbound: Slack
+
+_SLACK_ENTITY = re.compile(r"<([^<>\n]*)>")
+_SPECIAL = {"channel": "@channel", "here": "@here", "everyone": "@everyone"}
+
+
+def _slack_entity(inner: str, name_of: Callable[[str], str | None]) -> str | None:
+    """One ``<…>`` entity as neutral text; None when it is no entity (kept as typed)."""
+    target, _, label = inner.partition("|")
+    label = html.unescape(label)
+    if target.startswith("@") and re.fullmatch(r"@[UW][A-Z0-9]+", target):
+        name = name_of(target[1:]) or label or target[1:]
+        return literal("@" + name)
+    if target.startswith("#") and re.fullmatch(r"#C[A-Z0-9]+", target):
+        return literal("#" + (label or target[1:]))
+    if target.startswith("!"):
+        word = target[1:].split("^", 1)[0]
+        if word in _SPECIAL:
+            return literal(_SPECIAL[word])
+        if word in ("subteam", "date"):
+            return literal(label or word)
+        return literal(label or word)
+    url = html.unescape(target)
+    if re.match(r"(https?|mailto):", url, re.IGNORECASE):
+        if url.lower().startswith("mailto:"):
+            address = url[len("mailto:"):]
+            return literal(label if label in ("", address) else f"{label} ({address})") \
+                if label else literal(address)
+        return link(url, label)
+    return None
+
+
+def from_slack(text: str, name_of: Callable[[str], str | None] = lambda _id: None) -> str:
+    """Slack mrkdwn (``&amp;``-escaped, ``<…>`` entities) → neutral markup.
+
+    ``name_of(user_id)`` gives a display name for ``<@U…>`` (which become ``@Name``, plain)."""
+    out: list[str] = []
+    pos = 0
+    for found in _SLACK_ENTITY.finditer(text or ""):
+        out.append(_slack_text(text[pos:found.start()]))
+        entity = _slack_entity(found.group(1), name_of)
+        out.append(entity if entity is not None else _slack_text(found.group(0)))
+        pos = found.end()
+    out.append(_slack_text((text or "")[pos:]))
+    lines = "".join(out).split("\n")
+    return "\n".join("- " + line[2:] if line.startswith("• ") else line for line in lines)
+
+
+def _slack_text(text: str) -> str:
+    """Slack text between entities: markers keep their meaning, backslashes are literal."""
+    raw = clean(html.unescape(text)) if "&" in text else clean(text)
+    return raw.replace("\\", "\\\\")
+
+
+# ---------------------------------------------------------------------- inbound: Matrix
+
+_DROP = frozenset({"script", "style", "mx-reply", "head", "title", "iframe", "object"})
+_BLOCK = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "hr",
+                    "table", "details", "summary"})
+
+
+class _MatrixHtml(HTMLParser):
+    """Matrix ``formatted_body`` → neutral markup, by an allowlist of meanings."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.drop = 0
+        self.pre = 0
+        self.code = 0
+        self.links: list[tuple[str, int]] = []
+        self.lists: list[list[int]] = []
+
+    def _emit(self, text: str) -> None:
+        if not self.drop:
+            self.out.append(text)
+
+    def _newline(self) -> None:
+        if self.out and not "".join(self.out[-2:]).endswith("\n"):
+            self._emit("\n")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROP:
+            self.drop += 1
+        elif tag in ("b", "strong"):
+            self._emit("*")
+        elif tag in ("i", "em"):
+            self._emit("_")
+        elif tag == "code" and not self.pre:
+            self.code += 1
+            self._emit("`")
+        elif tag == "pre":
+            self._newline()
+            self.pre += 1
+            self._emit("```\n")
+        elif tag == "br":
+            self._emit("\n")
+        elif tag in ("ul", "ol"):
+            self._newline()
+            self.lists.append([0 if tag == "ol" else -1])
+        elif tag == "li":
+            self._newline()
+            self._emit("- ")
+        elif tag == "a":
+            self.links.append((dict(attrs).get("href") or "", len(self.out)))
+        elif tag in _BLOCK:
+            self._newline()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP:
+            self.drop = max(0, self.drop - 1)
+        elif tag in ("b", "strong"):
+            self._emit("*")
+        elif tag in ("i", "em"):
+            self._emit("_")
+        elif tag == "code" and not self.pre and self.code:
+            self.code -= 1
+            self._emit("`")
+        elif tag == "pre" and self.pre:
+            self.pre -= 1
+            self._newline()
+            self._emit("```\n")
+        elif tag in ("ul", "ol") and self.lists:
+            self.lists.pop()
+            self._newline()
+        elif tag == "a" and self.links:
+            href, start = self.links.pop()
+            label = "".join(self.out[start:])
+            del self.out[start:]
+            self._emit(_matrix_link(href, label))
+        elif tag in _BLOCK or tag == "li":
+            self._newline()
+
+    def handle_data(self, data: str) -> None:
+        if self.pre or self.code:
+            self._emit(clean(data).replace("`", "'"))
+        else:
+            self._emit(literal(data))
+
+
+def _matrix_link(href: str, label_neutral: str) -> str:
+    label = re.sub(r"\\(.)", r"\1", label_neutral)  # back to plain for the comparison
+    if re.match(r"https://matrix\.to/#/[@!#]", href):
+        return literal(label or href.split("/#/", 1)[1])  # a pill: the name, never a ping
+    return link(href, label)
+
+
+def from_matrix_html(formatted_body: str) -> str:
+    """Matrix HTML → neutral markup (user HTML never crosses; its meaning does)."""
+    parser = _MatrixHtml()
+    parser.feed(formatted_body or "")
+    parser.close()
+    text = "".join(parser.out)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def from_plain(body: str) -> str:
+    """A plain ``body`` (or console line) → neutral markup: bare URLs stay links, every other
+    character is literal."""
+    return literal(body)
+
+
+def from_matrix(content: dict[str, object]) -> str:
+    """An ``m.room.message`` content (or its ``m.new_content``) → neutral markup."""
+    fmt, formatted = content.get("format"), content.get("formatted_body")
+    if fmt == "org.matrix.custom.html" and isinstance(formatted, str) and formatted.strip():
+        return from_matrix_html(formatted)
+    return from_plain(str(content.get("body", "")))
+
+
+__all__ = ["clean", "defuse", "from_matrix", "from_matrix_html", "from_plain", "from_slack",
+           "link", "literal", "parse", "to_html", "to_mrkdwn", "to_plain"]
