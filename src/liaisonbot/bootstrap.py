@@ -53,7 +53,8 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
                           telemetry=telemetry)
     desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
                 telemetry=telemetry)
-    ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake)
+    ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,
+                    weekly=settings.weekly_report)
     return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, all_gateways)
 
 

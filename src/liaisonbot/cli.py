@@ -153,7 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     settings = _settings(args)
     if args.command == "check-config":
-        print(f"{settings.path}: sound ({len(settings.directory.offices)} offices)")
+        if args.online:
+            from liaisonbot.online import check_online
+
+            problems = asyncio.run(check_online(settings))
+            for problem in problems:
+                print(f"{settings.path}: {problem}", file=sys.stderr)
+            if problems:
+                return 1
+        print(f"{settings.path}: sound ({len(settings.directory.offices)} offices"
+              + (", credentials and rooms checked online)" if args.online else ")"))
         return 0
     if args.command == "db":
         from liaisonbot.store.migrate import upgrade

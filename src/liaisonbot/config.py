@@ -3,6 +3,7 @@ problem (file, key, why); secrets come only from the environment."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -55,7 +56,8 @@ class Settings:
     directory: Directory
     slack: SlackSettings = field(default_factory=SlackSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
-    weekly_report: bool = False
+    #: Offices that get the weekly report in their rooms ([reports] weekly = true | [slugs]).
+    weekly_report: frozenset[str] = frozenset()
 
 
 def config_path(given: str | None) -> str:
@@ -119,6 +121,7 @@ def _holidays(raw: Any, key: str, problems: _Problems) -> Any:
         except NotImplementedError:
             problems.add(key, f"{text!r} is neither a date (YYYY-MM-DD) nor a known country code")
 
+    @functools.lru_cache(maxsize=8192)
     def is_holiday(day: date) -> bool:
         return day in dates or any(day in calendar for calendar in countries)
 
@@ -211,6 +214,20 @@ def _check_rooms(offices: list[Office], problems: _Problems) -> None:
             seen_rooms[room] = office.slug
 
 
+def _weekly(data: dict[str, Any], offices: list[Office], problems: _Problems) -> frozenset[str]:
+    raw = data.get("weekly", False)
+    slugs = {o.slug for o in offices}
+    if isinstance(raw, bool):
+        return frozenset(slugs if raw else ())
+    if not isinstance(raw, list):
+        problems.add("reports.weekly", "use true, false or a list of office slugs")
+        return frozenset()
+    for slug in raw:
+        if slug not in slugs:
+            problems.add("reports.weekly", f"there is no office {slug!r}")
+    return frozenset(str(s) for s in raw if s in slugs)
+
+
 def parse(data: dict[str, Any], path: str) -> Settings:
     problems = _Problems()
     known = {"database", "http", "slack", "matrix", "policy", "offices", "reports"}
@@ -228,11 +245,12 @@ def parse(data: dict[str, Any], path: str) -> Settings:
         problems.add("offices", "at least one [[offices]] entry is needed")
     _check_rooms(offices, problems)
     slack, matrix = _platforms(data, problems)
+    weekly = _weekly(data.get("reports") or {}, offices, problems)
     if problems.items:
         raise ConfigError(path, problems.items)
     return Settings(path=path, database_url=database_url, http_listen=listen,
                     directory=Directory(tuple(offices), policy), slack=slack, matrix=matrix,
-                    weekly_report=bool((data.get("reports") or {}).get("weekly", False)))
+                    weekly_report=weekly)
 
 
 def load(path: str) -> Settings:

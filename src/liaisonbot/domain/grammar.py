@@ -146,7 +146,7 @@ def _case(verb: str, args: list[Token]) -> str:
 def _open(verb: str, args: list[Token]) -> Command:
     case = _case(verb, args)
     options: dict[str, str] = {}
-    urgent, summary_words = False, []
+    urgent, summary_words = False, list[str]()
     for token in args[1:]:
         key, sep, value = token.text.partition(":")
         if sep and not token.quoted and key.lower() in _OPTION_KEYS:

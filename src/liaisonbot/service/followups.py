@@ -26,6 +26,7 @@ from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.timefmt import when
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import UnitOfWork, UnitOfWorkFactory
+from liaisonbot.service.reports import weekly_figures, weekly_text
 
 if TYPE_CHECKING:
     from liaisonbot.service.desk import Desk
@@ -38,19 +39,21 @@ class Ticker:
     """Runs the follow-up jobs that are due at the clock's now."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, desk: Desk,
-                 on_posted: Callable[[], None] | None = None, batch: int = 500) -> None:
+                 on_posted: Callable[[], None] | None = None, batch: int = 500,
+                 weekly: frozenset[str] = frozenset()) -> None:
         self.uow = uow
         self.clock = clock
         self.desk = desk
         self.directory = desk.directory
         self.on_posted = on_posted or (lambda: None)
         self.batch = batch
+        self.weekly = weekly
         self.last_tick: datetime | None = None
 
     async def tick(self) -> int:
         """Send what is due now; returns the number of posts queued."""
         now = self.clock.now()
-        queued = await self.nudges(now) + await self.digests(now)
+        queued = await self.nudges(now) + await self.digests(now) + await self.reports(now)
         self.last_tick = now
         if queued:
             self.on_posted()
@@ -181,3 +184,33 @@ class Ticker:
         tz = calendar.tz.key
         return [(room, Post(kind="list", text=title, tz=tz, as_of=now.isoformat(), cards=cards,
                             extra={"digest": True})) for room in office.rooms]
+
+    # ----------------------------------------------------------------- weekly reports
+
+    async def reports(self, now: datetime) -> int:
+        """On each opted-in office's first working day of the ISO week, at opening."""
+        queued = 0
+        for office in self.directory.offices:
+            calendar = office.calendar
+            today = calendar.local(now).date()
+            monday = today - timedelta(days=today.weekday())
+            if office.slug not in self.weekly or not calendar.is_open(now) or \
+                    calendar.next_business_day(monday, include=True) != today:
+                continue
+            year, week, _ = today.isocalendar()
+            async with self.uow() as uow:
+                if not await uow.inbound.first_time("report", f"weekly:{office.slug}:"
+                                                    f"{year}-W{week:02d}", now):
+                    continue
+                requests = await uow.requests.party_to(office.slug)
+                histories = {r.id: await uow.history.for_request(r.id) for r in requests}
+                text = weekly_text(office.name, weekly_figures(office.slug, requests,
+                                                               histories, now))
+                for room in office.rooms:
+                    await uow.outbox.add(platform=platform_of(room), room=room,
+                                         post=Post(kind="report", text=text,
+                                                   tz=calendar.tz.key, as_of=now.isoformat()),
+                                         request_id=None, at=now)
+                    queued += 1
+                await uow.commit()
+        return queued

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
+from datetime import datetime
+from statistics import median
 from typing import Any
 
-from liaisonbot.domain.audit import Break, verify
-from liaisonbot.domain.model import Request
+from liaisonbot.domain.audit import Break, Entry, verify
+from liaisonbot.domain.model import PENDING, Request
 from liaisonbot.service.ports import UnitOfWorkFactory
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
@@ -88,3 +91,69 @@ async def verify_audit(uow: UnitOfWorkFactory) -> Break | None:
         chain = await tx.history.chain()
         head = await tx.history.head()
     return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head)
+
+
+# ---------------------------------------------------------------------- the weekly report
+
+@dataclass(frozen=True)
+class PartnerFigures:
+    """How requests between an office and one partner went (both directions)."""
+
+    partner: str
+    open: int
+    overdue: int
+    median_ack_hours: float | None
+    median_answer_days: float | None
+    answered: int
+    on_time: int
+
+    @property
+    def on_time_share(self) -> float | None:
+        return self.on_time / self.answered if self.answered else None
+
+
+def _first(entries: list[Entry], action: str) -> datetime | None:
+    found = next((e for e in entries if e.action == action), None)
+    return datetime.fromisoformat(found.at) if found else None
+
+
+def weekly_figures(office: str, requests: list[Request], histories: dict[int, list[Entry]],
+                   now: datetime) -> list[PartnerFigures]:
+    """Per partner office: open and overdue now; median time to acknowledge (hours) and to
+    answer (days) and the share answered by the due date, over all their requests so far."""
+    by_partner: dict[str, list[Request]] = {}
+    for request in requests:
+        by_partner.setdefault(request.other_party(office), []).append(request)
+    rows = []
+    for partner, items in sorted(by_partner.items()):
+        acks, answers, on_time = [], [], 0
+        for request in items:
+            entries = histories.get(request.id, [])
+            acked = _first(entries, "acknowledged") or _first(entries, "answered")
+            answered = _first(entries, "answered")
+            if acked:
+                acks.append((acked - request.created_at).total_seconds() / 3600)
+            if answered:
+                answers.append((answered - request.created_at).total_seconds() / 86400)
+                on_time += answered <= request.due_at
+        rows.append(PartnerFigures(
+            partner=partner, open=sum(r.status in PENDING for r in items),
+            overdue=sum(r.is_overdue(now) for r in items),
+            median_ack_hours=round(median(acks), 1) if acks else None,
+            median_answer_days=round(median(answers), 1) if answers else None,
+            answered=len(answers), on_time=on_time))
+    return rows
+
+
+def weekly_text(office_name: str, rows: list[PartnerFigures]) -> str:
+    lines = [f"Weekly report for {office_name}:"]
+    for row in rows:
+        share = f"{row.on_time_share:.0%}" if row.on_time_share is not None else "—"
+        ack = f"{row.median_ack_hours} h" if row.median_ack_hours is not None else "—"
+        answer = f"{row.median_answer_days} d" if row.median_answer_days is not None else "—"
+        lines.append(f"- with {row.partner}: {row.open} open, {row.overdue} overdue; median "
+                     f"time to acknowledge {ack}, to answer {answer}; answered on time "
+                     f"{share} ({row.on_time}/{row.answered})")
+    if not rows:
+        lines.append("- no requests yet")
+    return "\n".join(lines)
