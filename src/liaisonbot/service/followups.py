@@ -25,7 +25,13 @@ from liaisonbot.domain.model import Office, Request
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.timefmt import when
 from liaisonbot.service import messages as m
-from liaisonbot.service.ports import UnitOfWork, UnitOfWorkFactory
+from liaisonbot.service.ports import (
+    HistoryDraft,
+    OutboxDraft,
+    ThreadLink,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from liaisonbot.service.reports import weekly_figures, weekly_text
 
 if TYPE_CHECKING:
@@ -77,45 +83,52 @@ class Ticker:
     # ----------------------------------------------------------------- nudges
 
     async def nudges(self, now: datetime) -> int:
+        """Claim due requests a batch at a time; each batch is decided in memory and written
+        with a few bulk statements (history chain, request counters, outbox) in one
+        transaction."""
         queued = 0
         while True:
             async with self.uow() as uow:
                 requests = await uow.requests.claim_nudges(now, self.batch)
+                links = await uow.threads.for_requests([r.id for r in requests])
+                entries: list[HistoryDraft] = []
+                posts: list[OutboxDraft] = []
                 for request in requests:
-                    queued += await self._nudge_one(uow, request, now)
+                    self._nudge_one(request, now, links.get(request.id, []), entries, posts)
+                await uow.history.append_many(entries)
+                await uow.requests.update_nudges(requests)
+                await uow.outbox.add_many(posts)
                 await uow.commit()
+            queued += len(posts)
             if len(requests) < self.batch:
                 return queued
 
-    async def _nudge_one(self, uow: UnitOfWork, request: Request, now: datetime) -> int:
+    def _nudge_one(self, request: Request, now: datetime, links: list[ThreadLink],
+                   entries: list[HistoryDraft], posts: list[OutboxDraft]) -> None:
+        """Decide ``request``'s nudge at ``now``: adds its history entry and posts, and moves
+        its counters and ``next_nudge_at`` on."""
         office = self.directory.office(request.requested)
         if office is None:  # the office left the config: stop chasing, keep the record
             request.next_nudge_at = None
-            await uow.requests.update(request)
-            return 0
+            return
         policy, calendar = self.directory.policy, office.calendar
         nudge = nudge_due(request, policy, calendar, now)
-        posts: list[tuple[str, Post]] = []
         if nudge is not None:
             apply_nudge(request, nudge)
-            posts = await self._nudge_posts(uow, request, office, nudge, now)
-            await uow.history.append(request_id=request.id, at=now, actor="liaisonbot",
-                                     platform="system", action="nudged",
-                                     detail={"kind": nudge.kind, "number": nudge.number,
-                                             "escalated": nudge.escalate,
-                                             "merged": nudge.merged})
+            entries.append(HistoryDraft(
+                request_id=request.id, at=now, actor="liaisonbot", platform="system",
+                action="nudged", detail={"kind": nudge.kind, "number": nudge.number,
+                                         "escalated": nudge.escalate, "merged": nudge.merged}))
+            posts.extend(OutboxDraft(platform=platform_of(room), room=room, post=post,
+                                     request_id=request.id, at=now)
+                         for room, post in self._nudge_posts(request, office, nudge, now, links))
         upcoming = next_nudge_at(request, policy, calendar)
         if upcoming is not None and upcoming <= now:
             upcoming = calendar.next_open(now + timedelta(minutes=1))
         request.next_nudge_at = upcoming
-        await uow.requests.update(request)
-        for room, post in posts:
-            await uow.outbox.add(platform=platform_of(room), room=room, post=post,
-                                 request_id=request.id, at=now)
-        return len(posts)
 
-    async def _nudge_posts(self, uow: UnitOfWork, request: Request, office: Office,
-                           nudge: NudgeDue, now: datetime) -> list[tuple[str, Post]]:
+    def _nudge_posts(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
+                     links: list[ThreadLink]) -> list[tuple[str, Post]]:
         tz = office.calendar.tz.key
         requesting = self.directory.name(request.requesting)
         if nudge.kind == "ack":
@@ -140,7 +153,7 @@ class Ticker:
                                      request_id=request.id, mentions=mentions,
                                      card=self.desk.card(request, now=now))))
         note = m.NUDGE_NOTE.format(number=nudge.number, requested=office.name, ref=request.ref)
-        for link in await uow.threads.for_request(request.id):
+        for link in links:
             if link.room in office.rooms:
                 continue
             room_office = self.directory.office_for_room(link.room)

@@ -66,6 +66,29 @@ class ThreadLink:
 
 
 @dataclass(frozen=True)
+class HistoryDraft:
+    """A history entry to append (the repository seals it into the chain)."""
+
+    request_id: int | None
+    at: datetime
+    actor: str
+    platform: str
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A post to queue."""
+
+    platform: str
+    room: str
+    post: Post
+    request_id: int | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class HistoryItem:
     entry: Entry
     prev_hash: str
@@ -95,6 +118,8 @@ class RequestRepository(Protocol):
     async def party_to(self, office: str) -> list[Request]: ...
     async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
         """Requests whose ``next_nudge_at`` has come, locked for this transaction."""
+    async def update_nudges(self, requests: Sequence[Request]) -> None:
+        """Write back the nudge counters and ``next_nudge_at`` of claimed (locked) requests."""
     async def all_for_case(self, case: str) -> list[Request]: ...
     async def next_nudge_after(self, moment: datetime) -> datetime | None: ...
 
@@ -102,6 +127,7 @@ class RequestRepository(Protocol):
 class HistoryRepository(Protocol):
     async def append(self, *, request_id: int | None, at: datetime, actor: str, platform: str,
                      action: str, detail: dict[str, Any]) -> None: ...
+    async def append_many(self, drafts: Sequence[HistoryDraft]) -> None: ...
     async def for_request(self, request_id: int) -> list[Entry]: ...
     async def chain(self) -> list[HistoryItem]: ...
     async def head(self) -> tuple[int, str] | None: ...
@@ -110,6 +136,7 @@ class HistoryRepository(Protocol):
 class OutboxRepository(Protocol):
     async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
                   at: datetime) -> int: ...
+    async def add_many(self, drafts: Sequence[OutboxDraft]) -> None: ...
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = ()) -> list[OutboxItem]: ...
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None: ...
@@ -125,6 +152,7 @@ class OutboxRepository(Protocol):
 class ThreadRepository(Protocol):
     async def add(self, link: ThreadLink, at: datetime) -> None: ...
     async def for_request(self, request_id: int) -> list[ThreadLink]: ...
+    async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]: ...
     async def find(self, room: str, thread_root: str) -> ThreadLink | None: ...
 
 

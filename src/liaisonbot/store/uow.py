@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaisonbot.domain.audit import GENESIS, Entry, entry_hash
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
-from liaisonbot.service.ports import Conflict, HistoryItem, OutboxItem, ThreadLink
+from liaisonbot.service.ports import (
+    Conflict,
+    HistoryDraft,
+    HistoryItem,
+    OutboxDraft,
+    OutboxItem,
+    ThreadLink,
+)
 from liaisonbot.store.db import is_sqlite
 from liaisonbot.store.tables import (
     PENDING_SQL,
@@ -133,6 +140,21 @@ class SqlRequests(_Repo):
         return await self._many(select(R).where(R.c.requested == office, pending).union_all(
             select(R).where(R.c.requesting == office, pending)))
 
+    async def update_nudges(self, requests: Sequence[Request]) -> None:
+        """Nudge counters and ``next_nudge_at`` of claimed requests, in one executemany. The
+        rows are locked by the claim (or the SQLite write lock), so no version check is
+        needed; the version still moves, so a desk command holding an older copy re-reads."""
+        if not requests:
+            return
+        await self.conn.execute(
+            update(R).where(R.c.id == bindparam("b_id")).values(
+                ack_nudges_sent=bindparam("b_ack"), answer_nudges_sent=bindparam("b_answer"),
+                next_nudge_at=bindparam("b_next"), version=R.c.version + 1),
+            [{"b_id": r.id, "b_ack": r.ack_nudges_sent, "b_answer": r.answer_nudges_sent,
+              "b_next": r.next_nudge_at} for r in requests])
+        for request in requests:
+            request.version += 1
+
     async def next_nudge_after(self, moment: datetime) -> datetime | None:
         return (await self.conn.execute(select(func.min(R.c.next_nudge_at))
                                         .where(R.c.next_nudge_at > moment))).scalar()
@@ -148,20 +170,33 @@ class SqlRequests(_Repo):
 class SqlHistory(_Repo):
     async def append(self, *, request_id: int | None, at: datetime, actor: str, platform: str,
                      action: str, detail: dict[str, Any]) -> None:
+        await self.append_many([HistoryDraft(request_id, at, actor, platform, action, detail)])
+
+    async def append_many(self, drafts: Sequence[HistoryDraft]) -> None:
+        """Seal ``drafts`` onto the chain: the head row is locked once, the entries are
+        inserted in one statement, and the head moves to the last of them."""
+        if not drafts:
+            return
         head = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1).with_for_update())
                 ).first()
         last_id, prev = (head.last_id, head.last_hash) if head else (0, GENESIS)
-        entry = Entry(last_id + 1, request_id, at.isoformat(), actor, platform, action, detail)
-        sealed = entry_hash(prev, entry)
-        await self.conn.execute(insert(H).values(
-            id=entry.id, request_id=request_id, at=at, actor=actor, platform=platform,
-            action=action, detail=json.dumps(detail, sort_keys=True, ensure_ascii=False),
-            prev_hash=prev, hash=sealed))
+        rows = []
+        for draft in drafts:
+            last_id += 1
+            entry = Entry(last_id, draft.request_id, draft.at.isoformat(), draft.actor,
+                          draft.platform, draft.action, draft.detail)
+            sealed = entry_hash(prev, entry)
+            rows.append({"id": entry.id, "request_id": draft.request_id, "at": draft.at,
+                         "actor": draft.actor, "platform": draft.platform,
+                         "action": draft.action, "prev_hash": prev, "hash": sealed,
+                         "detail": json.dumps(draft.detail, sort_keys=True, ensure_ascii=False)})
+            prev = sealed
+        await self.conn.execute(insert(H), rows)
         if head:
             await self.conn.execute(update(HEAD).where(HEAD.c.id == 1)
-                                    .values(last_id=entry.id, last_hash=sealed))
+                                    .values(last_id=last_id, last_hash=prev))
         else:
-            await self.conn.execute(insert(HEAD).values(id=1, last_id=entry.id, last_hash=sealed))
+            await self.conn.execute(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev))
 
     @staticmethod
     def _entry(row: Any) -> Entry:
@@ -189,6 +224,13 @@ class SqlOutbox(_Repo):
             platform=platform, room=room, post=post.to_json(), request_id=request_id,
             status="pending", attempts=0, created_at=at, next_attempt_at=at).returning(O.c.id))
         return int(result.scalar_one())
+
+    async def add_many(self, drafts: Sequence[OutboxDraft]) -> None:
+        if drafts:
+            await self.conn.execute(insert(O), [
+                {"platform": d.platform, "room": d.room, "post": d.post.to_json(),
+                 "request_id": d.request_id, "status": "pending", "attempts": 0,
+                 "created_at": d.at, "next_attempt_at": d.at} for d in drafts])
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = ()) -> list[OutboxItem]:
@@ -273,6 +315,15 @@ class SqlThreads(_Repo):
         rows = await self.conn.execute(select(T).where(T.c.request_id == request_id)
                                        .order_by(T.c.id))
         return [self._link(row) for row in rows]
+
+    async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]:
+        found: dict[int, list[ThreadLink]] = {}
+        if request_ids:
+            rows = await self.conn.execute(select(T).where(T.c.request_id.in_(request_ids))
+                                           .order_by(T.c.id))
+            for row in rows:
+                found.setdefault(row.request_id, []).append(self._link(row))
+        return found
 
     async def find(self, room: str, thread_root: str) -> ThreadLink | None:
         row = (await self.conn.execute(select(T).where(T.c.room == room,
