@@ -33,7 +33,7 @@ from liaisonbot.domain.refs import format_request_id, platform_of
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
-    Clock, Conflict, NullTelemetry, Telemetry, UnitOfWork, UnitOfWorkFactory)
+    Clock, Conflict, NullTelemetry, OutboxDraft, Telemetry, UnitOfWork, UnitOfWorkFactory)
 
 log = logging.getLogger(__name__)
 _RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from
@@ -246,9 +246,9 @@ class Desk:
         return Outcome(self._text(ctx, "reply", sentence), ok=False)
 
     async def _commit(self, ctx: _Ctx) -> None:
-        for room, post in ctx.posts:
-            await ctx.uow.outbox.add(platform=platform_of(room), room=room, post=post,
-                                     request_id=post.request_id, at=ctx.now)
+        await ctx.uow.outbox.add_many([
+            OutboxDraft(platform=platform_of(room), room=room, post=post,
+                        request_id=post.request_id, at=ctx.now) for room, post in ctx.posts])
         await ctx.uow.commit()
         if ctx.posts:
             self.on_posted()
