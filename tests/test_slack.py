@@ -177,9 +177,12 @@ async def test_buttons_and_forms_change_status(tmp_path: Path) -> None:
         updated = next(m for m in bot.slack.messages("C0ICC") if m["ts"] == origin["ts"])
         assert "lb_close" in json.dumps(updated["blocks"]) and "answered" in all_text(updated)
         await bot.interact(click("close", "C0ICC", origin["ts"], "U0ALICE", 3))
-        await asyncio.sleep(0.3)
+
+        async def closed() -> bool:
+            return await bot.status(1) == "closed"
+
+        await bot.slack.wait_for(closed, 5)
         await bot.settled()
-        assert await bot.status(1) == "closed"
         # a wrong-side click gets an ephemeral refusal, status unchanged
         await bot.interact(click("withdraw", "C0SPO", card["ts"], "U0BOB", 4))
         eph = await bot.slack.wait_for_call("chat.postEphemeral", count=4)
@@ -280,4 +283,30 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             assert ack["envelope_id"]
             await slack.wait_for(lambda: bot.cards("C0SPO"), 5)
             await slack.wait_for_call("response_url")
-            assert (await bot.platform.health())["ok"]
+            health = await bot.platform.health()
+            assert health["ok"] and health["socket_connected"] is True
+            card = bot.cards("C0SPO")[-1]
+            # A button over the socket, and a thread reply relayed as an Events API envelope.
+            click = {"type": "block_actions", "api_app_id": "A0FAKE", "trigger_id": "t1",
+                     "team": {"id": T1}, "user": {"id": "U0BOB", "team_id": T1},
+                     "channel": {"id": "C0SPO"}, "message": {"ts": card["ts"]},
+                     "container": {"type": "message", "message_ts": card["ts"],
+                                   "channel_id": "C0SPO"},
+                     "actions": [{"type": "button", "action_id": "lb_ack", "value": "R-1",
+                                  "block_id": "lb-card-1", "action_ts": "1700000001.1"}]}
+            assert (await slack.socket_request("interactive", click))["envelope_id"]
+
+            async def acked() -> bool:
+                return await bot.status(1) == "acknowledged"
+
+            await slack.wait_for(acked, 5)
+            from support.fake_slack import event_envelope
+
+            reply = {"type": "message", "channel": "C0SPO", "user": "U0BOB",
+                     "text": "Over the socket too", "ts": "1700000100.000200",
+                     "thread_ts": card["ts"], "team": T1}
+            await slack.socket_request("events_api", event_envelope(reply, team_id=T1,
+                                                                    event_id="EvSOCK1"))
+            origin = bot.cards("C0ICC")[-1]
+            await slack.wait_for(lambda: any("Over the socket too" in all_text(m) for m in
+                                             bot.thread("C0ICC", origin["ts"])), 5)

@@ -122,9 +122,12 @@ class SlackPlatform:
             await self.teams.check()
         teams = self.teams.health()
         ok = bool(teams) and all(t["ok"] for t in teams)
+        report: dict[str, Any] = {"mode": self.mode, "teams": teams}
         if self.mode == "socket":
-            ok = ok and self._socket is not None
-        return {"ok": ok, "mode": self.mode, "teams": teams}
+            connected = self._socket is not None and await self._socket.client.is_connected()
+            report["socket_connected"] = connected
+            ok = ok and connected
+        return {"ok": ok, **report}
 
 
 def build_slack(settings: Settings, core: Core, *, env: Mapping[str, str] | None = None,
