@@ -159,3 +159,12 @@ async def test_thread_relay_between_offices(testbot: TestBot) -> None:
     assert "[console:ba]" not in out  # never echoed back to its own side
     show = await testbot.exec("!liaison show R-1", user="alice", room="icc")
     assert "relayed by console:bojan" in show
+
+
+async def test_each_room_reads_dates_in_its_own_time_zone(testbot: TestBot) -> None:
+    out = await testbot.exec("!liaison open C-1 to:ua-pgo due:2026-12-10 Records", user="alice",
+                             room="icc")
+    ua = next(block for block in out.split("\n[") if block.startswith("console:ua]"))
+    icc = next(block for block in out.split("\n[") if "console:icc]" in block[:15])
+    assert "due Thu 2026-12-10 18:00 EET" in ua.splitlines()[0]  # Kyiv close of business
+    assert "due Thu 2026-12-10 17:00 CET" in icc.splitlines()[0]  # the same moment in Amsterdam

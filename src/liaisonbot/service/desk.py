@@ -348,15 +348,17 @@ class Desk:
                                        request_id=request.id, in_thread=True,
                                        mentions=(mentions_for or {}).get(room, ())))
         if private and request.confidential:
-            self._direct(ctx, request, f"{headline}:\n{private}")
+            self._direct(ctx, request, lambda _tz: f"{headline}:\n{private}")
 
-    def _direct(self, ctx: _Ctx, request: Request, text: str) -> None:
+    def _direct(self, ctx: _Ctx, request: Request, text: Callable[[str], str]) -> None:
+        """The request in full, by direct message to each listed member of both offices;
+        ``text`` is composed in each member's office time zone."""
         for member in self._members(request):
             office = next((o for o in (self.directory.office(request.requesting),
                                        self.directory.office(request.requested))
                            if o and member in o.members), None)
             tz = office.calendar.tz.key if office else "UTC"
-            self._post(ctx, member, Post(kind="direct", text=text, tz=tz,
+            self._post(ctx, member, Post(kind="direct", text=text(tz), tz=tz,
                                          as_of=ctx.now.isoformat(), request_id=request.id,
                                          card=self.card(request, now=ctx.now, reveal=True)))
 
@@ -437,17 +439,20 @@ class Desk:
                             to=target.slug, due=due.isoformat(), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary)
-        headline = m.OPENED.format(ref=request.ref, case=request.case, kind=request.kind.value,
+        def headline(tz: str) -> str:
+            return m.OPENED.format(ref=request.ref, case=request.case, kind=request.kind.value,
                                    requesting=office.name, requested=target.name,
-                                   due=when(due, ctx.tz, now))
+                                   due=when(due, tz, now))
+
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
-            self._post(ctx, room, Post(kind="card", text=headline, tz=self._tz_of_room(room),
+            tz = self._tz_of_room(room)
+            self._post(ctx, room, Post(kind="card", text=headline(tz), tz=tz,
                                        as_of=now.isoformat(), request_id=request.id,
                                        card=self.card(request, now=now)))
-        notes = [headline]
+        notes = [headline(ctx.tz)]
         if request.confidential:
-            self._direct(ctx, request, f"{headline}\n{request.summary}")
+            self._direct(ctx, request, headline)  # the card in the DM shows the summary
             notes.append(m.CONF_OPENED)
             notes.extend(m.CONF_NO_MEMBERS.format(office=o.name) for o in (office, target)
                          if not o.members)
