@@ -139,3 +139,25 @@ async def test_restart_between_claim_and_delivery(sqlite_url: str) -> None:
     finally:
         await again.core.close()
     assert isinstance(again.clock, ManualClock)
+
+
+async def test_housekeeping_forgets_only_old_marks(testbot: TestBot) -> None:
+    now = testbot.clock.now()
+    async with testbot.core.uow() as uow:
+        await uow.inbound.first_time("slack", "Ev-old", now - timedelta(days=40))
+        await uow.inbound.first_time("slack", "Ev-new", now - timedelta(days=1))
+        await uow.state.put("slack:try:lb-1", "1", now - timedelta(days=8))
+        await uow.state.put("slack:try:lb-2", "1", now - timedelta(days=1))
+        await uow.state.put("slack:tryhard", "x", now - timedelta(days=80))  # not the prefix
+        await uow.state.put("matrix:next_batch", "s1", now - timedelta(days=80))
+        await uow.commit()
+    testbot.clock.set(now + timedelta(days=1))
+    assert await testbot.core.ticker.housekeeping(testbot.clock.now()) == 2
+    assert await testbot.core.ticker.housekeeping(testbot.clock.now()) == 0  # once a day
+    async with testbot.core.uow() as uow:
+        assert not await uow.inbound.first_time("slack", "Ev-new", now)
+        assert await uow.inbound.first_time("slack", "Ev-old", now)
+        assert await uow.state.get("slack:try:lb-1") is None
+        assert await uow.state.get("slack:try:lb-2") == "1"
+        assert await uow.state.get("slack:tryhard") == "x"
+        assert await uow.state.get("matrix:next_batch") == "s1"

@@ -216,3 +216,20 @@ async def test_replicas_migrating_at_once_do_not_collide(pg_url: str, tmp_path: 
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     await engine.dispose()
     assert version == "0001"
+
+
+async def test_state_forget_matches_the_prefix_literally(any_url: str) -> None:
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    old = MONDAY_10 - timedelta(days=10)
+    async with uow() as tx:
+        for key in ("a_b:1", "a_b:2", "axb:1", "a%b:1"):
+            await tx.state.put(key, "v", old)
+        await tx.commit()
+    async with uow() as tx:
+        assert await tx.state.forget("a_b:", MONDAY_10) == 2
+        await tx.commit()
+    async with uow() as tx:
+        assert [await tx.state.get(k) for k in ("a_b:1", "axb:1", "a%b:1")] == [None, "v", "v"]
+    await engine.dispose()

@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from liaisonbot.service.ports import Clock
 
 log = logging.getLogger(__name__)
+#: How long inbound event ids are kept for replay protection (a Matrix backfill or a Slack
+#: retry never reaches further back than days).
+KEEP_INBOUND = timedelta(days=30)
+#: State rows that only matter for a while: delivery attempt marks (a delivery is given up
+#: after hours) and relay sources (edits of month-old messages are not carried over).
+KEEP_STATE = {"slack:try:": timedelta(days=7), "matrix:try:": timedelta(days=7),
+              "relay:": timedelta(days=90)}
 
 
 class Ticker:
@@ -60,6 +67,7 @@ class Ticker:
         """Send what is due now; returns the number of posts queued."""
         now = self.clock.now()
         queued = await self.nudges(now) + await self.digests(now) + await self.reports(now)
+        await self.housekeeping(now)
         self.last_tick = now
         if queued:
             self.on_posted()
@@ -227,3 +235,17 @@ class Ticker:
                     queued += 1
                 await uow.commit()
         return queued
+
+    # ----------------------------------------------------------------- housekeeping
+
+    async def housekeeping(self, now: datetime) -> int:
+        """Once a day: forget dedupe marks old enough that no replay or retry can need them."""
+        async with self.uow() as uow:
+            if not await uow.inbound.first_time("system", f"housekeeping:{now.date()}", now):
+                return 0
+            removed = await uow.inbound.forget_before(now - KEEP_INBOUND)
+            for prefix, keep in KEEP_STATE.items():
+                removed += await uow.state.forget(prefix, now - keep)
+            await uow.commit()
+        log.info("housekeeping", extra={"removed": removed})
+        return removed

@@ -159,11 +159,13 @@ class ThreadRepository(Protocol):
 class InboundRepository(Protocol):
     async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
         """Record an inbound event; False when it was recorded before (a replay)."""
+    async def forget_before(self, moment: datetime) -> int: ...
 
 
 class StateRepository(Protocol):
     async def get(self, key: str) -> str | None: ...
     async def put(self, key: str, value: str, at: datetime) -> None: ...
+    async def forget(self, prefix: str, before: datetime) -> int: ...
     async def claim_day(self, office: str, day: Any) -> bool:
         """Mark ``day`` as the office's last digest day; False if it already was."""
 

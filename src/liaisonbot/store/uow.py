@@ -336,8 +336,9 @@ class SqlInbound(_Repo):
         return await self._insert_new(insert(I).values(platform=platform, event_id=event_id,
                                                        at=at))
 
-    async def forget_before(self, moment: datetime) -> None:
-        await self.conn.execute(delete(I).where(I.c.at < moment))
+    async def forget_before(self, moment: datetime) -> int:
+        result = await self.conn.execute(delete(I).where(I.c.at < moment))
+        return int(result.rowcount or 0)
 
 
 class SqlState(_Repo):
@@ -349,6 +350,13 @@ class SqlState(_Repo):
                                           .values(value=value, updated_at=at))
         if changed.rowcount == 0:
             await self.conn.execute(insert(S).values(key=key, value=value, updated_at=at))
+
+    async def forget(self, prefix: str, before: datetime) -> int:
+        """Delete keys starting with ``prefix`` last written before ``before``."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        result = await self.conn.execute(delete(S).where(
+            S.c.key.like(escaped + "%", escape="\\"), S.c.updated_at < before))
+        return int(result.rowcount or 0)
 
     async def claim_day(self, office: str, day: date) -> bool:
         changed = await self.conn.execute(update(D).where(D.c.office == office, D.c.last_on < day)
