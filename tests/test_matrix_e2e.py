@@ -286,3 +286,224 @@ async def test_undecryptable_message_answered_after_grace(synapse: SynapseServer
     finally:
         await alice.close()
         await bob.close()
+
+
+# ---------------------------------------------------------------- resend after a long outage
+
+async def _marker_events(partner: PartnerClient, room_id: str, delivery_id: str) -> list[str]:
+    """Ids of every event in the room (decrypted where the partner can) carrying the bot's
+    delivery marker for ``delivery_id``, from the server's history."""
+    from nio import MegolmEvent, RoomMessagesResponse
+
+    from liaisonbot.chat.matrix.html import MARKER
+
+    found: list[str] = []
+    start = ""
+    for _ in range(20):
+        resp = await partner.client.room_messages(room_id, start=start, limit=100)
+        assert isinstance(resp, RoomMessagesResponse), resp
+        assert not any(isinstance(e, MegolmEvent) for e in resp.chunk
+                       if getattr(e, "sender", "") != partner.user_id), "partner cannot read"
+        found += [e.event_id for e in resp.chunk
+                  if (e.source.get("content") or {}).get(MARKER) == delivery_id]
+        if not resp.chunk or not resp.end:
+            break
+        start = resp.end
+    return found
+
+
+async def test_resend_after_txn_forgotten_found_in_history(synapse: SynapseServer,
+                                                           tmp_path: Path) -> None:
+    """The first attempt's event landed but its answer was lost, and the txn id no longer
+    dedupes (here: it was sent from another device of the bot, whose txn ids are separate):
+    the retry finds the event by its marker and does not post again."""
+    from liaisonbot.chat.matrix.html import message_content
+
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path)
+    other_device = await PartnerClient.login(synapse, bot, tmp_path / "bot-other",
+                                             encrypted=False)
+    try:
+        async with running_bot(settings, bot) as running:
+            gateway = running.platform.gateway
+            await wait_joined(running.platform, room_a)
+            # Padding after the lost event, so the search has to look past other bot events.
+            post = Post(kind="reply", text="lost answer", as_of=datetime.now(UTC).isoformat())
+            delivery = Delivery("lb-lost-1", f"matrix:{room_a}", post, None)
+            assert not await gateway.attempts.begin(delivery.delivery_id)  # attempt 1 starts
+            sent = await other_device.client.room_send(
+                room_a, "m.room.message",
+                message_content(post, delivery_id=delivery.delivery_id),
+                tx_id=delivery.delivery_id)
+            lost_event = sent.event_id  # ... and its answer never reached the outbox
+            for i in range(3):
+                pad = Post(kind="reply", text=f"pad {i}", as_of=datetime.now(UTC).isoformat())
+                await gateway.deliver(Delivery(f"lb-pad-{i}", f"matrix:{room_a}", pad, None))
+            assert gateway.history_checks == 0  # first attempts never search
+
+            receipt = await gateway.deliver(delivery)  # attempt 2
+            assert receipt.message_ref == lost_event
+            assert gateway.history_checks == 1
+            again = await gateway.deliver(delivery)  # and a third time, still the same
+            assert again.message_ref == lost_event
+        assert await _marker_events(alice, room_a, "lb-lost-1") == [lost_event]
+    finally:
+        for c in (alice, bob, other_device):
+            await c.close()
+
+
+async def test_lost_send_in_encrypted_room_not_repeated_after_restart(
+        synapse: SynapseServer, tmp_path: Path) -> None:
+    """Encrypted room: the event went out but the answer was lost and the txn id is forgotten;
+    after a restart the gateway decrypts its own event from history and returns it."""
+    from aiohttp.client_exceptions import ServerDisconnectedError
+
+    from liaisonbot.service.ports import DeliveryError
+
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path,
+                                                                    encrypted=True)
+    post = Post(kind="reply", text="secret once", as_of=datetime.now(UTC).isoformat())
+    delivery = Delivery("lb-lost-enc", f"matrix:{room_a}", post, None)
+    landed: list[str] = []
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            client = running.platform.client
+            real_send = client.room_send
+
+            async def send_then_lose(room_id: str, message_type: str, content: dict[str, Any],
+                                     tx_id: str | None = None, **kw: Any) -> Any:
+                # a txn id Synapse will not recognise later = "it forgot the txn id"
+                resp = await real_send(room_id, message_type, content,
+                                       tx_id=f"{tx_id}-forgotten", **kw)
+                landed.append(resp.event_id)
+                raise ServerDisconnectedError()
+
+            client.room_send = send_then_lose  # type: ignore[method-assign]
+            with pytest.raises(DeliveryError):
+                await running.platform.gateway.deliver(delivery)
+            client.room_send = real_send  # type: ignore[method-assign]
+            async with running.core.uow() as uow:
+                assert await uow.state.get("matrix:try:lb-lost-enc") == "1"
+        assert len(landed) == 1
+
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            receipt = await running.platform.gateway.deliver(delivery)
+            assert receipt.message_ref == landed[0]
+            assert running.platform.gateway.history_checks == 1
+        await alice.sync_once()
+        assert await _marker_events(alice, room_a, "lb-lost-enc") == landed
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+# ------------------------------------------------------ undecryptable events across a restart
+
+async def _undecryptable_from_alice(running: Any, alice: PartnerClient, bot_id: str,
+                                    room_id: str, text: str) -> None:
+    """Alice sends ``text`` with a room key the bot's device never gets."""
+    await alice.prepare_encrypted_send(room_id)
+    device = next(iter(alice.client.device_store[bot_id].values()), None)
+    if device is not None:
+        alice.client.blacklist_device(device)
+        alice.client.olm.outbound_group_sessions.pop(room_id, None)
+    await alice.send_text(room_id, text)
+
+    async def pending() -> None:
+        while running.platform.sync.state.pending_undecrypted == 0:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(pending(), 20)
+
+
+async def _pending_state(running: Any) -> list[dict[str, Any]]:
+    import json
+
+    from liaisonbot.chat.matrix.sync import PENDING_KEY
+
+    async with running.core.uow() as uow:
+        return list(json.loads(await uow.state.get(PENDING_KEY) or "[]"))
+
+
+async def test_undecryptable_pending_across_restart_answered_once(synapse: SynapseServer,
+                                                                  tmp_path: Path) -> None:
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path,
+                                                                    encrypted=True)
+    clock = _ShiftClock()
+    try:
+        async with running_bot(settings, bot, clock=clock, grace_seconds=60) as running:
+            await wait_joined(running.platform, room_a)
+            await _undecryptable_from_alice(running, alice, bot.user_id, room_a,
+                                            "!liaison help")
+
+            async def saved() -> None:
+                while not await _pending_state(running):
+                    await asyncio.sleep(0.05)
+            await asyncio.wait_for(saved(), 20)
+            [entry] = await _pending_state(running)
+            assert entry["room"] == room_a and entry["sender"] == alice.user_id
+        # Down before the grace period ended; it is over when the bot is back.
+        clock.offset = timedelta(seconds=61)
+        async with running_bot(settings, bot, clock=clock, grace_seconds=60) as running:
+            sorry = await alice.wait_for_message(
+                room_a, _notice(lambda e: e.body == msg.UNDECRYPTABLE), 20)
+            assert sorry.sender == bot.user_id
+            await _two_more_syncs(running)
+            assert await _pending_state(running) == []
+            assert running.platform.sync.state.pending_undecrypted == 0
+        async with running_bot(settings, bot, clock=clock, grace_seconds=60) as running:
+            await _two_more_syncs(running)
+        notices = await _bot_notices(alice, room_a, bot.user_id)
+        assert notices.count(msg.UNDECRYPTABLE) == 1, notices
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_undecryptable_pending_key_arrives_while_down_then_handled(
+        synapse: SynapseServer, tmp_path: Path) -> None:
+    """The key reaches the bot's device while the bot is down: after the restart the event is
+    fetched again, decrypted and handled — no "could not read" notice."""
+    from nio import ToDeviceMessage
+
+    bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path,
+                                                                    encrypted=True)
+    clock = _ShiftClock()
+    try:
+        async with running_bot(settings, bot, clock=clock, grace_seconds=60) as running:
+            await wait_joined(running.platform, room_a)
+            # Alice's next session, exported before its first message (index 0) ...
+            await alice.prepare_encrypted_send(room_a)
+            device = alice.client.device_store[bot.user_id][bot.device_id]
+            alice.client.blacklist_device(device)
+            alice.client.olm.create_outbound_group_session(room_a)
+            session = alice.client.olm.outbound_group_sessions[room_a]
+            key0 = {"algorithm": "m.megolm.v1.aes-sha2", "room_id": room_a,
+                    "session_id": session.id, "session_key": session.session_key}
+            await alice.send_text(room_a, "!liaison list KEY-LATE")  # ... not for the bot
+
+            async def saved() -> None:
+                while not await _pending_state(running):
+                    await asyncio.sleep(0.05)
+            await asyncio.wait_for(saved(), 20)
+        # While the bot is down, the key reaches its device after all.
+        alice.client.unblacklist_device(device)
+        olm = alice.client.olm
+        olm_session = olm.session_store.get(device.curve25519)
+        assert olm_session is not None
+        to_bot = ToDeviceMessage("m.room.encrypted", bot.user_id, bot.device_id,
+                                 olm._olm_encrypt(olm_session, device, "m.room_key", key0))
+        await alice.client.to_device(to_bot)
+
+        async with running_bot(settings, bot, clock=clock, grace_seconds=60) as running:
+            await alice.wait_for_message(room_a, _notice(lambda e: "KEY-LATE" in e.body), 20)
+            await _two_more_syncs(running)
+            assert await _pending_state(running) == []
+            clock.offset = timedelta(seconds=61)
+            await _two_more_syncs(running)
+        notices = await _bot_notices(alice, room_a, bot.user_id)
+        assert sum("KEY-LATE" in n for n in notices) == 1, notices
+        assert msg.UNDECRYPTABLE not in notices
+    finally:
+        await alice.close()
+        await bob.close()

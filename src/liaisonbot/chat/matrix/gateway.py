@@ -1,9 +1,18 @@
-"""The outbound side: neutral posts → ``m.notice`` events, idempotent by txn id.
+"""The outbound side: neutral posts → ``m.notice`` events, idempotent by txn id and marker.
 
-Idempotency: the txn id is the outbox's ``delivery_id``, so a resend from the same device
-returns the first event. Synapse remembers txn ids for about 30-60 minutes only; every event
-also carries ``"org.liaisonbot.delivery": delivery_id`` so a later audit (or a future history
-check) can recognise a duplicate. A resend after more than an hour may post twice.
+Idempotency has two layers:
+
+- The txn id is the outbox's ``delivery_id``, so a resend from the same device returns the first
+  event — but Synapse remembers txn ids for about 30-60 minutes only.
+- Every event carries ``"org.liaisonbot.delivery": delivery_id``, and before sending, the
+  gateway commits ``matrix:try:<delivery_id> = 1`` (``chat.attempts``, as the Slack gateway
+  does). When a delivery comes back with that row at ``1`` (an earlier send may have landed:
+  lost response, 5xx, crash), the room's recent history is searched backwards from the live
+  end for the bot's own event with that marker (``history_limit`` events of the bot, encrypted
+  ones decrypted with the bot's own group sessions) and its id is returned instead of sending.
+  A clear refusal (a 4xx answer) sets the row to ``0``, so the next try skips the search.
+  Left open: an event older than the searched window, or one the bot can no longer decrypt
+  (crypto store lost), is not found and the post goes out again.
 """
 
 from __future__ import annotations
@@ -14,10 +23,19 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp.client_exceptions import ClientConnectionError, ClientError
-from nio import AsyncClient, ErrorResponse, RoomCreateResponse, RoomRedactResponse, RoomSendResponse
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    MegolmEvent,
+    RoomCreateResponse,
+    RoomMessagesResponse,
+    RoomRedactResponse,
+    RoomSendResponse,
+)
 from nio.exceptions import LocalProtocolError, SendRetryError
 
-from liaisonbot.chat.matrix.html import MEGOLM, message_content
+from liaisonbot.chat.attempts import Attempts
+from liaisonbot.chat.matrix.html import MARKER, MEGOLM, message_content
 from liaisonbot.domain.refs import native_id
 from liaisonbot.service.ports import Clock, Delivery, DeliveryError, Receipt, UnitOfWorkFactory
 
@@ -37,18 +55,28 @@ def error_of(resp: Any, what: str) -> DeliveryError:
     return DeliveryError(f"{what}: {resp}", permanent=code in _PERMANENT)
 
 
+def refused(resp: Any) -> bool:
+    """True when the homeserver answered and clearly did not take the event (a 4xx)."""
+    status = getattr(getattr(resp, "transport_response", None), "status", None)
+    return isinstance(status, int) and 400 <= status < 500
+
+
 class MatrixGateway:
     """Posts to Matrix rooms (``matrix:!id``) and to users' DM rooms (``matrix:@user``)."""
 
     platform = "matrix"
 
     def __init__(self, client: AsyncClient, *, uow: UnitOfWorkFactory, clock: Clock,
-                 key_lock: asyncio.Lock, room_wait_seconds: float = 15.0) -> None:
+                 key_lock: asyncio.Lock, room_wait_seconds: float = 15.0,
+                 history_limit: int = 200) -> None:
         self.client = client
         self.uow = uow
         self.clock = clock
         self.key_lock = key_lock
         self.room_wait_seconds = room_wait_seconds
+        self.history_limit = history_limit
+        self.attempts = Attempts(uow, "matrix", clock.now)
+        self.history_checks = 0
         self._dm_locks: dict[str, asyncio.Lock] = {}
 
     async def deliver(self, delivery: Delivery) -> Receipt:
@@ -85,12 +113,54 @@ class MatrixGateway:
         content = message_content(post, delivery_id=delivery.delivery_id,
                                   thread_root=thread_root, edit_of=edit_of)
         await self._ready(room_id)
+        if await self.attempts.begin(delivery.delivery_id):
+            found = await self._find(room_id, delivery.delivery_id)
+            if found:
+                log.info("matrix delivery found in history; not sent again",
+                         extra={"room": room_id, "delivery": delivery.delivery_id,
+                                "event": found})
+                return Receipt(message_ref=found)
         resp = await self.client.room_send(room_id, "m.room.message", content,
                                            tx_id=delivery.delivery_id,
                                            ignore_unverified_devices=True)
         if not isinstance(resp, RoomSendResponse):
+            if refused(resp):
+                await self.attempts.not_sent(delivery.delivery_id)
             raise error_of(resp, f"send to {room_id}")
         return Receipt(message_ref=resp.event_id)
+
+    async def _find(self, room_id: str, delivery_id: str) -> str | None:
+        """The id of the bot's own event carrying ``delivery_id`` among its last
+        ``history_limit`` events in the room (newest first), if any."""
+        self.history_checks += 1
+        own = self.client.user_id
+        only_own = {"senders": [own], "types": ["m.room.message", "m.room.encrypted"]}
+        start: str | None = None  # no ``from``: the live end of the room
+        seen = unreadable = 0
+        while seen < self.history_limit:
+            resp = await self.client.room_messages(
+                room_id, start=start, limit=min(100, self.history_limit - seen),
+                message_filter=only_own)
+            if not isinstance(resp, RoomMessagesResponse):
+                raise error_of(resp, f"history check in {room_id}")
+            for event in resp.chunk:  # nio has decrypted what it could
+                if getattr(event, "sender", None) != own:
+                    continue
+                if isinstance(event, MegolmEvent):
+                    unreadable += 1
+                    continue
+                content = (getattr(event, "source", None) or {}).get("content") or {}
+                if content.get(MARKER) == delivery_id:
+                    return str(event.event_id)
+            seen += len(resp.chunk)
+            if not resp.chunk or not resp.end or resp.end == start:
+                break
+            start = resp.end
+        if unreadable:
+            log.warning("matrix history check could not decrypt some own events",
+                        extra={"room": room_id, "delivery": delivery_id,
+                               "undecryptable": unreadable})
+        return None
 
     async def _redact(self, room_id: str, delivery: Delivery) -> Receipt:
         """Redact this room's copy of a relayed message (txn id = delivery id, so a retry

@@ -7,23 +7,31 @@
   paged back with ``/messages`` to the last handled moment (``matrix:seen_ts``), capped.
 - Timeline events from before the bot's own join are never handled.
 - Undecryptable events are kept and retried after every sync (room key requested once); after
-  ``grace_seconds`` of the core clock the room is told ``messages.UNDECRYPTABLE``, once.
+  ``grace_seconds`` of the core clock the room is told ``messages.UNDECRYPTABLE``, once (the
+  desk's inbound table holds ``undecryptable:<event id>``). The pending set is written to core
+  state (``matrix:undecrypted``, a JSON list of room, event id, sender, thread, first seen) in
+  the same transaction as the sync token that moves past those events, so after a restart each
+  is fetched again (``room_get_event``, which decrypts when the key has come meanwhile) and is
+  either handled or, once its grace period is over, answered — never forgotten.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aiohttp import ClientError
 from nio import (
     AsyncClient,
     InviteMemberEvent,
     MegolmEvent,
+    RoomGetEventResponse,
     RoomMemberEvent,
     RoomMessagesResponse,
     SyncResponse,
@@ -39,14 +47,56 @@ from liaisonbot.service.ports import Clock, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 TOKEN_KEY = "matrix:next_batch"
 SEEN_KEY = "matrix:seen_ts"
+PENDING_KEY = "matrix:undecrypted"
+_GONE = {"M_NOT_FOUND", "M_FORBIDDEN"}
 _BACKFILL_MARGIN_MS = 5 * 60 * 1000
 
 
 @dataclass
 class _Undecrypted:
+    """An event not (yet) decrypted; ``event`` is None when it was loaded from core state
+    after a restart and not fetched again yet."""
+
     room_id: str
-    event: MegolmEvent
+    event_id: str
+    sender: str
+    thread: str | None
     first_seen: datetime
+    event: MegolmEvent | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"room": self.room_id, "event_id": self.event_id, "sender": self.sender,
+                "thread": self.thread, "first_seen": self.first_seen.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _Undecrypted:
+        return cls(room_id=str(data["room"]), event_id=str(data["event_id"]),
+                   sender=str(data.get("sender") or ""),
+                   thread=str(data["thread"]) if data.get("thread") else None,
+                   first_seen=datetime.fromisoformat(str(data["first_seen"])))
+
+
+def load_pending(raw: str | None) -> list[_Undecrypted]:
+    """The ``matrix:undecrypted`` state value as records; unreadable entries are skipped."""
+    if not raw:
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        log.warning("matrix: unreadable %s state ignored", PENDING_KEY)
+        return []
+    items = []
+    for entry in data if isinstance(data, list) else []:
+        try:
+            items.append(_Undecrypted.from_json(entry))
+        except (KeyError, TypeError, ValueError):
+            log.warning("matrix: unreadable pending undecryptable entry %r skipped", entry)
+    return items
+
+
+def dump_pending(items: list[_Undecrypted]) -> str:
+    return json.dumps([item.as_json() for item in
+                       sorted(items, key=lambda i: (i.first_seen, i.event_id))])
 
 
 @dataclass
@@ -82,6 +132,7 @@ class MatrixSync:
         self.backfill_pages = backfill_pages
         self.state = SyncState()
         self._undecrypted: dict[str, _Undecrypted] = {}
+        self._pending_saved = dump_pending([])
         self._seen_ts = 0
         self._token: str | None = None
 
@@ -101,6 +152,13 @@ class MatrixSync:
         async with self.uow() as uow:
             self._token = await uow.state.get(TOKEN_KEY)
             self._seen_ts = int(await uow.state.get(SEEN_KEY) or 0)
+            pending = await uow.state.get(PENDING_KEY)
+        for item in load_pending(pending):
+            self._undecrypted.setdefault(item.event_id, item)
+        self._pending_saved = dump_pending(list(self._undecrypted.values()))
+        if self._undecrypted:
+            log.info("matrix undecryptable events pending from before the restart",
+                     extra={"count": len(self._undecrypted)})
         await self.sync_once(full_state=True, handle=self._token is not None)
         for room in self._bound_rooms():
             if room not in self.client.rooms:
@@ -146,8 +204,12 @@ class MatrixSync:
         async with self.uow() as uow:
             await uow.state.put(TOKEN_KEY, token, self.clock.now())
             await uow.state.put(SEEN_KEY, str(self._seen_ts), self.clock.now())
+            pending = dump_pending(list(self._undecrypted.values()))
+            if pending != self._pending_saved:
+                await uow.state.put(PENDING_KEY, pending, self.clock.now())
             await uow.commit()
         self._token = token
+        self._pending_saved = pending
 
     async def _key_chores(self) -> None:
         c = self.client
@@ -256,19 +318,57 @@ class MatrixSync:
 
     def _keep_undecrypted(self, room_id: str, ev: MegolmEvent) -> None:
         allowed = self.settings.matrix.allowed_servers
-        if ev.event_id in self._undecrypted or (allowed and server_of(ev.sender) not in allowed):
+        known = self._undecrypted.get(ev.event_id)
+        if known is not None:
+            known.event = known.event or ev
             return
-        self._undecrypted[ev.event_id] = _Undecrypted(room_id, ev, self.clock.now())
+        if allowed and server_of(ev.sender) not in allowed:
+            return
+        self._undecrypted[ev.event_id] = _Undecrypted(
+            room_id, ev.event_id, ev.sender, thread_root(ev.source.get("content") or {}),
+            self.clock.now(), ev)
+        self._request_key(ev)
+
+    def _request_key(self, ev: MegolmEvent) -> None:
         task = asyncio.ensure_future(self.client.request_room_key(ev))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _refetch(self, item: _Undecrypted) -> Any:
+        """Fetch a pending event again (after a restart): its decrypted form when the key is
+        here (nio decrypts ``room_get_event`` answers), else the ``MegolmEvent`` (kept, key
+        requested); None when it cannot be fetched now. An event that is gone (or a room the
+        bot left) is dropped."""
+        try:
+            resp = await self.client.room_get_event(item.room_id, item.event_id)
+        except (ClientError, TimeoutError, OSError) as error:
+            log.info("matrix refetch failed; retried after the next sync",
+                     extra={"event": item.event_id, "error": f"{type(error).__name__}"})
+            return None
+        if isinstance(resp, RoomGetEventResponse):
+            if isinstance(resp.event, MegolmEvent):
+                item.event = resp.event
+                self._request_key(resp.event)
+                return None
+            return resp.event
+        if getattr(resp, "status_code", None) in _GONE:
+            log.info("matrix pending undecryptable event gone",
+                     extra={"room": item.room_id, "event": item.event_id, "error": str(resp)})
+            self._undecrypted.pop(item.event_id, None)
+        return None
 
     async def _retry_undecrypted(self) -> None:
         now = self.clock.now()
         for event_id, item in list(self._undecrypted.items()):
-            try:
-                event = self.client.decrypt_event(item.event)
-            except Exception:  # nio raises EncryptionError and friends
-                event = None
+            event: Any = None
+            if item.event is None:
+                event = await self._refetch(item)
+                if event_id not in self._undecrypted:
+                    continue
+            else:
+                try:
+                    event = self.client.decrypt_event(item.event)
+                except Exception:  # nio raises EncryptionError and friends
+                    event = None
             if event is not None and not isinstance(event, MegolmEvent):
                 del self._undecrypted[event_id]
                 await self._event(item.room_id, event)
@@ -282,14 +382,13 @@ class MatrixSync:
         room = f"matrix:{item.room_id}"
         office = self.settings.directory.office_for_room(room)
         tz = office.calendar.tz.key if office else "UTC"
-        root = thread_root(item.event.source.get("content") or {})
         async with self.uow() as uow:
-            if await uow.inbound.first_time("matrix", f"undecryptable:{item.event.event_id}", now):
+            if await uow.inbound.first_time("matrix", f"undecryptable:{item.event_id}", now):
                 await uow.outbox.add(platform="matrix", room=room, request_id=None, at=now,
                                      post=Post(kind="reply", text=m.UNDECRYPTABLE, tz=tz,
                                                as_of=now.isoformat(),
-                                               extra={"reply_to_thread": root}))
+                                               extra={"reply_to_thread": item.thread}))
             await uow.commit()
         log.warning("matrix event undecryptable", extra={"room": item.room_id,
-                                                         "event": item.event.event_id})
+                                                         "event": item.event_id})
         self.wake_outbox()

@@ -3,14 +3,15 @@
 Idempotency. ``chat.postMessage`` has no idempotency key, so every post carries message
 metadata ``{event_type: "liaisonbot_delivery", event_payload: {delivery_id}}``. Before the
 first call for a delivery the gateway writes a marker ``slack:try:<delivery_id> = 1`` in the
-state table (committed). When a delivery comes back with that marker set, an earlier attempt
-may have reached Slack (a dropped connection, an HTTP 500, a crash of this process): the
-channel's recent history (``conversations.history``, or ``conversations.replies`` for a thread)
-is searched for the delivery id and its ``ts`` returned instead of posting again. An answer that
-proves nothing was posted (429, ``ok: false``) sets the marker to ``0``, so the next try skips
-the search. The marker lives in SQL, so this holds across restarts; the cost is one small
-transaction per post, and a history call only on the doubtful retries (history is rate limited
-to ~50 calls/min, so searching on every post would not scale).
+state table (committed; ``chat.attempts``, shared with the Matrix gateway). When a delivery
+comes back with that marker set, an earlier attempt may have reached Slack (a dropped
+connection, an HTTP 500, a crash of this process): the channel's recent history
+(``conversations.history``, or ``conversations.replies`` for a thread) is searched for the
+delivery id and its ``ts`` returned instead of posting again. An answer that proves nothing was
+posted (429, ``ok: false``) sets the marker to ``0``, so the next try skips the search. The
+marker lives in SQL, so this holds across restarts; the cost is one small transaction per post,
+and a history call only on the doubtful retries (history is rate limited to ~50 calls/min, so
+searching on every post would not scale).
 
 Pacing: at most one post per ``pace_seconds`` per channel (Slack allows about 1/s); a 429
 holds the channel for ``Retry-After`` seconds and returns ``DeliveryError(retry_after=…)`` to
@@ -29,6 +30,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
+from liaisonbot.chat.attempts import Attempts
 from liaisonbot.chat.slack.blocks import render
 from liaisonbot.chat.slack.teams import Team, Teams
 from liaisonbot.domain.cards import Post
@@ -61,6 +63,7 @@ class SlackGateway:
         self._sleep = sleep
         self._monotonic = monotonic
         self._next_slot: dict[str, float] = {}
+        self.attempts = Attempts(uow, "slack")
         self.history_checks = 0
 
     async def deliver(self, delivery: Delivery) -> Receipt:
@@ -77,7 +80,7 @@ class SlackGateway:
             return await self._relay_change(team, delivery)
         channel = await self._channel(team, delivery)
         thread_ts = self._thread_ts(delivery)
-        if await self._tried_before(delivery.delivery_id):
+        if await self.attempts.begin(delivery.delivery_id):
             found = await self._find(team, channel, thread_ts, delivery.delivery_id)
             if found:
                 return Receipt(found)
@@ -167,7 +170,7 @@ class SlackGateway:
             status = error.response.status_code
             code = str(error.response.get("error", "")) if status < 500 else f"http_{status}"
             if status < 500 and delivery_id:
-                await self._mark(delivery_id, "0")  # a clear "no": nothing was posted
+                await self.attempts.not_sent(delivery_id)  # a clear "no": nothing was posted
             if status == 429:
                 retry_after = float(error.response.headers.get("Retry-After", 1) or 1)
                 self._next_slot[f"{team.team_id}/{channel}"] = self._monotonic() + retry_after
@@ -175,20 +178,6 @@ class SlackGateway:
             raise DeliveryError(f"slack: {code}", permanent=code in PERMANENT_ERRORS) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryError(f"slack unreachable: {type(error).__name__}") from error
-
-    async def _tried_before(self, delivery_id: str) -> bool:
-        key = f"slack:try:{delivery_id}"
-        async with self.uow() as uow:
-            if await uow.state.get(key) == "1":
-                return True
-            await uow.state.put(key, "1", _utcnow())
-            await uow.commit()
-        return False
-
-    async def _mark(self, delivery_id: str, value: str) -> None:
-        async with self.uow() as uow:
-            await uow.state.put(f"slack:try:{delivery_id}", value, _utcnow())
-            await uow.commit()
 
     async def _find(self, team: Team, channel: str, thread_ts: str | None,
                     delivery_id: str) -> str | None:
@@ -209,12 +198,6 @@ class SlackGateway:
                     (meta.get("event_payload") or {}).get("delivery_id") == delivery_id:
                 return str(message["ts"])
         return None
-
-
-def _utcnow() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def reply_payload(post: Post, team: str | None) -> dict[str, Any]:
