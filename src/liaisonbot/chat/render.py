@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -52,20 +53,38 @@ def facts(card: Card, tz: str, now: datetime) -> CardFacts:
         eta=local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None)
 
 
-def card_lines(card: Card, tz: str, now: datetime) -> list[str]:
-    f = facts(card, tz, now)
-    lines = [f.title + "".join(f" · {flag}" for flag in f.flags),
-             f"{f.parties} · {f.status} · due {f.due}"]
+def _same(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class Markup:
+    """How a target escapes user text and marks emphasis (plain text: not at all)."""
+
+    escape: Callable[[str], str] = _same
+    bold: Callable[[str], str] = _same
+    italic: Callable[[str], str] = _same
+
+
+PLAIN = Markup()
+
+
+def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN) -> list[str]:
+    """A card as lines; every piece of user text goes through ``markup.escape``."""
+    f, esc = facts(card, tz, now), markup.escape
+    lines = [markup.bold(esc(f.title)) + "".join(f" · {markup.bold(esc(flag))}"
+                                                 for flag in f.flags),
+             f"{esc(f.parties)} · {esc(f.status)} · due {esc(f.due)}"]
     if f.summary is not None:
-        lines.append(f"Summary: {f.summary}")
+        lines.append(f"Summary: {esc(f.summary)}")
     else:
-        lines.append("Summary: (confidential, shown to listed members only)")
+        lines.append("Summary: " + markup.italic("(confidential, shown to listed members only)"))
     if f.basis:
-        lines.append(f"Basis: {f.basis}")
+        lines.append(f"Basis: {esc(f.basis)}")
     if f.assignee:
-        lines.append(f"Handled by: {f.assignee}")
+        lines.append(f"Handled by: {esc(f.assignee)}")
     if f.eta:
-        lines.append(f"Answer expected: {f.eta}")
+        lines.append(f"Answer expected: {esc(f.eta)}")
     return lines
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from liaisonbot.chat.formatting import clean, to_html
-from liaisonbot.chat.render import RELAY_KINDS, card_row, facts, plain_lines
+from liaisonbot.chat.render import RELAY_KINDS, Markup, card_lines, card_row, plain_lines
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.refs import native_id, platform_of
 
@@ -50,22 +50,12 @@ def _lines_html(lines: list[str]) -> str:
     return "<br>".join(esc(line) for line in lines)
 
 
+HTML = Markup(escape=esc, bold=lambda text: f"<b>{text}</b>",
+              italic=lambda text: f"<i>{text}</i>")
+
+
 def _card_html(card: Card, tz: str, now: datetime) -> str:
-    f = facts(card, tz, now)
-    flags = "".join(f" · <b>{esc(flag)}</b>" for flag in f.flags)
-    rows = [f"<b>{esc(f.title)}</b>{flags}",
-            f"{esc(f.parties)} · {esc(f.status)} · due {esc(f.due)}"]
-    if f.summary is not None:
-        rows.append(f"Summary: {esc(f.summary)}")
-    else:
-        rows.append("Summary: <i>(confidential, shown to listed members only)</i>")
-    if f.basis:
-        rows.append(f"Basis: {esc(f.basis)}")
-    if f.assignee:
-        rows.append(f"Handled by: {esc(f.assignee)}")
-    if f.eta:
-        rows.append(f"Answer expected: {esc(f.eta)}")
-    return "<blockquote>" + "<br>".join(rows) + "</blockquote>"
+    return "<blockquote>" + "<br>".join(card_lines(card, tz, now, HTML)) + "</blockquote>"
 
 
 def formatted(post: Post) -> str:
