@@ -233,3 +233,38 @@ async def test_state_forget_matches_the_prefix_literally(any_url: str) -> None:
     async with uow() as tx:
         assert [await tx.state.get(k) for k in ("a_b:1", "axb:1", "a%b:1")] == [None, "v", "v"]
     await engine.dispose()
+
+
+async def test_rate_limits_never_use_up_attempts(sqlite_url: str) -> None:
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
+    from liaisonbot.service.ports import Delivery, DeliveryError, ManualClock, Receipt
+
+    await upgrade_async(sqlite_url)
+    engine = make_engine(sqlite_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    limited = {"left": 5}
+
+    class Busy:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            if limited["left"]:
+                limited["left"] -= 1
+                raise DeliveryError("ratelimited", retry_after=1)
+            return Receipt("m1")
+
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a", post=Post(kind="note", text="x"),
+                            request_id=None, at=clock.now())
+        await tx.commit()
+    worker = OutboxWorker(uow=uow, gateways={"console": Busy()}, clock=clock,
+                          retry=RetryPolicy(max_attempts=2))
+    for _ in range(6):
+        await worker.drain()
+        clock.set(clock.now() + timedelta(seconds=2))
+    async with uow() as tx:
+        assert await tx.outbox.backlog() == 0
+    assert worker.delivered == 1  # five 429s, then delivered; max_attempts=2 did not fail it
+    await engine.dispose()

@@ -80,7 +80,11 @@ class Replica:
         self.leading = True
         self.core.telemetry.leader.set(1)
         for platform in self.singletons:
-            await platform.start()
+            try:
+                await platform.start()
+            except Exception:  # its health says so; the tick and other platforms go on
+                log.exception("platform failed to start", extra={"platform": platform.name})
+                continue
             self.core.outbox.paused.discard(platform.name)
         await self.core.ticker.tick()
 

@@ -378,8 +378,15 @@ class SynapseServer:
             proc.kill()
             proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        """Terminate Synapse and remove the data dir (unless keep_data)."""
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Terminate Synapse and remove the data dir (unless keep_data).
+
+        ``stop(keep_data=True)`` only terminates the process: data dir, port, secrets and the
+        cached admin stay, so a later ``start()`` brings the same server back (what
+        ``restart()`` does, in two steps - for tests of a homeserver outage)."""
+        if keep_data:
+            self._terminate()
+            return
         self._terminate()
         if self.data_dir is not None and not self.keep_data and self._given_dir is None:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -149,7 +149,10 @@ class OutboxWorker:
             await uow.commit()
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
-        permanent = error.permanent or item.attempts >= self.retry.max_attempts
+        # A rate limit is the platform pacing us, not a failure: it never uses up attempts.
+        rate_limited = error.retry_after is not None and not error.permanent
+        permanent = error.permanent or (not rate_limited
+                                        and item.attempts >= self.retry.max_attempts)
         delay = error.retry_after if error.retry_after is not None else \
             self.retry.delay(item.attempts)
         async with self.uow() as uow:

@@ -8,18 +8,20 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import ClientError, web
 from nio import AsyncClient
 
 from liaisonbot.chat.matrix.gateway import MatrixGateway
 from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError, login, make_client
-from liaisonbot.chat.matrix.sync import MatrixSync
+from liaisonbot.chat.matrix.sync import HomeserverUnavailable, MatrixSync
 from liaisonbot.config import Settings
 
 if TYPE_CHECKING:
     from liaisonbot.bootstrap import Core
 
 log = logging.getLogger(__name__)
+#: The homeserver is down or unreachable: the sync loop keeps trying, posts wait in the outbox.
+_UNREACHABLE = (HomeserverUnavailable, ClientError, TimeoutError)
 
 
 class MatrixPlatform:
@@ -50,7 +52,13 @@ class MatrixPlatform:
 
     async def start(self) -> None:
         await login(self.client, self.settings.matrix, self.creds)
-        await self.sync.start()
+        try:
+            await self.sync.start()
+        except _UNREACHABLE as error:  # not fatal: the loop runs start() again, backing off
+            self.sync.state.failing = True
+            self.sync.state.errors += 1
+            log.warning("matrix homeserver unreachable at start; retrying in the sync loop",
+                        extra={"error": f"{type(error).__name__}: {error}"})
         self._stop.clear()
         self._task = asyncio.create_task(self.sync.run(self._stop), name="matrix-sync")
         self._task.add_done_callback(_log_crash)

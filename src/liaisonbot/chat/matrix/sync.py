@@ -6,6 +6,8 @@
   (with full state, so nio knows rooms and their encryption again); a ``limited`` timeline is
   paged back with ``/messages`` to the last handled moment (``matrix:seen_ts``), capped.
 - Timeline events from before the bot's own join are never handled.
+- A failed /sync (homeserver down or answering 5xx/429, also at start: then ``start()`` is what
+  the loop retries) is tried again after 1 s, doubling up to 60 s; health is not ok meanwhile.
 - Undecryptable events are kept and retried after every sync (room key requested once); after
   ``grace_seconds`` of the core clock the room is told ``messages.UNDECRYPTABLE``, once (the
   desk's inbound table holds ``undecryptable:<event id>``). The pending set is written to core
@@ -50,6 +52,10 @@ SEEN_KEY = "matrix:seen_ts"
 PENDING_KEY = "matrix:undecrypted"
 _GONE = {"M_NOT_FOUND", "M_FORBIDDEN"}
 _BACKFILL_MARGIN_MS = 5 * 60 * 1000
+
+
+class HomeserverUnavailable(RuntimeError):
+    """/sync got no usable answer for now (5xx, 429): the loop backs off and tries again."""
 
 
 @dataclass
@@ -135,6 +141,8 @@ class MatrixSync:
         self._pending_saved = dump_pending([])
         self._seen_ts = 0
         self._token: str | None = None
+        #: ``start()`` completed; until then the loop retries it (homeserver down at start).
+        self.started = False
 
     # ------------------------------------------------------------------ loop
 
@@ -164,12 +172,13 @@ class MatrixSync:
             if room not in self.client.rooms:
                 resp = await self.client.join(room)
                 log.info("matrix join bound room", extra={"room": room, "result": str(resp)})
+        self.started = True
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
         while not stop.is_set():
             try:
-                await self.sync_once()
+                await (self.sync_once() if self.started else self.start())
                 backoff = 1.0
             except asyncio.CancelledError:
                 raise
@@ -188,6 +197,9 @@ class MatrixSync:
                                       sync_filter=self._filter(), since=self._token,
                                       full_state=full_state or None)
         if not isinstance(resp, SyncResponse):
+            status = getattr(getattr(resp, "transport_response", None), "status", None)
+            if status is None or status >= 500 or status == 429:
+                raise HomeserverUnavailable(f"sync: {resp}")
             raise RuntimeError(f"sync: {resp}")
         await self._key_chores()
         await self._invites(resp)
