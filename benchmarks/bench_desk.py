@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common as b  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import common as b
+from sqlalchemy import text
 
-from liaisonbot.bootstrap import build_core  # noqa: E402
-from liaisonbot.service.desk import Actor  # noqa: E402
-from liaisonbot.service.ports import ManualClock  # noqa: E402
-from liaisonbot.store.tables import PENDING_SQL, RequestRow  # noqa: E402
+from liaisonbot.bootstrap import build_core
+from liaisonbot.service.desk import Actor
+from liaisonbot.service.ports import ManualClock
+from liaisonbot.store.tables import PENDING_SQL, RequestRow
 
 START = b.NOW - timedelta(hours=3)  # 09:00 UTC on a Wednesday
 # Who acts for each example office, in its room (ua-pgo and eurojust list no members:

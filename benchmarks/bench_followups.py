@@ -23,12 +23,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common as b  # noqa: E402
-from sqlalchemy import bindparam, text  # noqa: E402
+import common as b
+from sqlalchemy import bindparam, text
 
-from liaisonbot.bootstrap import build_core  # noqa: E402
-from liaisonbot.domain.cards import Post  # noqa: E402
-from liaisonbot.service.ports import ManualClock  # noqa: E402
+from liaisonbot.bootstrap import build_core
+from liaisonbot.domain.cards import Post
+from liaisonbot.service.ports import ManualClock
 
 DUE_SQL = ("SELECT id FROM request WHERE next_nudge_at IS NOT NULL AND next_nudge_at <= :now "
            "ORDER BY id")

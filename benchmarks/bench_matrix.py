@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC110  (polling helpers with explicit timeouts, as in support/synapse.py)
+
 """Command → reply latency of the Matrix platform on a real Synapse, beside the floor.
 
     .venv/bin/python benchmarks/bench_matrix.py [N]

@@ -30,13 +30,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import event, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaisonbot.config import Settings, parse  # noqa: E402
-from liaisonbot.domain.followups import next_nudge_at  # noqa: E402
-from liaisonbot.domain.model import Kind, Office, Request, Status  # noqa: E402
-from liaisonbot.store.migrate import upgrade  # noqa: E402
+from liaisonbot.config import Settings, parse
+from liaisonbot.domain.followups import next_nudge_at
+from liaisonbot.domain.model import Kind, Office, Request, Status
+from liaisonbot.store.migrate import upgrade
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE = os.environ.get("BENCH_PG_BASE", "postgresql+asyncpg://postgres@127.0.0.1:5432/")
@@ -286,7 +286,7 @@ def index_verdict(plan: list[str], table: str = "request", want: str | None = No
 def print_plan(title: str, statement: str, plan: list[str], verdict: tuple[bool, str]) -> None:
     print(f"\n-- {title}: SQL captured from the run")
     print("   " + " ".join(statement.split()))
-    print(f"-- plan")
+    print("-- plan")
     for line in plan:
         print("   " + line)
     print(f"-- uses index: {'yes' if verdict[0] else 'no'} ({verdict[1]})")
@@ -340,7 +340,7 @@ class RowMaker:
     def _opener(office: Office) -> str:
         return office.members[0] if office.members else f"console:clerk-{office.slug}"
 
-    @lru_cache(maxsize=200_000)  # noqa: B019 - one maker per run
+    @lru_cache(maxsize=200_000)
     def _deadlines(self, slug: str, day: int, kind: Kind, urgent: bool
                    ) -> tuple[datetime, datetime]:
         office = self.directory.office(slug)
@@ -350,7 +350,7 @@ class RowMaker:
         return (office.calendar.deadline(start, duration),
                 office.calendar.deadline(start, self.policy.ack_within))
 
-    @lru_cache(maxsize=200_000)  # noqa: B019
+    @lru_cache(maxsize=200_000)
     def _moments(self, slug: str, due: datetime) -> tuple[datetime, ...]:
         calendar = self.directory.office(slug).calendar  # type: ignore[union-attr]
         return tuple(calendar.after(due, d) for d in self.policy.nudges_after_due)
@@ -373,7 +373,7 @@ class RowMaker:
         request.ack_nudges_sent, request.answer_nudges_sent, request.next_nudge_at = state
         return True
 
-    @lru_cache(maxsize=500_000)  # noqa: B019
+    @lru_cache(maxsize=500_000)
     def _nudge_state(self, slug: str, status: Status, due: datetime, ack_due: datetime,
                      owe_one: bool) -> tuple[int, int, datetime | None] | None:
         calendar = self.directory.office(slug).calendar  # type: ignore[union-attr]

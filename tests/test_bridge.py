@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the synapse fixture is imported by name)
+
 """One desk across platforms: ICC OTP on Slack (FakeSlack) and BA SPO on Matrix (a real
 Synapse), one core. Requests both ways through their lifecycle, thread relay with formatting,
 edits and deletions both ways, file notices, loop safety, and a restart mid-relay."""

@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC109  (polling helpers with explicit timeouts, as in support/synapse.py)
+
 """Test helper: one core with Slack (FakeSlack) and Matrix (the session Synapse) together."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# ruff: noqa: F811, ASYNC109, ASYNC110  (fixture imported by name; polling helpers with timeouts)
+
 """liaisonbot's Matrix platform against a real Synapse: commands, cards, threads, E2EE,
 restarts, idempotent sends, hostile text, foreign servers and invites."""
 

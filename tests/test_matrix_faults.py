@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC109  (polling helpers with explicit timeouts)
+
 """Matrix faults against a real Synapse (issue 3): a rate-limit storm (``M_LIMIT_EXCEEDED``
 honoured, retries capped, per-room order kept, each post once) and a homeserver outage (sync
 backs off and reconnects by itself, posts wait in the outbox and go out once), also when the

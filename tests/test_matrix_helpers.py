@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC109, ASYNC110  (polling helpers with explicit timeouts, as in support/synapse.py)
+
 """Test helper: the liaisonbot Matrix platform against the session Synapse."""
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for platform in replica.everywhere:
         await platform.start()
     follower = asyncio.create_task(replica.follow(stop), name="leader")
-    log.info("liaisonbot running", extra={"listen": "%s:%d" % settings.http_listen,
+    log.info("liaisonbot running", extra={"listen": "{}:{}".format(*settings.http_listen),
                                           "platforms": [p.name for p in platforms]})
     await stop.wait()
     log.info("shutting down")

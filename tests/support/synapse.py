@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC109  (the helpers take explicit `timeout=` seconds by design)
+
 """A real Synapse homeserver for tests, plus a small nio "partner" client.
 
 Usage from a conftest::
@@ -523,7 +523,7 @@ class PartnerClient:
         if store_dir is None:
             owned = tempfile.mkdtemp(prefix="liaisonbot-nio-")
             store_dir = owned
-        Path(store_dir).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        Path(store_dir).mkdir(parents=True, exist_ok=True)
         config = AsyncClientConfig(
             encryption_enabled=encrypted,
             store_sync_tokens=True,

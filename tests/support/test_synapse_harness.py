@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the `synapse` fixture is imported and then used by name)
+
 """Self-tests for the real-Synapse harness (tests/support/synapse.py)."""
 
 from __future__ import annotations

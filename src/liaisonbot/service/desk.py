@@ -33,7 +33,14 @@ from liaisonbot.domain.refs import format_request_id, platform_of
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
-    Clock, Conflict, NullTelemetry, OutboxDraft, Telemetry, UnitOfWork, UnitOfWorkFactory)
+    Clock,
+    Conflict,
+    NullTelemetry,
+    OutboxDraft,
+    Telemetry,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 _RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from

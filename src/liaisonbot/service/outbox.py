@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from liaisonbot.service.ports import (
-    ChatGateway, Clock, Delivery, DeliveryError, NullTelemetry, OutboxItem, Receipt, Telemetry,
-    ThreadLink, UnitOfWorkFactory)
+    ChatGateway,
+    Clock,
+    Delivery,
+    DeliveryError,
+    NullTelemetry,
+    OutboxItem,
+    Receipt,
+    Telemetry,
+    ThreadLink,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 

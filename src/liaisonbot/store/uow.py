@@ -38,9 +38,9 @@ from liaisonbot.store.tables import (
 R: Table = RequestRow.__table__  # type: ignore[attr-defined]
 H: Table = HistoryRow.__table__  # type: ignore[attr-defined]
 HEAD: Table = AuditHeadRow.__table__  # type: ignore[attr-defined]
-O: Table = OutboxRow.__table__  # type: ignore[attr-defined]  # noqa: E741
+O: Table = OutboxRow.__table__  # type: ignore[attr-defined]
 T: Table = ThreadRow.__table__  # type: ignore[attr-defined]
-I: Table = InboundRow.__table__  # type: ignore[attr-defined]  # noqa: E741
+I: Table = InboundRow.__table__  # type: ignore[attr-defined]
 S: Table = StateRow.__table__  # type: ignore[attr-defined]
 D: Table = DigestRow.__table__  # type: ignore[attr-defined]
 _PENDING = [s.value for s in PENDING]
