@@ -150,12 +150,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await stop.wait()
     log.info("shutting down")
     await web_runner.cleanup()  # no more commands over HTTP
+    for platform in platforms:  # commands acknowledged before that still finish their work
+        await platform.quiesce(DRAIN_SECONDS)
     scheduler.shutdown(wait=False)
     await follower
     worker_stop.set()
     await worker
+    log.info("outbox worker stopped; finishing deliveries")
     # Drain while the gateways are still up, then stop the platforms (Matrix saves its state).
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(core.outbox.drain(), DRAIN_SECONDS)
+    await core.outbox.finish(DRAIN_SECONDS)
     await replica.stop()
     await core.close()

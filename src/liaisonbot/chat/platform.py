@@ -23,6 +23,9 @@ class Platform(Protocol):
 
     async def start(self) -> None: ...
 
+    async def quiesce(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) for inbound work already acknowledged to finish."""
+
     async def stop(self) -> None: ...
 
     async def health(self) -> dict[str, Any]: ...

@@ -9,6 +9,7 @@ again with the same ``delivery_id`` (gateways make that idempotent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,15 +63,38 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run_once(self) -> int:
-        """Lease one round (the head entry of each room) and deliver it; returns the count."""
+    async def _claim(self) -> list[OutboxItem]:
         async with self.uow() as uow:
             items = await uow.outbox.claim(self.clock.now(), self.batch,
                                            self.retry.lease_seconds, self.paused)
             await uow.commit()
+        return items
+
+    async def run_once(self) -> int:
+        """Lease one round (the head entry of each room) and deliver it; returns the count."""
+        items = await self._claim()
         if items:
             await asyncio.gather(*(self._deliver(item) for item in items))
         return len(items)
+
+    async def finish(self, seconds: float) -> None:
+        """Shutting down: deliver what is due for up to ``seconds``; a round still running
+        then is cancelled, and each of its entries is handed back at once (not left leased)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            items = await self._claim()  # never cancelled half-way: leases always tracked
+            if not items:
+                return
+            round_ = asyncio.gather(*(self._deliver(item) for item in items))
+            done, _ = await asyncio.wait({round_}, timeout=max(deadline - loop.time(), 0))
+            if not done:
+                log.info("shutdown: handing back unfinished deliveries",
+                         extra={"outbox_ids": [item.id for item in items]})
+                round_.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await round_
+                return
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Deliver until nothing is due now (the console and tests use this)."""
@@ -118,7 +142,13 @@ class OutboxWorker:
             log.exception("delivery %s to %s crashed", item.id, item.room)
             await self._failed(item, DeliveryError(f"{type(error).__name__}: {error}"))
             return
-        await self._done(item, receipt)
+        # It is posted: record that even if shutdown cancels us meanwhile.
+        recording = asyncio.ensure_future(self._done(item, receipt))
+        try:
+            await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            await recording
+            raise
 
     async def _delivery(self, item: OutboxItem) -> Delivery:
         thread = None
@@ -153,6 +183,7 @@ class OutboxWorker:
                                      "latency_s": (now - item.created_at).total_seconds()})
 
     async def _release(self, item: OutboxItem) -> None:
+        log.info("delivery interrupted, handed back", extra={"outbox_id": item.id})
         async with self.uow() as uow:
             await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now())
             await uow.commit()

@@ -65,6 +65,9 @@ class MatrixPlatform:
         log.info("matrix started", extra={"user": self.client.user_id,
                                           "device": self.client.device_id})
 
+    async def quiesce(self, timeout: float) -> None:
+        """Matrix events are handled inside the sync loop; nothing runs after it."""
+
     async def stop(self) -> None:
         self._stop.set()
         if self._task is not None:

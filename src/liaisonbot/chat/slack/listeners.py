@@ -6,10 +6,13 @@ typed are ephemeral; everything lasting (cards, notes, relays) goes through the 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import html
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -49,14 +52,38 @@ class Inbound:
         self.teams = teams
         self.command = command
         self._names: dict[str, str] = {}
+        #: Listener runs still working after their ack (Bolt finishes them in the background).
+        self.inflight: set[asyncio.Task[Any]] = set()
 
     def register(self, app: AsyncApp) -> None:
-        app.command(self.command)(self.on_command)
-        app.event("app_mention")(self.on_mention)
-        app.event("message")(self.on_message)
-        app.action(BUTTON)(self.on_button)
-        app.view(forms.OPEN_CALLBACK)(self.on_open_form)
-        app.view(forms.ACTION_CALLBACK)(self.on_action_form)
+        app.command(self.command)(self._tracked(self.on_command))
+        app.event("app_mention")(self._tracked(self.on_mention))
+        app.event("message")(self._tracked(self.on_message))
+        app.action(BUTTON)(self._tracked(self.on_button))
+        app.view(forms.OPEN_CALLBACK)(self._tracked(self.on_open_form))
+        app.view(forms.ACTION_CALLBACK)(self._tracked(self.on_action_form))
+
+    def _tracked(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """The listener, counted in ``inflight`` while it runs (Bolt reads the wrapped
+        signature to pick the arguments it passes by name)."""
+
+        @functools.wraps(listener)
+        async def run(**kwargs: Any) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.inflight.add(task)
+            try:
+                await listener(**kwargs)
+            finally:
+                if task is not None:
+                    self.inflight.discard(task)
+
+        return run
+
+    async def quiesce(self, timeout: float) -> None:
+        """Wait (bounded) for acknowledged commands and events to finish their work."""
+        if self.inflight:
+            await asyncio.wait(set(self.inflight), timeout=timeout)
 
     # ---------------------------------------------------------------- slash command
 

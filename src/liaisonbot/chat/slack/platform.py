@@ -112,7 +112,12 @@ class SlackPlatform:
                 self.app, self.app_token, web_client=AsyncWebClient(base_url=self.teams.base_url))
             await self._socket.connect_async()
 
+    async def quiesce(self, timeout: float) -> None:
+        """Let acknowledged commands finish (their work runs after the ack)."""
+        await self.inbound.quiesce(timeout)
+
     async def stop(self) -> None:
+        await self.inbound.quiesce(10.0)
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
