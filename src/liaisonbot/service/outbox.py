@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from liaisonbot.service.ports import (
     ChatGateway,
@@ -29,6 +30,20 @@ from liaisonbot.service.ports import (
 )
 
 log = logging.getLogger(__name__)
+
+
+async def _uncancellable(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled meanwhile (then re-raise)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,8 @@ class OutboxWorker:
         #: Platforms whose posts this process must not deliver now (e.g. Matrix on a replica
         #: that does not lead: its client is not running).
         self.paused: set[str] = set()
+        #: Entries this worker has leased and not yet settled (done, retry, failed, released).
+        self._held: set[int] = set()
         self.delivered = 0
 
     def wake(self) -> None:
@@ -68,6 +85,7 @@ class OutboxWorker:
             items = await uow.outbox.claim(self.clock.now(), self.batch,
                                            self.retry.lease_seconds, self.paused)
             await uow.commit()
+        self._held.update(item.id for item in items)
         return items
 
     async def run_once(self) -> int:
@@ -85,7 +103,7 @@ class OutboxWorker:
         while loop.time() < deadline:
             items = await self._claim()  # never cancelled half-way: leases always tracked
             if not items:
-                return
+                break
             round_ = asyncio.gather(*(self._deliver(item) for item in items))
             done, _ = await asyncio.wait({round_}, timeout=max(deadline - loop.time(), 0))
             if not done:
@@ -94,7 +112,8 @@ class OutboxWorker:
                 round_.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await round_
-                return
+                break
+        await self.release_held()
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Deliver until nothing is due now (the console and tests use this)."""
@@ -133,7 +152,7 @@ class OutboxWorker:
         except asyncio.CancelledError:
             # Shutting down mid-delivery: hand the entry back now rather than at lease end
             # (the gateway's delivery id keeps a half-done post from doubling).
-            await self._release(item)  # the caller waits for this cleanup to finish
+            await _uncancellable(self._release(item))
             raise
         except DeliveryError as error:
             await self._failed(item, error)
@@ -143,12 +162,7 @@ class OutboxWorker:
             await self._failed(item, DeliveryError(f"{type(error).__name__}: {error}"))
             return
         # It is posted: record that even if shutdown cancels us meanwhile.
-        recording = asyncio.ensure_future(self._done(item, receipt))
-        try:
-            await asyncio.shield(recording)
-        except asyncio.CancelledError:
-            await recording
-            raise
+        await _uncancellable(self._done(item, receipt))
 
     async def _delivery(self, item: OutboxItem) -> Delivery:
         thread = None
@@ -174,6 +188,7 @@ class OutboxWorker:
                 await uow.threads.add(ThreadLink(item.request_id, item.room, receipt.message_ref,
                                                  receipt.message_ref), now)
             await uow.commit()
+        self._held.discard(item.id)
         self.delivered += 1
         latency = (now - item.created_at).total_seconds()
         self.telemetry.delivery(item.platform, "ok", latency)
@@ -187,6 +202,19 @@ class OutboxWorker:
         async with self.uow() as uow:
             await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now())
             await uow.commit()
+        self._held.discard(item.id)
+
+    async def release_held(self) -> None:
+        """Hand back every entry this worker still leases (the last step of a shutdown)."""
+        if not self._held:
+            return
+        held, now = sorted(self._held), self.clock.now()
+        async with self.uow() as uow:
+            for item_id in held:
+                await uow.outbox.retry(item_id, "released at shutdown", now)
+            await uow.commit()
+        self._held.clear()
+        log.info("handed back leases at shutdown", extra={"outbox_ids": held})
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
         # A rate limit is the platform pacing us, not a failure: it never uses up attempts.
@@ -202,6 +230,7 @@ class OutboxWorker:
                 await uow.outbox.retry(item.id, str(error),
                                        self.clock.now() + timedelta(seconds=delay))
             await uow.commit()
+        self._held.discard(item.id)
         self.telemetry.delivery(item.platform, "failed" if permanent else "retry",
                                 (self.clock.now() - item.created_at).total_seconds())
         log.warning("delivery failed", extra={"outbox_id": item.id, "room": item.room,
