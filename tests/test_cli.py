@@ -161,3 +161,19 @@ def test_run_serves_health_and_stops_on_sigterm(config: Path) -> None:
         code = proc.wait(timeout=30)
     assert code == 0
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_database_password_only_from_the_environment(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "pw.toml"
+    path.write_text('[database]\nurl = "postgresql+asyncpg://bot:hunter2@db/liaison"\n'
+                    '[[offices]]\nslug = "a"\nrooms = ["console:a"]\n')
+    refused = cli("check-config", "--config", str(path))
+    assert refused.returncode == 1 and "database.url: holds a password" in refused.stderr
+    assert "hunter2" not in refused.stderr
+    from liaisonbot.config import parse
+
+    monkeypatch.setenv("LIAISONBOT_DATABASE_URL", "postgresql+asyncpg://bot:s3cret@db/liaison")
+    settings = parse({"database": {"url": "postgresql+asyncpg://bot@db/liaison"},
+                      "offices": [{"slug": "a", "rooms": ["console:a"]}]}, "x")
+    assert settings.database_url == "postgresql+asyncpg://bot:s3cret@db/liaison"

@@ -180,8 +180,8 @@ def test_k8s_deployment() -> None:
     assert pod["terminationGracePeriodSeconds"] == 30
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": 3000}, probe
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 3000}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 3000}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     secret = k8s_object("Secret")

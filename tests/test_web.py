@@ -69,3 +69,15 @@ async def test_logs_carry_no_summary_or_secret(testbot: TestBot,
     assert '"verb": "open"' in joined and '"request": "R-1"' in joined
     assert '"msg": "delivered"' in joined
     assert "W-17" not in joined and "John Roe" not in joined and "s3cr3t" not in joined
+
+
+async def test_livez_answers_even_when_a_part_is_down(testbot: TestBot) -> None:
+    async def down() -> dict[str, object]:
+        return {"ok": False}
+
+    runner, port = await serve(testbot, {"slack": down})
+    try:
+        assert (await _get(port, "/livez"))[0] == 200
+        assert (await _get(port, "/healthz"))[0] == 503
+    finally:
+        await runner.cleanup()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,8 @@ from liaisonbot.domain.refs import is_room_ref, is_user_ref
 
 DEFAULT_PATH = "config/liaisonbot.toml"
 ENV_PATH = "LIAISONBOT_CONFIG"
+#: The database URL with its password, from the environment; overrides ``[database] url``.
+ENV_DATABASE_URL = "LIAISONBOT_DATABASE_URL"
 _POLICY_KINDS = {k.value for k in Kind} | {"urgent"}
 
 
@@ -234,7 +237,11 @@ def parse(data: dict[str, Any], path: str) -> Settings:
     for key in data:
         if key not in known:
             problems.add(key, "unknown section; known: " + ", ".join(sorted(known)))
-    database_url = str((data.get("database") or {}).get("url", "sqlite+aiosqlite:///var/liaisonbot.db"))
+    file_url = str((data.get("database") or {}).get("url", "sqlite+aiosqlite:///var/liaisonbot.db"))
+    if urlsplit(file_url).password:
+        problems.add("database.url", "holds a password; secrets stay out of the file: set "
+                     "LIAISONBOT_DATABASE_URL (or PGPASSWORD) in the environment instead")
+    database_url = os.environ.get(ENV_DATABASE_URL) or file_url
     if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         problems.add("database.url", "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
     listen = _listen(str((data.get("http") or {}).get("listen", "127.0.0.1:3000")), problems)

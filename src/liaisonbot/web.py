@@ -57,7 +57,13 @@ def build_web(core: Core, checks: dict[str, HealthCheck] | None = None) -> web.A
         telemetry.scheduler_lag.set((now - last).total_seconds() if last else -1)
         return web.Response(body=telemetry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def livez(_request: web.Request) -> web.Response:
+        """Liveness only: the process and its event loop answer. Outside outages (database,
+        Slack, homeserver) show on /healthz, and must not get the process restarted."""
+        return web.json_response({"ok": True})
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
     return app
 
