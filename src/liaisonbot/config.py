@@ -9,8 +9,8 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from liaisonbot.domain.calendar import BusinessCalendar, parse_working_days, parse_working_hours
