@@ -114,12 +114,16 @@ async def test_double_submitted_command_opens_one_request_even_across_a_minute(
         now = datetime.now(UTC)
         bot.clock.offset = (now.replace(second=59, microsecond=800_000) - now)
         await bot.command("open ICC-1 to:spo Edge")
-        await asyncio.sleep(0.4)
+        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 2, 5)
+        bot.clock.offset += timedelta(seconds=0.4)  # the next minute has begun
         await bot.command("open ICC-1 to:spo Edge")
+
+        def refusals() -> int:
+            texts = [c.args.get("text", "") for c in bot.slack.calls("response_url")]
+            return sum("already have" in t for t in texts)
+
+        await bot.slack.wait_for(lambda: refusals() == 2, 5)
         await bot.settled()
-        await asyncio.sleep(0.3)
-        texts = [c.args.get("text", "") for c in bot.slack.calls("response_url")]
-        assert sum("already have" in t for t in texts) == 2, texts
         assert len(bot.cards("C0SPO")) == 2  # "Twice" once, "Edge" once
         bot.clock.offset += timedelta(minutes=3)  # much later the same words open a new one
         await bot.command("open ICC-1 to:spo Edge")

@@ -268,3 +268,23 @@ async def test_rate_limits_never_use_up_attempts(sqlite_url: str) -> None:
         assert await tx.outbox.backlog() == 0
     assert worker.delivered == 1  # five 429s, then delivered; max_attempts=2 did not fail it
     await engine.dispose()
+
+
+async def test_dedupe_windows_hold_when_two_arrive_at_once(any_url: str) -> None:
+    """Two submissions straddling a minute boundary, concurrently: their key windows overlap
+    in the database's unique constraint, so exactly one request is opened."""
+    from liaisonbot.service.desk import Actor
+
+    bot = await start_bot(make_settings(any_url))
+    try:
+        actor = Actor("console:alice", "console:icc")
+        outcomes = await asyncio.gather(
+            bot.core.desk.handle_command(actor, "open C-1 to:ba-spo X", event_id="k:100",
+                                         also_mark=["k:101"]),
+            bot.core.desk.handle_command(actor, "open C-1 to:ba-spo X", event_id="k:101",
+                                         also_mark=["k:102"]))
+        assert sorted(o is None for o in outcomes) == [False, True]
+        async with bot.core.uow() as tx:
+            assert len(await tx.requests.all_for_case("C-1")) == 1
+    finally:
+        await bot.core.close()

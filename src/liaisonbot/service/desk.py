@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -107,9 +107,12 @@ class Desk:
     # ----------------------------------------------------------------- entry points
 
     async def handle_command(self, actor: Actor, text: str, *, event_id: str | None = None,
-                             reply_in_room: bool = True) -> Outcome | None:
+                             reply_in_room: bool = True,
+                             also_mark: Sequence[str] = ()) -> Outcome | None:
         """Run one command. With ``event_id`` an inbound event is handled at most once (None
-        is returned for a replay). With ``reply_in_room`` the reply is queued to the room."""
+        is returned for a replay). ``also_mark`` are further dedupe keys recorded in the same
+        transaction: the command is a replay when any of them was recorded before (a platform
+        uses them for time windows). With ``reply_in_room`` the reply is queued to the room."""
         try:
             command = parse(text)
         except CommandError as error:
@@ -117,7 +120,8 @@ class Desk:
         verb = text.split(maxsplit=1)[0].lower()[:16] if command and text.strip() else "invalid"
         try:
             outcome = await self._attempts(actor, command, refusal if command is None else None,
-                                           event_id=event_id, reply_in_room=reply_in_room)
+                                           event_id=event_id, reply_in_room=reply_in_room,
+                                           also_mark=also_mark)
         except Exception:
             # Never a traceback in chat: log it, answer one sentence, change nothing.
             log.exception("command failed", extra={"verb": verb, "platform": actor.platform})
@@ -134,17 +138,18 @@ class Desk:
         return outcome
 
     async def _attempts(self, actor: Actor, command: c.Command | None, refusal: str | None, *,
-                        event_id: str | None, reply_in_room: bool) -> Outcome | None:
+                        event_id: str | None, reply_in_room: bool,
+                        also_mark: Sequence[str]) -> Outcome | None:
         """Run the command; a lost race re-runs it on the new state (three times at most)."""
         for _attempt in range(3):
             try:
                 return await self._run(actor, command, refusal, event_id=event_id,
-                                       reply_in_room=reply_in_room)
+                                       reply_in_room=reply_in_room, also_mark=also_mark)
             except Conflict:
                 continue
         return await self._run(actor, None, m.CHANGED_MEANWHILE.format(
             ref=format_request_id(getattr(command, "request_id", 0))), event_id=event_id,
-            reply_in_room=reply_in_room)
+            reply_in_room=reply_in_room, also_mark=also_mark)
 
     async def relay(self, actor: Actor, text: str, *, event_id: str | None = None,
                     files: list[tuple[str, int]] | None = None,
@@ -224,11 +229,21 @@ class Desk:
     def _room_key(self, room: str) -> str:
         return self.directory.bound_room(room) or room
 
+    async def _mark(self, uow: UnitOfWork, platform: str, keys: Sequence[str],
+                    now: datetime) -> bool:
+        """Record every dedupe key; False (a replay) when any was recorded before."""
+        for key in keys:
+            if not await uow.inbound.first_time(platform, key, now):
+                return False
+        return True
+
     async def _run(self, actor: Actor, command: c.Command | None, refusal: str | None, *,
-                   event_id: str | None, reply_in_room: bool) -> Outcome | None:
+                   event_id: str | None, reply_in_room: bool,
+                   also_mark: Sequence[str] = ()) -> Outcome | None:
         now = self.clock.now()
+        keys = [k for k in (event_id, *also_mark) if k]
         async with self.uow() as uow:
-            if event_id and not await uow.inbound.first_time(actor.platform, event_id, now):
+            if not await self._mark(uow, actor.platform, keys, now):
                 return None
             ctx = _Ctx(uow, actor, now, self.directory.office_for_room(actor.room))
             outcome = self._refused(ctx, refusal) if refusal else None
@@ -237,9 +252,8 @@ class Desk:
                 try:
                     outcome = await self._dispatch(ctx, command)
                 except Refusal as error:
-                    await uow.rollback()  # nothing half-stored; keep only the event mark
-                    if event_id:
-                        await uow.inbound.first_time(actor.platform, event_id, now)
+                    await uow.rollback()  # nothing half-stored; keep only the event marks
+                    await self._mark(uow, actor.platform, keys, now)
                     ctx = _Ctx(uow, actor, now, ctx.office)
                     outcome = self._refused(ctx, str(error))
             if reply_in_room and not outcome.reply.extra.get("skip"):

@@ -97,34 +97,25 @@ class Inbound:
             return
         actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
                       body.get("user_name") or await self._name(team, user))
-        key = None
+        keys: list[str] = []
         if text.split(" ", 1)[0].lower() not in READ_ONLY:
-            key = await self.slash_key(team, user, channel, text)
-            if key is None:
-                await respond(response_type="ephemeral", text=texts.DUPLICATE_COMMAND)
-                return
-        outcome = await self._run(actor, text, key)
+            keys = self.slash_keys(team, user, channel, text)
+        outcome = await self._run(actor, text, keys[0] if keys else None, also_mark=keys[1:])
         reply = outcome.reply if outcome else None
         payload = reply_payload(reply, team) if reply else {"text": texts.DUPLICATE_COMMAND}
         await respond(response_type="ephemeral", **payload)
 
-    async def slash_key(self, team: str, user: str, channel: str, text: str) -> str | None:
-        """The dedupe key for a state-changing slash command, or None for a repeat.
+    def slash_keys(self, team: str, user: str, channel: str, text: str) -> list[str]:
+        """The dedupe keys of a state-changing slash command: this minute's and the next's.
 
-        The key is ``slash:TEAM:USER:CHANNEL:SHA256(text):MINUTE`` and is recorded by the desk in
-        the same transaction as the command (``inbound.first_time``). So that two submissions
-        either side of a minute boundary are still one, the previous minute's key is looked up
-        first: ``first_time`` inside a transaction that is rolled back records nothing, so it is
-        a pure "was it recorded?" check. A repeat is therefore refused when it comes within the
-        same or the next calendar minute: at least 60 s, at most 120 s after the first.
+        Both are recorded by the desk in the command's own transaction, under a unique
+        constraint, so a repeat in the same or the next calendar minute (at least 60 s, at most
+        120 s after the first) collides with one of them and opens nothing, even when the two
+        arrive at once on either side of a minute boundary.
         """
-        now = self.core.clock.now()
-        minute = int(now.timestamp() // 60)
+        minute = int(self.core.clock.now().timestamp() // 60)
         base = slash_base_key(team, user, channel, text)
-        async with self.core.uow() as uow:
-            fresh = await uow.inbound.first_time("slack", f"{base}:{minute - 1}", now)
-            await uow.rollback()
-        return f"{base}:{minute}" if fresh else None
+        return [f"{base}:{minute}", f"{base}:{minute + 1}"]
 
     async def _open_form(self, team: str, channel: str, trigger_id: str,
                          thread_ts: str | None = None) -> None:
@@ -254,10 +245,12 @@ class Inbound:
 
     # ---------------------------------------------------------------- plumbing
 
-    async def _run(self, actor: Actor, text: str, key: str | None) -> Outcome | None:
+    async def _run(self, actor: Actor, text: str, key: str | None,
+                   also_mark: list[str] | None = None) -> Outcome | None:
         try:
             return await self.core.desk.handle_command(actor, text, event_id=key,
-                                                       reply_in_room=False)
+                                                       reply_in_room=False,
+                                                       also_mark=also_mark or ())
         except Exception:  # the person must hear something, never silence
             log.exception("slack command failed", extra={"room": actor.room})
             return Outcome(Post(kind="reply", text=m.INTERNAL_ERROR), ok=False)
