@@ -8,6 +8,7 @@ run; the ratio says how much the bot adds (one /sync to hear the command, the de
 transaction, the outbox, one send, one /sync for the partner to see the reply).
 """
 
+
 from __future__ import annotations
 
 import asyncio

@@ -24,8 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.fake_slack import FakeSlack, signed_headers, slash_command_body
-from test_slack_harness import SECRET, running_bot
+from support.fake_slack import FakeSlack, signed_headers, slash_command_body  # noqa: E402
+from test_slack_harness import SECRET, running_bot  # noqa: E402
 
 
 async def bare_bolt(slack: FakeSlack) -> tuple[web.AppRunner, str]:

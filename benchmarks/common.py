@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from liaisonbot.config import Settings, parse
-from liaisonbot.domain.followups import next_nudge_at
-from liaisonbot.domain.model import Kind, Office, Request, Status
-from liaisonbot.store.migrate import upgrade
+from liaisonbot.config import Settings, parse  # noqa: E402
+from liaisonbot.domain.followups import next_nudge_at  # noqa: E402
+from liaisonbot.domain.model import Kind, Office, Request, Status  # noqa: E402
+from liaisonbot.store.migrate import upgrade  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE = os.environ.get("BENCH_PG_BASE", "postgresql+asyncpg://postgres@127.0.0.1:5432/")
@@ -340,7 +340,7 @@ class RowMaker:
     def _opener(office: Office) -> str:
         return office.members[0] if office.members else f"console:clerk-{office.slug}"
 
-    @lru_cache(maxsize=200_000)
+    @lru_cache(maxsize=200_000)  # noqa: B019 - one maker per run
     def _deadlines(self, slug: str, day: int, kind: Kind, urgent: bool
                    ) -> tuple[datetime, datetime]:
         office = self.directory.office(slug)
@@ -373,7 +373,7 @@ class RowMaker:
         request.ack_nudges_sent, request.answer_nudges_sent, request.next_nudge_at = state
         return True
 
-    @lru_cache(maxsize=500_000)
+    @lru_cache(maxsize=500_000)  # noqa: B019
     def _nudge_state(self, slug: str, status: Status, due: datetime, ack_due: datetime,
                      owe_one: bool) -> tuple[int, int, datetime | None] | None:
         calendar = self.directory.office(slug).calendar  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 Synapse), one core. Requests both ways through their lifecycle, thread relay with formatting,
 edits and deletions both ways, file notices, loop safety, and a restart mid-relay."""
 
+# ruff: noqa: F811  (the synapse fixture is imported by name)
 from __future__ import annotations
 
 import json

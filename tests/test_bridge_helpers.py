@@ -1,6 +1,7 @@
 
 """Test helper: one core with Slack (FakeSlack) and Matrix (the session Synapse) together."""
 
+
 from __future__ import annotations
 
 import asyncio

@@ -2,6 +2,7 @@
 """liaisonbot's Matrix platform against a real Synapse: commands, cards, threads, E2EE,
 restarts, idempotent sends, hostile text, foreign servers and invites."""
 
+# ruff: noqa: F811  (fixture imported by name; polling helpers with timeouts)
 from __future__ import annotations
 
 import asyncio

@@ -8,6 +8,7 @@ The module runs its own Synapse with LOW message rate limits; the bot is *not* e
 (only the human partners are, so their commands are never the thing being limited).
 """
 
+
 from __future__ import annotations
 
 import asyncio
@@ -255,7 +256,7 @@ async def test_rate_limit_storm_each_post_once_in_order(limited: SynapseServer,
             # nio did not retry a 429 by itself: every 429 on the wire reached the outbox.
             assert run.send_statuses.count(429) == len(limited_calls), run.send_statuses
             assert run.send_statuses.count(200) == 8, run.send_statuses
-            assert elapsed < 30
+            assert elapsed < 60  # a hang, not a speed test (the machine may be busy)
             print(f"storm: 8 posts in {elapsed:.1f}s, {len(limited_calls)} rate limited, "
                   f"waits {sorted({c.retry_after for c in limited_calls})}")
     finally:

@@ -1,6 +1,7 @@
 
 """Test helper: the liaisonbot Matrix platform against the session Synapse."""
 
+
 from __future__ import annotations
 
 import asyncio

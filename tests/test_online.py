@@ -38,7 +38,7 @@ async def _create_room(server: SynapseServer, token: str) -> str:
 
 
 async def test_matrix_online_names_rooms_the_bot_has_not_joined(
-        synapse: SynapseServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+        synapse: SynapseServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:  # noqa: F811
     bot = await synapse.register("online-bot")
     alice = await synapse.register("online-alice")
     joined = await _create_room(synapse, bot.access_token)

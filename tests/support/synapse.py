@@ -16,6 +16,7 @@ to the server over HTTP (registration, clients) is async and can be used from
 any test's loop.
 """
 
+
 from __future__ import annotations
 
 import asyncio

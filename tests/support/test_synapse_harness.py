@@ -1,6 +1,7 @@
 
 """Self-tests for the real-Synapse harness (tests/support/synapse.py)."""
 
+# ruff: noqa: F811  (the `synapse` fixture is imported and then used by name)
 from __future__ import annotations
 
 import aiohttp
