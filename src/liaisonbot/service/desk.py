@@ -181,6 +181,12 @@ class Desk:
             await self._commit(ctx)
         return True
 
+    async def tell_unreadable(self, actor: Actor, event_id: str) -> None:
+        """A message the platform could not read (its decryption keys never came): answer
+        once in its room and thread, so it is never silently dropped."""
+        await self._run(actor, None, m.UNDECRYPTABLE, event_id=f"unreadable:{event_id}",
+                        reply_in_room=True)
+
     async def relay_edit(self, actor: Actor, source_ref: str, text: str, *,
                          event_id: str | None = None) -> bool:
         """The author edited a relayed message: record it and queue the edit of every copy.

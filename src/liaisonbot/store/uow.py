@@ -273,11 +273,6 @@ class SqlOutbox(_Repo):
         return int((await self.conn.execute(
             select(func.count()).select_from(O).where(O.c.status == "pending"))).scalar_one())
 
-    async def next_attempt(self) -> datetime | None:
-        value = (await self.conn.execute(select(func.min(O.c.next_attempt_at))
-                                         .where(O.c.status == "pending"))).scalar_one()
-        return value  # type: ignore[no-any-return]
-
     async def next_attempt_after(self, moment: datetime) -> datetime | None:
         return (await self.conn.execute(select(func.min(O.c.next_attempt_at)).where(
             O.c.status == "pending", O.c.next_attempt_at > moment))).scalar()
@@ -294,11 +289,6 @@ class SqlOutbox(_Repo):
             if post.kind == "relay" and post.source_ref == source_ref and row.message_ref:
                 return str(row.message_ref)
         return None
-
-    async def sent_for(self, request_id: int) -> list[tuple[str, str]]:
-        rows = await self.conn.execute(select(O.c.room, O.c.message_ref).where(
-            O.c.request_id == request_id, O.c.status == "done"))
-        return [(r.room, r.message_ref) for r in rows]
 
 
 class SqlThreads(_Repo):

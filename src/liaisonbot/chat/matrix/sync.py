@@ -9,8 +9,8 @@
 - A failed /sync (homeserver down or answering 5xx/429, also at start: then ``start()`` is what
   the loop retries) is tried again after 1 s, doubling up to 60 s; health is not ok meanwhile.
 - Undecryptable events are kept and retried after every sync (room key requested once); after
-  ``grace_seconds`` of the core clock the room is told ``messages.UNDECRYPTABLE``, once (the
-  desk's inbound table holds ``undecryptable:<event id>``). The pending set is written to core
+  ``grace_seconds`` of the core clock the room is told ``messages.UNDECRYPTABLE``, once
+  (``Desk.tell_unreadable`` records ``unreadable:<event id>``). The pending set is written to core
   state (``matrix:undecrypted``, a JSON list of room, event id, sender, thread, first seen) in
   the same transaction as the sync token that moves past those events, so after a restart each
   is fetched again (``room_get_event``, which decrypts when the key has come meanwhile) and is
@@ -41,8 +41,6 @@ from nio import (
 
 from liaisonbot.chat.matrix.inbound import classify, server_of, thread_root
 from liaisonbot.config import Settings
-from liaisonbot.domain.cards import Post
-from liaisonbot.service import messages as m
 from liaisonbot.service.desk import Actor, Desk
 from liaisonbot.service.ports import Clock, UnitOfWorkFactory
 
@@ -390,17 +388,8 @@ class MatrixSync:
         self.state.pending_undecrypted = len(self._undecrypted)
 
     async def _tell_undecryptable(self, item: _Undecrypted) -> None:
-        now = self.clock.now()
-        room = f"matrix:{item.room_id}"
-        office = self.settings.directory.office_for_room(room)
-        tz = office.calendar.tz.key if office else "UTC"
-        async with self.uow() as uow:
-            if await uow.inbound.first_time("matrix", f"undecryptable:{item.event_id}", now):
-                await uow.outbox.add(platform="matrix", room=room, request_id=None, at=now,
-                                     post=Post(kind="reply", text=m.UNDECRYPTABLE, tz=tz,
-                                               as_of=now.isoformat(),
-                                               extra={"reply_to_thread": item.thread}))
-            await uow.commit()
+        actor = Actor(f"matrix:{item.sender}", f"matrix:{item.room_id}",
+                      thread_root=item.thread)
+        await self.desk.tell_unreadable(actor, item.event_id)
         log.warning("matrix event undecryptable", extra={"room": item.room_id,
                                                          "event": item.event_id})
-        self.wake_outbox()
