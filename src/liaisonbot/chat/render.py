@@ -15,6 +15,12 @@ from liaisonbot.service import messages as m
 RELAY_KINDS = frozenset({"relay", "relay_edit", "relay_delete"})
 
 
+def is_relay(post: Post) -> bool:
+    """A person's relayed words: a thread copy, or a confidential thread message sent to a
+    listed member by direct message (a ``direct`` post with an author)."""
+    return post.kind in RELAY_KINDS or (post.kind == "direct" and post.author is not None)
+
+
 @dataclass(frozen=True)
 class CardFacts:
     """A card's parts as short strings, in the reader's time zone. User text stays raw here:
@@ -105,7 +111,7 @@ def plain_lines(post: Post) -> list[str]:
     """A post as plain text lines (the console; also the fallback text elsewhere)."""
     now = _as_of(post)
     text_lines = post.text.splitlines() or [""]
-    if post.kind in RELAY_KINDS:
+    if is_relay(post):
         return relay_lines(post)
     if post.kind == "card" and post.card:
         return [*text_lines, *card_lines(post.card, post.tz, now)]

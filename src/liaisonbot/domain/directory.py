@@ -31,6 +31,12 @@ class Directory:
                     return bound
         return None
 
+    def accepts_invite(self, room: str, inviter: str) -> bool:
+        """Whether the bot joins ``room`` when ``inviter`` invites it: a room bound in the
+        config, or any room a listed member of some office invites it to (never anyone's)."""
+        return self.bound_room(room) is not None or any(o.is_member(inviter)
+                                                        for o in self.offices)
+
     def name(self, slug: str) -> str:
         office = self.office(slug)
         return office.name if office else slug

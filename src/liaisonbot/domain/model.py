@@ -8,6 +8,7 @@ from datetime import datetime
 
 from liaisonbot.domain.calendar import BusinessCalendar
 from liaisonbot.domain.durations import Duration
+from liaisonbot.domain.refs import same_user
 
 
 class Kind(enum.StrEnum):
@@ -58,9 +59,11 @@ class Office:
 
     def may_act(self, user: str) -> bool:
         """With no member list, anyone in the office's rooms acts for it."""
-        from liaisonbot.domain.refs import same_slack_ref
+        return not self.members or self.is_member(user)
 
-        return not self.members or any(same_slack_ref(m, user) for m in self.members)
+    def is_member(self, user: str) -> bool:
+        """``user`` is on the office's member list (one identity: ``refs.same_user``)."""
+        return any(same_user(m, user) for m in self.members)
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,28 @@ RULES: dict[str, Rule] = {
     "assign": Rule(_BOTH, _NOT_ENDED, None),
     "snooze": Rule(_REQUESTING, PENDING, None),
 }
+
+
+#: The verbs a request card offers as buttons, and the side each is offered to (a choice of
+#: what to put on a card); the statuses each shows in come from RULES (``card_actions``).
+CARD_ACTIONS: dict[str, Side] = {
+    "ack": Side.REQUESTED, "answer": Side.REQUESTED, "extend": Side.REQUESTED,
+    "close": Side.REQUESTING, "reopen": Side.REQUESTING, "withdraw": Side.REQUESTING}
+
+
+def card_actions(side: Side, status: Status) -> list[str]:
+    """The buttons a card shows ``side`` at ``status``: the verbs RULES allow that side from
+    that status which do something there (an ``ack`` of an acknowledged request only moves its
+    eta, so no button for it)."""
+    return [verb for verb, offered in CARD_ACTIONS.items()
+            if offered is side and side in RULES[verb].sides
+            and status in RULES[verb].from_statuses and RULES[verb].to_status is not status]
+
+
+def changes_state(verb: str) -> bool:
+    """Whether a command verb may change the record (``open`` and every verb in RULES); a
+    platform dedupes repeated submissions of these, never of read-only ones."""
+    return verb == "open" or verb in RULES
 
 
 def urgency_key(request: Request, now: datetime) -> tuple[int, int, float]:

@@ -83,6 +83,14 @@ def is_case_ref(text: str) -> bool:
     return bool(CASE_RE.match(text))
 
 
+def same_user(a: str | None, b: str | None) -> bool:
+    """One person? The one identity check (permissions, members, ``mine``, assignments,
+    escalation, confidential ``show``). Slack users match with or without their team
+    (``slack:U1`` is ``slack:T1/U1``; two different teams are two people); Matrix and console
+    references match exactly."""
+    return a is not None and b is not None and same_slack_ref(a, b)
+
+
 def same_slack_ref(bound: str, seen: str) -> bool:
     """A Slack room/user bound as ``slack:C1`` matches ``slack:T1/C1`` seen from team T1."""
     if bound == seen:

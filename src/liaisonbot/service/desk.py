@@ -17,7 +17,7 @@ from typing import Any
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.followups import business_days_late, next_nudge_at
+from liaisonbot.domain.followups import next_nudge_at
 from liaisonbot.domain.grammar import CommandError, parse
 from liaisonbot.domain.model import (
     ENDED,
@@ -29,8 +29,8 @@ from liaisonbot.domain.model import (
     Status,
     urgency_key,
 )
-from liaisonbot.domain.refs import format_request_id, platform_of
-from liaisonbot.domain.timefmt import local_time, when
+from liaisonbot.domain.refs import format_request_id, platform_of, same_user
+from liaisonbot.domain.visibility import Audience, Place, shows
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
     Clock,
@@ -41,6 +41,7 @@ from liaisonbot.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from liaisonbot.service.presenter import Changed, Presenter, Reader
 
 log = logging.getLogger(__name__)
 _RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from
@@ -102,6 +103,7 @@ class Desk:
         self.telemetry = telemetry or NullTelemetry()
         self.clock = clock
         self.directory = directory
+        self.present = Presenter(directory)
         self.on_posted = on_posted or (lambda: None)
 
     # ----------------------------------------------------------------- entry points
@@ -220,9 +222,10 @@ class Desk:
             ctx = _Ctx(uow, actor, self.clock.now(), office)
             await self._history(ctx, request, "relay edited" if text else "relay deleted",
                                 room=origin["room"], source=source_ref, text=text)
-            author = f"{actor.display} · {office.slug}"
+            author = self.present.relay_author(actor.display, office)
             for room in await self._request_rooms(ctx, request):
-                if room != origin["room"]:
+                if room != origin["room"] and shows(
+                        request, self.present.room_reader(room).audience, "thread"):
                     self._post(ctx, room, Post(
                         kind=kind, text=text, tz=self._tz_of_room(room),
                         as_of=ctx.now.isoformat(), request_id=request.id, in_thread=True,
@@ -283,6 +286,10 @@ class Desk:
     def _text(self, ctx: _Ctx, kind: str, text: str, **kw: Any) -> Post:
         return Post(kind=kind, text=text, tz=ctx.tz, as_of=ctx.now.isoformat(), **kw)
 
+    def _reader(self, ctx: _Ctx) -> Reader:
+        """The reader of a reply: the actor's room (its office's standing and zone)."""
+        return self.present.room_reader(self._room_key(ctx.actor.room))
+
     def _post(self, ctx: _Ctx, room: str, post: Post) -> None:
         ctx.posts.append((room, post))
 
@@ -325,19 +332,9 @@ class Desk:
     # ----------------------------------------------------------------- cards and posts
 
     def card(self, request: Request, *, now: datetime, reveal: bool = False) -> Card:
-        """The neutral card; the summary only when not confidential (or ``reveal``)."""
-        calendar = self._calendar(request)
-        show_summary = reveal or not request.confidential
-        return Card(
-            request_id=request.id, case=request.case, kind=request.kind.value,
-            requesting=request.requesting, requesting_name=self.directory.name(request.requesting),
-            requested=request.requested, requested_name=self.directory.name(request.requested),
-            status=request.status.value, due_at=request.due_at.isoformat(),
-            urgent=request.urgent, confidential=request.confidential,
-            summary=request.summary if show_summary else None,
-            basis=request.basis if show_summary else "", assignee=request.assignee,
-            eta=request.eta.isoformat() if request.eta else None,
-            days_late=business_days_late(request, calendar, now))
+        """The neutral card as a party's room sees it (``reveal``: as a listed member does)."""
+        return self.present.card(request, now=now, audience=Audience(
+            Place.MEMBER_DM if reveal else Place.ROOM, request.requested, member=reveal))
 
     def _calendar(self, request: Request) -> Any:
         office = self.directory.office(request.requested)
@@ -345,49 +342,48 @@ class Desk:
         return office.calendar
 
     def _tz_of_room(self, room: str) -> str:
-        office = self.directory.office_for_room(room)
-        return office.calendar.tz.key if office else "UTC"
+        return self.present.room_reader(room).tz
 
-    def _members(self, request: Request) -> list[str]:
-        found: list[str] = []
-        for slug in (request.requesting, request.requested):
-            office = self.directory.office(slug)
-            found.extend(u for u in (office.members if office else ()) if u not in found)
-        return found
-
-    async def _fan_out(self, ctx: _Ctx, request: Request, headline: str, *,
-                       private: str = "", mentions_for: dict[str, tuple[str, ...]] | None = None,
+    async def _fan_out(self, ctx: _Ctx, change: Changed, *,
+                       mentions_for: dict[str, tuple[str, ...]] | None = None,
                        update_card: bool = True) -> None:
-        """A thread note (and a card update) in every room the request was posted to; the
-        private text goes by direct message to listed members when the request is
-        confidential, else into the note itself."""
-        rooms = await self._request_rooms(ctx, request)
-        shown = headline if not private else (
-            f"{headline} {m.CONF_TEXT_IN_DM}" if request.confidential
-            else f"{headline}:\n{private}")
-        for room in rooms:
-            tz = self._tz_of_room(room)
+        """A thread note (and a card update) in every room the request was posted to, each
+        written for its room's reader; the private text goes by direct message to listed
+        members when the rooms may not see it, else into the note itself."""
+        request = change.request
+        for room in await self._request_rooms(ctx, request):
+            reader = self.present.room_reader(room)
             if update_card:
-                self._post(ctx, room, Post(kind="card_update", text=headline, tz=tz,
-                                           as_of=ctx.now.isoformat(), request_id=request.id,
+                self._post(ctx, room, Post(kind="card_update",
+                                           text=self.present.change_headline(change),
+                                           tz=reader.tz, as_of=ctx.now.isoformat(),
+                                           request_id=request.id,
                                            card=self.card(request, now=ctx.now)))
-            self._post(ctx, room, Post(kind="note", text=shown, tz=tz, as_of=ctx.now.isoformat(),
+            self._post(ctx, room, Post(kind="note",
+                                       text=self.present.change_note(change, reader, ctx.now),
+                                       tz=reader.tz, as_of=ctx.now.isoformat(),
                                        request_id=request.id, in_thread=True,
                                        mentions=(mentions_for or {}).get(room, ())))
-        if private and request.confidential:
-            self._direct(ctx, request, lambda _tz: f"{headline}:\n{private}")
+        if change.private and request.confidential:
+            self._direct(ctx, request, lambda reader: self.present.change_note(
+                change, reader, ctx.now))
 
-    def _direct(self, ctx: _Ctx, request: Request, text: Callable[[str], str]) -> None:
-        """The request in full, by direct message to each listed member of both offices;
-        ``text`` is composed in each member's office time zone."""
-        for member in self._members(request):
-            office = next((o for o in (self.directory.office(request.requesting),
-                                       self.directory.office(request.requested))
-                           if o and member in o.members), None)
-            tz = office.calendar.tz.key if office else "UTC"
-            self._post(ctx, member, Post(kind="direct", text=text(tz), tz=tz,
-                                         as_of=ctx.now.isoformat(), request_id=request.id,
-                                         card=self.card(request, now=ctx.now, reveal=True)))
+    def _direct(self, ctx: _Ctx, request: Request, text: str | Callable[[Reader], str], *,
+                author: str | None = None, card: bool = True,
+                skip: str | None = None) -> None:
+        """By direct message to each listed member of both offices (but ``skip``): ``text`` is
+        written for each member as its reader (their office's zone); with ``card`` the
+        request's card in full follows."""
+        for member in self.present.members(request):
+            if skip is not None and same_user(member, skip):
+                continue
+            reader = self.present.member_reader(request, member)
+            said = text if isinstance(text, str) else text(reader)
+            self._post(ctx, member, Post(
+                kind="direct", text=said, tz=reader.tz, as_of=ctx.now.isoformat(),
+                request_id=request.id, author=author,
+                card=self.present.card(request, now=ctx.now, audience=reader.audience)
+                if card else None))
 
     async def _request_rooms(self, ctx: _Ctx, request: Request) -> list[str]:
         """Rooms holding the request's card: the requested office's rooms and the room it
@@ -409,27 +405,38 @@ class Desk:
     async def _relay_into_threads(self, ctx: _Ctx, request: Request, from_room: str, text: str,
                                   files: list[tuple[str, int]], *,
                                   source_ref: str | None = None) -> None:
+        """A thread message (and file notices) into the request's threads in the other rooms
+        that may see it; when the rooms may not (a confidential request), to the parties'
+        listed members by direct message instead, never to a room."""
         office = ctx.office
         assert office is not None
-        author = f"{ctx.actor.display} · {office.slug}"
+        author = self.present.relay_author(ctx.actor.display, office)
         await self._history(ctx, request, "relayed", room=from_room, text=text,
                             source=source_ref,
                             files=[{"name": n, "size": s} for n, s in files] or None)
+        hidden = False
         for room in await self._request_rooms(ctx, request):
+            reader = self.present.room_reader(room)
+            hidden = hidden or not shows(request, reader.audience, "thread")
             if room == from_room:
                 continue
-            tz = self._tz_of_room(room)
-            if text:
-                self._post(ctx, room, Post(kind="relay", text=text, tz=tz,
+            if text and shows(request, reader.audience, "thread"):
+                self._post(ctx, room, Post(kind="relay", text=text, tz=reader.tz,
                                            as_of=ctx.now.isoformat(), request_id=request.id,
                                            in_thread=True, author=author,
                                            source_ref=source_ref))
-            for name, size in files:
-                notice = m.RELAYED_FILE.format(who=author, ref=request.ref, name=name,
-                                               size=_size(size), office=office.name)
-                self._post(ctx, room, Post(kind="note", text=notice, tz=tz,
+            for name, size in files if shows(request, reader.audience, "file") else ():
+                notice = self.present.file_notice(request, author, office, name, size)
+                self._post(ctx, room, Post(kind="note", text=notice, tz=reader.tz,
                                            as_of=ctx.now.isoformat(), request_id=request.id,
                                            in_thread=True))
+        if hidden:  # the rooms may not see it: the parties' listed members get it directly
+            if text:
+                self._direct(ctx, request, text, card=False, author=f"{author} · {request.ref}",
+                             skip=ctx.actor.user)
+            for name, size in files:
+                notice = self.present.file_notice(request, author, office, name, size)
+                self._direct(ctx, request, notice, card=False, skip=ctx.actor.user)
 
     # ----------------------------------------------------------------- commands
 
@@ -466,20 +473,17 @@ class Desk:
                             to=target.slug, due=due.isoformat(), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary)
-        def headline(tz: str) -> str:
-            return m.OPENED.format(ref=request.ref, case=request.case, kind=request.kind.value,
-                                   requesting=office.name, requested=target.name,
-                                   due=when(due, tz, now))
-
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
-            tz = self._tz_of_room(room)
-            self._post(ctx, room, Post(kind="card", text=headline(tz), tz=tz,
-                                       as_of=now.isoformat(), request_id=request.id,
-                                       card=self.card(request, now=now)))
-        notes = [headline(ctx.tz)]
-        if request.confidential:
-            self._direct(ctx, request, headline)  # the card in the DM shows the summary
+            reader = self.present.room_reader(room)
+            self._post(ctx, room, Post(kind="card", text=self.present.opened(request, reader, now),
+                                       tz=reader.tz, as_of=now.isoformat(),
+                                       request_id=request.id,
+                                       card=self.present.card(request, now=now,
+                                                              audience=reader.audience)))
+        notes = [self.present.opened(request, self._reader(ctx), now)]
+        if request.confidential:  # the card in the DM shows the summary
+            self._direct(ctx, request, lambda reader: self.present.opened(request, reader, now))
             notes.append(m.CONF_OPENED)
             notes.extend(m.CONF_NO_MEMBERS.format(office=o.name) for o in (office, target)
                          if not o.members)
@@ -495,15 +499,16 @@ class Desk:
         elif scope == "overdue":
             requests = [r for r in requests if r.is_overdue(ctx.now)]
         elif scope == "mine":
-            requests = [r for r in requests if ctx.actor.user in (r.assignee, r.opened_by)
+            requests = [r for r in requests if (same_user(ctx.actor.user, r.assignee)
+                                                or same_user(ctx.actor.user, r.opened_by))
                         and r.status not in ENDED]
         if not requests:
             return Outcome(self._text(ctx, "reply", m.NOTHING_OPEN.format(
                 scope=scope if scope != "all" else "", case=cmd.case, office=office.name)
                 .replace("  ", " ")), verb="list")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
-        title = f"{cmd.case}: {m.plural(len(requests), 'request')} ({scope}) for {office.name}"
-        cards = tuple(self.card(r, now=ctx.now) for r in requests)
+        title = self.present.list_title(cmd.case, len(requests), scope, office)
+        cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="list")
 
     async def _overdue(self, ctx: _Ctx, office: Office) -> Outcome:
@@ -512,38 +517,31 @@ class Desk:
             return Outcome(self._text(ctx, "reply", m.NOTHING_OVERDUE.format(office=office.name)),
                            verb="overdue")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
-        title = f"Overdue for {office.name}: {m.plural(len(requests), 'request')}"
-        cards = tuple(self.card(r, now=ctx.now) for r in requests)
+        title = self.present.overdue_title(len(requests), office)
+        cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
+
+    def _cards(self, ctx: _Ctx, requests: list[Request]) -> tuple[Card, ...]:
+        audience = self._reader(ctx).audience
+        return tuple(self.present.card(r, now=ctx.now, audience=audience) for r in requests)
 
     async def _show(self, ctx: _Ctx, office: Office, request: Request) -> Outcome:
         entries = await ctx.uow.history.for_request(request.id)
-        lines = [f"{request.ref} history:"]
-        lines += [self._history_line(e, ctx.tz, ctx.now, hide=request.confidential)
-                  for e in entries]
-        if request.confidential and ctx.actor.user in self._members(request):
+        reader = self._reader(ctx)
+        lines = [f"{request.ref} history:",
+                 *self.present.history_lines(request, entries, reader, ctx.now)]
+        if request.confidential and self.present.is_listed_member(request, ctx.actor.user):
+            member = self.present.member_reader(request, ctx.actor.user)
             full = [m.SHOW_DM.format(ref=request.ref, office=office.name),
-                    f"Summary: {request.summary}"]
-            full += [self._history_line(e, ctx.tz, ctx.now, hide=False) for e in entries]
-            self._post(ctx, ctx.actor.user, self._text(ctx, "direct", "\n".join(full),
-                                                       request_id=request.id))
+                    f"Summary: {request.summary}",
+                    *self.present.history_lines(request, entries, member, ctx.now)]
+            self._post(ctx, ctx.actor.user, Post(
+                kind="direct", text="\n".join(full), tz=member.tz, as_of=ctx.now.isoformat(),
+                request_id=request.id))
         return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
-                                  card=self.card(request, now=ctx.now)), verb="show",
-                       request_id=request.id)
-
-    @staticmethod
-    def _history_line(entry: Any, tz: str, now: datetime, *, hide: bool) -> str:
-        moment = datetime.fromisoformat(entry.at)
-        detail = dict(entry.detail)
-        if hide:
-            for secret in ("summary", "text", "note", "answer", "reason", "basis"):
-                if secret in detail:
-                    detail[secret] = "(confidential)"
-        else:
-            detail.pop("summary", None)
-        shown = ", ".join(f"{k}: {_value(v, tz)}" for k, v in sorted(detail.items()))
-        return f"- {when(moment, tz, now)} · {entry.action} by {entry.actor}" + (
-            f" · {shown}" if shown else "")
+                                  card=self.present.card(request, now=ctx.now,
+                                                         audience=reader.audience)),
+                       verb="show", request_id=request.id)
 
     async def _change(self, ctx: _Ctx, office: Office, request: Request,
                       cmd: c.Command) -> Outcome:
@@ -569,27 +567,12 @@ class Desk:
         if request.status is not old_status:
             detail["status"] = [old_status.value, request.status.value]
         await self._history(ctx, request, m.STATUS_VERB[verb], **detail)
-        headline = m.NOTE_BY.format(ref=request.ref, done=m.STATUS_VERB[verb],
-                                    who=ctx.actor.display, office=office.slug)
-        summary = self._change_summary(ctx, request, verb, detail)
-        await self._fan_out(ctx, request, headline + summary, private=private)
-        reply = m.DONE.format(ref=request.ref, status=request.status.value) \
-            if rule.to_status else m.DONE_FIELD.format(ref=request.ref, what=summary.strip(" ·"))
+        change = Changed(request=request, verb=verb, who=ctx.actor.display, office=office.slug,
+                         detail=detail, private=private, transition=rule.to_status is not None)
+        await self._fan_out(ctx, change)
+        reply = self.present.change_reply(change, self._reader(ctx), ctx.now)
         return Outcome(self._text(ctx, "reply", reply, request_id=request.id), verb=verb,
                        request_id=request.id)
-
-    def _change_summary(self, ctx: _Ctx, request: Request, verb: str,
-                        detail: dict[str, Any]) -> str:
-        tz = self._tz_of_room(self._room_key(ctx.actor.room))
-        if verb == "extend":
-            return f" · due now {when(request.due_at, tz, ctx.now)}"
-        if verb == "snooze" and request.snoozed_until:
-            return f" · nudges held until {when(request.snoozed_until, tz, ctx.now)}"
-        if verb == "assign":
-            return f" · handled by {request.assignee}"
-        if verb == "ack" and request.eta:
-            return f" · answer expected {when(request.eta, tz, ctx.now)}"
-        return ""
 
     def _apply(self, ctx: _Ctx, request: Request, cmd: c.Command,
                verb: str) -> tuple[dict[str, Any], str]:
@@ -618,26 +601,6 @@ class Desk:
                "withdraw": "reason"}.get(verb, "note")
         return {key: cmd.text, "eta": request.eta.isoformat() if cmd.eta and request.eta
                 else None}, cmd.text
-
-
-def _value(value: Any, tz: str) -> str:
-    """A history detail value for people: ``a → b`` for changes, local times for moments."""
-    if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], dict):
-        return f"{_value(value[0], tz)} → {_value(value[1], tz)}"
-    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
-        try:
-            return local_time(datetime.fromisoformat(value), tz)
-        except ValueError:
-            return value
-    return "—" if value is None else str(value)
-
-
-def _size(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
 
 
 __all__ = ["PENDING", "Actor", "Desk", "Outcome", "Refusal"]

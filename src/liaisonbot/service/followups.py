@@ -24,6 +24,7 @@ from liaisonbot.domain.followups import (
 from liaisonbot.domain.model import Office, Request
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.timefmt import when
+from liaisonbot.domain.visibility import Audience, Place
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
     HistoryDraft,
@@ -58,6 +59,7 @@ class Ticker:
         self.clock = clock
         self.desk = desk
         self.directory = desk.directory
+        self.present = desk.present
         self.on_posted = on_posted or (lambda: None)
         self.batch = batch
         self.weekly = weekly
@@ -152,6 +154,7 @@ class Ticker:
         if nudge.merged > 1:
             text += " " + m.NUDGE_MERGED.format(merged=nudge.merged)
         posts: list[tuple[str, Post]] = []
+        audience = Audience(Place.ROOM, office.slug)
         for room in office.rooms:
             mentions = tuple(u for u in office.escalation
                              if platform_of(u) == platform_of(room)) if nudge.escalate else ()
@@ -159,7 +162,7 @@ class Ticker:
                            if mentions else "")
             posts.append((room, Post(kind="nudge", text=body, tz=tz, as_of=now.isoformat(),
                                      request_id=request.id, mentions=mentions,
-                                     card=self.desk.card(request, now=now))))
+                                     card=self.present.card(request, now=now, audience=audience))))
         note = m.NUDGE_NOTE.format(number=nudge.number, requested=office.name, ref=request.ref)
         for link in links:
             if link.room in office.rooms:
@@ -201,7 +204,8 @@ class Ticker:
         items.sort(key=lambda r: (r.case, r.due_at))
         title = m.DIGEST_TITLE.format(office=office.name, overdue=overdue,
                                       soon=len(items) - overdue)
-        cards = tuple(self.desk.card(r, now=now) for r in items)
+        audience = Audience(Place.ROOM, office.slug)
+        cards = tuple(self.present.card(r, now=now, audience=audience) for r in items)
         tz = calendar.tz.key
         return [(room, Post(kind="list", text=title, tz=tz, as_of=now.isoformat(), cards=cards,
                             extra={"digest": True})) for room in office.rooms]

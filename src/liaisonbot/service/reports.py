@@ -12,15 +12,21 @@ from typing import Any
 
 from liaisonbot.domain.audit import Break, Entry, verify
 from liaisonbot.domain.model import PENDING, Request
+from liaisonbot.domain.visibility import Audience, Place, Shown, visibility
 from liaisonbot.service.ports import UnitOfWorkFactory
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
           "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis")
 
 
-def _row(request: Request) -> dict[str, Any]:
-    """Confidential summaries never leave the record in an export."""
-    hidden = request.confidential
+def _row(request: Request, audience: Audience) -> dict[str, Any]:
+    """A request's row as the visibility policy lets ``audience`` see it (confidential
+    summaries never leave the record in an export)."""
+    def seen(name: str, value: str) -> str:
+        shown = visibility(request, audience, name)
+        return value if shown is Shown.SHOWN else "(confidential)" if shown is Shown.MASKED \
+            else ""
+
     return {
         "id": request.ref, "case": request.case, "kind": request.kind.value,
         "requesting": request.requesting, "requested": request.requested,
@@ -30,8 +36,8 @@ def _row(request: Request) -> dict[str, Any]:
         "ack_due_at": request.ack_due_at.isoformat(),
         "eta": request.eta.isoformat() if request.eta else "",
         "assignee": request.assignee or "",
-        "summary": "(confidential)" if hidden else request.summary,
-        "basis": "(confidential)" if hidden else request.basis,
+        "summary": seen("summary", request.summary),
+        "basis": seen("basis", request.basis),
     }
 
 
@@ -43,7 +49,9 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
                     else await tx.requests.all_for_case(case))
         requests.sort(key=lambda r: r.id)
         histories = {r.id: await tx.history.for_request(r.id) for r in requests}
-    rows = [_row(r) for r in requests]
+    audience = Audience(Place.EXPORT, office)
+    requests = [r for r in requests if visibility(r, audience, "id") is Shown.SHOWN]
+    rows = [_row(r, audience) for r in requests]
     if fmt == "json":
         for row, request in zip(rows, requests, strict=True):
             row["history"] = [{"at": e.at, "actor": e.actor, "action": e.action,
@@ -122,7 +130,8 @@ def weekly_figures(office: str, requests: list[Request], histories: dict[int, li
     """Per partner office: open and overdue now; median time to acknowledge (hours) and to
     answer (days) and the share answered by the due date, over all their requests so far."""
     by_partner: dict[str, list[Request]] = {}
-    for request in requests:
+    audience = Audience(Place.REPORT, office)
+    for request in (r for r in requests if visibility(r, audience, "status") is Shown.SHOWN):
         by_partner.setdefault(request.other_party(office), []).append(request)
     rows = []
     for partner, items in sorted(by_partner.items()):

@@ -1,36 +1,29 @@
 """Neutral posts as Matrix message content: plain ``body`` plus escaped ``formatted_body``.
 
-Every piece of user text goes through :func:`esc`, which HTML-escapes it and breaks ``@room``
-so it can never ping a room. No user HTML is ever passed through.
+Every piece of user text goes through :func:`esc`, which cleans it (``formatting.clean``: no
+bidi or invisible characters), breaks ``@room`` (``formatting.defuse``) so it can never ping a
+room, and HTML-escapes it. No user HTML is ever passed through.
 """
 
 from __future__ import annotations
 
 import html
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-from liaisonbot.chat.formatting import clean, to_html
-from liaisonbot.chat.render import RELAY_KINDS, Markup, card_lines, card_row, plain_lines
+from liaisonbot.chat.formatting import clean, defuse, to_html
+from liaisonbot.chat.render import Markup, card_lines, card_row, is_relay, plain_lines
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.refs import native_id, platform_of
 
 HTML_FORMAT = "org.matrix.custom.html"
 MEGOLM = "m.megolm.v1.aes-sha2"
 MARKER = "org.liaisonbot.delivery"
-_ROOM_PING = re.compile(r"@(room)\b", re.IGNORECASE)
-_WORD_JOINER = "\u2060"
-
-
-def defuse(text: str) -> str:
-    """``@room`` → ``@\u2060room``: reads the same, pings nobody."""
-    return _ROOM_PING.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
 
 
 def esc(text: str) -> str:
-    """User text for ``formatted_body``: ``@room`` defused, then HTML-escaped."""
-    return html.escape(defuse(text), quote=True)
+    """User text for ``formatted_body``: cleaned, ``@room`` defused, then HTML-escaped."""
+    return html.escape(defuse(clean(text)), quote=True)
 
 
 def matrix_mentions(post: Post) -> list[str]:
@@ -62,7 +55,7 @@ def formatted(post: Post) -> str:
     """The post as Matrix HTML (the spec's allowlist: b, i, br, ul, li, blockquote, a)."""
     now = _as_of(post)
     text_lines = post.text.splitlines() or [""]
-    if post.kind in RELAY_KINDS:
+    if is_relay(post):
         return f"<b>{esc(clean(post.author or ''))}</b>: {to_html(post.text)}"
     if post.kind in ("card", "direct") and post.card:
         return _lines_html(text_lines) + _card_html(post.card, post.tz, now)
@@ -78,7 +71,7 @@ def message_content(post: Post, *, delivery_id: str, thread_root: str | None = N
                     edit_of: str | None = None) -> dict[str, Any]:
     """The full ``m.room.message`` content: m.notice, body, HTML, m.mentions, relation, marker."""
     users = matrix_mentions(post)
-    body = defuse("\n".join(plain_lines(post)))
+    body = defuse(clean("\n".join(plain_lines(post))))
     html_body = formatted(post)
     if users:
         body += "\ncc " + ", ".join(users)

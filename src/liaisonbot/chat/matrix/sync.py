@@ -240,16 +240,12 @@ class MatrixSync:
         return [room.split(":", 1)[1] for office in self.settings.directory.offices
                 for room in office.rooms if room.startswith("matrix:")]
 
-    def _may_invite(self, inviter: str) -> bool:
-        ref = f"matrix:{inviter}"
-        return any(ref in office.members for office in self.settings.directory.offices)
-
     async def _invites(self, resp: SyncResponse) -> None:
         for room_id, info in resp.rooms.invite.items():
             inviter = next((ev.sender for ev in info.invite_state
                             if isinstance(ev, InviteMemberEvent) and ev.state_key == self.own
                             and ev.membership == "invite"), "")
-            if room_id in self._bound_rooms() or self._may_invite(inviter):
+            if self.settings.directory.accepts_invite(f"matrix:{room_id}", f"matrix:{inviter}"):
                 log.info("matrix invite accepted", extra={"room": room_id, "by": inviter})
                 await self.client.join(room_id)
             else:

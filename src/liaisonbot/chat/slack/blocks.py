@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from liaisonbot.chat.formatting import clean, to_mrkdwn
-from liaisonbot.chat.render import RELAY_KINDS, _as_of, facts, plain_lines
+from liaisonbot.chat.render import _as_of, facts, is_relay, plain_lines
 from liaisonbot.chat.slack import texts
 from liaisonbot.domain.cards import Card, Post
+from liaisonbot.domain.model import Side, Status, card_actions
 from liaisonbot.domain.refs import native_id, platform_of, slack_team
 
 Block = dict[str, Any]
@@ -16,16 +17,12 @@ MAX_BLOCKS = 50
 FALLBACK_MAX = 3900
 TOTAL_MAX = 11000  # Slack refuses blocks totalling about 13k characters
 
-# Which buttons a card shows to each side, by status (the desk still decides every click).
-REQUESTED_BUTTONS = {"ack": ("open",), "answer": ("open", "acknowledged"),
-                     "extend": ("open", "acknowledged")}
-REQUESTING_BUTTONS = {"close": ("answered",), "reopen": ("answered",),
-                      "withdraw": ("open", "acknowledged")}
 
 
 def escape(text: str) -> str:
-    """mrkdwn-safe text: no pings, mentions or disguised links can come through."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """mrkdwn-safe text: cleaned (``formatting.clean``: no bidi or invisible characters), and
+    no pings, mentions or disguised links can come through."""
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def cut(text: str, limit: int, ref: str | None) -> str:
@@ -76,16 +73,20 @@ def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
 
 
 def card_buttons(card: Card, side: str | None) -> list[Block]:
-    table = {"requested": REQUESTED_BUTTONS, "requesting": REQUESTING_BUTTONS}.get(side or "", {})
+    """The card's buttons for ``side``, as the domain's rules say (the desk still decides
+    every click)."""
+    if side not in tuple(Side):
+        return []
+    verbs = card_actions(Side(side), Status(card.status))
     return [{"type": "button", "action_id": f"lb_{verb}", "value": card.ref,
              "text": {"type": "plain_text", "text": texts.BUTTONS[verb]},
              **({"style": "primary"} if verb in ("ack", "answer", "close") else {})}
-            for verb, statuses in table.items() if card.status in statuses]
+            for verb in verbs]
 
 
 def text_blocks(post: Post, team: str | None) -> list[Block]:
     """Any post as escaped mrkdwn sections (first line bold), mentions appended."""
-    if post.kind in RELAY_KINDS:
+    if is_relay(post):
         return chunk_sections(relay_mrkdwn(post).split("\n"), post.request_id)
     lines = [escape(line) for line in plain_lines(post)]
     if lines:
@@ -129,7 +130,7 @@ def chunk_sections(lines: list[str], request_id: int | None) -> list[Block]:
 def fallback(post: Post) -> str:
     """The notification / accessibility text: plain lines, escaped, within limits."""
     ref = f"R-{post.request_id}" if post.request_id else None
-    if post.kind in RELAY_KINDS:
+    if is_relay(post):
         return cut(relay_mrkdwn(post), FALLBACK_MAX, ref)
     text = "\n".join(plain_lines(post))
     return cut(escape(text), FALLBACK_MAX, ref)

@@ -23,15 +23,15 @@ from liaisonbot.chat.slack import forms, texts
 from liaisonbot.chat.slack.gateway import reply_payload
 from liaisonbot.chat.slack.teams import Teams
 from liaisonbot.domain.cards import Post
+from liaisonbot.domain.model import CARD_ACTIONS, changes_state
 from liaisonbot.service import messages as m
 from liaisonbot.service.desk import Actor, Outcome
 
 log = logging.getLogger(__name__)
 
-READ_ONLY = frozenset({"", "help", "list", "overdue", "show"})
 IGNORED_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted",
                               "channel_join", "channel_leave", "thread_broadcast_deleted"})
-BUTTON = re.compile(r"^lb_(ack|answer|extend|close|reopen|withdraw)$")
+BUTTON = re.compile(rf"^lb_({'|'.join(CARD_ACTIONS)})$")
 
 
 def unescape(text: str) -> str:
@@ -98,7 +98,7 @@ class Inbound:
         actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
                       body.get("user_name") or await self._name(team, user))
         keys: list[str] = []
-        if text.split(" ", 1)[0].lower() not in READ_ONLY:
+        if changes_state(text.split(" ", 1)[0].lower()):
             keys = self.slash_keys(team, user, channel, text)
         outcome = await self._run(actor, text, keys[0] if keys else None, also_mark=keys[1:])
         reply = outcome.reply if outcome else None

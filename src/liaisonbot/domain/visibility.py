@@ -1,0 +1,76 @@
+"""Who sees what of a request: one policy, asked by every path that shows a request.
+
+``visibility(request, audience, field)`` says whether a field is shown, masked (its place is
+kept, its content replaced by a marker) or absent (not there at all). The contract: a request's
+parties see its envelope (id, case, parties, dates, status); the *substance* (summary, basis,
+answers, notes, reasons, thread messages, file names) of a confidential request only reaches the
+parties' listed members, in a direct message (or, later, on the board when they are members).
+Nobody outside the two parties sees anything of it (need to know). Unknown fields count as
+substance, so a new field fails closed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from liaisonbot.domain.model import Request
+
+
+class Shown(enum.StrEnum):
+    SHOWN = "shown"
+    MASKED = "masked"
+    ABSENT = "absent"
+
+
+class Place(enum.StrEnum):
+    """Where a reader meets the request."""
+
+    ROOM = "room"  # an office's room (cards, notes, thread copies, replies, digests)
+    MEMBER_DM = "member_dm"  # a direct message to a listed member of a party
+    EXPORT = "export"  # ``liaisonbot export`` (``office`` set with ``--office``)
+    REPORT = "report"  # the weekly report: figures only
+    BOARD = "board"  # the web board (to come): an office's user, listed member or not
+
+
+@dataclass(frozen=True)
+class Audience:
+    """A reader's standing: where, for which office (None: the whole record, an unfiltered
+    export), and whether they are a listed member of that office."""
+
+    place: Place
+    office: str | None = None
+    member: bool = False
+
+
+#: The envelope: what every party sees, confidential or not. History detail keys that only
+#: carry dates, states or references count as envelope too.
+ENVELOPE = frozenset({
+    "id", "case", "kind", "parties", "requesting", "requested", "to", "status", "dates", "due",
+    "due_at", "ack_due_at", "created_at", "until", "eta", "urgent", "confidentiality",
+    "assignee", "number", "escalated", "merged", "room", "source", "author"})
+#: The substance of a request (for documentation and tests; any field not in ENVELOPE is).
+SUBSTANCE = frozenset({"summary", "basis", "answer", "note", "reason", "text", "files",
+                       "thread", "file"})
+#: Fields whose confidential content is left out entirely rather than masked in place: a
+#: thread message or a file notice in a room would say nothing but "something was said".
+_ABSENT_WHEN_HIDDEN = frozenset({"thread", "file"})
+
+
+def visibility(request: Request, audience: Audience, field: str) -> Shown:
+    """Shown, masked or absent: ``field`` of ``request`` for ``audience``."""
+    if audience.office is not None and not request.is_party(audience.office):
+        return Shown.ABSENT  # need to know: nothing of other offices' requests
+    if field in ENVELOPE:
+        return Shown.SHOWN
+    if audience.place is Place.REPORT:
+        return Shown.ABSENT  # reports carry figures, never words
+    if not request.confidential:
+        return Shown.SHOWN
+    if audience.place is Place.MEMBER_DM or (audience.place is Place.BOARD and audience.member):
+        return Shown.SHOWN
+    return Shown.ABSENT if field in _ABSENT_WHEN_HIDDEN else Shown.MASKED
+
+
+def shows(request: Request, audience: Audience, field: str) -> bool:
+    return visibility(request, audience, field) is Shown.SHOWN
