@@ -22,6 +22,7 @@ from liaisonbot.config import Settings, parse
 from liaisonbot.service.outbox import RetryPolicy
 from liaisonbot.web import build_web, start_web
 from support.fake_slack import FakeSlack
+from support.poll import eventually
 from support.synapse import PartnerClient, RegisteredUser, SynapseServer
 from test_matrix_helpers import register_bot, wait_joined
 from test_slack_harness import SECRET, T1, Bot, ShiftClock
@@ -90,11 +91,10 @@ class Bridge:
             return await uow.outbox.backlog()
 
     async def wait_backlog(self, count: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while await self.backlog() != count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"outbox backlog never reached {count}")
-            await asyncio.sleep(0.05)
+        async def reached() -> bool:
+            return await self.backlog() == count
+
+        await eventually(reached, timeout=timeout, what=f"outbox backlog {count}")
 
 
 @contextlib.asynccontextmanager

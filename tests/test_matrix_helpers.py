@@ -18,6 +18,7 @@ from liaisonbot.chat.matrix.session import Credentials
 from liaisonbot.config import Settings, parse
 from liaisonbot.service.outbox import RetryPolicy
 from liaisonbot.service.ports import Clock
+from support.poll import eventually
 from support.synapse import RegisteredUser, SynapseServer
 
 
@@ -79,7 +80,5 @@ async def running_bot(settings: Settings, bot: RegisteredUser, *, clock: Clock |
 
 
 async def wait_joined(platform: MatrixPlatform, room_id: str, timeout: float = 20) -> None:
-    async def joined() -> None:
-        while room_id not in platform.client.rooms:
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(joined(), timeout)
+    await eventually(lambda: room_id in platform.client.rooms, timeout=timeout,
+                     what=f"joined {room_id}")

@@ -73,8 +73,13 @@ async def test_forged_signature_and_stale_timestamp_are_refused(tmp_path: Path) 
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         unsigned, _, _ = await bot.post(body, headers=form)
         assert (forged, stale, unsigned) == (401, 401, 401)
-        await asyncio.sleep(0.2)
-        assert bot.slack.calls("chat.postMessage") == [] and bot.slack.calls("response_url") == []
+        # a positive barrier: a signed command after them is answered; nothing else happened
+        signed, _, _ = await bot.command("help")
+        assert signed == 200
+        await bot.slack.wait_for_call("response_url")
+        await bot.settled()
+        assert bot.slack.calls("chat.postMessage") == []
+        assert len(bot.slack.calls("response_url")) == 1
 
 
 async def test_retried_thread_event_is_relayed_once_and_own_posts_ignored(tmp_path: Path) -> None:
@@ -93,8 +98,7 @@ async def test_retried_thread_event_is_relayed_once_and_own_posts_ignored(tmp_pa
         await bot.event(other, event_id="Ev3")
         await bot.event(thread_message("top level", card["ts"]) | {"thread_ts": None},
                         event_id="Ev4")
-        await asyncio.sleep(0.3)
-        await bot.settled()
+        await bot.settled()  # every acknowledged event handled, every post delivered
         relayed = bot.thread("C0ICC", origin["ts"])
         assert len(relayed) == 1
         assert "&lt;b&gt;two&lt;/b&gt; files &amp; more" in all_text(relayed[0])
@@ -264,7 +268,7 @@ async def test_two_workspaces(tmp_path: Path) -> None:
             await slack.wait_for(lambda: bot.thread("C0ICC", origin["ts"], T1), 5)
             # the same channel id in the other workspace is another room: not a thread there
             await bot.event(thread_message("wrong team", card["ts"]), event_id="EvT1", team=T1)
-            await asyncio.sleep(0.3)
+            await bot.settled()
             assert len(bot.thread("C0ICC", origin["ts"], T1)) == 1
             health = await bot.platform.health()
             assert health["ok"] and sorted(t["team"] for t in health["teams"]) == [T1, T2]

@@ -20,6 +20,7 @@ from liaisonbot.chat.slack.platform import SlackPlatform, build_slack
 from liaisonbot.config import parse
 from liaisonbot.web import build_web, start_web
 from support.fake_slack import FakeSlack, event_body, signed_headers, slash_command_body
+from support.poll import eventually
 
 SECRET = "s3cret"
 T1, T2 = "T0DEFAULT", "T2"
@@ -89,13 +90,16 @@ class Bot:
         return status
 
     async def settled(self, limit: float = 8.0) -> None:
-        """Wait until the outbox has nothing pending and Bolt's background work is done."""
-        async def empty() -> bool:
-            await asyncio.sleep(0.05)
+        """A positive barrier: every acknowledged command and event has finished its work
+        (Bolt runs it after the ack) and the outbox has nothing pending."""
+        async def quiet() -> bool:
+            if self.platform.inbound.inflight:
+                await self.platform.quiesce(limit)
+                return False
             async with self.core.uow() as uow:
-                return await uow.outbox.backlog() == 0
+                return await uow.outbox.backlog() == 0 and not self.platform.inbound.inflight
 
-        await self.slack.wait_for(empty, limit)
+        await eventually(quiet, timeout=limit, what="inbound work done and outbox empty")
 
     def cards(self, channel: str, team: str | None = None) -> list[dict[str, Any]]:
         found = self.slack.messages(channel, team)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import inspect
 import itertools
 import json
 import time
@@ -26,6 +25,8 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
+
+from support.poll import eventually
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -211,18 +212,14 @@ class FakeSlack:
         return sorted(found, key=lambda m: _ts_key(m["ts"]))
 
     async def wait_for(self, predicate: Callable[[], T | Awaitable[T]], timeout: float = 2.0) -> T:
-        """Poll ``predicate`` (sync or async) every 5ms until truthy; return its value or raise TimeoutError."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                seen = [c.method for c in self._calls]
-                raise TimeoutError(f"condition not met within {timeout}s; calls so far: {seen}")
-            await asyncio.sleep(0.005)
+        """Poll ``predicate`` (sync or async) every 5ms until truthy; return its value or raise
+        TimeoutError naming the calls seen so far (``support.poll.eventually``)."""
+        try:
+            return await eventually(predicate, timeout=timeout, interval=0.005)
+        except TimeoutError:
+            seen = [c.method for c in self._calls]
+            raise TimeoutError(f"condition not met within {timeout}s; calls so far: {seen}") \
+                from None
 
     async def wait_for_call(self, method: str, count: int = 1, timeout: float = 2.0) -> list[Call]:
         """Wait until at least ``count`` calls of ``method`` were recorded; return them."""
