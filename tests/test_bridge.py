@@ -368,3 +368,65 @@ async def test_hostile_text_crosses_both_ways_inert(synapse: SynapseServer,
     finally:
         await bojan.close()
         await fake.stop()
+
+
+async def _deliveries(world: Any) -> list[tuple[str, str, str]]:
+    """(room, status, post json) of every outbox entry, straight from the database."""
+    import sqlite3
+
+    with sqlite3.connect(world.tmp / "bridge.db") as db:
+        return list(db.execute("SELECT room, status, post FROM outbox ORDER BY id"))
+
+
+async def test_confidential_thread_never_reaches_the_other_room(synapse: SynapseServer,
+                                                                tmp_path: Path) -> None:
+    """A thread message on a confidential request, from Slack and from Matrix: the other
+    office's room gets nothing of it; the parties' listed members get it by direct message."""
+    world = await make_world(synapse, tmp_path)
+    bojan, room, fake = world.bojan, world.room, world.slack
+
+    def top_level(ref: str) -> Any:
+        return lambda e: (content(e).get("msgtype") == "m.notice" and ref in e.body
+                          and "m.relates_to" not in content(e))
+    try:
+        async with running_bridge(world) as bridge:
+            slack = bridge.slack
+            await slack.command("open OP-7 to:ba-spo conf:confidential Witness W-17")
+            m_card = await bojan.wait_for_message(room, top_level("R-1"), 20)
+            assert "W-17" not in m_card.body
+            await fake.wait_for(lambda: slack.cards("C0ICC"), 10)
+            root = slack.cards("C0ICC")[0]["ts"]
+            await slack.event(slack_message("the new address is 12 Elm St", root),
+                              event_id="EvC1")
+            await bojan.send_text(room, "she moved to 9 Oak Rd", thread_root=m_card.event_id)
+
+            # a positive barrier: a restricted request's thread, both ways, after them
+            await slack.command("open OP-7 to:ba-spo Bank records")
+            m_card2 = await bojan.wait_for_message(room, top_level("R-2"), 20)
+            await fake.wait_for(lambda: len(slack.cards("C0ICC")) == 2, 10)
+            root2 = slack.cards("C0ICC")[1]["ts"]
+            await slack.event(slack_message("slack sentinel", root2), event_id="EvC2")
+            await bojan.wait_for_message(room, notice_in_thread(m_card2.event_id,
+                                                                "slack sentinel"), 20)
+            await bojan.send_text(room, "matrix sentinel", thread_root=m_card2.event_id)
+            await fake.wait_for(lambda: any("matrix sentinel" in m["text"]
+                                            for m in slack.thread("C0ICC", root2)), 20)
+            await slack.settled()  # every inbound thing handled, every post delivered
+            await bojan.sync_once()
+
+            assert not [e for e in bojan.buffered_events(room) if "12 Elm St" in json.dumps(
+                e.source, ensure_ascii=False)]
+            assert not [m for m in fake.messages("C0ICC") if "9 Oak Rd" in json.dumps(
+                m, ensure_ascii=False)]
+            relayed = [d for a, d in await _history(bridge.core, 1) if a == "relayed"]
+            assert [d["text"] for d in relayed] == ["the new address is 12 Elm St",
+                                                    "she moved to 9 Oak Rd"]
+        deliveries = await _deliveries(world)
+        with_words = [(r, s) for r, s, post in deliveries if "12 Elm St" in post]
+        # Alice's words went to BA SPO's one listed member, Bojan, by DM (and were delivered);
+        # ICC OTP lists no members, so Bojan's words went nowhere but the record
+        assert with_words == [(f"matrix:{bojan.user_id}", "done")]
+        assert not [r for r, _, post in deliveries if "9 Oak Rd" in post]
+    finally:
+        await bojan.close()
+        await fake.stop()
