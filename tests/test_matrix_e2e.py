@@ -5,7 +5,6 @@ restarts, idempotent sends, hostile text, foreign servers and invites."""
 # ruff: noqa: F811  (fixture imported by name; polling helpers with timeouts)
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ import pytest
 
 from liaisonbot.domain.cards import Post
 from liaisonbot.service import messages as msg
-from liaisonbot.service.ports import Delivery
+from liaisonbot.service.ports import Clock, Delivery
+from support.poll import eventually
 from support.synapse import PartnerClient, SynapseServer, synapse, thread_root_of  # noqa: F401
 from test_matrix_helpers import office, register_bot, running_bot, settings_for, wait_joined
 
@@ -211,12 +211,12 @@ async def test_foreign_server_ignored(synapse: SynapseServer, tmp_path: Path) ->
 
 async def _two_more_syncs(running: Any, timeout: float = 20) -> None:
     """Wait until the bot finished two syncs that started after this call."""
-    async def syncs() -> None:
-        for _ in range(3):
-            before = running.platform.sync.state.last_sync
-            while running.platform.sync.state.last_sync == before:
-                await asyncio.sleep(0.05)
-    await asyncio.wait_for(syncs(), timeout)
+    for _ in range(3):
+        before = running.platform.sync.state.last_sync
+
+        def synced_again(before: Any = before) -> bool:
+            return bool(running.platform.sync.state.last_sync != before)
+        await eventually(synced_again, timeout=timeout, what="another sync")
 
 
 async def test_invites_member_accepted_stranger_rejected(synapse: SynapseServer,
@@ -240,17 +240,14 @@ async def _membership_is(partner: PartnerClient, room_id: str, user_id: str, wan
                          timeout: float = 20) -> None:
     from nio import RoomGetStateEventResponse
 
-    async def check() -> None:
-        while True:
-            resp = await partner.client.room_get_state_event(room_id, "m.room.member", user_id)
-            if isinstance(resp, RoomGetStateEventResponse) and \
-                    resp.content.get("membership") == want:
-                return
-            await asyncio.sleep(0.1)
-    await asyncio.wait_for(check(), timeout)
+    async def check() -> bool:
+        resp = await partner.client.room_get_state_event(room_id, "m.room.member", user_id)
+        return isinstance(resp, RoomGetStateEventResponse) and \
+            resp.content.get("membership") == want
+    await eventually(check, timeout=timeout, interval=0.1, what=f"{user_id} {want}")
 
 
-class _ShiftClock:
+class _ShiftClock(Clock):
     def __init__(self) -> None:
         self.offset = timedelta()
 
@@ -276,10 +273,8 @@ async def test_undecryptable_message_answered_after_grace(synapse: SynapseServer
                 alice.client.olm.outbound_group_sessions.pop(room_a, None)
             await alice.send_text(room_a, "!liaison help")
 
-            async def pending() -> None:
-                while running.platform.sync.state.pending_undecrypted == 0:
-                    await asyncio.sleep(0.05)
-            await asyncio.wait_for(pending(), 20)
+            await eventually(lambda: running.platform.sync.state.pending_undecrypted,
+                             timeout=20, what="an undecryptable event pending")
             clock.offset = timedelta(seconds=61)
             sorry = await alice.wait_for_message(
                 room_a, _notice(lambda e: e.body == msg.UNDECRYPTABLE), 20)
@@ -411,10 +406,8 @@ async def _undecryptable_from_alice(running: Any, alice: PartnerClient, bot_id: 
         alice.client.olm.outbound_group_sessions.pop(room_id, None)
     await alice.send_text(room_id, text)
 
-    async def pending() -> None:
-        while running.platform.sync.state.pending_undecrypted == 0:
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(pending(), 20)
+    await eventually(lambda: running.platform.sync.state.pending_undecrypted, timeout=20,
+                     what="an undecryptable event pending")
 
 
 async def _pending_state(running: Any) -> list[dict[str, Any]]:
@@ -437,10 +430,8 @@ async def test_undecryptable_pending_across_restart_answered_once(synapse: Synap
             await _undecryptable_from_alice(running, alice, bot.user_id, room_a,
                                             "!liaison help")
 
-            async def saved() -> None:
-                while not await _pending_state(running):
-                    await asyncio.sleep(0.05)
-            await asyncio.wait_for(saved(), 20)
+            await eventually(lambda: _pending_state(running), timeout=20,
+                             what="the pending list saved")
             [entry] = await _pending_state(running)
             assert entry["room"] == room_a and entry["sender"] == alice.user_id
         # Down before the grace period ended; it is over when the bot is back.
@@ -483,10 +474,8 @@ async def test_undecryptable_pending_key_arrives_while_down_then_handled(
                     "session_id": session.id, "session_key": session.session_key}
             await alice.send_text(room_a, "!liaison list KEY-LATE")  # ... not for the bot
 
-            async def saved() -> None:
-                while not await _pending_state(running):
-                    await asyncio.sleep(0.05)
-            await asyncio.wait_for(saved(), 20)
+            await eventually(lambda: _pending_state(running), timeout=20,
+                             what="the pending list saved")
         # While the bot is down, the key reaches its device after all.
         alice.client.unblacklist_device(device)
         olm = alice.client.olm

@@ -33,7 +33,8 @@ from liaisonbot.config import Settings
 from liaisonbot.domain.cards import Post
 from liaisonbot.service.desk import Actor
 from liaisonbot.service.outbox import RetryPolicy
-from liaisonbot.service.ports import Delivery, DeliveryError, Receipt, SystemClock
+from liaisonbot.service.ports import ChatGateway, Delivery, DeliveryError, Receipt, SystemClock
+from support.poll import eventually
 from support.synapse import PartnerClient, RegisteredUser, SynapseServer, require_synapse
 from test_matrix_helpers import office, settings_for, wait_joined
 
@@ -71,7 +72,7 @@ class Call:
 
 
 @dataclass
-class RecordingGateway:
+class RecordingGateway(ChatGateway):
     """The Matrix gateway, with every delivery attempt recorded (monotonic times)."""
 
     inner: Any
@@ -149,11 +150,7 @@ async def _setup(server: SynapseServer, tmp: Path, name: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
+    await eventually(check, timeout=timeout, interval=0.1, what=what)
 
 
 async def _rows(core: Core, room_id: str) -> list[dict[str, Any]]:

@@ -13,12 +13,12 @@ import pytest
 from liaisonbot.chat.matrix.gateway import MatrixGateway
 from liaisonbot.chat.matrix.sync import _Undecrypted, dump_pending, load_pending
 from liaisonbot.domain.cards import Post
-from liaisonbot.service.ports import Delivery, DeliveryError, ManualClock
+from liaisonbot.service.ports import Delivery, DeliveryError, ManualClock, StateRepository
 
 ROOM = "!room"
 
 
-class _State:
+class _State(StateRepository):
     def __init__(self) -> None:
         self.rows: dict[str, str] = {}
 
@@ -29,7 +29,7 @@ class _State:
         self.rows[key] = value
 
 
-class _Uow:
+class _Uow:  # a partial unit of work: only the state repository the gateway uses
     def __init__(self, state: _State) -> None:
         self.state = state
 

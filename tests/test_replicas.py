@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from conftest import PG_ADMIN
+from support.poll import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = """
@@ -111,11 +112,11 @@ async def test_leader_failover_nothing_lost_or_doubled(pg_url: str, tmp_path: Pa
             _wait(lambda: (_health(ports[1]) or {}).get("leader", {}).get("leader"), 15,
                   "the second replica to take over")
             assert time.monotonic() - started < 10
-            import asyncio
 
-            deadline = time.monotonic() + 60
-            while len(await _nudged(pg_url)) < count and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+            async def all_nudged() -> bool:
+                return len(await _nudged(pg_url)) >= count
+
+            await eventually(all_nudged, timeout=60, interval=0.2, what=f"{count} nudged")
             nudged = await _nudged(pg_url)
             assert sorted(nudged) == list(range(1, count + 1))  # each exactly once
         finally:

@@ -18,6 +18,7 @@ from aiohttp import web
 from liaisonbot.bootstrap import Core, build_core
 from liaisonbot.chat.slack.platform import SlackPlatform, build_slack
 from liaisonbot.config import parse
+from liaisonbot.service.ports import Clock
 from liaisonbot.web import build_web, start_web
 from support.fake_slack import FakeSlack, event_body, signed_headers, slash_command_body
 from support.poll import eventually
@@ -26,7 +27,7 @@ SECRET = "s3cret"
 T1, T2 = "T0DEFAULT", "T2"
 
 
-class ShiftClock:
+class ShiftClock(Clock):
     """Real time plus an offset the test sets (so retries are due in real seconds)."""
 
     def __init__(self) -> None:

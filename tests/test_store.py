@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 
 from conftest import MONDAY_10, make_settings, start_bot
 from liaisonbot.domain.model import Kind, Request, Status
-from liaisonbot.service.ports import Conflict
+from liaisonbot.service.ports import ChatGateway, Conflict
 from liaisonbot.service.reports import verify_audit
 from liaisonbot.store import tables  # noqa: F401
 from liaisonbot.store.db import make_engine
@@ -140,7 +140,7 @@ async def test_outbox_keeps_room_order_and_retries(sqlite_url: str) -> None:
     seen: list[tuple[str, str]] = []
     failures = {"lb-1": 2}
 
-    class Flaky:
+    class Flaky(ChatGateway):
         platform = "console"
 
         async def deliver(self, delivery: Delivery) -> Receipt:
@@ -185,7 +185,7 @@ async def test_crash_between_claim_and_delivery_redelivers_same_id(sqlite_url: s
         await tx.commit()
     ids: list[str] = []
 
-    class Gateway:
+    class Gateway(ChatGateway):
         platform = "console"
 
         async def deliver(self, delivery: Delivery) -> Receipt:
@@ -246,7 +246,7 @@ async def test_rate_limits_never_use_up_attempts(sqlite_url: str) -> None:
     clock = ManualClock(MONDAY_10)
     limited = {"left": 5}
 
-    class Busy:
+    class Busy(ChatGateway):
         platform = "console"
 
         async def deliver(self, delivery: Delivery) -> Receipt:

@@ -215,7 +215,8 @@ class FakeSlack:
         """Poll ``predicate`` (sync or async) every 5ms until truthy; return its value or raise
         TimeoutError naming the calls seen so far (``support.poll.eventually``)."""
         try:
-            return await eventually(predicate, timeout=timeout, interval=0.005)
+            return await eventually(predicate, timeout=timeout,  # type: ignore[arg-type]
+                                    interval=0.005)
         except TimeoutError:
             seen = [c.method for c in self._calls]
             raise TimeoutError(f"condition not met within {timeout}s; calls so far: {seen}") \

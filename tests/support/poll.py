@@ -12,13 +12,23 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout: float = 10.0,
-                     interval: float = 0.05, what: str = "") -> T:
+@overload
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = ...,
+                     interval: float = ..., what: str = ...) -> T: ...
+
+
+@overload
+async def eventually(check: Callable[[], T], *, timeout: float = ..., interval: float = ...,
+                     what: str = ...) -> T: ...
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 10.0,
+                     interval: float = 0.05, what: str = "") -> Any:
     """The first truthy value of ``check()``; ``TimeoutError`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -26,7 +36,7 @@ async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout: float = 
         if inspect.isawaitable(value):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() >= deadline:
             name = what or getattr(check, "__name__", "condition")
             raise TimeoutError(f"{name} not met within {timeout}s")
