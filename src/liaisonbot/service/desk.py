@@ -358,7 +358,8 @@ class Desk:
                                            text=self.present.change_headline(change),
                                            tz=reader.tz, as_of=ctx.now.isoformat(),
                                            request_id=request.id,
-                                           card=self.card(request, now=ctx.now)))
+                                           card=self.present.card(request, now=ctx.now,
+                                                                  audience=reader.audience)))
             self._post(ctx, room, Post(kind="note",
                                        text=self.present.change_note(change, reader, ctx.now),
                                        tz=reader.tz, as_of=ctx.now.isoformat(),
