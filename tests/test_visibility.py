@@ -10,7 +10,7 @@ import pytest
 
 from conftest import BASE_CONFIG, TestBot, make_settings, start_bot
 from liaisonbot.domain.model import Confidentiality, Kind, Request, Status
-from liaisonbot.domain.refs import same_user
+from liaisonbot.domain.refs import distinct_users, same_user
 from liaisonbot.domain.visibility import ENVELOPE, SUBSTANCE, Audience, Place, Shown, visibility
 
 T0 = datetime(2026, 11, 30, 9, tzinfo=UTC)
@@ -91,6 +91,11 @@ def test_every_substance_field_is_outside_the_envelope() -> None:
 ])
 def test_same_user(a: str | None, b: str | None, same: bool) -> None:
     assert same_user(a, b) is same
+
+
+def test_distinct_users_counts_each_person_once() -> None:
+    assert distinct_users(["slack:U1", "slack:T0AAA/U1", "console:a", "slack:T0BBB/U2",
+                           "console:a", "slack:U2"]) == ("slack:U1", "console:a", "slack:T0BBB/U2")
 
 
 def _blocks(out: str) -> list[str]:
@@ -174,3 +179,16 @@ async def test_one_identity_for_members_mine_and_confidential_show(sqlite_url: s
         assert "Only the listed members of UA PGO act for it" in refused
     finally:
         await bot.core.close()
+
+
+def test_a_person_listed_by_both_offices_gets_one_direct_message(sqlite_url: str) -> None:
+    from liaisonbot.service.presenter import Presenter
+
+    offices = copy.deepcopy(BASE_CONFIG["offices"])
+    offices[0]["members"] = ["slack:U0LIAISON", "console:alice"]
+    offices[1]["members"] = ["slack:T0AAA/U0LIAISON", "console:bojan"]
+    present = Presenter(make_settings(sqlite_url, offices=offices).directory)
+    request = _request(Confidentiality.CONFIDENTIAL)
+    assert present.members(request) == ["slack:U0LIAISON", "console:alice", "console:bojan"]
+    assert present.is_listed_member(request, "slack:T0BBB/U0LIAISON")
+    assert present.member_reader(request, "console:bojan").tz == "Europe/Sarajevo"

@@ -7,6 +7,7 @@ compared and printed without a lookup; these helpers check and split them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import NewType
 
 UserRef = NewType("UserRef", str)
@@ -89,6 +90,15 @@ def same_user(a: str | None, b: str | None) -> bool:
     (``slack:U1`` is ``slack:T1/U1``; two different teams are two people); Matrix and console
     references match exactly."""
     return a is not None and b is not None and same_slack_ref(a, b)
+
+
+def distinct_users(users: Iterable[str]) -> tuple[str, ...]:
+    """``users`` in order, each person once (by ``same_user``)."""
+    found: list[str] = []
+    for user in users:
+        if not any(same_user(user, seen) for seen in found):
+            found.append(user)
+    return tuple(found)
 
 
 def same_slack_ref(bound: str, seen: str) -> bool:

@@ -22,7 +22,7 @@ from liaisonbot.domain.followups import (
     nudge_due,
 )
 from liaisonbot.domain.model import Office, Request
-from liaisonbot.domain.refs import platform_of
+from liaisonbot.domain.refs import distinct_users, platform_of
 from liaisonbot.domain.timefmt import when
 from liaisonbot.domain.visibility import Audience, Place
 from liaisonbot.service import messages as m
@@ -156,8 +156,9 @@ class Ticker:
         posts: list[tuple[str, Post]] = []
         audience = Audience(Place.ROOM, office.slug)
         for room in office.rooms:
-            mentions = tuple(u for u in office.escalation
-                             if platform_of(u) == platform_of(room)) if nudge.escalate else ()
+            mentions = distinct_users(u for u in office.escalation
+                                      if platform_of(u) == platform_of(room)) \
+                if nudge.escalate else ()
             body = text + (" " + m.NUDGE_ESCALATE.format(people=", ".join(mentions))
                            if mentions else "")
             posts.append((room, Post(kind="nudge", text=body, tz=tz, as_of=now.isoformat(),

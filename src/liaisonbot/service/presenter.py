@@ -18,6 +18,7 @@ from liaisonbot.domain.cards import Card
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.followups import business_days_late
 from liaisonbot.domain.model import Office, Request
+from liaisonbot.domain.refs import distinct_users
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.domain.visibility import Audience, Place, Shown, shows, visibility
 from liaisonbot.service import messages as m
@@ -71,11 +72,9 @@ class Presenter:
 
     def members(self, request: Request) -> list[str]:
         """The listed members of both parties (the readers of its confidential substance)."""
-        found: list[str] = []
-        for slug in (request.requesting, request.requested):
-            office = self.directory.office(slug)
-            found.extend(u for u in (office.members if office else ()) if u not in found)
-        return found
+        offices = (self.directory.office(request.requesting),
+                   self.directory.office(request.requested))
+        return list(distinct_users(u for o in offices if o for u in o.members))
 
     def is_listed_member(self, request: Request, user: str) -> bool:
         return self._member_office(request, user) is not None
