@@ -103,3 +103,12 @@ async def test_nudges_and_digests_in_each_rooms_zone(bot: TestBot) -> None:
     icc_digests = [p for p in posts(out, "console:icc") if "Morning digest for ICC OTP" in p]
     assert icc_digests and all("due Thu 2026-12-10 23:00 CET" in d for d in icc_digests)
     assert "[console:icc] [R-1 thread] Reminder 1 sent to US DOJ for R-1." in out
+
+
+async def test_empty_lists_say_so_in_one_sentence(bot: TestBot) -> None:
+    assert "No open requests in C-9 that ICC OTP is party to." in await bot.exec(
+        "!liaison list C-9", user="alice", room="icc")
+    assert "No requests in C-9 that ICC OTP is party to." in await bot.exec(
+        "!liaison list C-9 all", user="alice", room="icc")
+    assert "Nothing overdue for JP PPO." in await bot.exec("!liaison overdue", user="kenji",
+                                                           room="tokyo")

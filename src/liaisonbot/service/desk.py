@@ -504,9 +504,8 @@ class Desk:
                                                 or same_user(ctx.actor.user, r.opened_by))
                         and r.status not in ENDED]
         if not requests:
-            return Outcome(self._text(ctx, "reply", m.NOTHING_OPEN.format(
-                scope=scope if scope != "all" else "", case=cmd.case, office=office.name)
-                .replace("  ", " ")), verb="list")
+            return Outcome(self._text(ctx, "reply", self.present.nothing_listed(
+                cmd.case, scope, office)), verb="list")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
         title = self.present.list_title(cmd.case, len(requests), scope, office)
         cards = self._cards(ctx, requests)

@@ -157,6 +157,10 @@ class Presenter:
     def list_title(self, case: str, count: int, scope: str, office: Office) -> str:
         return f"{case}: {m.plural(count, 'request')} ({scope}) for {office.name}"
 
+    def nothing_listed(self, case: str, scope: str, office: Office) -> str:
+        return m.NOTHING_OPEN.format(scope=scope if scope != "all" else "", case=case,
+                                     office=office.name).replace("  ", " ")
+
     def overdue_title(self, count: int, office: Office) -> str:
         return f"Overdue for {office.name}: {m.plural(count, 'request')}"
 
