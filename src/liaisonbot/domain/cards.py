@@ -27,6 +27,15 @@ class Card:
     assignee: str | None = None
     eta: str | None = None
     days_late: int = 0
+    instrument: str = ""  # the instrument's short label (EIO), when opened via one
+    instrument_source: str = ""
+    ack_within: str = ""  # the instrument's acknowledgement clock, as shown ("7 d")
+    ack_cite: str = ""
+    due_cite: str = ""
+    legal_due: bool = False  # the answer clock is the instrument's (not the policy's)
+    person: str = ""
+    measure: str = ""
+    missing: str | None = None  # while incomplete: what the requested office is waiting for
 
     @property
     def ref(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.followups import business_days_late, next_nudge_at
+from liaisonbot.domain.followups import business_days_late
 from liaisonbot.domain.grammar import CommandError, parse
 from liaisonbot.domain.model import (
     ENDED,
@@ -31,6 +31,7 @@ from liaisonbot.domain.model import (
 )
 from liaisonbot.domain.refs import format_request_id, platform_of
 from liaisonbot.domain.timefmt import local_time, when
+from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
     Clock,
@@ -337,7 +338,8 @@ class Desk:
             summary=request.summary if show_summary else None,
             basis=request.basis if show_summary else "", assignee=request.assignee,
             eta=request.eta.isoformat() if request.eta else None,
-            days_late=business_days_late(request, calendar, now))
+            days_late=business_days_late(request, calendar, now),
+            **legal.card_fields(self.directory, request, show=show_summary))
 
     def _calendar(self, request: Request) -> Any:
         office = self.directory.office(request.requested)
@@ -442,8 +444,7 @@ class Desk:
         return due
 
     def _reschedule(self, request: Request) -> None:
-        request.next_nudge_at = next_nudge_at(request, self.directory.policy,
-                                              self._calendar(request))
+        legal.reschedule(self.directory, request)
 
     async def _open(self, ctx: _Ctx, office: Office, cmd: c.OpenRequest) -> Outcome:
         target = self.directory.office(cmd.to)
@@ -452,20 +453,27 @@ class Desk:
             raise Refusal(m.UNKNOWN_OFFICE.format(slug=cmd.to, known=known))
         if target.slug == office.slug:
             raise Refusal(m.SAME_OFFICE.format(slug=office.slug))
-        policy, now = self.directory.policy, ctx.now
-        due_spec = cmd.due or c.DueSpec(after=policy.due_for(cmd.kind, urgent=cmd.urgent))
+        now = ctx.now
+        try:
+            instrument = legal.instrument_for(self.directory, cmd)
+        except legal.ClockRefusal as error:
+            raise Refusal(str(error)) from None
+        due_spec, ack_within = legal.open_clocks(self.directory, cmd, instrument)
         due = self._resolve_due(due_spec, target, now, "The due date")
         request = Request(
             id=0, case=cmd.case, kind=cmd.kind, requesting=office.slug, requested=target.slug,
             summary=cmd.summary, status=Status.OPEN, created_at=now, updated_at=now, due_at=due,
-            ack_due_at=target.calendar.deadline(now, policy.ack_within), opened_by=ctx.actor.user,
-            basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality)
+            ack_due_at=target.calendar.deadline(now, ack_within), opened_by=ctx.actor.user,
+            basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality,
+            instrument=instrument.slug if instrument else None, person=cmd.person,
+            measure=cmd.measure)
         self._reschedule(request)
         await ctx.uow.requests.add(request)
         await self._history(ctx, request, "opened", case=cmd.case, kind=cmd.kind.value,
                             to=target.slug, due=due.isoformat(), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
-                            summary=cmd.summary)
+                            summary=cmd.summary, via=cmd.via, person=cmd.person,
+                            measure=cmd.measure)
         def headline(tz: str) -> str:
             return m.OPENED.format(ref=request.ref, case=request.case, kind=request.kind.value,
                                    requesting=office.name, requested=target.name,
@@ -508,11 +516,15 @@ class Desk:
 
     async def _overdue(self, ctx: _Ctx, office: Office) -> Outcome:
         requests = await ctx.uow.requests.overdue(office.slug, ctx.now)
-        if not requests:
+        waiting = await ctx.uow.requests.incomplete_for(office.slug)
+        if not requests and not waiting:
             return Outcome(self._text(ctx, "reply", m.NOTHING_OVERDUE.format(office=office.name)),
                            verb="overdue")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
         title = f"Overdue for {office.name}: {m.plural(len(requests), 'request')}"
+        if waiting:  # listed apart: their clocks are stopped, so they are not overdue
+            title += "; " + m.LIST_INCOMPLETE.format(count=len(waiting))
+            requests += sorted(waiting, key=lambda r: r.id)
         cards = tuple(self.card(r, now=ctx.now) for r in requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
 
@@ -536,7 +548,8 @@ class Desk:
         moment = datetime.fromisoformat(entry.at)
         detail = dict(entry.detail)
         if hide:
-            for secret in ("summary", "text", "note", "answer", "reason", "basis"):
+            for secret in ("summary", "text", "note", "answer", "reason", "basis", "missing",
+                           "person", "measure"):
                 if secret in detail:
                     detail[secret] = "(confidential)"
         else:
@@ -589,6 +602,8 @@ class Desk:
             return f" · handled by {request.assignee}"
         if verb == "ack" and request.eta:
             return f" · answer expected {when(request.eta, tz, ctx.now)}"
+        if verb in ("incomplete", "complete"):
+            return legal.change_summary(self.directory, request, verb, detail, tz, ctx.now)
         return ""
 
     def _apply(self, ctx: _Ctx, request: Request, cmd: c.Command,
@@ -610,8 +625,11 @@ class Desk:
             old_assignee, request.assignee = request.assignee, cmd.user
             return {"assignee": [old_assignee, cmd.user]}, ""
         assert isinstance(cmd, c.Transition)
+        if verb in ("incomplete", "complete"):
+            return legal.transition(self.directory, request, verb, cmd.text, ctx.now), cmd.text
         if cmd.eta is not None:
             request.eta = self._resolve_due(cmd.eta, calendar_office, ctx.now, "The eta")
+            request.eta_reminded = False  # a new promised date: its own reminder, once
         if verb == "answer":
             request.answer = cmd.text
         key = {"answer": "answer", "reopen": "reason", "decline": "reason",
