@@ -33,6 +33,7 @@ from liaisonbot.service.ports import (
     UnitOfWorkFactory,
 )
 from liaisonbot.service.reports import weekly_figures, weekly_text
+from liaisonbot.service.stats import statistics, statistics_text
 
 if TYPE_CHECKING:
     from liaisonbot.service.desk import Desk
@@ -238,6 +239,8 @@ class Ticker:
                 histories = {r.id: await uow.history.for_request(r.id) for r in requests}
                 text = weekly_text(office.name, weekly_figures(office.slug, requests,
                                                                histories, now))
+                text += "\n" + statistics_text(statistics(
+                    office.slug, requests, histories, now, self.directory), self.directory)
                 for room in office.rooms:
                     await uow.outbox.add(platform=platform_of(room), room=room,
                                          post=Post(kind="report", text=text,
