@@ -207,8 +207,11 @@ async def test_incomplete_pauses_chases_the_requesting_office_and_complete_resum
         assert "[console:ba] R-1 is incomplete now." in out
         assert ("[console:icc] [R-1 thread] R-1 marked incomplete by console:bojan (ba-spo) · "
                 "clocks stopped until ICC OTP completes it:\n    the account number") in out
-        assert "waiting for ICC OTP" in await bot.exec("!liaison overdue", user="bojan",
-                                                        room="ba")
+        overdue = await bot.exec("!liaison overdue", user="bojan", room="ba")
+        assert overdue.startswith("[console:ba] Overdue for BA SPO: 0 requests; 1 incomplete "
+                                  "(clocks stopped, waiting for completion).")
+        assert "R-1 · information · EIO · icc-otp → ba-spo · incomplete · due" in overdue
+        assert "waiting for ICC OTP" in overdue
 
         waiting = await advance_to(bot, _utc(2026, 12, 11, 12))
         assert "[console:ba] Reminder" not in waiting  # the requested office is not chased
@@ -249,6 +252,19 @@ async def test_withdraw_while_incomplete_and_status_rules(bot: TestBot) -> None:
     assert "R-1 is withdrawn now." in await bot.exec("!liaison withdraw R-1 moot",
                                                      user="alice", room="icc")
     assert "Reminder" not in await advance_to(bot, _utc(2026, 12, 31, 12))
+
+
+async def test_no_ack_nudge_while_incomplete(bot: TestBot) -> None:
+    await bot.exec("!liaison open C-1 to:ba-spo Records", user="alice", room="icc")
+    await bot.exec("!liaison incomplete R-1 the dates", user="bojan", room="ba")
+    out = await advance_to(bot, _utc(2026, 12, 9, 12))  # the ack was due Mon 7 Dec
+    assert "has not been acknowledged" not in out and "[console:ba] Reminder" not in out
+    await bot.exec("!liaison complete R-1 1-3 May", user="alice", room="icc")
+    request = await _request(bot)
+    assert request.ack_due_at == _utc(2026, 12, 16, 15)  # Mon 7 Dec + 7 business days
+    out = await advance_to(bot, _utc(2026, 12, 17, 12))
+    assert out.count("[console:ba] Reminder: R-1 (C-1, information from ICC OTP) has not "
+                     "been acknowledged") == 1
 
 
 async def test_confidential_incomplete_keeps_what_is_missing_out_of_rooms(bot: TestBot) -> None:
