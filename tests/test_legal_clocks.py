@@ -153,7 +153,7 @@ async def test_card_and_show_name_the_instrument_and_its_clocks(bot: TestBot) ->
                          user="alice", room="icc")
     assert "R-1 · C-1 · information · EIO" in out
     assert ("EIO · ack within 7 d (art. 16(1)) · answer by Tue 2027-03-30 16:00 CEST "
-            "(in 120 days) (art. 12(3)-(4))") in out
+            "(in 120 days) · legal time 120 d (art. 12(3)-(4))") in out
     assert "Measure: bank records" in out
     shown = await bot.exec("!liaison show R-1", user="bojan", room="ba")
     assert "EIO · ack within 7 d (art. 16(1)) · answer by" in shown

@@ -68,6 +68,7 @@ def _clocks(card: Card, due: str) -> str:
         return m.CARD_NO_DEADLINE.format(instrument=card.instrument, due=due,
                                          source=card.instrument_source)
     return m.CARD_CLOCKS.format(instrument=card.instrument, ack=card.ack_within, due=due,
+                                legal=card.legal_clock,
                                 ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
                                 due_cite=f" ({card.due_cite})" if card.due_cite else "")
 

@@ -32,7 +32,9 @@ class Card:
     ack_within: str = ""  # the instrument's acknowledgement clock, as shown ("7 d")
     ack_cite: str = ""
     due_cite: str = ""
-    legal_due: bool = False  # the answer clock is the instrument's (not the policy's)
+    legal_due: bool = False  # the instrument has a legal answer clock
+    legal_clock: str = ""  # that clock, as shown ("120 d"); the due date may differ (due:,
+    #                        extend, time spent incomplete)
     person: str = ""
     measure: str = ""
     missing: str | None = None  # while incomplete: what the requested office is waiting for

@@ -77,7 +77,8 @@ def card_fields(directory: Directory, request: Request, *, show: bool) -> dict[s
     legal = instrument.due_for(urgent=request.urgent)
     return {**fields, "instrument": instrument.label, "instrument_source": instrument.source,
             "ack_within": clock_text(ack), "ack_cite": instrument.ack_cite,
-            "due_cite": instrument.cite_for(urgent=request.urgent), "legal_due": bool(legal)}
+            "due_cite": instrument.cite_for(urgent=request.urgent), "legal_due": bool(legal),
+            "legal_clock": clock_text(legal) if legal else ""}
 
 
 def transition(directory: Directory, request: Request, verb: str, text: str,

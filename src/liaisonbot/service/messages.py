@@ -58,7 +58,7 @@ STATUS_VERB.update({"incomplete": "marked incomplete", "complete": "completed"})
 UNKNOWN_INSTRUMENT = "There is no instrument {slug!r}. Instruments: {known}."
 NO_INSTRUMENTS = "No instruments are configured here, so via:{slug} cannot be used; open the request without via:."
 MISSING_FIELDS = "A request via {instrument} must carry {fields} ({source}); add it and open again."
-CARD_CLOCKS = "{instrument} · ack within {ack}{ack_cite} · answer by {due}{due_cite}"
+CARD_CLOCKS = "{instrument} · ack within {ack}{ack_cite} · answer by {due} · legal time {legal}{due_cite}"
 CARD_NO_DEADLINE = "{instrument} · no legal deadline ({source}) · answer by {due}"
 CARD_MISSING = "Missing: {missing} (waiting for {office} to complete it)"
 CARD_WAITING = "waiting for {office}"
