@@ -19,9 +19,11 @@ TOTAL_MAX = 11000  # Slack refuses blocks totalling about 13k characters
 
 # Which buttons a card shows to each side, by status (the desk still decides every click).
 REQUESTED_BUTTONS = {"ack": ("open",), "answer": ("open", "acknowledged"),
-                     "extend": ("open", "acknowledged")}
+                     "extend": ("open", "acknowledged"),
+                     "incomplete": ("open", "acknowledged")}
 REQUESTING_BUTTONS = {"close": ("answered",), "reopen": ("answered",),
-                      "withdraw": ("open", "acknowledged")}
+                      "complete": ("incomplete",),
+                      "withdraw": ("open", "acknowledged", "incomplete")}
 
 
 def escape(text: str) -> str:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 READ_ONLY = frozenset({"", "help", "list", "overdue", "show"})
 IGNORED_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted",
                               "channel_join", "channel_leave", "thread_broadcast_deleted"})
-BUTTON = re.compile(r"^lb_(ack|answer|extend|close|reopen|withdraw)$")
+BUTTON = re.compile(r"^lb_(ack|answer|extend|close|reopen|withdraw|incomplete|complete)$")
 
 
 def unescape(text: str) -> str:
