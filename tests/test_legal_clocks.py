@@ -440,3 +440,20 @@ async def test_an_existing_database_upgrades_to_0002(any_url: str) -> None:
     assert (old.instrument, old.person, old.measure, old.paused_at, old.paused_from) == \
         (None, "", "", None, None)
     assert (old.incomplete_nudges_sent, old.eta_reminded) == (0, False)
+
+
+def test_check_config_command_exits_1_naming_the_instrument(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    example = (ROOT / "config" / "liaisonbot.example.toml").read_text()
+    broken = example.replace('requires = ["basis", "person"]', 'requires = ["basis", "dna"]')
+    config = tmp_path / "broken.toml"
+    config.write_text(broken)
+    done = subprocess.run([sys.executable, "-m", "liaisonbot.cli", "check-config", "--config",
+                           str(config)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 1
+    assert "instruments.eaw.requires: a list of fields from: basis, person, measure" in \
+        done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
