@@ -12,7 +12,7 @@ from typing import Any
 
 from liaisonbot.domain.audit import Break, Entry, verify
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.model import PENDING, Request
+from liaisonbot.domain.model import PENDING_OR_PAUSED, Request
 from liaisonbot.service.ports import UnitOfWorkFactory
 from liaisonbot.service.stats import request_clock, statistics
 
@@ -162,7 +162,7 @@ def weekly_figures(office: str, requests: list[Request], histories: dict[int, li
                 answers.append((answered - request.created_at).total_seconds() / 86400)
                 on_time += answered <= request.due_at
         rows.append(PartnerFigures(
-            partner=partner, open=sum(r.status in PENDING for r in items),
+            partner=partner, open=sum(r.status in PENDING_OR_PAUSED for r in items),
             overdue=sum(r.is_overdue(now) for r in items),
             median_ack_hours=round(median(acks), 1) if acks else None,
             median_answer_days=round(median(answers), 1) if answers else None,
