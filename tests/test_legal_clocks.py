@@ -281,25 +281,29 @@ async def test_confidential_incomplete_keeps_what_is_missing_out_of_rooms(bot: T
 
 # ---------------------------------------------------------------------- promised dates
 
-async def test_eta_reminder_once_and_a_new_eta_replaces_it(bot: TestBot) -> None:
-    await bot.exec("!liaison open C-1 to:ba-spo due:2026-12-31 Records", user="alice",
-                   room="icc")
-    await bot.exec("!liaison open C-1 to:ba-spo due:2026-12-31 Other", user="alice", room="icc")
-    await bot.exec("!liaison ack R-1 eta:2026-12-03", user="bojan", room="ba")
-    await bot.exec("!liaison ack R-2 eta:2026-12-03", user="bojan", room="ba")
-    await bot.exec("!liaison answer R-2 here it is", user="bojan", room="ba")
-    early = await advance_to(bot, _utc(2026, 12, 4, 6, 59))
-    assert "you expected" not in early
-    out = await advance_to(bot, _utc(2026, 12, 11, 12))
-    reminders = [ln for ln in out.splitlines() if "you expected to answer" in ln]
-    assert reminders == ["[console:ba] Reminder: you expected to answer R-1 (C-1, information "
-                         "from ICC OTP) by Thu 2026-12-03 16:00 CET (16 hours ago). Please "
-                         "answer R-1, or give a new date with ack R-1 eta:DATE."]
-    await bot.exec("!liaison ack R-1 eta:2026-12-15 court delay", user="bojan", room="ba")
-    out = await advance_to(bot, _utc(2026, 12, 18, 12))
-    reminders = [ln for ln in out.splitlines() if "you expected to answer" in ln]
-    assert len(reminders) == 1 and "by Tue 2026-12-15" in reminders[0]
-    assert "you expected" not in await advance_to(bot, _utc(2026, 12, 23, 12))
+async def test_eta_reminder_once_and_a_new_eta_replaces_it(any_url: str) -> None:
+    bot = await _bot(any_url)
+    try:
+        await bot.exec("!liaison open C-1 to:ba-spo due:2026-12-31 Records", user="alice",
+                       room="icc")
+        await bot.exec("!liaison open C-1 to:ba-spo due:2026-12-31 Other", user="alice", room="icc")
+        await bot.exec("!liaison ack R-1 eta:2026-12-03", user="bojan", room="ba")
+        await bot.exec("!liaison ack R-2 eta:2026-12-03", user="bojan", room="ba")
+        await bot.exec("!liaison answer R-2 here it is", user="bojan", room="ba")
+        early = await advance_to(bot, _utc(2026, 12, 4, 6, 59))
+        assert "you expected" not in early
+        out = await advance_to(bot, _utc(2026, 12, 11, 12))
+        reminders = [ln for ln in out.splitlines() if "you expected to answer" in ln]
+        assert reminders == ["[console:ba] Reminder: you expected to answer R-1 (C-1, information "
+                             "from ICC OTP) by Thu 2026-12-03 16:00 CET (16 hours ago). Please "
+                             "answer R-1, or give a new date with ack R-1 eta:DATE."]
+        await bot.exec("!liaison ack R-1 eta:2026-12-15 court delay", user="bojan", room="ba")
+        out = await advance_to(bot, _utc(2026, 12, 18, 12))
+        reminders = [ln for ln in out.splitlines() if "you expected to answer" in ln]
+        assert len(reminders) == 1 and "by Tue 2026-12-15" in reminders[0]
+        assert "you expected" not in await advance_to(bot, _utc(2026, 12, 23, 12))
+    finally:
+        await bot.core.close()
 
 
 # ---------------------------------------------------------------------- pausing never shortens
