@@ -23,11 +23,13 @@ BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b")
 
 
 @pytest.mark.parametrize("side, status, buttons", [
-    (Side.REQUESTED, Status.OPEN, ["ack", "answer", "extend"]),
-    (Side.REQUESTED, Status.ACKNOWLEDGED, ["answer", "extend"]),  # a repeat ack: no button
+    (Side.REQUESTED, Status.OPEN, ["ack", "answer", "extend", "incomplete"]),
+    (Side.REQUESTED, Status.ACKNOWLEDGED, ["answer", "extend", "incomplete"]),  # no re-ack
     (Side.REQUESTED, Status.ANSWERED, []),
+    (Side.REQUESTED, Status.INCOMPLETE, []),
     (Side.REQUESTING, Status.OPEN, ["withdraw"]),
     (Side.REQUESTING, Status.ACKNOWLEDGED, ["withdraw"]),
+    (Side.REQUESTING, Status.INCOMPLETE, ["complete", "withdraw"]),
     (Side.REQUESTING, Status.ANSWERED, ["close", "reopen"]),
     (Side.REQUESTING, Status.CLOSED, []),
     (Side.REQUESTED, Status.DECLINED, []),

@@ -318,3 +318,42 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             origin = bot.cards("C0ICC")[-1]
             await slack.wait_for(lambda: any("Over the socket too" in all_text(m) for m in
                                              bot.thread("C0ICC", origin["ts"])), 5)
+
+
+async def test_incomplete_and_complete_buttons_open_their_forms(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        card = await open_request(bot)
+        origin = bot.cards("C0ICC")[-1]
+        assert "lb_incomplete" in json.dumps(card["blocks"])
+
+        def click(verb: str, channel: str, ts: str, user: str, n: int) -> dict[str, Any]:
+            return {"type": "block_actions", "api_app_id": "A0FAKE", "trigger_id": f"trig{n}",
+                    "team": {"id": T1}, "user": {"id": user, "team_id": T1},
+                    "channel": {"id": channel}, "message": {"ts": ts},
+                    "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+                    "actions": [{"type": "button", "action_id": f"lb_{verb}", "value": "R-1",
+                                 "block_id": "lb-card-1", "action_ts": f"17000000{n}.1"}]}
+
+        async def submit(field: str, text_value: str, user: str, n: int) -> None:
+            opened = await bot.slack.wait_for(lambda: bot.slack.calls("views.open")[n - 1:], 5)
+            view = opened[-1].args["view"]
+            assert view["callback_id"] == "lb_action_form"
+            assert await bot.interact({
+                "type": "view_submission", "api_app_id": "A0FAKE", "team": {"id": T1},
+                "user": {"id": user, "team_id": T1},
+                "view": {**view, "id": f"V{n}", "state": {"values": {
+                    field: {field: {"type": "plain_text_input", "value": text_value}}}}}}) == 200
+
+        async def status_is(wanted: str) -> bool:
+            return await bot.status(1) == wanted
+
+        await bot.interact(click("incomplete", "C0SPO", card["ts"], "U0BOB", 1))
+        await submit("missing", "the account number", "U0BOB", 1)
+        await bot.slack.wait_for(lambda: status_is("incomplete"), 5)
+        await bot.settled()
+        updated = next(m for m in bot.slack.messages("C0ICC") if m["ts"] == origin["ts"])
+        assert "lb_complete" in json.dumps(updated["blocks"])
+        assert "Missing: the account number" in all_text(updated)
+        await bot.interact(click("complete", "C0ICC", origin["ts"], "U0ALICE", 2))
+        await submit("supplied", "IBAN BA39 1234", "U0ALICE", 2)
+        await bot.slack.wait_for(lambda: status_is("open"), 5)

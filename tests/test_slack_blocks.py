@@ -28,7 +28,8 @@ def test_long_card_is_cut_with_a_pointer_to_show() -> None:
     assert all(len(s) <= SECTION_MAX for s in sections)
     assert any("show R-7" in s for s in sections)
     assert "<b>" not in json.dumps(blocks) and "<!here>" not in text
-    assert [e["action_id"] for e in blocks[-1]["elements"]] == ["lb_ack", "lb_answer", "lb_extend"]
+    assert [e["action_id"] for e in blocks[-1]["elements"]] == ["lb_ack", "lb_answer", "lb_extend",
+                                                           "lb_incomplete"]
 
 
 def test_long_list_stays_within_fifty_blocks_and_13k() -> None:

@@ -122,7 +122,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     try:
         text = await export_case(SqlUnitOfWorkFactory(engine), args.case, fmt=args.format,
-                                 office=args.office)
+                                 office=args.office, directory=settings.directory)
     finally:
         await engine.dispose()
     sys.stdout.write(text)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from liaisonbot.domain.calendar import BusinessCalendar, parse_working_days, parse_working_hours
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration, parse_duration
+from liaisonbot.domain.instruments import REQUIRABLE, Instrument
 from liaisonbot.domain.model import Kind, Office, Policy
 from liaisonbot.domain.refs import is_room_ref, is_user_ref
 
@@ -103,6 +104,47 @@ def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
     return Policy(ack_within=_duration(data.get("ack_within", "5bd"), "policy.ack_within",
                                        problems),
                   due=due, nudges_after_due=offsets, escalate_from=escalate)
+
+
+_INSTRUMENT_KEYS = ("name", "short", "source", "ack_within", "ack_cite", "due", "due_cite",
+                    "urgent", "urgent_cite", "requires")
+_CLOCK_UNITS = ("h", "d", "bd", "w")
+
+
+def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
+    """``[instruments.NAME]``: name and source required, clocks optional, ``requires`` from
+    ``REQUIRABLE``."""
+    if not isinstance(data, dict):
+        problems.add("instruments", "use one [instruments.NAME] table per instrument")
+        return {}
+    found: dict[str, Instrument] = {}
+    for slug, raw in data.items():
+        key = f"instruments.{slug}"
+        if not isinstance(raw, dict):
+            problems.add(key, "must be a table with name, source, ack_within, due, …")
+            continue
+        if not slug.replace("-", "").replace("_", "").isalnum() or slug != slug.lower():
+            problems.add(key, "needs a lower-case name like eio")
+        for name in raw:
+            if name not in _INSTRUMENT_KEYS:
+                problems.add(f"{key}.{name}", "unknown key; known: " + ", ".join(_INSTRUMENT_KEYS))
+        for name in ("name", "source"):
+            if not str(raw.get(name, "")).strip():
+                problems.add(f"{key}.{name}", "is required (the display name and the legal "
+                             "source it cites)")
+        clocks = {name: _duration(raw[name], f"{key}.{name}", problems, units=_CLOCK_UNITS)
+                  if name in raw else None for name in ("ack_within", "due", "urgent")}
+        requires = raw.get("requires", [])
+        if not isinstance(requires, list) or any(r not in REQUIRABLE for r in requires):
+            problems.add(f"{key}.requires", "a list of fields from: " + ", ".join(REQUIRABLE))
+            requires = [r for r in requires if r in REQUIRABLE] if isinstance(requires,
+                                                                               list) else []
+        found[slug] = Instrument(
+            slug=slug, name=str(raw.get("name", slug)), source=str(raw.get("source", "")),
+            short=str(raw.get("short", "")), requires=tuple(str(r) for r in requires),
+            ack_cite=str(raw.get("ack_cite", "")), due_cite=str(raw.get("due_cite", "")),
+            urgent_cite=str(raw.get("urgent_cite", "")), **clocks)
+    return found
 
 
 def _holidays(raw: Any, key: str, problems: _Problems) -> Any:
@@ -233,7 +275,8 @@ def _weekly(data: dict[str, Any], offices: list[Office], problems: _Problems) ->
 
 def parse(data: dict[str, Any], path: str) -> Settings:
     problems = _Problems()
-    known = {"database", "http", "slack", "matrix", "policy", "offices", "reports"}
+    known = {"database", "http", "slack", "matrix", "policy", "offices", "reports",
+             "instruments"}
     for key in data:
         if key not in known:
             problems.add(key, "unknown section; known: " + ", ".join(sorted(known)))
@@ -246,6 +289,7 @@ def parse(data: dict[str, Any], path: str) -> Settings:
         problems.add("database.url", "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
     listen = _listen(str((data.get("http") or {}).get("listen", "127.0.0.1:3000")), problems)
     policy = _policy(data.get("policy") or {}, problems)
+    instruments = _instruments(data.get("instruments") or {}, problems)
     offices = [o for i, raw in enumerate(data.get("offices") or [])
                if (o := _office(raw, i, problems))]
     if not offices:
@@ -256,7 +300,8 @@ def parse(data: dict[str, Any], path: str) -> Settings:
     if problems.items:
         raise ConfigError(path, problems.items)
     return Settings(path=path, database_url=database_url, http_listen=listen,
-                    directory=Directory(tuple(offices), policy), slack=slack, matrix=matrix,
+                    directory=Directory(tuple(offices), policy, instruments), slack=slack,
+                    matrix=matrix,
                     weekly_report=weekly)
 
 

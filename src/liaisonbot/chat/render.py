@@ -35,6 +35,8 @@ class CardFacts:
     basis: str
     assignee: str | None
     eta: str | None
+    clocks: str = ""  # EIO · ack within 7 d (art. 16(1)) · answer by …
+    missing: str | None = None
 
 
 def _as_of(post: Post) -> datetime:
@@ -49,14 +51,32 @@ def facts(card: Card, tz: str, now: datetime) -> CardFacts:
         flags.append("confidential")
     if card.days_late:
         flags.append(f"{card.days_late} business day{'s' if card.days_late != 1 else ''} late")
+    if card.status == "incomplete":
+        flags.append(m.CARD_WAITING.format(office=card.requesting_name))
+    due = when(datetime.fromisoformat(card.due_at), tz, now)
     return CardFacts(
-        title=f"{card.ref} · {card.case} · {card.kind}",
+        title=f"{card.ref} · {card.case} · {card.kind}"
+              + (f" · {card.instrument}" if card.instrument else ""),
         parties=f"{card.requesting_name} → {card.requested_name}",
-        status=card.status, due=when(datetime.fromisoformat(card.due_at), tz, now),
+        status=card.status, due=due,
         flags=tuple(flags),
         summary=card.summary if card.summary is not None else None,
         basis=card.basis, assignee=card.assignee,
-        eta=local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None)
+        eta=local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None,
+        clocks=_clocks(card, due), missing=card.missing)
+
+
+def _clocks(card: Card, due: str) -> str:
+    """The instrument and its clocks, citing the articles (empty without an instrument)."""
+    if not card.instrument:
+        return ""
+    if not card.legal_due:
+        return m.CARD_NO_DEADLINE.format(instrument=card.instrument, due=due,
+                                         source=card.instrument_source)
+    return m.CARD_CLOCKS.format(instrument=card.instrument, ack=card.ack_within, due=due,
+                                legal=card.legal_clock,
+                                ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
+                                due_cite=f" ({card.due_cite})" if card.due_cite else "")
 
 
 def _same(text: str) -> str:
@@ -85,8 +105,16 @@ def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN) -> li
         lines.append(f"Summary: {esc(f.summary)}")
     else:
         lines.append("Summary: " + markup.italic("(confidential, shown to listed members only)"))
+    if f.clocks:
+        lines.append(esc(f.clocks))
     if f.basis:
         lines.append(f"Basis: {esc(f.basis)}")
+    if card.person:
+        lines.append(esc(m.CARD_PERSON.format(person=card.person)))
+    if card.measure:
+        lines.append(esc(m.CARD_MEASURE.format(measure=card.measure)))
+    if f.missing is not None:
+        lines.append(esc(m.CARD_MISSING.format(missing=f.missing, office=card.requesting_name)))
     if f.assignee:
         lines.append(f"Handled by: {esc(f.assignee)}")
     if f.eta:
@@ -97,7 +125,8 @@ def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN) -> li
 def card_row(card: Card, tz: str, now: datetime) -> str:
     """One line per request, for lists."""
     f = facts(card, tz, now)
-    row = f"{card.ref} · {card.kind} · {card.requesting} → {card.requested} · {f.status} · due {f.due}"
+    row = f"{card.ref} · {card.kind}" + (f" · {card.instrument}" if card.instrument else "") \
+        + f" · {card.requesting} → {card.requested} · {f.status} · due {f.due}"
     row += "".join(f" · {flag}" for flag in f.flags if flag != "confidential")
     if f.summary is not None:
         short = f.summary if len(f.summary) <= 80 else f.summary[:79] + "…"

@@ -27,6 +27,17 @@ class Card:
     assignee: str | None = None
     eta: str | None = None
     days_late: int = 0
+    instrument: str = ""  # the instrument's short label (EIO), when opened via one
+    instrument_source: str = ""
+    ack_within: str = ""  # the instrument's acknowledgement clock, as shown ("7 d")
+    ack_cite: str = ""
+    due_cite: str = ""
+    legal_due: bool = False  # the instrument has a legal answer clock
+    legal_clock: str = ""  # that clock, as shown ("120 d"); the due date may differ (due:,
+    #                        extend, time spent incomplete)
+    person: str = ""
+    measure: str = ""
+    missing: str | None = None  # while incomplete: what the requested office is waiting for
 
     @property
     def ref(self) -> str:

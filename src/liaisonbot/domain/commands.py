@@ -35,6 +35,9 @@ class OpenRequest:
     urgent: bool = False
     basis: str = ""
     confidentiality: Confidentiality = Confidentiality.RESTRICTED
+    via: str | None = None  # the instrument's slug (``via:eio``)
+    person: str = ""  # the person concerned (``person:"…"``), when the instrument requires it
+    measure: str = ""  # the measure sought (``measure:"…"``), when the instrument requires it
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class Show:
 
 @dataclass(frozen=True)
 class Transition:
-    """ack, answer, close, reopen, decline, withdraw: a status change with optional text."""
+    """ack, answer, close, reopen, decline, withdraw, incomplete, complete: a status change
+    with optional text."""
 
     verb: str
     request_id: int

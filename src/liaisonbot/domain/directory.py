@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from liaisonbot.domain.instruments import Instrument
 from liaisonbot.domain.model import Office, Policy
 from liaisonbot.domain.refs import same_slack_ref
 
@@ -12,6 +13,8 @@ from liaisonbot.domain.refs import same_slack_ref
 class Directory:
     offices: tuple[Office, ...]
     policy: Policy = field(default_factory=Policy)
+    #: ``[instruments.NAME]`` profiles, by slug (``open … via:NAME``).
+    instruments: dict[str, Instrument] = field(default_factory=dict)
 
     def office(self, slug: str) -> Office | None:
         return next((o for o in self.offices if o.slug == slug), None)

@@ -34,7 +34,8 @@ MAX_BASIS = 300
 
 USAGE: dict[str, str] = {
     "help": "help [COMMAND]",
-    "open": 'open CASE to:OFFICE [kind:KIND] [due:DUE] [urgent] [basis:"TEXT"] [conf:LEVEL] SUMMARY…',
+    "open": 'open CASE to:OFFICE [kind:KIND] [via:INSTRUMENT] [due:DUE] [urgent] [basis:"TEXT"] '
+            '[person:"TEXT"] [measure:"TEXT"] [conf:LEVEL] SUMMARY…',
     "list": "list CASE [open|overdue|all|mine]",
     "overdue": "overdue",
     "show": "show R-n",
@@ -47,12 +48,15 @@ USAGE: dict[str, str] = {
     "extend": "extend R-n DUE REASON",
     "assign": "assign R-n USER",
     "snooze": "snooze R-n DUE REASON",
+    "incomplete": "incomplete R-n WHAT IS MISSING",
+    "complete": "complete R-n TEXT",
 }
 VERBS = tuple(USAGE)
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c"}
-_OPTION_KEYS = ("to", "kind", "due", "basis", "conf")
+_OPTION_KEYS = ("to", "kind", "due", "basis", "conf", "via", "person", "measure")
 _LIST_SCOPES = ("open", "overdue", "all", "mine")
-_TEXT_REQUIRED = {"answer": "the answer", "reopen": "a reason", "decline": "a reason"}
+_TEXT_REQUIRED = {"answer": "the answer", "reopen": "a reason", "decline": "a reason",
+                  "incomplete": "what is missing", "complete": "what was missing"}
 _CONF_ALIASES = {"restricted": Confidentiality.RESTRICTED,
                  "confidential": Confidentiality.CONFIDENTIAL}
 
@@ -169,6 +173,10 @@ def _open(verb: str, args: list[Token]) -> Command:
     if len(basis) > MAX_BASIS:
         raise CommandError(f"The legal basis is {len(basis)} characters long; the limit is "
                            f"{MAX_BASIS}.")
+    for name, what in (("person", "The person concerned"), ("measure", "The measure")):
+        if len(options.get(name, "")) > MAX_BASIS:
+            raise CommandError(f"{what} is {len(options[name])} characters long; the limit is "
+                               f"{MAX_BASIS}.")
     kind_text = options.get("kind", Kind.INFORMATION.value).lower()
     if kind_text not in {k.value for k in Kind}:
         raise usage_error(verb, f"kind:{kind_text} is not a kind; use one of "
@@ -180,7 +188,9 @@ def _open(verb: str, args: list[Token]) -> Command:
     due = parse_due(options["due"], verb) if "due" in options else None
     return OpenRequest(case=case, to=options["to"].lower(), summary=summary, kind=Kind(kind_text),
                        due=due, urgent=urgent, basis=basis,
-                       confidentiality=_CONF_ALIASES[conf_text])
+                       confidentiality=_CONF_ALIASES[conf_text],
+                       via=options["via"].lower() if options.get("via") else None,
+                       person=options.get("person", ""), measure=options.get("measure", ""))
 
 
 def _list(verb: str, args: list[Token]) -> Command:
@@ -260,5 +270,6 @@ _PARSERS = {
     "help": _help, "open": _open, "list": _list, "overdue": _overdue, "show": _show,
     "ack": _transition, "answer": _transition, "close": _transition, "reopen": _transition,
     "decline": _transition, "withdraw": _transition, "extend": _extend_or_snooze,
-    "snooze": _extend_or_snooze, "assign": _assign,
+    "snooze": _extend_or_snooze, "assign": _assign, "incomplete": _transition,
+    "complete": _transition,
 }

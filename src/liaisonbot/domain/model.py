@@ -28,6 +28,7 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
+    INCOMPLETE = "incomplete"  # the requested office waits for what is missing; clocks stopped
 
 
 class Confidentiality(enum.StrEnum):
@@ -44,6 +45,8 @@ class Side(enum.StrEnum):
 PENDING = frozenset({Status.OPEN, Status.ACKNOWLEDGED})
 #: Statuses after which nothing more happens.
 ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.WITHDRAWN})
+#: Pending, or paused while incomplete: the request is still owed an answer.
+PENDING_OR_PAUSED = PENDING | {Status.INCOMPLETE}
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,14 @@ class Request:
     next_nudge_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
+    instrument: str | None = None
+    person: str = ""
+    measure: str = ""
+    paused_at: datetime | None = None  # when it became incomplete
+    paused_from: Status | None = None  # the status ``complete`` takes it back to
+    missing: str | None = None  # what the requested office said is missing
+    incomplete_nudges_sent: int = 0
+    eta_reminded: bool = False
 
     @property
     def ref(self) -> str:
@@ -156,13 +167,16 @@ _NOT_ENDED = frozenset(Status) - ENDED
 RULES: dict[str, Rule] = {
     "ack": Rule(_REQUESTED, PENDING, Status.ACKNOWLEDGED),
     "answer": Rule(_REQUESTED, PENDING, Status.ANSWERED),
-    "decline": Rule(_REQUESTED, PENDING, Status.DECLINED),
+    "decline": Rule(_REQUESTED, PENDING_OR_PAUSED, Status.DECLINED),
     "close": Rule(_REQUESTING, frozenset({Status.ANSWERED}), Status.CLOSED),
     "reopen": Rule(_REQUESTING, frozenset({Status.ANSWERED}), Status.ACKNOWLEDGED),
-    "withdraw": Rule(_REQUESTING, PENDING, Status.WITHDRAWN),
+    "withdraw": Rule(_REQUESTING, PENDING_OR_PAUSED, Status.WITHDRAWN),
     "extend": Rule(_BOTH, PENDING, None),
     "assign": Rule(_BOTH, _NOT_ENDED, None),
     "snooze": Rule(_REQUESTING, PENDING, None),
+    # ``complete`` restores the status the request had when it was marked incomplete.
+    "incomplete": Rule(_REQUESTED, PENDING, Status.INCOMPLETE),
+    "complete": Rule(_REQUESTING, frozenset({Status.INCOMPLETE}), None),
 }
 
 
@@ -170,7 +184,9 @@ RULES: dict[str, Rule] = {
 #: what to put on a card); the statuses each shows in come from RULES (``card_actions``).
 CARD_ACTIONS: dict[str, Side] = {
     "ack": Side.REQUESTED, "answer": Side.REQUESTED, "extend": Side.REQUESTED,
-    "close": Side.REQUESTING, "reopen": Side.REQUESTING, "withdraw": Side.REQUESTING}
+    "incomplete": Side.REQUESTED,
+    "close": Side.REQUESTING, "reopen": Side.REQUESTING, "complete": Side.REQUESTING,
+    "withdraw": Side.REQUESTING}
 
 
 def card_actions(side: Side, status: Status) -> list[str]:
@@ -190,7 +206,7 @@ def changes_state(verb: str) -> bool:
 
 def urgency_key(request: Request, now: datetime) -> tuple[int, int, float]:
     """Most urgent first: pending before answered before ended; then by due time, urgent first."""
-    if request.status in PENDING:
+    if request.status in PENDING_OR_PAUSED:
         band = 0
     elif request.status is Status.ANSWERED:
         band = 1

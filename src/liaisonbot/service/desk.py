@@ -17,7 +17,6 @@ from typing import Any
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.followups import next_nudge_at
 from liaisonbot.domain.grammar import CommandError, parse
 from liaisonbot.domain.model import (
     ENDED,
@@ -31,6 +30,7 @@ from liaisonbot.domain.model import (
 )
 from liaisonbot.domain.refs import format_request_id, platform_of, same_user
 from liaisonbot.domain.visibility import Audience, Place, shows
+from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
     Clock,
@@ -450,8 +450,7 @@ class Desk:
         return due
 
     def _reschedule(self, request: Request) -> None:
-        request.next_nudge_at = next_nudge_at(request, self.directory.policy,
-                                              self._calendar(request))
+        legal.reschedule(self.directory, request)
 
     async def _open(self, ctx: _Ctx, office: Office, cmd: c.OpenRequest) -> Outcome:
         target = self.directory.office(cmd.to)
@@ -460,20 +459,27 @@ class Desk:
             raise Refusal(m.UNKNOWN_OFFICE.format(slug=cmd.to, known=known))
         if target.slug == office.slug:
             raise Refusal(m.SAME_OFFICE.format(slug=office.slug))
-        policy, now = self.directory.policy, ctx.now
-        due_spec = cmd.due or c.DueSpec(after=policy.due_for(cmd.kind, urgent=cmd.urgent))
+        now = ctx.now
+        try:
+            instrument = legal.instrument_for(self.directory, cmd)
+        except legal.ClockRefusal as error:
+            raise Refusal(str(error)) from None
+        due_spec, ack_within = legal.open_clocks(self.directory, cmd, instrument)
         due = self._resolve_due(due_spec, target, now, "The due date")
         request = Request(
             id=0, case=cmd.case, kind=cmd.kind, requesting=office.slug, requested=target.slug,
             summary=cmd.summary, status=Status.OPEN, created_at=now, updated_at=now, due_at=due,
-            ack_due_at=target.calendar.deadline(now, policy.ack_within), opened_by=ctx.actor.user,
-            basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality)
+            ack_due_at=target.calendar.deadline(now, ack_within), opened_by=ctx.actor.user,
+            basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality,
+            instrument=instrument.slug if instrument else None, person=cmd.person,
+            measure=cmd.measure)
         self._reschedule(request)
         await ctx.uow.requests.add(request)
         await self._history(ctx, request, "opened", case=cmd.case, kind=cmd.kind.value,
                             to=target.slug, due=due.isoformat(), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
-                            summary=cmd.summary)
+                            summary=cmd.summary, via=cmd.via, person=cmd.person,
+                            measure=cmd.measure)
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
             reader = self.present.room_reader(room)
@@ -513,11 +519,15 @@ class Desk:
 
     async def _overdue(self, ctx: _Ctx, office: Office) -> Outcome:
         requests = await ctx.uow.requests.overdue(office.slug, ctx.now)
-        if not requests:
+        waiting = await ctx.uow.requests.incomplete_for(office.slug)
+        if not requests and not waiting:
             return Outcome(self._text(ctx, "reply", m.NOTHING_OVERDUE.format(office=office.name)),
                            verb="overdue")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
         title = self.present.overdue_title(len(requests), office)
+        if waiting:  # listed apart: their clocks are stopped, so they are not overdue
+            title += "; " + m.LIST_INCOMPLETE.format(count=len(waiting))
+            requests += sorted(waiting, key=lambda r: r.id)
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
 
@@ -593,8 +603,11 @@ class Desk:
             old_assignee, request.assignee = request.assignee, cmd.user
             return {"assignee": [old_assignee, cmd.user]}, ""
         assert isinstance(cmd, c.Transition)
+        if verb in ("incomplete", "complete"):
+            return legal.transition(self.directory, request, verb, cmd.text, ctx.now), cmd.text
         if cmd.eta is not None:
             request.eta = self._resolve_due(cmd.eta, calendar_office, ctx.now, "The eta")
+            request.eta_reminded = False  # a new promised date: its own reminder, once
         if verb == "answer":
             request.answer = cmd.text
         key = {"answer": "answer", "reopen": "reason", "decline": "reason",

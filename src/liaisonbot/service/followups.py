@@ -18,13 +18,13 @@ from liaisonbot.domain.followups import (
     NudgeDue,
     apply_nudge,
     business_days_late,
-    next_nudge_at,
     nudge_due,
 )
-from liaisonbot.domain.model import Office, Request
+from liaisonbot.domain.model import Office, Request, Status
 from liaisonbot.domain.refs import distinct_users, platform_of
 from liaisonbot.domain.timefmt import when
 from liaisonbot.domain.visibility import Audience, Place
+from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
     HistoryDraft,
@@ -34,6 +34,7 @@ from liaisonbot.service.ports import (
     UnitOfWorkFactory,
 )
 from liaisonbot.service.reports import weekly_figures, weekly_text
+from liaisonbot.service.stats import statistics, statistics_text
 
 if TYPE_CHECKING:
     from liaisonbot.service.desk import Desk
@@ -122,6 +123,10 @@ class Ticker:
             request.next_nudge_at = None
             return
         policy, calendar = self.directory.policy, office.calendar
+        more_entries, more_posts = legal.follow_ups(
+            self.directory, request, now, lambda r: self.desk.card(r, now=now))
+        entries.extend(more_entries)
+        posts.extend(more_posts)
         nudge = nudge_due(request, policy, calendar, now)
         if nudge is not None:
             apply_nudge(request, nudge)
@@ -132,9 +137,12 @@ class Ticker:
             posts.extend(OutboxDraft(platform=platform_of(room), room=room, post=post,
                                      request_id=request.id, at=now)
                          for room, post in self._nudge_posts(request, office, nudge, now, links))
-        upcoming = next_nudge_at(request, policy, calendar)
+        legal.reschedule(self.directory, request)
+        upcoming = request.next_nudge_at
         if upcoming is not None and upcoming <= now:
-            upcoming = calendar.next_open(now + timedelta(minutes=1))
+            chaser = self.directory.office(request.requesting) \
+                if request.status is Status.INCOMPLETE else office
+            upcoming = (chaser or office).calendar.next_open(now + timedelta(minutes=1))
         request.next_nudge_at = upcoming
 
     def _nudge_posts(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
@@ -199,12 +207,16 @@ class Ticker:
         calendar = office.calendar
         horizon = calendar.closing(calendar.add_business_days(calendar.local(now).date(), 2))
         items = [r for r in await uow.requests.pending_for(office.slug) if r.due_at <= horizon]
-        if not items:
+        waiting = await uow.requests.incomplete_for(office.slug)
+        if not items and not waiting:
             return []
         overdue = sum(1 for r in items if r.is_overdue(now))
         items.sort(key=lambda r: (r.case, r.due_at))
         title = m.DIGEST_TITLE.format(office=office.name, overdue=overdue,
                                       soon=len(items) - overdue)
+        if waiting:  # listed apart, after the rest: their clocks are stopped
+            title += " " + m.LIST_INCOMPLETE.format(count=len(waiting))
+            items += sorted(waiting, key=lambda r: (r.case, r.id))
         audience = Audience(Place.ROOM, office.slug)
         cards = tuple(self.present.card(r, now=now, audience=audience) for r in items)
         tz = calendar.tz.key
@@ -232,6 +244,8 @@ class Ticker:
                 histories = {r.id: await uow.history.for_request(r.id) for r in requests}
                 text = weekly_text(office.name, weekly_figures(office.slug, requests,
                                                                histories, now))
+                text += "\n" + statistics_text(statistics(
+                    office.slug, requests, histories, now, self.directory), self.directory)
                 for room in office.rooms:
                     await uow.outbox.add(platform=platform_of(room), room=room,
                                          post=Post(kind="report", text=text,

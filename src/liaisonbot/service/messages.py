@@ -52,3 +52,23 @@ DIGEST_TITLE = "Morning digest for {office}: {overdue} overdue, {soon} due withi
 DIGEST_CASE = "Case {case}:"
 RELAY_EDITED = "{who} (edited): {text}"
 RELAY_DELETED = "{who} deleted a relayed message."
+
+# ---------------------------------------------------------------------- legal clocks (issue 13)
+STATUS_VERB.update({"incomplete": "marked incomplete", "complete": "completed"})
+UNKNOWN_INSTRUMENT = "There is no instrument {slug!r}. Instruments: {known}."
+NO_INSTRUMENTS = "No instruments are configured here, so via:{slug} cannot be used; open the request without via:."
+MISSING_FIELDS = "A request via {instrument} must carry {fields} ({source}); add it and open again."
+CARD_CLOCKS = "{instrument} · ack within {ack}{ack_cite} · answer by {due} · legal time {legal}{due_cite}"
+CARD_NO_DEADLINE = "{instrument} · no legal deadline ({source}) · answer by {due}"
+CARD_MISSING = "Missing: {missing} (waiting for {office} to complete it)"
+CARD_WAITING = "waiting for {office}"
+CARD_PERSON = "Person concerned: {person}"
+CARD_MEASURE = "Measure: {measure}"
+CHANGE_PAUSED = " · clocks stopped until {office} completes it"
+CHANGE_RESUMED = " · clocks resume, due now {due} (moved by {days})"
+NUDGE_INCOMPLETE = "Reminder {number}: {ref} ({case}, {kind} to {requested}) is incomplete since {since}; {requested} is waiting for: {missing}. Please complete {ref} TEXT."
+NUDGE_ETA = "Reminder: you expected to answer {ref} ({case}, {kind} from {requesting}) by {eta}. Please answer {ref}, or give a new date with ack {ref} eta:DATE."
+LIST_INCOMPLETE = "{count} incomplete (clocks stopped, waiting for completion)."
+STATS_TITLE = "Legal clocks (time spent incomplete not counted):"
+STATS_ROW = "- {group}: acknowledged in {ack} (p90 {ack90}), answered in {answer} (p90 {answer90}); within the legal time {share}; incomplete {paused} over {paused_n}"
+STATS_NONE = "- no requests yet"

@@ -21,6 +21,7 @@ from liaisonbot.domain.model import Office, Request
 from liaisonbot.domain.refs import distinct_users
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.domain.visibility import Audience, Place, Shown, shows, visibility
+from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 
 #: History detail keys that hold moments (ISO 8601), shown in the reader's zone.
@@ -100,7 +101,9 @@ class Presenter:
             summary=request.summary if shows(request, audience, "summary") else None,
             basis=request.basis if shows(request, audience, "basis") else "",
             assignee=request.assignee, eta=request.eta.isoformat() if request.eta else None,
-            days_late=business_days_late(request, office.calendar, now))
+            days_late=business_days_late(request, office.calendar, now),
+            **legal.card_fields(self.directory, request,
+                                show=shows(request, audience, "summary")))
 
     # ------------------------------------------------------------------ the desk's facts
 
@@ -126,6 +129,8 @@ class Presenter:
             return f" · handled by {request.assignee}"
         if verb == "ack" and request.eta:
             return f" · answer expected {when(request.eta, tz, now)}"
+        if verb in ("incomplete", "complete"):
+            return legal.change_summary(self.directory, request, verb, change.detail, tz, now)
         return ""
 
     def change_note(self, change: Changed, reader: Reader, now: datetime) -> str:

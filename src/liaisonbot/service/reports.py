@@ -6,14 +6,16 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
 from liaisonbot.domain.audit import Break, Entry, verify
-from liaisonbot.domain.model import PENDING, Request
+from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.model import PENDING_OR_PAUSED, Request
 from liaisonbot.domain.visibility import Audience, Place, Shown, visibility
 from liaisonbot.service.ports import UnitOfWorkFactory
+from liaisonbot.service.stats import request_clock, statistics
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
           "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis")
@@ -42,8 +44,11 @@ def _row(request: Request, audience: Audience) -> dict[str, Any]:
 
 
 async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
-                      office: str | None) -> str:
-    """The case's requests (only those ``office`` is party to, when given) with history."""
+                      office: str | None, directory: Directory | None = None,
+                      now: datetime | None = None) -> str:
+    """The case's requests (only those ``office`` is party to, when given) with history; the
+    JSON form adds each request's instrument and the case's clock statistics (given the
+    ``directory``)."""
     async with uow() as tx:
         requests = (await tx.requests.for_case(case, office) if office
                     else await tx.requests.all_for_case(case))
@@ -57,8 +62,14 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
             row["history"] = [{"at": e.at, "actor": e.actor, "action": e.action,
                                "platform": e.platform}
                               for e in histories[request.id]]
-        return json.dumps({"case": case, "office": office, "requests": rows}, indent=2,
-                          ensure_ascii=False) + "\n"
+        document: dict[str, Any] = {"case": case, "office": office, "requests": rows}
+        if directory is not None:
+            moment = now or datetime.now(UTC)
+            for row, request in zip(rows, requests, strict=True):
+                row.update(_clock_row(request, histories[request.id], moment, directory))
+            figures = statistics(office, requests, histories, moment, directory)
+            document["statistics"] = {k: [f.as_json() for f in v] for k, v in figures.items()}
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=FIELDS)
@@ -66,6 +77,20 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
         writer.writerows(_csv_safe(row) for row in rows)
         return out.getvalue()
     return _markdown(case, office, requests, rows, histories)
+
+
+def _clock_row(request: Request, entries: list[Entry], now: datetime,
+               directory: Directory) -> dict[str, Any]:
+    """A request's instrument, particulars (hidden when confidential) and measured times."""
+    clock = request_clock(request, entries, now, directory)
+    hidden = request.confidential
+    return {"instrument": request.instrument or "",
+            "person": "(confidential)" if hidden and request.person else request.person,
+            "measure": "(confidential)" if hidden and request.measure else request.measure,
+            "ack_hours": round(clock.ack / 3600, 1) if clock.ack is not None else None,
+            "answer_days": round(clock.answer / 86400, 1) if clock.answer is not None else None,
+            "within_legal_time": clock.within_legal,
+            "incomplete_days": round(clock.incomplete / 86400, 1)}
 
 
 def _csv_safe(row: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +171,7 @@ def weekly_figures(office: str, requests: list[Request], histories: dict[int, li
                 answers.append((answered - request.created_at).total_seconds() / 86400)
                 on_time += answered <= request.due_at
         rows.append(PartnerFigures(
-            partner=partner, open=sum(r.status in PENDING for r in items),
+            partner=partner, open=sum(r.status in PENDING_OR_PAUSED for r in items),
             overdue=sum(r.is_overdue(now) for r in items),
             median_ack_hours=round(median(acks), 1) if acks else None,
             median_answer_days=round(median(answers), 1) if answers else None,

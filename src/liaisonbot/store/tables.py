@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from liaisonbot.store.types import UTCDateTime
 
 PENDING_SQL = "status IN ('open', 'acknowledged')"
+INCOMPLETE_SQL = "status = 'incomplete'"
 
 
 def _pending_index(name: str, *columns: str) -> Index:
@@ -23,6 +24,10 @@ class RequestRow(SQLModel, table=True):
         Index("ix_request_case_status", "case_ref", "status"),
         _pending_index("ix_request_requested_due", "requested", "due_at"),
         _pending_index("ix_request_requesting_due", "requesting", "due_at"),
+        Index("ix_request_requested_incomplete", "requested",
+              sqlite_where=text(INCOMPLETE_SQL), postgresql_where=text(INCOMPLETE_SQL)),
+        Index("ix_request_requesting_incomplete", "requesting",
+              sqlite_where=text(INCOMPLETE_SQL), postgresql_where=text(INCOMPLETE_SQL)),
         Index("ix_request_next_nudge", "next_nudge_at",
               sqlite_where=text("next_nudge_at IS NOT NULL"),
               postgresql_where=text("next_nudge_at IS NOT NULL")),
@@ -52,6 +57,15 @@ class RequestRow(SQLModel, table=True):
     answer_nudges_sent: int = 0
     next_nudge_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = 1
+    # 0002: legal clocks (instruments, completeness, promised dates)
+    instrument: str | None = Field(default=None, max_length=32)
+    person: str = Field(default="", max_length=300)
+    measure: str = Field(default="", max_length=300)
+    paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_from: str | None = Field(default=None, max_length=16)
+    missing: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    incomplete_nudges_sent: int = 0
+    eta_reminded: bool = False
 
 
 class HistoryRow(SQLModel, table=True):

@@ -24,6 +24,7 @@ from liaisonbot.service.ports import (
 )
 from liaisonbot.store.db import is_sqlite
 from liaisonbot.store.tables import (
+    INCOMPLETE_SQL,
     PENDING_SQL,
     AuditHeadRow,
     DigestRow,
@@ -47,13 +48,15 @@ _PENDING = [s.value for s in PENDING]
 _REQUEST_FIELDS = ("kind", "requesting", "requested", "summary", "basis", "urgent", "status",
                    "opened_by", "assignee", "answer", "created_at", "updated_at", "due_at",
                    "ack_due_at", "eta", "snoozed_until", "ack_nudges_sent", "answer_nudges_sent",
-                   "next_nudge_at")
+                   "next_nudge_at", "instrument", "person", "measure", "paused_at", "missing",
+                   "incomplete_nudges_sent", "eta_reminded")
 
 
 def _to_row(request: Request) -> dict[str, Any]:
     row = {name: getattr(request, name) for name in _REQUEST_FIELDS}
     row.update(case_ref=request.case, kind=request.kind.value, status=request.status.value,
-               confidentiality=request.confidentiality.value)
+               confidentiality=request.confidentiality.value,
+               paused_from=request.paused_from.value if request.paused_from else None)
     return row
 
 
@@ -61,7 +64,8 @@ def _to_request(row: Any) -> Request:
     m = row._mapping
     data = {name: m[name] for name in _REQUEST_FIELDS}
     data.update(kind=Kind(m["kind"]), status=Status(m["status"]),
-                confidentiality=Confidentiality(m["confidentiality"]))
+                confidentiality=Confidentiality(m["confidentiality"]),
+                paused_from=Status(m["paused_from"]) if m["paused_from"] else None)
     return Request(id=m["id"], case=m["case_ref"], version=m["version"], **data)
 
 
@@ -140,6 +144,12 @@ class SqlRequests(_Repo):
         return await self._many(select(R).where(R.c.requested == office, pending).union_all(
             select(R).where(R.c.requesting == office, pending)))
 
+    async def incomplete_for(self, office: str) -> list[Request]:
+        """Requests ``office`` is party to that wait for completion (clocks stopped)."""
+        waiting = text(INCOMPLETE_SQL)  # the partial indexes' own condition
+        return await self._many(select(R).where(R.c.requested == office, waiting).union_all(
+            select(R).where(R.c.requesting == office, waiting)))
+
     async def update_nudges(self, requests: Sequence[Request]) -> None:
         """Nudge counters and ``next_nudge_at`` of claimed requests, in one executemany. The
         rows are locked by the claim (or the SQLite write lock), so no version check is
@@ -149,9 +159,12 @@ class SqlRequests(_Repo):
         await self.conn.execute(
             update(R).where(R.c.id == bindparam("b_id")).values(
                 ack_nudges_sent=bindparam("b_ack"), answer_nudges_sent=bindparam("b_answer"),
-                next_nudge_at=bindparam("b_next"), version=R.c.version + 1),
+                next_nudge_at=bindparam("b_next"), version=R.c.version + 1,
+                incomplete_nudges_sent=bindparam("b_incomplete"),
+                eta_reminded=bindparam("b_eta")),
             [{"b_id": r.id, "b_ack": r.ack_nudges_sent, "b_answer": r.answer_nudges_sent,
-              "b_next": r.next_nudge_at} for r in requests])
+              "b_next": r.next_nudge_at, "b_incomplete": r.incomplete_nudges_sent,
+              "b_eta": r.eta_reminded} for r in requests])
         for request in requests:
             request.version += 1
 

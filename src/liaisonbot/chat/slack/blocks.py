@@ -10,6 +10,7 @@ from liaisonbot.chat.slack import texts
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.model import Side, Status, card_actions
 from liaisonbot.domain.refs import native_id, platform_of, slack_team
+from liaisonbot.service import messages as m
 
 Block = dict[str, Any]
 SECTION_MAX = 3000
@@ -58,7 +59,10 @@ def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
         section(f"{escape(f.parties)} · *{escape(f.status)}* · due {escape(f.due)}"),
         section("Summary: " + (escape(f.summary) if f.summary is not None
                                else texts.CONFIDENTIAL), card.ref)]
-    extra = [f"Basis: {escape(f.basis)}" if f.basis else "",
+    extra = [escape(f.clocks) if f.clocks else "",
+             escape(m.CARD_MISSING.format(missing=f.missing, office=card.requesting_name))
+             if f.missing is not None else "",
+             f"Basis: {escape(f.basis)}" if f.basis else "",
              f"Handled by: {escape(f.assignee)}" if f.assignee else "",
              f"Answer expected: {escape(f.eta)}" if f.eta else ""]
     if any(extra):

@@ -16,7 +16,9 @@ from liaisonbot.domain.model import Kind
 
 OPEN_CALLBACK = "lb_open_form"
 ACTION_CALLBACK = "lb_action_form"
-TEXT_VERBS = {"answer": ("text",), "extend": ("new_due", "reason"), "reopen": ("reason",)}
+TEXT_VERBS = {"answer": ("text",), "extend": ("new_due", "reason"), "reopen": ("reason",),
+              "incomplete": ("missing",), "complete": ("supplied",)}
+_MULTILINE = ("text", "reason", "missing", "supplied")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def open_view(origin: Origin, offices: list[tuple[str, str]]) -> dict[str, Any]:
 def action_view(origin: Origin) -> dict[str, Any]:
     """The small form for a button whose command needs text (answer, extend, reopen)."""
     fields = TEXT_VERBS[origin.verb]
-    blocks = [_input(name, multiline=name in ("text", "reason"), max_length=
+    blocks = [_input(name, multiline=name in _MULTILINE, max_length=
                      3000 if name != "new_due" else 20) for name in fields]
     title = texts.FORM_TITLES[origin.verb].format(ref=origin.ref)
     return _modal(ACTION_CALLBACK, title, origin, blocks)

@@ -1,0 +1,177 @@
+"""Statistics a liaison officer asks for, per partner office and per instrument: median and
+90th-percentile time to acknowledge and to answer, the share answered within the instrument's
+legal time, and the time spent incomplete. Computed from the history (``acknowledged``,
+``answered``, ``marked incomplete``, ``completed`` entries); time spent incomplete never counts
+as time taken. Percentiles are nearest-rank (p90 of 10 values is the 9th smallest)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from statistics import median
+from typing import Any
+
+from liaisonbot.domain.audit import Entry
+from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.model import Request
+from liaisonbot.service import messages as m
+
+_PAUSE, _RESUME = "marked incomplete", "completed"
+NO_INSTRUMENT = "none"
+
+
+@dataclass(frozen=True)
+class RequestClock:
+    """One request's times, in seconds, not counting time spent incomplete."""
+
+    ack: float | None
+    answer: float | None
+    within_legal: bool | None  # None: not answered, or no legal answer clock
+    incomplete: float
+
+
+@dataclass(frozen=True)
+class ClockFigures:
+    """A group's figures (a partner office's slug, or an instrument's)."""
+
+    group: str
+    requests: int
+    ack_median_hours: float | None
+    ack_p90_hours: float | None
+    answer_median_days: float | None
+    answer_p90_days: float | None
+    legal_answered: int
+    within_legal: int
+    incomplete_days: float
+    incomplete_requests: int
+
+    @property
+    def within_legal_share(self) -> float | None:
+        return self.within_legal / self.legal_answered if self.legal_answered else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "within_legal_share": self.within_legal_share}
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
+
+
+def _pauses(entries: list[Entry], now: datetime) -> list[tuple[datetime, datetime]]:
+    found, start = [], None
+    for entry in entries:
+        if entry.action == _PAUSE and start is None:
+            start = datetime.fromisoformat(entry.at)
+        elif entry.action == _RESUME and start is not None:
+            found.append((start, datetime.fromisoformat(entry.at)))
+            start = None
+        elif entry.action in ("declined", "withdrawn") and start is not None:
+            found.append((start, datetime.fromisoformat(entry.at)))
+            start = None
+    if start is not None:
+        found.append((start, max(now, start)))
+    return found
+
+
+def _paused_before(pauses: list[tuple[datetime, datetime]], moment: datetime) -> float:
+    return sum((min(end, moment) - start).total_seconds() for start, end in pauses
+               if start < moment)
+
+
+def _first(entries: list[Entry], *actions: str) -> datetime | None:
+    found = next((e for e in entries if e.action in actions), None)
+    return datetime.fromisoformat(found.at) if found else None
+
+
+def request_clock(request: Request, entries: list[Entry], now: datetime,
+                  directory: Directory) -> RequestClock:
+    pauses = _pauses(entries, now)
+    acked, answered = _first(entries, "acknowledged", "answered"), _first(entries, "answered")
+
+    def taken(moment: datetime | None) -> float | None:
+        if moment is None:
+            return None
+        return (moment - request.created_at).total_seconds() - _paused_before(pauses, moment)
+
+    answer = taken(answered)
+    within = None
+    instrument = directory.instruments.get(request.instrument or "")
+    legal = instrument.due_for(urgent=request.urgent) if instrument else None
+    office = directory.office(request.requested)
+    if answer is not None and legal is not None and office is not None:
+        limit = office.calendar.deadline(request.created_at, legal) - request.created_at
+        within = answer <= limit.total_seconds()
+    return RequestClock(ack=taken(acked), answer=answer, within_legal=within,
+                        incomplete=sum((end - start).total_seconds() for start, end in pauses))
+
+
+def clock_figures(requests: list[Request], histories: dict[int, list[Entry]], now: datetime,
+                  directory: Directory, key: Callable[[Request], str]) -> list[ClockFigures]:
+    """Figures per group (``key`` of each request), groups sorted by name."""
+    groups: dict[str, list[RequestClock]] = {}
+    for request in requests:
+        groups.setdefault(key(request), []).append(
+            request_clock(request, histories.get(request.id, []), now, directory))
+    rows = []
+    for group, clocks in sorted(groups.items()):
+        acks = [c.ack / 3600 for c in clocks if c.ack is not None]
+        answers = [c.answer / 86400 for c in clocks if c.answer is not None]
+        legal = [c.within_legal for c in clocks if c.within_legal is not None]
+        paused = [c.incomplete for c in clocks if c.incomplete > 0]
+        rows.append(ClockFigures(
+            group=group, requests=len(clocks),
+            ack_median_hours=round(median(acks), 1) if acks else None,
+            ack_p90_hours=round(percentile(acks, 0.9), 1) if acks else None,
+            answer_median_days=round(median(answers), 1) if answers else None,
+            answer_p90_days=round(percentile(answers, 0.9), 1) if answers else None,
+            legal_answered=len(legal), within_legal=sum(legal),
+            incomplete_days=round(sum(paused) / 86400, 1), incomplete_requests=len(paused)))
+    return rows
+
+
+def by_instrument(request: Request) -> str:
+    return request.instrument or NO_INSTRUMENT
+
+
+def statistics(office: str | None, requests: list[Request],
+               histories: dict[int, list[Entry]], now: datetime,
+               directory: Directory) -> dict[str, list[ClockFigures]]:
+    """Per partner office (the other party of ``office``, else the requested office) and per
+    instrument."""
+    def partner(request: Request) -> str:
+        return request.other_party(office) if office else request.requested
+
+    return {"by_office": clock_figures(requests, histories, now, directory, partner),
+            "by_instrument": clock_figures(requests, histories, now, directory, by_instrument)}
+
+
+def _num(value: float | None, unit: str) -> str:
+    return f"{value} {unit}" if value is not None else "—"
+
+
+def statistics_text(figures: dict[str, list[ClockFigures]], directory: Directory) -> str:
+    lines = [m.STATS_TITLE]
+    for kind, rows in (("by_office", figures["by_office"]),
+                       ("by_instrument", figures["by_instrument"])):
+        for row in rows:
+            if kind == "by_office":
+                group = f"with {row.group}"
+            else:
+                instrument = directory.instruments.get(row.group)
+                group = f"via {instrument.label if instrument else row.group}"
+            share = row.within_legal_share
+            lines.append(m.STATS_ROW.format(
+                group=group, ack=_num(row.ack_median_hours, "h"),
+                ack90=_num(row.ack_p90_hours, "h"), answer=_num(row.answer_median_days, "d"),
+                answer90=_num(row.answer_p90_days, "d"),
+                share=f"{share:.0%} ({row.within_legal}/{row.legal_answered})"
+                if share is not None else "—",
+                paused=f"{row.incomplete_days} d",
+                paused_n=m.plural(row.incomplete_requests, "request")))
+    if len(lines) == 1:
+        lines.append(m.STATS_NONE)
+    return "\n".join(lines)
