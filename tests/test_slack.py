@@ -17,7 +17,7 @@ HOSTILE = "Need <!channel> & <@U0EVIL> records <https://evil.example|bank> now"
 async def open_request(bot: Bot, text: str = "open ICC-01/14 to:spo Bank records") -> dict:
     status, _, _ = await bot.command(text)
     assert status == 200
-    await bot.slack.wait_for(lambda: bot.cards("C0SPO") and bot.cards("C0ICC"), 5)
+    await bot.slack.wait_for(lambda: bot.cards("C0SPO") and bot.cards("C0ICC"), 20)
     await bot.settled()
     return bot.cards("C0SPO")[-1]
 
@@ -90,7 +90,7 @@ async def test_retried_thread_event_is_relayed_once_and_own_posts_ignored(tmp_pa
         assert await bot.event(event, event_id="Ev1") == 200
         assert await bot.event(event, event_id="Ev1", retry=1) == 200
         assert await bot.event(event, event_id="Ev1", retry=2) == 200
-        await bot.slack.wait_for(lambda: bot.thread("C0ICC", origin["ts"]), 5)
+        await bot.slack.wait_for(lambda: bot.thread("C0ICC", origin["ts"]), 20)
         # the bot's own post and another bot's post come back as events: never relayed
         own = thread_message("echo", card["ts"], user="U0BOT", bot_id="B0BOT")
         other = thread_message("bot", card["ts"], subtype="bot_message", bot_id="B9")
@@ -104,7 +104,7 @@ async def test_retried_thread_event_is_relayed_once_and_own_posts_ignored(tmp_pa
         assert "&lt;b&gt;two&lt;/b&gt; files &amp; more" in all_text(relayed[0])
         files = thread_message("", card["ts"], files=[{"name": "scan.pdf", "size": 2048}])
         await bot.event(files | {"subtype": "file_share"}, event_id="Ev5")
-        await bot.slack.wait_for(lambda: len(bot.thread("C0ICC", origin["ts"])) == 2, 5)
+        await bot.slack.wait_for(lambda: len(bot.thread("C0ICC", origin["ts"])) == 2, 20)
         assert "scan.pdf" in bot.thread("C0ICC", origin["ts"])[-1]["text"]
 
 
@@ -113,12 +113,12 @@ async def test_double_submitted_command_opens_one_request_even_across_a_minute(
     async with running_bot(tmp_path) as bot:
         results = await asyncio.gather(*(bot.command("open ICC-1 to:spo Twice") for _ in range(2)))
         assert [r[0] for r in results] == [200, 200]
-        await bot.slack.wait_for(lambda: bot.cards("C0SPO"), 5)
+        await bot.slack.wait_for(lambda: bot.cards("C0SPO"), 20)
         # the next submission falls just after a minute boundary: still the same command
         now = datetime.now(UTC)
         bot.clock.offset = (now.replace(second=59, microsecond=800_000) - now)
         await bot.command("open ICC-1 to:spo Edge")
-        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 2, 5)
+        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 2, 20)
         bot.clock.offset += timedelta(seconds=0.4)  # the next minute has begun
         await bot.command("open ICC-1 to:spo Edge")
 
@@ -126,12 +126,12 @@ async def test_double_submitted_command_opens_one_request_even_across_a_minute(
             texts = [c.args.get("text", "") for c in bot.slack.calls("response_url")]
             return sum("already have" in t for t in texts)
 
-        await bot.slack.wait_for(lambda: refusals() == 2, 5)
+        await bot.slack.wait_for(lambda: refusals() == 2, 20)
         await bot.settled()
         assert len(bot.cards("C0SPO")) == 2  # "Twice" once, "Edge" once
         bot.clock.offset += timedelta(minutes=3)  # much later the same words open a new one
         await bot.command("open ICC-1 to:spo Edge")
-        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 3, 5)
+        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 3, 20)
 
 
 async def test_rate_limit_storm_and_dropped_post_each_delivered_exactly_once(
@@ -165,7 +165,7 @@ async def test_buttons_and_forms_change_status(tmp_path: Path) -> None:
                                  "block_id": "lb-card-1", "action_ts": f"17000000{n}.1"}]}
 
         assert await bot.interact(click("ack", "C0SPO", card["ts"], "U0BOB", 1)) == 200
-        await bot.slack.wait_for(lambda: bot.slack.calls("chat.update"), 5)
+        await bot.slack.wait_for(lambda: bot.slack.calls("chat.update"), 20)
         assert await bot.status(1) == "acknowledged"
         await bot.interact(click("answer", "C0SPO", card["ts"], "U0BOB", 2))
         opened = await bot.slack.wait_for_call("views.open")
@@ -189,7 +189,7 @@ async def test_buttons_and_forms_change_status(tmp_path: Path) -> None:
         async def closed() -> bool:
             return await bot.status(1) == "closed"
 
-        await bot.slack.wait_for(closed, 5)
+        await bot.slack.wait_for(closed, 20)
         await bot.settled()
         # a wrong-side click gets an ephemeral refusal, status unchanged
         await bot.interact(click("withdraw", "C0SPO", card["ts"], "U0BOB", 4))
@@ -214,7 +214,7 @@ async def test_open_form_from_bare_open(tmp_path: Path) -> None:
         await bot.interact({"type": "view_submission", "api_app_id": "A0FAKE",
                             "team": {"id": T1}, "user": {"id": "U0ALICE", "team_id": T1},
                             "view": {**view, "id": "V9", "state": {"values": values}}})
-        await bot.slack.wait_for(lambda: bot.cards("C0SPO"), 5)
+        await bot.slack.wait_for(lambda: bot.cards("C0SPO"), 20)
         assert "OP-2026-017" in all_text(bot.cards("C0SPO")[0])
         assert "URGENT" in all_text(bot.cards("C0SPO")[0])
 
@@ -259,13 +259,13 @@ async def test_two_workspaces(tmp_path: Path) -> None:
         async with running_bot(tmp_path, spo_room=f"slack:{T2}/C0SPO", env=env,
                                slack=slack) as bot:
             await bot.command("open ICC-1 to:spo Across workspaces")
-            await slack.wait_for(lambda: bot.cards("C0SPO", T2) and bot.cards("C0ICC", T1), 5)
+            await slack.wait_for(lambda: bot.cards("C0SPO", T2) and bot.cards("C0ICC", T1), 20)
             await bot.settled()
             card = bot.cards("C0SPO", T2)[0]
             assert {c.team_id for c in slack.calls("chat.postMessage")} == {T1, T2}
             await bot.event(thread_message("from two", card["ts"]), event_id="EvT2", team=T2)
             origin = bot.cards("C0ICC", T1)[0]
-            await slack.wait_for(lambda: bot.thread("C0ICC", origin["ts"], T1), 5)
+            await slack.wait_for(lambda: bot.thread("C0ICC", origin["ts"], T1), 20)
             # the same channel id in the other workspace is another room: not a thread there
             await bot.event(thread_message("wrong team", card["ts"]), event_id="EvT1", team=T1)
             await bot.settled()
@@ -289,7 +289,7 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             ack = await slack.socket_request("slash_commands", payload,
                                              accepts_response_payload=True)
             assert ack["envelope_id"]
-            await slack.wait_for(lambda: bot.cards("C0SPO"), 5)
+            await slack.wait_for(lambda: bot.cards("C0SPO"), 20)
             await slack.wait_for_call("response_url")
             health = await bot.platform.health()
             assert health["ok"] and health["socket_connected"] is True
@@ -307,7 +307,7 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             async def acked() -> bool:
                 return await bot.status(1) == "acknowledged"
 
-            await slack.wait_for(acked, 5)
+            await slack.wait_for(acked, 20)
             from support.fake_slack import event_envelope
 
             reply = {"type": "message", "channel": "C0SPO", "user": "U0BOB",
@@ -335,7 +335,7 @@ async def test_incomplete_and_complete_buttons_open_their_forms(tmp_path: Path) 
                                  "block_id": "lb-card-1", "action_ts": f"17000000{n}.1"}]}
 
         async def submit(field: str, text_value: str, user: str, n: int) -> None:
-            opened = await bot.slack.wait_for(lambda: bot.slack.calls("views.open")[n - 1:], 5)
+            opened = await bot.slack.wait_for(lambda: bot.slack.calls("views.open")[n - 1:], 20)
             view = opened[-1].args["view"]
             assert view["callback_id"] == "lb_action_form"
             assert await bot.interact({
@@ -349,11 +349,11 @@ async def test_incomplete_and_complete_buttons_open_their_forms(tmp_path: Path) 
 
         await bot.interact(click("incomplete", "C0SPO", card["ts"], "U0BOB", 1))
         await submit("missing", "the account number", "U0BOB", 1)
-        await bot.slack.wait_for(lambda: status_is("incomplete"), 5)
+        await bot.slack.wait_for(lambda: status_is("incomplete"), 20)
         await bot.settled()
         updated = next(m for m in bot.slack.messages("C0ICC") if m["ts"] == origin["ts"])
         assert "lb_complete" in json.dumps(updated["blocks"])
         assert "Missing: the account number" in all_text(updated)
         await bot.interact(click("complete", "C0ICC", origin["ts"], "U0ALICE", 2))
         await submit("supplied", "IBAN BA39 1234", "U0ALICE", 2)
-        await bot.slack.wait_for(lambda: status_is("open"), 5)
+        await bot.slack.wait_for(lambda: status_is("open"), 20)
