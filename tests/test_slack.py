@@ -317,7 +317,7 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
                                                                     event_id="EvSOCK1"))
             origin = bot.cards("C0ICC")[-1]
             await slack.wait_for(lambda: any("Over the socket too" in all_text(m) for m in
-                                             bot.thread("C0ICC", origin["ts"])), 5)
+                                             bot.thread("C0ICC", origin["ts"])), 20)
 
 
 async def test_incomplete_and_complete_buttons_open_their_forms(tmp_path: Path) -> None:
