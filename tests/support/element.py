@@ -170,12 +170,15 @@ class ElementClient:
             log_dir = owned
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         log_path = Path(log_dir) / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
-        with open(log_path, "wb") as err:
+        err = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
             proc = await asyncio.create_subprocess_exec(
                 "node", str(SCRIPT), cwd=str(ELEMENT_DIR),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err,
                 limit=16 * 1024 * 1024,
             )
+        finally:
+            os.close(err)
         self = cls(proc, log_path, owned)
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), 60)
@@ -338,6 +341,25 @@ class ElementClient:
 
     async def devices(self, user_id: str) -> list[str]:
         return list(await self.call("devices", user_id=user_id))
+
+    async def set_blacklist_unverified(self, on: bool = True) -> None:
+        """Element's "never send encrypted messages to unverified sessions": room keys are
+        withheld (code ``m.unverified``) from every device this user has not verified."""
+        await self.call("set_blacklist_unverified", on=on)
+
+    async def cross_sign_device(self, device_id: str) -> None:
+        """Sign another device of this user with its self-signing key (needs
+        ``bootstrap_cross_signing`` on this device first)."""
+        await self.call("cross_sign_device", device_id=device_id, timeout=40)
+
+    async def new_recovery_key(self) -> str:
+        """A fresh recovery key in Element's format (CryptoApi.createRecoveryKeyFromPassphrase)."""
+        return str((await self.call("new_recovery_key"))["recovery_key"])
+
+    async def user_status(self, user_id: str) -> dict[str, Any]:
+        """getUserVerificationStatus: {known, verified, was_verified, needs_user_approval}."""
+        result: dict[str, Any] = await self.call("user_status", user_id=user_id)
+        return result
 
     # ------------------------------------------------------------------- receiving
     def events(self, room_id: str | None = None) -> list[ElementEvent]:

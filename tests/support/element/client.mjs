@@ -263,6 +263,33 @@ async function devices(a) {
     return [...found.keys()];
 }
 
+function setBlacklistUnverified(a) {
+    // AllDevicesIsolationMode + this = Element's "never send to unverified sessions": room keys
+    // are withheld (m.room_key.withheld, code m.unverified) from every device not verified.
+    crypto().globalBlacklistUnverifiedDevices = Boolean(a.on);
+    return { on: Boolean(a.on) };
+}
+
+async function crossSignDevice(a) {
+    await crypto().crossSignDevice(a.device_id);
+    return {};
+}
+
+async function newRecoveryKey() {
+    const key = await crypto().createRecoveryKeyFromPassphrase();
+    return { recovery_key: key.encodedPrivateKey };
+}
+
+async function userStatus(a) {
+    const s = await crypto().getUserVerificationStatus(a.user_id);
+    return {
+        known: s.known,
+        verified: s.isCrossSigningVerified(),
+        was_verified: s.wasCrossSigningVerified(),
+        needs_user_approval: s.needsUserApproval,
+    };
+}
+
 async function stop() {
     if (client) {
         client.stopClient();
@@ -282,6 +309,10 @@ const COMMANDS = {
     encryption_info: encryptionInfo,
     device_status: deviceStatus,
     devices,
+    set_blacklist_unverified: setBlacklistUnverified,
+    cross_sign_device: crossSignDevice,
+    new_recovery_key: newRecoveryKey,
+    user_status: userStatus,
     stop,
 };
 
