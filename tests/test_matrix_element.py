@@ -26,12 +26,12 @@ import pytest
 from liaisonbot.bootstrap import build_core
 from liaisonbot.chat.matrix.platform import MatrixPlatform
 from liaisonbot.chat.matrix.session import Credentials
-from liaisonbot.config import Settings
+from liaisonbot.config import Settings, parse
 from liaisonbot.service import messages as msg
 from liaisonbot.service.outbox import RetryPolicy
 from support.element import ElementClient, ElementEvent, require_element
 from support.synapse import RegisteredUser, SynapseServer, synapse  # noqa: F401
-from test_matrix_helpers import RunningBot, office, register_bot, settings_for, wait_joined
+from test_matrix_helpers import RunningBot, office, register_bot, wait_joined
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.synapse]
 
@@ -67,6 +67,18 @@ def _env(monkeypatch: pytest.MonkeyPatch, bot: RegisteredUser, *, token: bool = 
         monkeypatch.setenv("LIAISONBOT_MATRIX_DEVICE_ID", bot.device_id)
     if recovery_key is not None:
         monkeypatch.setenv("LIAISONBOT_MATRIX_RECOVERY_KEY", recovery_key)
+
+
+def _settings(server: SynapseServer, bot: RegisteredUser, tmp: Path,
+              offices: list[dict[str, Any]]) -> Settings:
+    """The bot's config, with the product's default spelled out: room keys only for devices
+    their owner has cross-signed."""
+    return parse({
+        "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
+        "matrix": {"enabled": True, "homeserver": server.base_url, "user_id": bot.user_id,
+                   "data_dir": str(tmp / "matrix"), "exclude_insecure_devices": True},
+        "offices": offices,
+    }, "test")
 
 
 @contextlib.asynccontextmanager
@@ -231,7 +243,7 @@ async def test_command_answered_and_readable_without_warning(
             _member(synapse, bob_user, tmp_path, mode=mode) as bob:
         room_a = await alice.create_encrypted_room("icc", invite=[bot.user_id])
         room_b = await bob.create_encrypted_room("ba", invite=[bot.user_id])
-        settings = settings_for(synapse, bot, tmp_path, offices=[
+        settings = _settings(synapse, bot, tmp_path, [
             office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob.user_id])])
         async with _running(settings) as running:
             await wait_joined(running.platform, room_a)
@@ -273,7 +285,7 @@ async def test_lost_data_dir_new_device_same_identity(synapse: SynapseServer, tm
         _env(monkeypatch, bot, token=False, recovery_key=recovery_key)
         room_a = await alice.create_encrypted_room("icc", invite=[bot.user_id])
         room_b = await alice.create_encrypted_room("ba", invite=[bot.user_id])
-        settings = settings_for(synapse, bot, tmp_path, offices=[
+        settings = _settings(synapse, bot, tmp_path, [
             office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob_user.user_id])])
 
         async with _running(settings) as running:
@@ -317,7 +329,7 @@ async def test_member_device_not_cross_signed_gets_no_room_key(
         await alice2.wait_until(lambda: any(e.room_id == room_a for e in alice2.events()),
                                 what="the room on the second device")
         room_b = await alice.create_encrypted_room("ba", invite=[bot.user_id])
-        settings = settings_for(synapse, bot, tmp_path, offices=[
+        settings = _settings(synapse, bot, tmp_path, [
             office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob_user.user_id])])
         async with _running(settings) as running:
             await wait_joined(running.platform, room_a)
@@ -333,7 +345,7 @@ async def test_member_device_not_cross_signed_gets_no_room_key(
             second = await _readable_without_warning(alice, room_a, bot.user_id, "KEY-2")
             for ev_id in (reply.event_id, second.event_id):
                 seen = await alice2.wait_for(room_a, lambda e, i=ev_id: e.event_id == i)
-                assert seen.decryption_failure in NO_KEY, seen
+                assert seen.decryption_failure in NO_KEY, (seen, alice2.to_device())
             assert alice2.room_keys_from(bot.user_id) == []
 
             # cross-signed from her first device, it gets the bot's keys from then on
@@ -371,7 +383,7 @@ async def test_withheld_key_gets_the_clear_sentence_once(
     async with _member(synapse, alice_user, tmp_path, mode="all") as alice:
         room_a = await alice.create_encrypted_room("icc", invite=[bot.user_id])
         room_b = await alice.create_encrypted_room("ba", invite=[bot.user_id])
-        settings = settings_for(synapse, bot, tmp_path, offices=[
+        settings = _settings(synapse, bot, tmp_path, [
             office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob_user.user_id])])
         async with _running(settings, clock=clock, grace_seconds=60) as running:
             await wait_joined(running.platform, room_a)
