@@ -271,6 +271,12 @@ async def test_command_answered_and_readable_without_warning(
             for client in (alice, bob):
                 assert not [e for e in client.events() if e.sender == bot.user_id
                             and e.decryption_failure], "every bot message decrypts"
+            # /healthz shows the identity Element sees: the master key an office compares
+            health = await running.platform.health()
+            assert health["ok"], health
+            assert health["cross_signing"]["cross_signed"] is True, health
+            assert health["cross_signing"]["master_key"] == await _master_key(
+                synapse, alice.access_token, bot.user_id)
 
 
 async def test_lost_data_dir_new_device_same_identity(synapse: SynapseServer, tmp_path: Path,
@@ -312,6 +318,10 @@ async def test_lost_data_dir_new_device_same_identity(synapse: SynapseServer, tm
             assert reply.sender == bot.user_id
             health = await running.platform.health()
             assert health["ok"], health
+            assert health["device"] == second_device
+            assert health["cross_signing"]["cross_signed"] is True, health
+            assert health["cross_signing"]["master_key"] == master, health
+            assert health["cross_signing"].get("in_secret_storage") is True, health
 
 
 async def test_member_device_not_cross_signed_gets_no_room_key(
@@ -401,6 +411,10 @@ async def test_withheld_key_gets_the_clear_sentence_once(
             await alice.set_blacklist_unverified(False)
             await alice.send(room_a, "!liaison list SHARED-3")
             await _readable_without_warning(alice, room_a, bot.user_id, "SHARED-3")
+            metrics = running.core.telemetry.render().decode()  # type: ignore[attr-defined]
+            counted = re.search(r'^liaisonbot_matrix_withheld_total\{code="m.unverified"\} '
+                                r'([0-9.]+)$', metrics, re.MULTILINE)
+            assert counted and float(counted.group(1)) >= 1, metrics
 
         from_bot = [e for e in alice.events(room_a) if e.sender == bot.user_id
                     and e.type == "m.room.message"]
