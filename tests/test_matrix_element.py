@@ -206,7 +206,8 @@ async def test_harness_sees_unsigned_devices_as_element_does(synapse: SynapseSer
         info = await alice.encryption_info(first)
         assert info is not None and (info.shield_colour, info.shield_reason) == (
             "RED", "UNSIGNED_DEVICE")
-        assert alice.room_keys_from(bob.user_id, room), "bob's key reached alice over Olm"
+        await alice.wait_until(lambda: bool(alice.room_keys_from(bob.user_id, room)),
+                               what="bob's room key over Olm")
 
         await alice.set_isolation_mode("only_signed")
         refused = await bob.send(room, "refused")
@@ -349,7 +350,8 @@ async def test_member_device_not_cross_signed_gets_no_room_key(
 
             await alice.send(room_a, "!liaison list KEY-1")
             reply = await _readable_without_warning(alice, room_a, bot.user_id, "KEY-1")
-            assert alice.room_keys_from(bot.user_id, room_a), "the signed device got the key"
+            await alice.wait_until(lambda: bool(alice.room_keys_from(bot.user_id, room_a)),
+                                   what="the bot's room key on the signed device")
             # a second reply, so anything sent for the first has surely arrived
             await alice.send(room_a, "!liaison list KEY-2")
             second = await _readable_without_warning(alice, room_a, bot.user_id, "KEY-2")
@@ -371,7 +373,12 @@ async def test_member_device_not_cross_signed_gets_no_room_key(
             else:
                 raise AssertionError("the bot never shared its key with the now-signed device")
             assert f"SIGNED-{attempt}" in seen.body
-            assert alice2.room_keys_from(bot.user_id, room_a)
+            await alice2.wait_until(lambda: bool(alice2.room_keys_from(bot.user_id, room_a)),
+                                    what="the bot's room key on the now-signed device")
+            # what the bot sent while the device was unsigned stays unreadable there
+            for ev_id in (reply.event_id, second.event_id):
+                [early] = [e for e in alice2.events(room_a) if e.event_id == ev_id]
+                assert early.decryption_failure is not None, early
 
 
 def _withheld_sentence() -> re.Pattern[str]:
