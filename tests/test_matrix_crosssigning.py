@@ -203,3 +203,27 @@ def test_signing_key_public_matches_signedjson() -> None:
     ours = SigningKey(seed)
     theirs = signedjson.key.decode_signing_key_base64("ed25519", "k", ss.b64encode(seed))
     assert ours.public == ss.b64encode(theirs.verify_key.encode())
+
+
+# ---------------------------------------------------------------- withheld keys, told once
+
+async def test_withheld_key_sentence_once_per_session(testbot) -> None:  # type: ignore[no-untyped-def]
+    from liaisonbot.service.desk import Actor
+
+    actor = Actor("console:alice", "console:icc", name="Alice")
+    out = testbot.out
+
+    async def tell(event: str, code: str | None, session: str | None) -> str:
+        start = len(out)
+        await testbot.core.desk.tell_unreadable(actor, event, withheld=code, session=session)
+        await testbot.core.outbox.drain()
+        return "\n".join(out[start:])
+
+    first = await tell("$e1", "m.unverified", "S1")
+    assert msg.WITHHELD["m.unverified"].format(sender="Alice") in first
+    assert await tell("$e2", "m.unverified", "S1") == ""  # same key session: said already
+    assert await tell("$e1", "m.unverified", "S1") == ""  # the same event again
+    assert msg.WITHHELD["m.blacklisted"].format(sender="Alice") in await tell(
+        "$e3", "m.blacklisted", "S2")
+    assert msg.UNDECRYPTABLE in await tell("$e4", None, None)  # the generic notice stays
+    assert msg.UNDECRYPTABLE in await tell("$e5", "m.no_olm", "S3")  # no sentence of its own

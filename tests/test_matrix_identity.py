@@ -317,3 +317,32 @@ async def test_withheld_key_answered_at_once_with_the_reason_and_only_once(
 async def _outbox_empty(running: Any) -> bool:
     async with running.core.uow() as uow:
         return int(await uow.outbox.backlog()) == 0
+
+
+async def test_turning_exclusion_off_shares_with_unsigned_devices_again(
+        synapse: SynapseServer, tmp_path: Path) -> None:
+    from nio import MegolmEvent
+
+    bot = await register_bot(synapse)
+    alice_user = await synapse.register("off-" + tmp_path.name[-6:].replace("_", ""))
+    alice = await _partner(synapse, alice_user, tmp_path / "alice")  # never cross-signed
+    room = await alice.create_room("icc", encrypted=True, invite=[bot.user_id])
+    offices = [office("icc", room, [alice_user.user_id])]
+    try:
+        settings = settings_for(synapse, bot, tmp_path, offices=offices,
+                                exclude_insecure_devices=True)
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room)
+            await alice.send_text(room, "!liaison help")
+            await alice._sync_until(lambda: any(
+                isinstance(e, MegolmEvent) and e.sender == bot.user_id
+                for e in alice.undecryptable_events(room)), 20, "the bot's unreadable reply")
+        settings = settings_for(synapse, bot, tmp_path, offices=offices,
+                                exclude_insecure_devices=False)
+        async with running_bot(settings, bot) as running:
+            await alice.send_text(room, "!liaison help list")
+            reply = await alice.wait_for_message(
+                room, lambda e: e.sender == bot.user_id and "list" in e.body, 30)
+            assert reply.decrypted
+    finally:
+        await alice.close()

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import secrets as pysecrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -195,7 +195,6 @@ class IdentityState:
     in_secret_storage: bool | None = None
     #: ``ensure`` should run (again): not done yet, or it failed for a passing reason.
     pending: bool = True
-    notes: list[str] = field(default_factory=list)
 
     def as_health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cross_signed": self.cross_signed,

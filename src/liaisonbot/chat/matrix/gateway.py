@@ -198,8 +198,8 @@ class MatrixGateway:
             if self.client.should_query_keys:
                 await self.client.keys_query()
             excluded: list[tuple[str, str]] = []
-            if self.exclude_insecure_devices and isinstance(self.client, LiaisonClient):
-                excluded = self.client.apply_trust(room_id)
+            if isinstance(self.client, LiaisonClient):
+                excluded = self.client.apply_trust(room_id, self.exclude_insecure_devices)
             if self.client.olm.should_share_group_session(room_id):
                 resp = await self.client.share_group_session(room_id,
                                                              ignore_unverified_devices=True)

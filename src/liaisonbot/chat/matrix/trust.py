@@ -80,9 +80,11 @@ class LiaisonClient(AsyncClient):
             self.trust.update(resp)
         return resp
 
-    def apply_trust(self, room_id: str) -> list[tuple[str, str]]:
+    def apply_trust(self, room_id: str, exclude: bool = True) -> list[tuple[str, str]]:
         """Blacklist the room members' devices that are not cross-signed, take signed ones
-        off the blacklist; returns the excluded (user, device) pairs."""
+        off the blacklist; returns the excluded (user, device) pairs. With ``exclude`` false
+        (the setting turned off), every device comes off the blacklist (the bot blacklists
+        nothing else)."""
         assert self.olm is not None
         room = self.rooms[room_id]
         excluded = []
@@ -90,7 +92,7 @@ class LiaisonClient(AsyncClient):
             for device in self.device_store.active_user_devices(user_id):
                 if user_id == self.user_id and device.id == self.device_id:
                     continue
-                if self.trust.is_signed(user_id, device.id):
+                if not exclude or self.trust.is_signed(user_id, device.id):
                     if self.olm.is_device_blacklisted(device):
                         self.unblacklist_device(device)
                         log.info("matrix device cross-signed now; it gets room keys",
