@@ -346,3 +346,28 @@ async def test_turning_exclusion_off_shares_with_unsigned_devices_again(
             assert reply.decrypted
     finally:
         await alice.close()
+
+
+async def test_wrong_recovery_key_is_reported_and_nothing_replaced(
+        synapse: SynapseServer, tmp_path: Path) -> None:
+    bot = await register_bot(synapse)
+    settings = settings_for(synapse, bot, tmp_path, offices=[{
+        "slug": "icc", "name": "ICC", "timezone": "UTC", "rooms": ["console:icc"]}])
+    right = ss.encode_recovery_key(os.urandom(32))
+    async with running_bot(settings, bot, creds=Credentials(
+            pickle_key=PICKLE, password=bot.password, recovery_key=right)) as running:
+        await _until(lambda: _signed(running), what="first identity")
+        first = running.platform.identity.state.master_key
+    shutil.rmtree(tmp_path / "matrix")
+    wrong = ss.encode_recovery_key(os.urandom(32))
+    async with running_bot(settings, bot, creds=Credentials(
+            pickle_key=PICKLE, password=bot.password, recovery_key=wrong)) as running:
+        async def told() -> bool:
+            return bool(running.platform.identity.state.problem)
+        await _until(told, what="the recovery key problem")
+        health = await running.platform.health()
+        assert not health["ok"] and not health["cross_signing"]["cross_signed"]
+        assert health["cross_signing"]["problem"] == msg.IDENTITY_WRONG_RECOVERY_KEY.format(
+            why="it is not the account's default key")
+    answer = await _query(synapse, bot.access_token, bot.user_id)
+    assert key_of(answer["master_keys"][bot.user_id], bot.user_id, "master") == first

@@ -398,22 +398,22 @@ class CrossSigning:
                 return self._stop(sentence, server_master)
             log.info("matrix cross-signing identity uploaded",
                      extra={"master_key": identity.master.public, "replaced": bool(reset)})
-        if self.recovery_key:
-            try:
-                await self._to_storage(identity, overwrite=reset)
-            except ss.SecretStorageError as error:
-                return self._stop(msg.IDENTITY_WRONG_RECOVERY_KEY.format(why=error),
-                                  identity.master.public)
         if not verify_signed(device, self.user_id, identity.self_signing.public):
             await self._sign_device(identity, device)
             log.info("matrix device cross-signed", extra={"device": self.client.device_id})
         state.cross_signed, state.master_key, state.pending = True, identity.master.public, False
+        if self.recovery_key:  # the device is signed either way; a wrong key is reported
+            try:
+                await self._to_storage(identity, overwrite=reset)
+            except ss.SecretStorageError as error:
+                return self._stop(msg.IDENTITY_WRONG_RECOVERY_KEY.format(why=error),
+                                  identity.master.public, signed=True)
         return state
 
-    def _stop(self, sentence: str, master: str | None) -> IdentityState:
+    def _stop(self, sentence: str, master: str | None, signed: bool = False) -> IdentityState:
         log.warning("matrix cross-signing identity unusable", extra={"problem": sentence})
         self.state.problem = sentence
-        self.state.cross_signed = False
+        self.state.cross_signed = signed
         self.state.master_key = master
         self.state.pending = False
         return self.state
