@@ -429,3 +429,47 @@ async def test_withheld_key_gets_the_clear_sentence_once(
         assert sum(bool(sentence.fullmatch(b)) for b in bodies) == 1, bodies
         assert msg.UNDECRYPTABLE not in bodies, bodies
         assert not any("HELD-" in b for b in bodies), bodies
+
+
+async def test_foreign_identity_kept_and_reported(synapse: SynapseServer, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone set up cross-signing for the bot's account in Element and the bot has no
+    recovery key: the bot replaces nothing, health says why in one sentence, and its device
+    stays unsigned. Alice's Element in "only signed" mode withholds her key from it: the bot
+    says why once; a classic-mode member reads that (under a red UNSIGNED_DEVICE shield), while
+    Alice's Element refuses it (UNSIGNED_SENDER_DEVICE) - the state the issue started from."""
+    bot, alice_user, bob_user = await _offices(synapse, tmp_path)
+    _env(monkeypatch, bot)
+    sentence = _withheld_sentence()
+    async with _member(synapse, bot, tmp_path, device_name="Element (bot account)") as other:
+        foreign = (await other.own_identity())["master_key"]
+    async with _member(synapse, alice_user, tmp_path, mode="only_signed") as alice, \
+            _member(synapse, bob_user, tmp_path, mode="all") as bob:
+        room_a = await alice.create_encrypted_room("icc", invite=[bot.user_id, bob.user_id])
+        await bob.join(room_a)
+        room_b = await bob.create_encrypted_room("ba", invite=[bot.user_id])
+        settings = _settings(synapse, bot, tmp_path, [
+            office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob.user_id])])
+        async with _running(settings) as running:
+            await wait_joined(running.platform, room_a)
+            health = await running.platform.health()
+            identity = health["cross_signing"]
+            assert not health["ok"] and identity["cross_signed"] is False, health
+            assert identity["problem"] == msg.IDENTITY_FOREIGN.format(master=foreign), health
+            assert await _master_key(synapse, alice.access_token, bot.user_id) == foreign
+            status = await alice.device_status(bot.user_id, str(running.platform.client.device_id))
+            assert status is not None and not status["signed_by_owner"], status
+
+            await alice.send(room_a, "!liaison list HELD-1")
+            told = await bob.wait_for(room_a, _from(bot.user_id, "could not read"), 30)
+            assert told.decryption_failure is None and sentence.fullmatch(told.body), told.body
+            info = await bob.encryption_info(told.event_id)
+            assert info is not None and info.shield_reason == "UNSIGNED_DEVICE", info
+            refused = await alice.wait_for(room_a, lambda e: e.event_id == told.event_id)
+            assert refused.decryption_failure == "UNSIGNED_SENDER_DEVICE", refused
+            await alice.send(room_a, "!liaison list HELD-2")
+            await _two_more_syncs(running)
+            await _two_more_syncs(running)
+        bodies = [e.body for e in bob.events(room_a) if e.sender == bot.user_id]
+        assert sum(bool(sentence.fullmatch(b)) for b in bodies) == 1, bodies
+        assert not any("HELD-" in b for b in bodies), bodies
