@@ -209,9 +209,8 @@ async function createRoom(a) {
 
 async function join(a) {
     await client.joinRoom(a.room_id);
-    const room = client.getRoom(a.room_id);
     await until(() => client.getRoom(a.room_id)?.getMyMembership() === "join", a.timeout_ms ?? 30000, "join");
-    return { room_id: a.room_id, encrypted: room ? await crypto().isEncryptionEnabledInRoom(a.room_id) : null };
+    return { room_id: a.room_id, encrypted: await crypto().isEncryptionEnabledInRoom(a.room_id) };
 }
 
 async function invite(a) {
