@@ -285,7 +285,8 @@ async def test_lost_data_dir_new_device_same_identity(synapse: SynapseServer, tm
     """The bot logs in with its password and keeps its identity in secret storage (recovery
     key in Element's format). Its data_dir is lost: it logs in again as a new device, which the
     same master key signs, and Element in "only signed" mode reads it with no warning and no
-    identity change to approve."""
+    identity change to approve. Lost without the recovery key, the identity is kept and health
+    says why."""
     bot, alice_user, bob_user = await _offices(synapse, tmp_path)
     async with _member(synapse, alice_user, tmp_path, mode="only_signed") as alice:
         recovery_key = await alice.new_recovery_key()  # any Element-made key will do
@@ -323,6 +324,17 @@ async def test_lost_data_dir_new_device_same_identity(synapse: SynapseServer, tm
             assert health["cross_signing"]["cross_signed"] is True, health
             assert health["cross_signing"]["master_key"] == master, health
             assert health["cross_signing"].get("in_secret_storage") is True, health
+
+        # Lost again, now without the recovery key: nothing is replaced, health says why.
+        shutil.rmtree(settings.matrix.data_dir)
+        monkeypatch.delenv("LIAISONBOT_MATRIX_RECOVERY_KEY")
+        async with _running(settings) as running:
+            await wait_joined(running.platform, room_a)
+            health = await running.platform.health()
+            assert not health["ok"] and health["cross_signing"]["cross_signed"] is False
+            assert health["cross_signing"]["problem"] == msg.IDENTITY_FOREIGN.format(
+                master=master), health
+        assert await _master_key(synapse, alice.access_token, bot.user_id) == master
 
 
 async def test_member_device_not_cross_signed_gets_no_room_key(
