@@ -55,10 +55,10 @@ RELAY_DELETED = "{who} deleted a relayed message."
 
 # Matrix: room keys withheld from the bot (``m.room_key.withheld``), by code.
 WITHHELD = {
-    "m.unverified": "I could not read {sender}'s message here because their app only shares "
-                    "keys with cross-signed devices and withheld them from mine; please compare "
-                    "my master key (shown by liaisonbot's /healthz) when verifying me, make sure "
-                    "your own sessions are cross-signed, and send it again.",
+    "m.unverified": "I could not read {sender}'s message here because their app only sends "
+                    "its keys to sessions they have verified themselves and withheld them from "
+                    "mine; please allow unverified sessions for this room in the app's security "
+                    "settings, and send it again.",
     "m.blacklisted": "I could not read {sender}'s message here because their app has blocked "
                      "my device; please unblock liaisonbot's device in your app's security "
                      "settings and send it again.",
