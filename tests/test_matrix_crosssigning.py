@@ -227,3 +227,20 @@ async def test_withheld_key_sentence_once_per_session(testbot) -> None:  # type:
         "$e3", "m.blacklisted", "S2")
     assert msg.UNDECRYPTABLE in await tell("$e4", None, None)  # the generic notice stays
     assert msg.UNDECRYPTABLE in await tell("$e5", "m.no_olm", "S3")  # no sentence of its own
+
+
+def test_a_malformed_recovery_key_is_refused_in_one_sentence(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError
+
+    monkeypatch.setenv("LIAISONBOT_MATRIX_PICKLE_KEY", "p")
+    monkeypatch.setenv("LIAISONBOT_MATRIX_ACCESS_TOKEN", "t")
+    good = ss.encode_recovery_key(os.urandom(32))
+    monkeypatch.setenv("LIAISONBOT_MATRIX_RECOVERY_KEY", good)
+    assert Credentials.from_env().recovery_key == good
+    monkeypatch.setenv("LIAISONBOT_MATRIX_RECOVERY_KEY", good[:-2])
+    with pytest.raises(MatrixSetupError) as caught:
+        Credentials.from_env()
+    assert str(caught.value).startswith("LIAISONBOT_MATRIX_RECOVERY_KEY: the recovery key is "
+                                        "not a valid Matrix recovery key")
+    assert good[:-2] not in str(caught.value)  # never echoes the secret

@@ -58,8 +58,8 @@ def _b58decode(text: str) -> bytes:
     for char in text:
         index = _ALPHABET.find(char)
         if index < 0:
-            raise SecretStorageError(f"the recovery key has a character that is not base58: "
-                                     f"{char!r}")
+            raise SecretStorageError("the recovery key has a character that is not base58 "
+                                     "(0, O, I and l never occur)")
         number = number * 58 + index
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     zeros = len(text) - len(text.lstrip("1"))
