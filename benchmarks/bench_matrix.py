@@ -1,7 +1,11 @@
 
 """Command → reply latency of the Matrix platform on a real Synapse, beside the floor.
 
-    .venv/bin/python benchmarks/bench_matrix.py [N]
+    .venv/bin/python benchmarks/bench_matrix.py [N] [--encrypted]
+
+``--encrypted``: both rooms encrypted, the partner cross-signed and the bot sharing keys only
+with cross-signed devices (the default ``exclude_insecure_devices``), so the reply pays for
+the device-trust check and Megolm on both sides, as the floor pays for Megolm.
 
 The floor is a plain client's own-echo latency (send, see it in its own /sync) in the same
 run; the ratio says how much the bot adds (one /sync to hear the command, the desk's SQL
@@ -29,15 +33,21 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def bench(server: SynapseServer, n: int) -> None:
+async def bench(server: SynapseServer, n: int, encrypted: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-matrix-"))
     bot = await register_bot(server)
     user = await server.register("bench-alice")
     await server.override_ratelimit(user.user_id)
-    alice = await PartnerClient.login(server, user, tmp / "alice", encrypted=False)
-    room = await alice.create_room("bench", encrypted=False, invite=[bot.user_id])
-    floor_room = await alice.create_room("floor", encrypted=False)
-    settings = settings_for(server, bot, tmp, offices=[office("icc", room, [user.user_id])])
+    alice = await PartnerClient.login(server, user, tmp / "alice", encrypted=encrypted)
+    if encrypted:
+        from liaisonbot.chat.matrix.crosssigning import CrossSigning
+
+        await CrossSigning(alice.client, data_dir=str(tmp / "alice-keys"),
+                           pickle_key="bench").ensure()
+    room = await alice.create_room("bench", encrypted=encrypted, invite=[bot.user_id])
+    floor_room = await alice.create_room("floor", encrypted=encrypted)
+    settings = settings_for(server, bot, tmp, offices=[office("icc", room, [user.user_id])],
+                            exclude_insecure_devices=encrypted)
     try:
         floor = await own_echo_latency(alice, floor_room, n)
         async with running_bot(settings, bot, poll_ms=30_000) as running:
@@ -62,9 +72,10 @@ async def bench(server: SynapseServer, n: int) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 200
     with SynapseServer() as server:
-        asyncio.run(bench(server, n))
+        asyncio.run(bench(server, n, encrypted="--encrypted" in sys.argv[1:]))
 
 
 if __name__ == "__main__":

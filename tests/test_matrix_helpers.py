@@ -23,11 +23,15 @@ from support.synapse import RegisteredUser, SynapseServer
 
 
 def settings_for(server: SynapseServer, bot: RegisteredUser, tmp: Path, *,
-                 offices: list[dict[str, Any]], allowed: list[str] | None = None) -> Settings:
+                 offices: list[dict[str, Any]], allowed: list[str] | None = None,
+                 exclude_insecure_devices: bool = False) -> Settings:
+    """``exclude_insecure_devices`` is off by default here: the nio partners of most tests
+    have no cross-signing (tests of the real default cross-sign theirs and turn it on)."""
     data: dict[str, Any] = {
         "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
         "matrix": {"enabled": True, "homeserver": server.base_url, "user_id": bot.user_id,
-                   "data_dir": str(tmp / "matrix")},
+                   "data_dir": str(tmp / "matrix"),
+                   "exclude_insecure_devices": exclude_insecure_devices},
         "offices": offices,
     }
     if allowed is not None:
@@ -58,12 +62,13 @@ class RunningBot:
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, bot: RegisteredUser, *, clock: Clock | None = None,
                       grace_seconds: float = 60.0, timeline_limit: int = 50,
-                      poll_ms: int = 2000) -> AsyncIterator[RunningBot]:
+                      poll_ms: int = 2000, creds: Credentials | None = None
+                      ) -> AsyncIterator[RunningBot]:
     """Core + Matrix platform + outbox worker, shut down in order afterwards."""
     core = await build_core(settings, clock=clock,
                             retry=RetryPolicy(base_seconds=0.2, cap_seconds=2))
-    creds = Credentials(pickle_key="test-pickle-key", access_token=bot.access_token,
-                        device_id=bot.device_id)
+    creds = creds or Credentials(pickle_key="test-pickle-key", access_token=bot.access_token,
+                                 device_id=bot.device_id)
     platform = MatrixPlatform(settings, core, creds, poll_ms=poll_ms,
                               timeline_limit=timeline_limit, grace_seconds=grace_seconds)
     core.gateways["matrix"] = platform.gateway

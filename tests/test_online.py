@@ -8,6 +8,7 @@ import pytest
 from conftest import BASE_CONFIG
 from liaisonbot.config import parse
 from liaisonbot.online import check_matrix, check_slack
+from liaisonbot.service import messages as msg
 from support.fake_slack import FakeSlack
 from support.synapse import SynapseServer, synapse  # noqa: F401
 
@@ -48,7 +49,8 @@ async def test_matrix_online_names_rooms_the_bot_has_not_joined(
                                  "user_id": bot.user_id, "data_dir": str(tmp_path)})
     monkeypatch.setenv("LIAISONBOT_MATRIX_ACCESS_TOKEN", bot.access_token)
     problems = await check_matrix(settings)  # type: ignore[arg-type]
-    assert problems == [f"offices[ba].rooms: matrix:{foreign}: the bot has not joined it "
+    assert problems == [f"matrix: {msg.IDENTITY_NONE}",  # never started: not cross-signed
+                        f"offices[ba].rooms: matrix:{foreign}: the bot has not joined it "
                         f"(invite {bot.user_id})"]
     monkeypatch.setenv("LIAISONBOT_MATRIX_ACCESS_TOKEN", "syt_wrong")
     assert (await check_matrix(settings))[0].startswith(  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""``liaisonbot``: run, console, db upgrade, check-config, export, audit verify.
+"""``liaisonbot``: run, console, db upgrade, check-config, export, audit verify,
+matrix reset-identity.
 
 User mistakes end with one line on stderr and exit 2 (usage) or 1 (a failed check); never a
 traceback.
@@ -46,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("case")
     export.add_argument("--format", choices=("md", "csv", "json"), default="md")
     export.add_argument("--office", help="only requests this office is party to")
+    matrix = sub.add_parser("matrix", help="the bot's Matrix account")
+    matrix_sub = matrix.add_subparsers(dest="matrix_command", required=True,
+                                       parser_class=_Parser)
+    reset = matrix_sub.add_parser(
+        "reset-identity", help="replace the account's cross-signing identity (needs "
+                               "LIAISONBOT_MATRIX_PASSWORD; stop the bot first)")
+    reset.add_argument("--config")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
     verify = audit_sub.add_parser("verify", help="check the hash chain")
@@ -104,6 +112,27 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reset_identity(settings: Settings) -> int:
+    from liaisonbot.chat.matrix.crosssigning import reset_identity
+    from liaisonbot.chat.matrix.session import MatrixSetupError
+
+    if not settings.matrix.enabled:
+        print(f"liaisonbot: {settings.path} has no [matrix] section enabled", file=sys.stderr)
+        return 1
+    try:
+        master = asyncio.run(reset_identity(settings))
+    except MatrixSetupError as error:
+        print(f"liaisonbot: matrix: {error}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError) as error:
+        print(f"liaisonbot: matrix: {settings.matrix.homeserver} is not reachable "
+              f"({type(error).__name__})", file=sys.stderr)
+        return 1
+    print(f"new cross-signing identity for {settings.matrix.user_id}; master key {master} "
+          "(offices that verified the bot should verify it again)")
+    return 0
+
+
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from liaisonbot.domain.refs import is_case_ref
     from liaisonbot.service.reports import export_case
@@ -156,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.online:
             from liaisonbot.online import check_online
 
-            problems = asyncio.run(check_online(settings))
+            notes: list[str] = []
+            problems = asyncio.run(check_online(settings, notes))
+            for note in notes:
+                print(f"{settings.path}: {note}")
             for problem in problems:
                 print(f"{settings.path}: {problem}", file=sys.stderr)
             if problems:
@@ -174,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_console(settings, args))
     if args.command == "export":
         return asyncio.run(_export(settings, args))
+    if args.command == "matrix":
+        return _reset_identity(settings)
     if args.command == "audit":
         return asyncio.run(_audit(settings))
     from liaisonbot.runner import run

@@ -50,6 +50,8 @@ class MatrixSettings:
     allowed_servers: tuple[str, ...] = ()
     data_dir: str = "var/matrix"
     device_name: str = "liaisonbot"
+    #: Share room keys only with devices their owner has cross-signed (MSC4153).
+    exclude_insecure_devices: bool = True
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,11 @@ def _platforms(data: dict[str, Any], problems: _Problems) -> tuple[SlackSettings
                             user_id=str(raw_matrix.get("user_id", "")),
                             allowed_servers=tuple(raw_matrix.get("allowed_servers", [])),
                             data_dir=str(raw_matrix.get("data_dir", "var/matrix")),
-                            device_name=str(raw_matrix.get("device_name", "liaisonbot")))
+                            device_name=str(raw_matrix.get("device_name", "liaisonbot")),
+                            exclude_insecure_devices=raw_matrix.get(
+                                "exclude_insecure_devices", True))
+    if not isinstance(matrix.exclude_insecure_devices, bool):
+        problems.add("matrix.exclude_insecure_devices", "needs true or false")
     if matrix.enabled:
         if not matrix.homeserver.startswith(("http://", "https://")):
             problems.add("matrix.homeserver", "needs a URL like https://matrix.example.org")

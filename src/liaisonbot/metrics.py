@@ -26,6 +26,12 @@ class PrometheusTelemetry:
                                    "Seconds since the last follow-up tick", registry=self.registry)
         self.leader = Gauge("liaisonbot_leader", "1 when this process runs the tick and Matrix sync",
                             registry=self.registry)
+        self.withheld = Counter("liaisonbot_matrix_withheld", "Room keys withheld from the bot",
+                                ["code"], registry=self.registry)
+
+    def matrix_withheld(self, code: str) -> None:
+        """A partner's client withheld a room key from the bot (``m.room_key.withheld``)."""
+        self.withheld.labels(code).inc()
 
     def command(self, verb: str, platform: str, outcome: str) -> None:
         self.commands.labels(verb, platform, outcome).inc()

@@ -1,8 +1,9 @@
 """``liaisonbot check-config --online``: are the credentials good and every bound room reachable?
 
 Read-only calls only: Slack ``auth.test`` per token and ``conversations.info`` per bound
-channel; Matrix ``whoami`` and ``joined_rooms`` with the access token (from the environment, or
-the session the bot saved in ``data_dir``). Each problem is one line naming the key and why.
+channel; Matrix ``whoami``, ``joined_rooms`` and ``keys/query`` (is the bot's device
+cross-signed?) with the access token (from the environment, or the session the bot saved in
+``data_dir``). Each problem is one line naming the key and why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from liaisonbot.chat.matrix.crosssigning import identity_report
 from liaisonbot.config import Settings, secret
 from liaisonbot.domain.refs import native_id, platform_of, slack_team
 
@@ -80,7 +82,7 @@ async def _get(session: aiohttp.ClientSession, url: str, token: str) -> tuple[in
         return response.status, await response.json(content_type=None)
 
 
-async def check_matrix(settings: Settings) -> list[str]:
+async def check_matrix(settings: Settings, notes: list[str] | None = None) -> list[str]:
     token = _matrix_token(settings)
     if not token:
         return ["matrix: no access token to check with (set LIAISONBOT_MATRIX_ACCESS_TOKEN, or "
@@ -95,21 +97,32 @@ async def check_matrix(settings: Settings) -> list[str]:
                 return [f"matrix.user_id: the token belongs to {who.get('user_id')}, not "
                         f"{settings.matrix.user_id}"]
             _, joined = await _get(session, f"{base}/joined_rooms", token)
+            async with session.post(f"{base}/keys/query",
+                                    json={"device_keys": {settings.matrix.user_id: []}},
+                                    headers={"Authorization": f"Bearer {token}"}) as response:
+                own_keys = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as error:
         return [f"matrix.homeserver: {settings.matrix.homeserver} is not reachable "
                 f"({type(error).__name__})"]
+    identity = identity_report(own_keys if isinstance(own_keys, dict) else {},
+                               settings.matrix.user_id, str(who.get("device_id") or ""))
+    problems = [f"matrix: {identity.problem}"] if identity.problem else []
+    if notes is not None and identity.cross_signed:
+        notes.append(f"matrix: device {who.get('device_id')} is cross-signed; master key "
+                     f"{identity.master_key}")
     rooms = set(joined.get("joined_rooms", []))
-    return [f"offices[{slug}].rooms: {room}: the bot has not joined it (invite "
+    return problems + [f"offices[{slug}].rooms: {room}: the bot has not joined it (invite "
             f"{settings.matrix.user_id})" for slug, room in _bound(settings, "matrix")
             if native_id(room) not in rooms]
 
 
-async def check_online(settings: Settings) -> list[str]:
+async def check_online(settings: Settings, notes: list[str] | None = None) -> list[str]:
+    """Problems, one line each; facts worth showing (the Matrix identity) go to ``notes``."""
     problems: list[str] = []
     if settings.slack.enabled:
         problems += await check_slack(settings)
     if settings.matrix.enabled:
-        problems += await check_matrix(settings)
+        problems += await check_matrix(settings, notes)
     return problems
 
 

@@ -183,11 +183,19 @@ class Desk:
             await self._commit(ctx)
         return True
 
-    async def tell_unreadable(self, actor: Actor, event_id: str) -> None:
+    async def tell_unreadable(self, actor: Actor, event_id: str, *,
+                              withheld: str | None = None, session: str | None = None) -> None:
         """A message the platform could not read (its decryption keys never came): answer
-        once in its room and thread, so it is never silently dropped."""
-        await self._run(actor, None, m.UNDECRYPTABLE, event_id=f"unreadable:{event_id}",
-                        reply_in_room=True)
+        once in its room and thread, so it is never silently dropped. When the sender's
+        client ``withheld`` the key (a code with a sentence of its own), say why, once per
+        room and key ``session``."""
+        sentence: str = m.UNDECRYPTABLE
+        marks: tuple[str, ...] = ()
+        if withheld in m.WITHHELD:
+            sentence = m.WITHHELD[withheld].format(sender=actor.name or actor.user)
+            marks = (f"withheld:{actor.room}:{session or event_id}",)
+        await self._run(actor, None, sentence, event_id=f"unreadable:{event_id}",
+                        reply_in_room=True, also_mark=marks)
 
     async def relay_edit(self, actor: Actor, source_ref: str, text: str, *,
                          event_id: str | None = None) -> bool:

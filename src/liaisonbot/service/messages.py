@@ -72,3 +72,33 @@ LIST_INCOMPLETE = "{count} incomplete (clocks stopped, waiting for completion)."
 STATS_TITLE = "Legal clocks (time spent incomplete not counted):"
 STATS_ROW = "- {group}: acknowledged in {ack} (p90 {ack90}), answered in {answer} (p90 {answer90}); within the legal time {share}; incomplete {paused} over {paused_n}"
 STATS_NONE = "- no requests yet"
+
+# Matrix: room keys withheld from the bot (``m.room_key.withheld``), by code.
+WITHHELD = {
+    "m.unverified": "I could not read {sender}'s message here because their app only sends "
+                    "its keys to sessions they have verified themselves and withheld them from "
+                    "mine; please allow unverified sessions for this room in the app's security "
+                    "settings, and send it again.",
+    "m.blacklisted": "I could not read {sender}'s message here because their app has blocked "
+                     "my device; please unblock liaisonbot's device in your app's security "
+                     "settings and send it again.",
+    "m.unauthorised": "I could not read {sender}'s message here because their app decided I "
+                      "may not have its keys; please check the room's history and sharing "
+                      "settings and send it again.",
+}
+
+# Matrix: the bot's own cross-signing identity (health, check-config --online, reset-identity).
+IDENTITY_FOREIGN = ("The bot's Matrix account already has a cross-signing identity that this "
+                    "bot does not hold (master key {master}); set LIAISONBOT_MATRIX_RECOVERY_KEY "
+                    "to the account's recovery key, or replace the identity on purpose with "
+                    "'liaisonbot matrix reset-identity' (see README, Matrix).")
+IDENTITY_WRONG_RECOVERY_KEY = ("LIAISONBOT_MATRIX_RECOVERY_KEY does not open the account's "
+                               "secret storage ({why}); set the recovery key shown when the "
+                               "identity was created.")
+IDENTITY_NEEDS_PASSWORD = ("Replacing the bot's cross-signing identity needs the account "
+                           "password: set LIAISONBOT_MATRIX_PASSWORD.")
+IDENTITY_UPLOAD_FAILED = "The homeserver refused the bot's cross-signing keys ({error})."
+IDENTITY_NOT_SIGNED = ("The bot's device {device} is not signed by its cross-signing identity "
+                       "yet; start the bot (it signs its device) and check again.")
+IDENTITY_NONE = ("The bot's Matrix account has no cross-signing identity yet; start the bot "
+                 "once and it creates one.")

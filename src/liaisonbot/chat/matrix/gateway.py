@@ -36,6 +36,7 @@ from nio.exceptions import LocalProtocolError, SendRetryError
 
 from liaisonbot.chat.attempts import Attempts
 from liaisonbot.chat.matrix.html import MARKER, MEGOLM, message_content
+from liaisonbot.chat.matrix.trust import LiaisonClient
 from liaisonbot.domain.refs import native_id
 from liaisonbot.service.ports import Clock, Delivery, DeliveryError, Receipt, UnitOfWorkFactory
 
@@ -68,8 +69,10 @@ class MatrixGateway:
 
     def __init__(self, client: AsyncClient, *, uow: UnitOfWorkFactory, clock: Clock,
                  key_lock: asyncio.Lock, room_wait_seconds: float = 15.0,
-                 history_limit: int = 200) -> None:
+                 history_limit: int = 200, exclude_insecure_devices: bool = False) -> None:
         self.client = client
+        #: Room keys only for devices cross-signed by their owner (``trust.LiaisonClient``).
+        self.exclude_insecure_devices = exclude_insecure_devices
         self.uow = uow
         self.clock = clock
         self.key_lock = key_lock
@@ -176,7 +179,8 @@ class MatrixGateway:
         return Receipt(message_ref=resp.event_id)
 
     async def _ready(self, room_id: str) -> None:
-        """Wait until sync knows the room; in an encrypted room, share keys with every device."""
+        """Wait until sync knows the room; in an encrypted room, share keys with every device
+        (with ``exclude_insecure_devices``: every device its owner has cross-signed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.room_wait_seconds
         while room_id not in self.client.rooms:
@@ -193,11 +197,16 @@ class MatrixGateway:
                     raise error_of(resp, f"members of {room_id}")
             if self.client.should_query_keys:
                 await self.client.keys_query()
+            excluded: list[tuple[str, str]] = []
+            if isinstance(self.client, LiaisonClient):
+                excluded = self.client.apply_trust(room_id, self.exclude_insecure_devices)
             if self.client.olm.should_share_group_session(room_id):
                 resp = await self.client.share_group_session(room_id,
                                                              ignore_unverified_devices=True)
                 if isinstance(resp, ErrorResponse):
                     raise error_of(resp, f"key share in {room_id}")
+            if excluded and isinstance(self.client, LiaisonClient):
+                await self.client.send_withheld(room_id, excluded)
 
     async def _dm_room(self, user_id: str) -> str:
         """The DM room with ``user_id``: remembered in core state, created (encrypted) once."""

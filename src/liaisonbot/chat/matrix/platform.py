@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientError, web
 from nio import AsyncClient
 
+from liaisonbot.chat.matrix.crosssigning import CrossSigning
 from liaisonbot.chat.matrix.gateway import MatrixGateway
 from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError, login, make_client
 from liaisonbot.chat.matrix.sync import HomeserverUnavailable, MatrixSync
@@ -37,13 +38,18 @@ class MatrixPlatform:
         self.creds = creds
         self.client: AsyncClient = make_client(settings.matrix, creds)
         key_lock = asyncio.Lock()
-        self.gateway = MatrixGateway(self.client, uow=core.uow, clock=core.clock,
-                                     key_lock=key_lock)  # type: ignore[arg-type]
+        self.identity = CrossSigning(self.client, data_dir=settings.matrix.data_dir,
+                                     pickle_key=creds.pickle_key,
+                                     recovery_key=creds.recovery_key, password=creds.password)
+        self.gateway = MatrixGateway(
+            self.client, uow=core.uow, clock=core.clock,  # type: ignore[arg-type]
+            key_lock=key_lock, exclude_insecure_devices=settings.matrix.exclude_insecure_devices)
         self.sync = MatrixSync(self.client, settings=settings, desk=core.desk,
                                uow=core.uow,  # type: ignore[arg-type]
                                clock=core.clock, key_lock=key_lock,
                                wake_outbox=core.outbox.wake, poll_ms=poll_ms,
-                               timeline_limit=timeline_limit, grace_seconds=grace_seconds)
+                               timeline_limit=timeline_limit, grace_seconds=grace_seconds,
+                               identity=self.identity, telemetry=core.telemetry)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -81,10 +87,14 @@ class MatrixPlatform:
         state = self.sync.state
         fresh = time.monotonic() - state.last_sync_monotonic < self.sync.poll_ms / 1000 + 60
         running = self._task is not None and not self._task.done()
-        return {"ok": bool(running and state.synced and not state.failing and fresh),
+        identity = self.identity.state
+        return {"ok": bool(running and state.synced and not state.failing and fresh
+                           and not identity.problem),
                 "synced": state.synced,
                 "last_sync": state.last_sync.isoformat() if state.last_sync else None,
-                "errors": state.errors, "undecrypted": state.pending_undecrypted}
+                "errors": state.errors, "undecrypted": state.pending_undecrypted,
+                "withheld": state.withheld, "device": self.client.device_id,
+                "cross_signing": identity.as_health()}
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

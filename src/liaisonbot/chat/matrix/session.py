@@ -4,7 +4,9 @@
 Secrets come from the environment only:
 ``LIAISONBOT_MATRIX_ACCESS_TOKEN`` (+ ``LIAISONBOT_MATRIX_DEVICE_ID``, else ``whoami``) or
 ``LIAISONBOT_MATRIX_PASSWORD`` (logs in once, then reuses the saved device), and
-``LIAISONBOT_MATRIX_PICKLE_KEY``, which encrypts the crypto store and is required.
+``LIAISONBOT_MATRIX_PICKLE_KEY``, which encrypts the crypto store (and the cross-signing keys
+saved beside it) and is required; ``LIAISONBOT_MATRIX_RECOVERY_KEY`` (optional) opens the
+account's secret storage, where the cross-signing identity is kept for a new device.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 
+from liaisonbot.chat.matrix.secret_storage import SecretStorageError, decode_recovery_key
+from liaisonbot.chat.matrix.trust import LiaisonClient
 from liaisonbot.config import MatrixSettings, secret
 
 SESSION_FILE = "session.json"
@@ -33,6 +37,7 @@ class Credentials:
     access_token: str | None = None
     device_id: str | None = None
     password: str | None = None
+    recovery_key: str | None = None
 
     @classmethod
     def from_env(cls) -> Credentials:
@@ -43,7 +48,13 @@ class Credentials:
         creds = cls(pickle_key=pickle_key,
                     access_token=secret("LIAISONBOT_MATRIX_ACCESS_TOKEN"),
                     device_id=secret("LIAISONBOT_MATRIX_DEVICE_ID"),
-                    password=secret("LIAISONBOT_MATRIX_PASSWORD"))
+                    password=secret("LIAISONBOT_MATRIX_PASSWORD"),
+                    recovery_key=secret("LIAISONBOT_MATRIX_RECOVERY_KEY"))
+        if creds.recovery_key:
+            try:
+                decode_recovery_key(creds.recovery_key)
+            except SecretStorageError as error:
+                raise MatrixSetupError(f"LIAISONBOT_MATRIX_RECOVERY_KEY: {error}") from None
         if not creds.access_token and not creds.password:
             raise MatrixSetupError("set LIAISONBOT_MATRIX_ACCESS_TOKEN or "
                                    "LIAISONBOT_MATRIX_PASSWORD to log the bot in")
@@ -71,11 +82,11 @@ def _write_session(path: Path, data: dict[str, str]) -> None:
     tmp.replace(path)
 
 
-def make_client(settings: MatrixSettings, creds: Credentials) -> AsyncClient:
+def make_client(settings: MatrixSettings, creds: Credentials) -> LiaisonClient:
     """The client, not yet logged in; its crypto store lives in ``data_dir``."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    return AsyncClient(settings.homeserver, settings.user_id, store_path=str(data_dir),
+    return LiaisonClient(settings.homeserver, settings.user_id, store_path=str(data_dir),
                        config=client_config(creds.pickle_key))
 
 

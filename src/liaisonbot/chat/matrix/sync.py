@@ -15,6 +15,13 @@
   the same transaction as the sync token that moves past those events, so after a restart each
   is fetched again (``room_get_event``, which decrypts when the key has come meanwhile) and is
   either handled or, once its grace period is over, answered — never forgotten.
+- ``m.room_key.withheld`` to-device events (nio 0.26 passes them on as
+  ``UnknownToDeviceEvent``) are recorded by session id and counted
+  (``liaisonbot_matrix_withheld_total{code}``); a pending event whose key was withheld with
+  ``m.unverified``/``m.blacklisted``/``m.unauthorised`` is answered at once with the sentence for
+  that code (``messages.WITHHELD``), once per room and session, instead of after the grace time.
+- Each sync first makes sure the bot's device is cross-signed (``CrossSigning.ensure``) until it
+  is, or until it is clear it cannot be (health then says why).
 """
 
 from __future__ import annotations
@@ -37,8 +44,10 @@ from nio import (
     RoomMemberEvent,
     RoomMessagesResponse,
     SyncResponse,
+    UnknownToDeviceEvent,
 )
 
+from liaisonbot.chat.matrix.crosssigning import CrossSigning
 from liaisonbot.chat.matrix.inbound import classify, server_of, thread_root
 from liaisonbot.config import Settings
 from liaisonbot.service.desk import Actor, Desk
@@ -50,6 +59,10 @@ SEEN_KEY = "matrix:seen_ts"
 PENDING_KEY = "matrix:undecrypted"
 _GONE = {"M_NOT_FOUND", "M_FORBIDDEN"}
 _BACKFILL_MARGIN_MS = 5 * 60 * 1000
+#: Withheld codes that mean the key will not come: answered at once.
+WITHHELD_FINAL = {"m.unverified", "m.blacklisted", "m.unauthorised"}
+_WITHHELD_KEPT = 2000
+_IDENTITY_RETRY_S = 30.0
 
 
 class HomeserverUnavailable(RuntimeError):
@@ -67,17 +80,20 @@ class _Undecrypted:
     thread: str | None
     first_seen: datetime
     event: MegolmEvent | None = None
+    session_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"room": self.room_id, "event_id": self.event_id, "sender": self.sender,
-                "thread": self.thread, "first_seen": self.first_seen.isoformat()}
+                "thread": self.thread, "first_seen": self.first_seen.isoformat(),
+                "session": self.session_id}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _Undecrypted:
         return cls(room_id=str(data["room"]), event_id=str(data["event_id"]),
                    sender=str(data.get("sender") or ""),
                    thread=str(data["thread"]) if data.get("thread") else None,
-                   first_seen=datetime.fromisoformat(str(data["first_seen"])))
+                   first_seen=datetime.fromisoformat(str(data["first_seen"])),
+                   session_id=str(data.get("session") or ""))
 
 
 def load_pending(raw: str | None) -> list[_Undecrypted]:
@@ -113,6 +129,7 @@ class SyncState:
     last_sync_monotonic: float = 0.0
     errors: int = 0
     pending_undecrypted: int = 0
+    withheld: int = 0
     joined: set[str] = field(default_factory=set)
 
 
@@ -122,8 +139,15 @@ class MatrixSync:
     def __init__(self, client: AsyncClient, *, settings: Settings, desk: Desk,
                  uow: UnitOfWorkFactory, clock: Clock, key_lock: asyncio.Lock,
                  wake_outbox: Any, poll_ms: int = 30_000, timeline_limit: int = 50,
-                 grace_seconds: float = 60.0, backfill_pages: int = 10) -> None:
+                 grace_seconds: float = 60.0, backfill_pages: int = 10,
+                 identity: CrossSigning | None = None, telemetry: Any = None) -> None:
         self.client = client
+        self.identity = identity
+        self.telemetry = telemetry
+        self._identity_next = 0.0
+        #: session id → (code, sender) of ``m.room_key.withheld`` received.
+        self._withheld: dict[str, tuple[str, str]] = {}
+        client.add_to_device_callback(self._on_to_device, UnknownToDeviceEvent)
         self.settings = settings
         self.desk = desk
         self.uow = uow
@@ -200,6 +224,7 @@ class MatrixSync:
                 raise HomeserverUnavailable(f"sync: {resp}")
             raise RuntimeError(f"sync: {resp}")
         await self._key_chores()
+        await self._ensure_identity()
         await self._invites(resp)
         if handle:
             for room_id, info in resp.rooms.join.items():
@@ -233,6 +258,39 @@ class MatrixSync:
             if c.should_claim_keys:
                 await c.keys_claim(c.get_users_for_key_claiming())
             await c.send_to_device_messages()
+
+    async def _ensure_identity(self) -> None:
+        """Cross-sign the bot's device (once it works; retried every 30 s on errors)."""
+        ident = self.identity
+        if ident is None or not ident.state.pending or self.client.olm is None:
+            return
+        if self.client.should_upload_keys or time.monotonic() < self._identity_next:
+            return
+        try:
+            async with self.key_lock:
+                await ident.ensure()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # network, homeserver: tried again later
+            self._identity_next = time.monotonic() + _IDENTITY_RETRY_S
+            log.warning("matrix cross-signing not done yet; retrying",
+                        extra={"error": f"{type(error).__name__}: {error}"})
+
+    def _on_to_device(self, ev: UnknownToDeviceEvent) -> None:
+        if ev.type != "m.room_key.withheld":
+            return
+        content = ev.source.get("content") or {}
+        code, session = str(content.get("code") or "?"), str(content.get("session_id") or "")
+        self.state.withheld += 1
+        if self.telemetry is not None and hasattr(self.telemetry, "matrix_withheld"):
+            self.telemetry.matrix_withheld(code)
+        log.info("matrix room key withheld", extra={"sender": ev.sender, "code": code,
+                                                   "room": content.get("room_id"),
+                                                   "session": session})
+        if session:
+            self._withheld[session] = (code, ev.sender)
+            while len(self._withheld) > _WITHHELD_KEPT:
+                self._withheld.pop(next(iter(self._withheld)))
 
     # ------------------------------------------------------------------ rooms
 
@@ -332,7 +390,7 @@ class MatrixSync:
             return
         self._undecrypted[ev.event_id] = _Undecrypted(
             room_id, ev.event_id, ev.sender, thread_root(ev.source.get("content") or {}),
-            self.clock.now(), ev)
+            self.clock.now(), ev, session_id=str(ev.session_id or ""))
         self._request_key(ev)
 
     def _request_key(self, ev: MegolmEvent) -> None:
@@ -375,17 +433,28 @@ class MatrixSync:
                     event = self.client.decrypt_event(item.event)
                 except Exception:  # nio raises EncryptionError and friends
                     event = None
+            if item.event is not None and not item.session_id:
+                item.session_id = str(item.event.session_id or "")
+            withheld = self._withheld.get(item.session_id) if item.session_id else None
             if event is not None and not isinstance(event, MegolmEvent):
                 del self._undecrypted[event_id]
                 await self._event(item.room_id, event)
+            elif withheld is not None and withheld[0] in WITHHELD_FINAL:
+                del self._undecrypted[event_id]
+                await self._tell_undecryptable(item, withheld=withheld[0])
             elif (now - item.first_seen).total_seconds() >= self.grace_seconds:
                 del self._undecrypted[event_id]
                 await self._tell_undecryptable(item)
         self.state.pending_undecrypted = len(self._undecrypted)
 
-    async def _tell_undecryptable(self, item: _Undecrypted) -> None:
+    async def _tell_undecryptable(self, item: _Undecrypted, withheld: str | None = None
+                                  ) -> None:
+        room = self.client.rooms.get(item.room_id)
         actor = Actor(f"matrix:{item.sender}", f"matrix:{item.room_id}",
+                      name=(room.user_name(item.sender) if room else None) or item.sender,
                       thread_root=item.thread)
-        await self.desk.tell_unreadable(actor, item.event_id)
+        await self.desk.tell_unreadable(actor, item.event_id, withheld=withheld,
+                                        session=item.session_id or None)
         log.warning("matrix event undecryptable", extra={"room": item.room_id,
-                                                         "event": item.event_id})
+                                                         "event": item.event_id,
+                                                         "withheld": withheld})
