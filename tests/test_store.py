@@ -288,3 +288,66 @@ async def test_dedupe_windows_hold_when_two_arrive_at_once(any_url: str) -> None
             assert len(await tx.requests.all_for_case("C-1")) == 1
     finally:
         await bot.core.close()
+
+
+async def test_a_server_error_after_many_rate_limits_is_retried_not_failed(any_url: str) -> None:
+    """Five 429 rounds, then one real failure, with ``max_attempts=2``: the post is retried
+    (only the failure counted), and delivered at the next round."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
+    from liaisonbot.service.ports import Delivery, DeliveryError, ManualClock, Receipt
+
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    script = ["429"] * 5 + ["500"]
+
+    class Busy:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            step = script.pop(0) if script else "ok"
+            if step == "429":
+                raise DeliveryError("ratelimited", retry_after=1)
+            if step == "500":
+                raise DeliveryError("internal_error")
+            return Receipt("m1")
+
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a", post=Post(kind="note", text="x"),
+                            request_id=None, at=clock.now())
+        await tx.commit()
+    worker = OutboxWorker(uow=uow, gateways={"console": Busy()}, clock=clock,
+                          retry=RetryPolicy(max_attempts=2, base_seconds=1))
+    for _ in range(6):
+        assert await worker.drain() == 1
+        clock.set(clock.now() + timedelta(seconds=2))
+    async with engine.connect() as conn:
+        status, attempts = (await conn.execute(text(
+            "SELECT status, attempts FROM outbox"))).one()
+    assert (status, attempts) == ("pending", 1)  # the 429s gave their attempts back
+    assert await worker.drain() == 1
+    assert worker.delivered == 1
+    await engine.dispose()
+
+
+async def test_a_failing_statement_never_shows_its_parameters(
+        any_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The engine hides bound parameters: an exception logged from a failing statement names
+    the SQL, never the summary it carried."""
+    import logging
+
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    summary = "Bank records of witness Z-secret-7731"
+    caplog.set_level(logging.ERROR)
+    with pytest.raises(Exception) as caught:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO no_such_table (summary) VALUES (:s)"),
+                               {"s": summary})
+    logging.getLogger("liaisonbot.test").error("statement failed", exc_info=caught.value)
+    await engine.dispose()
+    assert "no_such_table" in caplog.text  # the failure itself is logged
+    assert summary not in caplog.text and summary not in str(caught.value)
+    assert "hidden due to hide_parameters" in str(caught.value)

@@ -200,7 +200,8 @@ class OutboxWorker:
     async def _release(self, item: OutboxItem) -> None:
         log.info("delivery interrupted, handed back", extra={"outbox_id": item.id})
         async with self.uow() as uow:
-            await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now())
+            await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now(),
+                                   counted=False)
             await uow.commit()
         self._held.discard(item.id)
 
@@ -211,13 +212,14 @@ class OutboxWorker:
         held, now = sorted(self._held), self.clock.now()
         async with self.uow() as uow:
             for item_id in held:
-                await uow.outbox.retry(item_id, "released at shutdown", now)
+                await uow.outbox.retry(item_id, "released at shutdown", now, counted=False)
             await uow.commit()
         self._held.clear()
         log.info("handed back leases at shutdown", extra={"outbox_ids": held})
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
-        # A rate limit is the platform pacing us, not a failure: it never uses up attempts.
+        # A rate limit is the platform pacing us, not a failure: the attempt ``claim``
+        # counted is given back, so only real failures bring a post nearer to failing.
         rate_limited = error.retry_after is not None and not error.permanent
         permanent = error.permanent or (not rate_limited
                                         and item.attempts >= self.retry.max_attempts)
@@ -228,7 +230,8 @@ class OutboxWorker:
                 await uow.outbox.fail(item.id, str(error))
             else:
                 await uow.outbox.retry(item.id, str(error),
-                                       self.clock.now() + timedelta(seconds=delay))
+                                       self.clock.now() + timedelta(seconds=delay),
+                                       counted=not rate_limited)
             await uow.commit()
         self._held.discard(item.id)
         self.telemetry.delivery(item.platform, "failed" if permanent else "retry",

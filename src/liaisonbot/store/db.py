@@ -16,7 +16,10 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions
-    (writers queue instead of failing), and its directory is created."""
+    (writers queue instead of failing), and its directory is created. Statement parameters
+    (summaries, answers) never appear in an exception's text (``hide_parameters``), so a
+    logged database error carries the SQL but not the data."""
+    kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
     database = make_url(url).database

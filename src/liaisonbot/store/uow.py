@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -261,9 +261,15 @@ class SqlOutbox(_Repo):
             status="done", delivered_at=at, message_ref=message_ref, lease_until=None,
             last_error=None))
 
-    async def retry(self, item_id: int, error: str, at: datetime) -> None:
-        await self.conn.execute(update(O).where(O.c.id == item_id).values(
-            next_attempt_at=at, lease_until=None, last_error=error[:500]))
+    async def retry(self, item_id: int, error: str, at: datetime, *,
+                    counted: bool = True) -> None:
+        """Back off until ``at``. ``counted=False`` hands back the attempt ``claim`` counted
+        (a rate limit or a shutdown is not a failure of the post)."""
+        values: dict[str, Any] = {"next_attempt_at": at, "lease_until": None,
+                                  "last_error": error[:500]}
+        if not counted:
+            values["attempts"] = case((O.c.attempts > 0, O.c.attempts - 1), else_=0)
+        await self.conn.execute(update(O).where(O.c.id == item_id).values(**values))
 
     async def fail(self, item_id: int, error: str) -> None:
         await self.conn.execute(update(O).where(O.c.id == item_id).values(
