@@ -85,8 +85,9 @@ class HoldingSlack(FakeSlack):
         self.holding = True
         self._released.clear()
 
-    def release(self, retry_after: int = 1) -> None:
-        self.holding, self.retry_after = False, retry_after
+    def release(self, retry_after: int = 1, *, refuse: bool = False) -> None:
+        """Answer the held calls (429); with ``refuse`` later calls get 429 at once too."""
+        self.holding, self.retry_after = refuse, retry_after
         self._released.set()
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
@@ -192,7 +193,8 @@ async def one_round(backend: str, scenario: str) -> float:
             owner = await leased_owner(db.url, "slack:C0BA")
             if scenario == "clean":
                 bots[0].proc.send_signal(signal.SIGTERM)
-                slack.release(retry_after=60)  # the round in flight ends; nothing is due
+                # The round in flight ends (429), and nothing goes out before the exit.
+                slack.release(retry_after=60, refuse=True)
                 await asyncio.to_thread(bots[0].proc.wait, 60)
                 await due_now(db.url)  # what is left is due and unleased: a pure restart
                 since = time.monotonic()

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -87,6 +87,10 @@ class OutboxWorker:
         #: Entries this worker has leased and not yet settled (done, retry, failed, released).
         self._held: set[int] = set()
         self.delivered = 0
+        #: Supervision hooks (``runner``): told of each failed round (returning how long to
+        #: back off) and of each round that went through.
+        self.on_failure: Callable[[Exception], float] | None = None
+        self.on_success: Callable[[], None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -195,20 +199,34 @@ class OutboxWorker:
 
     async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
         while not stop.is_set():
+            wait = idle_seconds
             try:
                 count = await self.run_once()
-            except Exception:  # the worker must outlive a database hiccup
-                log.exception("outbox round failed")
+            except Exception as error:  # the worker must outlive a database hiccup
                 count = 0
+                if self.on_failure is None:
+                    log.exception("outbox round failed")
+                else:  # logged there; back off as told, without waking early
+                    wait = self.on_failure(error)
+                    await self._pause(stop, wait)
+                    continue
+            else:
+                if self.on_success is not None:
+                    self.on_success()
             if count:
                 continue
             self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()),
                        asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=idle_seconds,
+            await asyncio.wait(waiters, timeout=wait,
                                return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+    @staticmethod
+    async def _pause(stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _deliver(self, item: OutboxItem) -> None:
         gateway = self.gateways.get(item.platform)
