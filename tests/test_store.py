@@ -454,3 +454,41 @@ async def test_the_heartbeat_keeps_a_slow_delivery_leased(any_url: str) -> None:
     gate.set()
     assert await taken_over == 1 and await in_flight == 1
     await engine.dispose()
+
+
+async def test_the_worker_reclaims_a_dead_owners_lease_when_it_starts(sqlite_url: str) -> None:
+    """``run`` (what ``liaisonbot run`` starts) hands a dead process's lease back first: the row
+    goes out while the injected clock stands still, long before its lease would end."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker
+    from liaisonbot.service.ports import Delivery, ManualClock, Receipt
+
+    await upgrade_async(sqlite_url)
+    engine = make_engine(sqlite_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a", post=Post(kind="note", text="x"),
+                            request_id=None, at=clock.now())
+        await tx.outbox.claim(clock.now(), 10, 3600, owner="liaisonbot-killed-9")
+        await tx.commit()
+    delivered = asyncio.Event()
+
+    class Gateway:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            delivered.set()
+            return Receipt(delivery.delivery_id)
+
+    worker = OutboxWorker(uow=uow, gateways={"console": Gateway()}, clock=clock,
+                          owner="liaisonbot-restarted")
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(delivered.wait(), 10)
+    finally:
+        stop.set()
+        await running
+        await engine.dispose()
+    assert worker.delivered == 1 and clock.now() == MONDAY_10
