@@ -5,8 +5,8 @@ go out one after another while rooms proceed side by side. An entry is marked do
 its gateway confirmed; a crash in between leaves it leased, and it is tried again with the
 same ``delivery_id`` (gateways make that idempotent).
 
-Leases are short (``RetryPolicy.lease_seconds``, 10 s) and name their owner, this process's
-instance id; a heartbeat renews them every ``renew_seconds`` (3 s) while their deliveries are in
+Leases are short (``RetryPolicy.lease_seconds``, 8 s) and name their owner, this process's
+instance id; a heartbeat renews them every ``renew_seconds`` (2.5 s) while their deliveries are in
 flight. A process that dies stops renewing, so another takes its rows within one lease; and
 ``reclaim()`` (run at start) hands back at once the leases whose owner is known to be gone.
 """
@@ -58,9 +58,9 @@ class RetryPolicy:
     cap_seconds: float = 900.0
     max_attempts: int = 15
     #: How long a lease lasts without renewal; a dead process's rows wait at most this long.
-    lease_seconds: float = 10.0
+    lease_seconds: float = 8.0
     #: How often the heartbeat renews the leases of deliveries in flight.
-    renew_seconds: float = 3.0
+    renew_seconds: float = 2.5
 
     def delay(self, attempts: int) -> float:
         return min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
