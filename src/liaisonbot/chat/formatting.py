@@ -559,5 +559,5 @@ def from_matrix(content: dict[str, object]) -> str:
     return from_plain(str(content.get("body", "")))
 
 
-__all__ = ["bounded", "clean", "defuse", "from_matrix", "from_matrix_html", "from_plain", "from_slack",
-           "link", "literal", "parse", "to_html", "to_mrkdwn", "to_plain"]
+__all__ = ["bounded", "clean", "defuse", "from_matrix", "from_matrix_html", "from_plain",
+           "from_slack", "link", "literal", "parse", "to_html", "to_mrkdwn", "to_plain"]
