@@ -193,3 +193,25 @@ async def test_a_supervised_task_that_dies_is_restarted_and_a_dead_one_fails_liv
     supervisor.stopping = True  # shutting down: ended tasks are expected
     assert (await get(app, "/livez"))[0] == 200
     stop.set()
+
+
+async def test_a_platform_whose_loop_died_is_restarted_after_a_backoff(testbot: TestBot) -> None:
+    clock = Clock()
+    platform = FlakyPlatform(0)
+    died: list[BaseException] = []
+    platform.crashed = lambda: died[0] if died and platform.running else None  # type: ignore[attr-defined]
+    node = replica(testbot, [platform], clock)
+    await node.step()
+    assert platform.running and platform.starts == 1
+    died.append(RuntimeError("sync loop died"))
+    await node.step()
+    assert not platform.running and "matrix" in testbot.core.outbox.paused
+    health = await node.checks()["matrix"]()
+    assert health["ok"] is False and health["error"] == "RuntimeError"
+    died.clear()
+    await node.step()
+    assert platform.starts == 1  # backing off
+    clock.now += 1.0
+    await node.step()
+    assert platform.starts == 2 and platform.running
+    assert "matrix" not in testbot.core.outbox.paused

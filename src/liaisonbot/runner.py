@@ -113,9 +113,25 @@ class Replica:
         self.supervisor.succeeded("leader")
         return self.poll_seconds
 
+    async def _restart_crashed(self, platforms: list[Platform]) -> None:
+        """A started platform whose own loop died (``crashed()``, e.g. Matrix's sync loop) is
+        stopped, its posts held, and started again by ``_start`` after a back-off."""
+        for platform in platforms:
+            crashed = getattr(platform, "crashed", None)
+            error = crashed() if platform.name in self.started and crashed else None
+            if error is None:
+                continue
+            self.supervisor.failed(platform.name, error)
+            self.started.discard(platform.name)
+            if platform.name in SINGLETONS:
+                self.core.outbox.paused.add(platform.name)
+            with contextlib.suppress(Exception):
+                await platform.stop()
+
     async def _start(self, platforms: list[Platform]) -> None:
         """Start the platforms not running yet whose back-off has passed (one failing to
         start, e.g. Matrix while the homeserver is down, is retried; the rest go on)."""
+        await self._restart_crashed(platforms)
         for platform in platforms:
             if platform.name in self.started or not self.supervisor.due(platform.name):
                 continue
