@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,3 +154,52 @@ def test_any_native_text_crosses_safely(text: str) -> None:
     from_matrix = f.from_matrix({"format": "org.matrix.custom.html", "formatted_body": text})
     _slack_safe(f.to_mrkdwn(from_matrix))
     _slack_safe(f.to_mrkdwn(f.from_matrix({"body": text})))
+
+
+PATHOLOGICAL = ["*a ", "_a ", "*a _b ", "x *y _z `", "```a\n", "ahttp://", "http://)", "*"]
+
+
+def _work(text: str) -> int:
+    """Python lines executed in formatting.py while rendering ``text`` (deterministic, unlike
+    wall-clock time on a shared machine)."""
+    import sys
+
+    from liaisonbot.chat import formatting
+
+    count = 0
+
+    def tracer(frame: Any, event: str, _arg: Any) -> Any:
+        nonlocal count
+        if frame.f_code.co_filename != formatting.__file__:
+            return None
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        formatting.to_html(text)
+        formatting.to_mrkdwn(text)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("pattern", PATHOLOGICAL)
+def test_markup_parsing_is_linear_for_pathological_text(pattern: str) -> None:
+    """Many unmatched markers (or fences, or URL look-alikes): 8× the text costs about 8× the
+    work, not 64× (each unmatched `*` used to rescan to the end of its line)."""
+    small, large = ((pattern * 8000)[:n] for n in (1000, 8000))
+    ratio = _work(large) / _work(small)
+    assert ratio < 12, f"{pattern!r}: 8x the text cost {ratio:.1f}x the work"
+
+
+def test_markup_parsing_is_bounded_by_max_neutral() -> None:
+    from liaisonbot.chat.formatting import MAX_NEUTRAL, from_plain, to_plain
+
+    huge = "*a " * 20_000
+    assert _work(huge) < 1.1 * _work(huge[:MAX_NEUTRAL])
+    rendered = to_plain(huge)
+    assert len(rendered) <= MAX_NEUTRAL and rendered.endswith("…")
+    assert len(from_plain("x" * 50_000)) == MAX_NEUTRAL
+    assert to_plain("*a* " * 100) == "*a* " * 100  # normal text: unchanged

@@ -177,3 +177,58 @@ def test_database_password_only_from_the_environment(tmp_path: Path,
     settings = parse({"database": {"url": "postgresql+asyncpg://bot@db/liaison"},
                       "offices": [{"slug": "a", "rooms": ["console:a"]}]}, "x")
     assert settings.database_url == "postgresql+asyncpg://bot:s3cret@db/liaison"
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISONBOT_")}
+    return {**env, **extra}
+
+
+def _with_platforms(config: Path, slack_mode: str | None, matrix: bool = False) -> Path:
+    text = config.read_text()
+    if slack_mode:
+        text += f'\n[slack]\nenabled = true\nmode = "{slack_mode}"\n'
+    if matrix:
+        text += ('\n[matrix]\nenabled = true\nhomeserver = "http://127.0.0.1:9"\n'
+                 'user_id = "@bot:example.org"\n')
+    config.write_text(text)
+    return config
+
+
+@pytest.mark.parametrize(("mode", "matrix", "names"), [
+    ("http", False, ["LIAISONBOT_SLACK_SIGNING_SECRET"]),
+    ("socket", False, ["LIAISONBOT_SLACK_APP_TOKEN"]),
+    (None, True, ["LIAISONBOT_MATRIX_PICKLE_KEY", "LIAISONBOT_MATRIX_ACCESS_TOKEN"]),
+])
+def test_check_config_names_each_missing_secret(config: Path, mode: str | None, matrix: bool,
+                                                names: list[str]) -> None:
+    path = _with_platforms(config, mode, matrix)
+    args = [sys.executable, "-m", "liaisonbot.cli", "check-config", "--config", str(path)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env=_clean_env())
+    assert result.returncode == 1, result.stdout
+    for name in names:
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr and "sound" not in result.stdout
+    secrets = {"LIAISONBOT_SLACK_SIGNING_SECRET": "s", "LIAISONBOT_SLACK_APP_TOKEN": "xapp-1",
+               "LIAISONBOT_MATRIX_PICKLE_KEY": "k", "LIAISONBOT_MATRIX_ACCESS_TOKEN": "t"}
+    sound = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT,
+                           env=_clean_env(**secrets))
+    assert sound.returncode == 0, sound.stderr
+
+
+def test_run_refuses_to_start_without_the_signing_secret(config: Path) -> None:
+    """A real ``liaisonbot run`` in Slack http mode with no signing secret: exit 1 with one
+    sentence naming the variable, before anything listens."""
+    path = _with_platforms(config, "http")
+    result = subprocess.run([sys.executable, "-m", "liaisonbot.cli", "run", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env=_clean_env(LIAISONBOT_SLACK_BOT_TOKEN="xoxb-t",
+                                           LIAISONBOT_SLACK_SIGNING_SECRET=""))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "LIAISONBOT_SLACK_SIGNING_SECRET" in lines[0], result.stderr
+    assert lines[0].startswith("liaisonbot: not starting:")
+    assert not (config.parent / "bot.db").exists()  # refused before touching the database

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ async def test_forged_signature_and_stale_timestamp_are_refused(tmp_path: Path) 
     async with running_bot(tmp_path) as bot:
         body = slash_command_body(text="open ICC-1 to:spo Forged", channel_id="C0ICC")
         forged, _, _ = await bot.post(body, secret="not-the-secret")
+        # the old stand-in for a missing secret, and an empty one, open no door either
+        for stand_in in ("unset", ""):
+            assert (await bot.post(body, secret=stand_in))[0] == 401, stand_in
         old = int(datetime.now().timestamp()) - 600
         stale_headers = signed_headers(SECRET, body, timestamp=old)
         stale, _, _ = await bot.post(body, headers=stale_headers)
@@ -80,6 +84,26 @@ async def test_forged_signature_and_stale_timestamp_are_refused(tmp_path: Path) 
         await bot.settled()
         assert bot.slack.calls("chat.postMessage") == []
         assert len(bot.slack.calls("response_url")) == 1
+
+
+def test_slack_platform_refuses_to_build_without_its_secret(testbot: Any) -> None:
+    """Fail closed in the adapter too: http mode without the signing secret, socket mode
+    without the app token, each a one-sentence exit naming the variable."""
+    import pytest
+
+    from liaisonbot.chat.slack.platform import build_slack
+    from liaisonbot.config import SlackSettings
+
+    settings = testbot.core.settings
+    for mode, env, name in (
+            ("http", {"LIAISONBOT_SLACK_BOT_TOKEN": "xoxb-t"}, "LIAISONBOT_SLACK_SIGNING_SECRET"),
+            ("http", {"LIAISONBOT_SLACK_SIGNING_SECRET": "  "}, "LIAISONBOT_SLACK_SIGNING_SECRET"),
+            ("socket", {"LIAISONBOT_SLACK_BOT_TOKEN": "xoxb-t"}, "LIAISONBOT_SLACK_APP_TOKEN")):
+        slack = SlackSettings(enabled=True, mode=mode)
+        with pytest.raises(SystemExit) as refused:
+            build_slack(replace(settings, slack=slack), testbot.core, env=env)
+        message = str(refused.value.code)
+        assert name in message and len(message.splitlines()) == 1
 
 
 async def test_retried_thread_event_is_relayed_once_and_own_posts_ignored(tmp_path: Path) -> None:
@@ -289,7 +313,7 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             ack = await slack.socket_request("slash_commands", payload,
                                              accepts_response_payload=True)
             assert ack["envelope_id"]
-            await slack.wait_for(lambda: bot.cards("C0SPO"), 20)
+            await slack.wait_for(lambda: bot.cards("C0SPO") and bot.cards("C0ICC"), 20)
             await slack.wait_for_call("response_url")
             health = await bot.platform.health()
             assert health["ok"] and health["socket_connected"] is True

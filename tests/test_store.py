@@ -290,3 +290,207 @@ async def test_dedupe_windows_hold_when_two_arrive_at_once(any_url: str) -> None
             assert len(await tx.requests.all_for_case("C-1")) == 1
     finally:
         await bot.core.close()
+
+
+async def test_a_server_error_after_many_rate_limits_is_retried_not_failed(any_url: str) -> None:
+    """Five 429 rounds, then one real failure, with ``max_attempts=2``: the post is retried
+    (only the failure counted), and delivered at the next round."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
+    from liaisonbot.service.ports import Delivery, DeliveryError, ManualClock, Receipt
+
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    script = ["429"] * 5 + ["500"]
+
+    class Busy:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            step = script.pop(0) if script else "ok"
+            if step == "429":
+                raise DeliveryError("ratelimited", retry_after=1)
+            if step == "500":
+                raise DeliveryError("internal_error")
+            return Receipt("m1")
+
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a", post=Post(kind="note", text="x"),
+                            request_id=None, at=clock.now())
+        await tx.commit()
+    worker = OutboxWorker(uow=uow, gateways={"console": Busy()}, clock=clock,
+                          retry=RetryPolicy(max_attempts=2, base_seconds=1))
+    for _ in range(6):
+        assert await worker.drain() == 1
+        clock.set(clock.now() + timedelta(seconds=2))
+    async with engine.connect() as conn:
+        status, attempts = (await conn.execute(text(
+            "SELECT status, attempts FROM outbox"))).one()
+    assert (status, attempts) == ("pending", 1)  # the 429s gave their attempts back
+    assert await worker.drain() == 1
+    assert worker.delivered == 1
+    await engine.dispose()
+
+
+async def test_a_failing_statement_never_shows_its_parameters(
+        any_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The engine hides bound parameters: an exception logged from a failing statement names
+    the SQL, never the summary it carried."""
+    import logging
+
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    summary = "Bank records of witness Z-secret-7731"
+    caplog.set_level(logging.ERROR)
+    with pytest.raises(Exception) as caught:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO no_such_table (summary) VALUES (:s)"),
+                               {"s": summary})
+    logging.getLogger("liaisonbot.test").error("statement failed", exc_info=caught.value)
+    await engine.dispose()
+    assert "no_such_table" in caplog.text  # the failure itself is logged
+    assert summary not in caplog.text and summary not in str(caught.value)
+    assert "hidden due to hide_parameters" in str(caught.value)
+
+
+async def test_a_dead_processes_lease_is_reclaimed_at_once_on_restart(any_url: str) -> None:
+    """kill -9 while a row is leased: the restarted process hands the dead owner's lease back
+    at start and delivers the row at once (same clock instant, nothing waits for the lease).
+    On PostgreSQL a lease whose owner is still connected is left alone."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker
+    from liaisonbot.service.ports import Delivery, ManualClock, Receipt
+    from liaisonbot.store.db import INSTANCE, is_sqlite
+
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    postgres = not is_sqlite(any_url)
+    alive_owner = "liaisonbot-test-alive-replica"
+    other = make_engine(any_url, connect_args={"server_settings": {
+        "application_name": alive_owner}}) if postgres else None
+    async with uow() as tx:
+        for room in ("console:a", "console:b"):
+            await tx.outbox.add(platform="console", room=room, post=Post(kind="note", text=room),
+                                request_id=None, at=clock.now())
+        await tx.commit()
+    async with uow() as tx:  # the process that died had leased room a's row
+        assert len(await tx.outbox.claim(clock.now(), 1, 10, owner="liaisonbot-dead-1")) == 1
+        await tx.commit()
+    delivered: list[str] = []
+
+    class Gateway:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            delivered.append(delivery.room)
+            return Receipt(delivery.delivery_id)
+
+    worker = OutboxWorker(uow=uow, gateways={"console": Gateway()}, clock=clock, owner=INSTANCE)
+    try:
+        if other is not None:  # a live replica's lease on room b
+            live = await other.connect()
+            async with uow() as tx:
+                assert len(await tx.outbox.claim(clock.now(), 1, 10, owner=alive_owner)) == 1
+                await tx.commit()
+        assert await worker.reclaim() == [1]
+        assert await worker.drain() == (1 if postgres else 2)
+        assert delivered == (["console:a"] if postgres else ["console:a", "console:b"])
+        if other is not None:
+            await live.close()
+            await other.dispose()  # that replica is gone now: its lease comes back too
+            assert await worker.reclaim() == [2]
+            assert await worker.drain() == 1
+            assert delivered == ["console:a", "console:b"]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_heartbeat_keeps_a_slow_delivery_leased(any_url: str) -> None:
+    """A delivery that outlasts its lease stays with its worker while the heartbeat renews it;
+    once renewals stop (the process died), another worker takes the row after one lease."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
+    from liaisonbot.service.ports import Delivery, ManualClock, Receipt
+
+    await upgrade_async(any_url)
+    engine = make_engine(any_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    entered, gate = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+
+    class Slow:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            calls.append(delivery.delivery_id)
+            entered.set()
+            await gate.wait()
+            return Receipt(delivery.delivery_id)
+
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a", post=Post(kind="note", text="x"),
+                            request_id=None, at=clock.now())
+        await tx.commit()
+    policy = RetryPolicy(lease_seconds=10)
+    first = OutboxWorker(uow=uow, gateways={"console": Slow()}, clock=clock, retry=policy,
+                         owner="liaisonbot-first")
+    second = OutboxWorker(uow=uow, gateways={"console": Slow()}, clock=clock, retry=policy,
+                          owner="liaisonbot-second")
+    in_flight = asyncio.create_task(first.run_once())
+    await asyncio.wait_for(entered.wait(), 10)
+    clock.set(clock.now() + timedelta(seconds=8))
+    assert await first.renew_held() == 1  # lease now runs to +18 s
+    clock.set(clock.now() + timedelta(seconds=5))  # +13 s: past the first lease
+    assert await second.run_once() == 0
+    clock.set(clock.now() + timedelta(seconds=6))  # +19 s: no renewal since +8 s
+    entered.clear()
+    taken_over = asyncio.create_task(second.run_once())
+    await asyncio.wait_for(entered.wait(), 10)
+    assert calls == ["lb-1", "lb-1"]  # the same delivery id: the gateway dedupes the resend
+    assert await first.renew_held() == 0  # the first worker no longer owns it
+    gate.set()
+    assert await taken_over == 1 and await in_flight == 1
+    await engine.dispose()
+
+
+async def test_the_worker_reclaims_a_dead_owners_lease_when_it_starts(sqlite_url: str) -> None:
+    """``run`` (what ``liaisonbot run`` starts) hands a dead process's lease back first: the row
+    goes out while the injected clock stands still, long before its lease would end."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker
+    from liaisonbot.service.ports import Delivery, ManualClock, Receipt
+
+    await upgrade_async(sqlite_url)
+    engine = make_engine(sqlite_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a", post=Post(kind="note", text="x"),
+                            request_id=None, at=clock.now())
+        await tx.outbox.claim(clock.now(), 10, 3600, owner="liaisonbot-killed-9")
+        await tx.commit()
+    delivered = asyncio.Event()
+
+    class Gateway:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            delivered.set()
+            return Receipt(delivery.delivery_id)
+
+    worker = OutboxWorker(uow=uow, gateways={"console": Gateway()}, clock=clock,
+                          owner="liaisonbot-restarted")
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(delivered.wait(), 10)
+    finally:
+        stop.set()
+        await running
+        await engine.dispose()
+    assert worker.delivered == 1 and clock.now() == MONDAY_10

@@ -14,7 +14,7 @@ from liaisonbot.service.desk import Desk
 from liaisonbot.service.followups import Ticker
 from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
 from liaisonbot.service.ports import ChatGateway, Clock, SystemClock
-from liaisonbot.store.db import make_engine
+from liaisonbot.store.db import INSTANCE, make_engine
 from liaisonbot.store.migrate import upgrade_async
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
@@ -50,7 +50,7 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
     all_gateways: dict[str, ChatGateway] = dict(gateways or {})
     telemetry = PrometheusTelemetry()
     outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry,
-                          telemetry=telemetry)
+                          telemetry=telemetry, owner=INSTANCE)
     desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
                 telemetry=telemetry)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,

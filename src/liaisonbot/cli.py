@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from liaisonbot.config import ConfigError, Settings, config_path, load
+from liaisonbot.config import ConfigError, Settings, config_path, load, missing_secrets
 
 
 class _Parser(argparse.ArgumentParser):
@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     settings = _settings(args)
+    if args.command in ("check-config", "run") and (missing := missing_secrets(settings)):
+        # Fail closed: no secret is ever replaced by a default.
+        for problem in missing:
+            print(f"liaisonbot: not starting: {problem.partition(': ')[2]}"
+                  if args.command == "run" else f"{settings.path}: {problem}", file=sys.stderr)
+        return 1
     if args.command == "check-config":
         if args.online:
             from liaisonbot.online import check_online

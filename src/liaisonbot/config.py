@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,6 +26,9 @@ ENV_PATH = "LIAISONBOT_CONFIG"
 #: The database URL with its password, from the environment; overrides ``[database] url``.
 ENV_DATABASE_URL = "LIAISONBOT_DATABASE_URL"
 _POLICY_KINDS = {k.value for k in Kind} | {"urgent"}
+ENV_SLACK_SIGNING_SECRET = "LIAISONBOT_SLACK_SIGNING_SECRET"
+ENV_SLACK_APP_TOKEN = "LIAISONBOT_SLACK_APP_TOKEN"
+ENV_MATRIX_PICKLE_KEY = "LIAISONBOT_MATRIX_PICKLE_KEY"
 
 
 class ConfigError(Exception):
@@ -325,3 +329,32 @@ def load(path: str) -> Settings:
 def secret(name: str) -> str | None:
     """A secret from the environment (never from the file)."""
     return os.environ.get(name) or None
+
+
+def missing_secrets(settings: Settings, env: Mapping[str, str] | None = None) -> list[str]:
+    """Secrets an enabled platform cannot do without, as ``key: why`` problems. Each one's
+    absence would open a door (unverified Slack requests, an unencrypted crypto store) or
+    leave the platform unable to log in: ``run`` refuses to start, ``check-config`` names it.
+    There is never a default standing in for a missing secret."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+
+    def absent(name: str) -> bool:
+        return not (env.get(name) or "").strip()
+
+    if settings.slack.enabled and settings.slack.mode == "http" \
+            and absent(ENV_SLACK_SIGNING_SECRET):
+        problems.append(f"slack.mode: {ENV_SLACK_SIGNING_SECRET} is not set; http mode "
+                        "verifies every request to /slack/events with it")
+    if settings.slack.enabled and settings.slack.mode == "socket" \
+            and absent(ENV_SLACK_APP_TOKEN):
+        problems.append(f"slack.mode: {ENV_SLACK_APP_TOKEN} is not set; socket mode "
+                        "connects with this xapp- token")
+    if settings.matrix.enabled:
+        if absent(ENV_MATRIX_PICKLE_KEY):
+            problems.append(f"matrix: {ENV_MATRIX_PICKLE_KEY} is not set; it encrypts the "
+                            "Matrix crypto store")
+        if absent("LIAISONBOT_MATRIX_ACCESS_TOKEN") and absent("LIAISONBOT_MATRIX_PASSWORD"):
+            problems.append("matrix: neither LIAISONBOT_MATRIX_ACCESS_TOKEN nor "
+                            "LIAISONBOT_MATRIX_PASSWORD is set; one logs the bot in")
+    return problems

@@ -10,13 +10,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from liaisonbot.bootstrap import Core
+from liaisonbot.supervision import Supervisor
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def build_web(core: Core, checks: dict[str, HealthCheck] | None = None) -> web.Application:
+def build_web(core: Core, checks: dict[str, HealthCheck] | None = None, *,
+              supervisor: Supervisor | None = None) -> web.Application:
     """The aiohttp application. ``checks`` add one entry per enabled platform; each returns
-    a dict with at least ``ok``."""
+    a dict with at least ``ok``. ``supervisor`` decides ``/livez`` (see ``supervision``)."""
     app = web.Application()
     parts: dict[str, HealthCheck] = dict(checks or {})
 
@@ -58,8 +60,17 @@ def build_web(core: Core, checks: dict[str, HealthCheck] | None = None) -> web.A
         return web.Response(body=telemetry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def livez(_request: web.Request) -> web.Response:
-        """Liveness only: the process and its event loop answer. Outside outages (database,
-        Slack, homeserver) show on /healthz, and must not get the process restarted."""
+        """Liveness: the event loop answers, no supervised task has died, and no critical
+        part has failed for too long while the database answers. Outside outages (database,
+        Slack, homeserver) show on /healthz only, and never get the process restarted."""
+        problems: list[str] = []
+        if supervisor is not None:
+            problems = supervisor.dead()
+            failing = supervisor.failing_too_long()
+            if failing and (await database())["ok"]:
+                problems += failing
+        if problems:
+            return web.json_response({"ok": False, "problems": problems}, status=503)
         return web.json_response({"ok": True})
 
     app.router.add_get("/healthz", healthz)

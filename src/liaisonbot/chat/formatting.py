@@ -108,36 +108,78 @@ class Block:
 _EMPH = {"*": "bold", "_": "italic"}
 
 
-def _url_at(text: str, i: int) -> str | None:
-    found = URL.match(text, i)
-    if not found or (i > 0 and (text[i - 1].isalnum())):
+def bounded(text: str) -> str:
+    """At most ``MAX_NEUTRAL`` characters: a longer text is cut, ending in "…"."""
+    return text if len(text) <= MAX_NEUTRAL else text[:MAX_NEUTRAL - 1] + "…"
+
+
+def _url_at(text: str, i: int, stop: int | None = None) -> str | None:
+    """The URL starting at ``i``, if any. ``stop`` (the end of the run of URL characters
+    from ``i``, when the caller knows it) spares the rescan of a long run."""
+    if i > 0 and text[i - 1].isalnum():
         return None
-    url = found.group(0)
-    depth = 0
-    for k, ch in enumerate(url):  # an unbalanced ")" ends the URL: "label (url)" stays apart
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth < 0:
-            url = url[:k]
-            break
-    while url and url[-1] in _URL_TAIL:
-        if url[-1] == ")" and url.count("(") >= url.count(")"):
-            break
-        url = url[:-1]
-    return url if len(url) > len("https://") else None
+    if stop is None:
+        found = URL.match(text, i)
+        if not found:
+            return None
+        stop = found.end()
+    else:
+        head = text[i:i + 8].lower()
+        body = i + 8 if head.startswith("https://") else \
+            i + 7 if head.startswith("http://") else None
+        if body is None or stop <= body:
+            return None
+    end, depth = stop, 0
+    for k in range(i, stop):  # an unbalanced ")" ends the URL: "label (url)" stays apart
+        ch = text[k]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                end = k
+                break
+    opens, closes = text.count("(", i, end), text.count(")", i, end)
+    while end > i and text[end - 1] in _URL_TAIL:
+        if text[end - 1] == ")":
+            if opens >= closes:
+                break
+            closes -= 1
+        end -= 1
+    return text[i:end] if end - i > len("https://") else None
 
 
-def _closing(text: str, start: int, marker: str) -> int:
-    """Index of the marker closing an emphasis opened at ``start - 1``, else -1."""
+def _url_stops(text: str) -> list[int]:
+    """For each index, where the run of URL characters from there ends (one pass)."""
+    stops = [len(text)] * (len(text) + 1)
+    for k in range(len(text) - 1, -1, -1):
+        ch = text[k]
+        stops[k] = k if ch.isspace() or ch in "<>\"'`|\\" else stops[k + 1]
+    return stops
+
+
+def _closing(text: str, start: int, marker: str, dead: bytearray | None = None) -> int:
+    """Index of the marker closing an emphasis opened at ``start - 1``, else -1.
+
+    ``dead`` marks the positions earlier failed scans of this marker went through: from any
+    of them the scan would go the same way and fail again, so it stops there. Each position
+    is then scanned at most once per marker, and a line of unmatched markers parses in
+    linear time (it used to rescan to the end of the line for each one)."""
     if start >= len(text) or text[start].isspace():
         return -1
     j = start
+    path: list[int] = []
     while j < len(text):
+        if dead is not None:
+            if dead[j]:
+                break
+            path.append(j)
         ch = text[j]
         if ch == "\\":
             j += 2
             continue
         if ch == "\n":
-            return -1
+            break
         if ch == "`":  # a code span inside emphasis is skipped whole
             end = text.find("`", j + 1)
             j = end + 1 if end > 0 else j + 1
@@ -146,13 +188,18 @@ def _closing(text: str, start: int, marker: str) -> int:
                 j + 1 >= len(text) or not text[j + 1].isalnum()):
             return j
         j += 1
+    if dead is not None:
+        for k in path:
+            dead[k] = 1
     return -1
 
 
 def inline(text: str) -> tuple[Span, ...]:
-    """Neutral inline markup → spans."""
+    """Neutral inline markup → spans, in time linear in the text's length."""
     spans: list[Span] = []
     buf: list[str] = []
+    dead = {marker: bytearray(len(text) + 1) for marker in _EMPH}
+    stops: list[int] | None = None
 
     def flush() -> None:
         if buf:
@@ -174,14 +221,16 @@ def inline(text: str) -> tuple[Span, ...]:
                 i = end + 1
                 continue
         if ch in "hH":
-            url = _url_at(text, i)
+            if stops is None:
+                stops = _url_stops(text)
+            url = _url_at(text, i, stops[i])
             if url:
                 flush()
                 spans.append(Span("url", url))
                 i += len(url)
                 continue
         if ch in _EMPH and (i == 0 or not text[i - 1].isalnum()):
-            end = _closing(text, i + 1, ch)
+            end = _closing(text, i + 1, ch, dead[ch])
             if end > 0:
                 flush()
                 spans.append(Span(_EMPH[ch], children=inline(text[i + 1:end])))
@@ -193,27 +242,35 @@ def inline(text: str) -> tuple[Span, ...]:
     return tuple(spans)
 
 
-def _fence_end(lines: list[str], start: int) -> int | None:
+def _fence_end(lines: list[str], start: int, closers: list[int]) -> int | None:
     """The line closing a fence opened on ``lines[start]`` (Slack writes ```a\nb``` with
-    the fences on the text's own lines; markdown puts them alone on a line)."""
+    the fences on the text's own lines; markdown puts them alone on a line). ``closers[k]``
+    is the first line from ``k`` on that ends with a fence (-1: none)."""
     first = lines[start].strip()
     if len(first) > 6 and first.endswith("```"):
         return start
-    for j in range(start + 1, len(lines)):
-        if lines[j].rstrip().endswith("```"):
-            return j
-    return None
+    after = closers[start + 1]
+    return after if after >= 0 else None
+
+
+def _closers(lines: list[str]) -> list[int]:
+    found = [-1] * (len(lines) + 1)
+    for k in range(len(lines) - 1, -1, -1):
+        found[k] = k if lines[k].rstrip().endswith("```") else found[k + 1]
+    return found
 
 
 def parse(text: str) -> tuple[Block, ...]:
-    """Neutral markup → blocks (lines, list items, fenced code)."""
+    """Neutral markup → blocks (lines, list items, fenced code). Linear in the text's length,
+    which is held to ``MAX_NEUTRAL``."""
     blocks: list[Block] = []
-    lines = clean(text).split("\n")
+    lines = bounded(clean(text)).split("\n")
+    closers = _closers(lines)
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.lstrip().startswith("```"):
-            end = _fence_end(lines, i)
+            end = _fence_end(lines, i, closers)
             if end is not None:
                 body = "\n".join(lines[i:end + 1]).strip()[3:-3]
                 blocks.append(Block("code", code=body.strip("\n")))
@@ -376,7 +433,8 @@ def from_slack(text: str, name_of: Callable[[str], str | None] = lambda _id: Non
         pos = found.end()
     out.append(_slack_text((text or "")[pos:]))
     lines = "".join(out).split("\n")
-    return "\n".join("- " + line[2:] if line.startswith("• ") else line for line in lines)
+    return bounded("\n".join("- " + line[2:] if line.startswith("• ") else line
+                              for line in lines))
 
 
 def _slack_text(text: str) -> str:
@@ -484,13 +542,13 @@ def from_matrix_html(formatted_body: str) -> str:
     parser.feed(formatted_body or "")
     parser.close()
     text = "".join(parser.out)
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+    return bounded(re.sub(r"\n{3,}", "\n\n", text).strip("\n"))
 
 
 def from_plain(body: str) -> str:
     """A plain ``body`` (or console line) → neutral markup: bare URLs stay links, every other
     character is literal."""
-    return literal(body)
+    return bounded(literal(body))
 
 
 def from_matrix(content: dict[str, object]) -> str:
@@ -501,5 +559,5 @@ def from_matrix(content: dict[str, object]) -> str:
     return from_plain(str(content.get("body", "")))
 
 
-__all__ = ["clean", "defuse", "from_matrix", "from_matrix_html", "from_plain", "from_slack",
-           "link", "literal", "parse", "to_html", "to_mrkdwn", "to_plain"]
+__all__ = ["bounded", "clean", "defuse", "from_matrix", "from_matrix_html", "from_plain",
+           "from_slack", "link", "literal", "parse", "to_html", "to_mrkdwn", "to_plain"]

@@ -2,8 +2,13 @@
 
 Per-room order holds: only the oldest pending entry of a room is leased, so a room's posts
 go out one after another while rooms proceed side by side. An entry is marked done only after
-its gateway confirmed; a crash in between leaves it leased, and after the lease it is tried
-again with the same ``delivery_id`` (gateways make that idempotent).
+its gateway confirmed; a crash in between leaves it leased, and it is tried again with the
+same ``delivery_id`` (gateways make that idempotent).
+
+Leases are short (``RetryPolicy.lease_seconds``, 8 s) and name their owner, this process's
+instance id; a heartbeat renews them every ``renew_seconds`` (2.5 s) while their deliveries are in
+flight. A process that dies stops renewing, so another takes its rows within one lease; and
+``reclaim()`` (run at start) hands back at once the leases whose owner is known to be gone.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -51,7 +57,10 @@ class RetryPolicy:
     base_seconds: float = 2.0
     cap_seconds: float = 900.0
     max_attempts: int = 15
-    lease_seconds: float = 120.0
+    #: How long a lease lasts without renewal; a dead process's rows wait at most this long.
+    lease_seconds: float = 8.0
+    #: How often the heartbeat renews the leases of deliveries in flight.
+    renew_seconds: float = 2.5
 
     def delay(self, attempts: int) -> float:
         return min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
@@ -62,8 +71,10 @@ class OutboxWorker:
 
     def __init__(self, *, uow: UnitOfWorkFactory, gateways: Mapping[str, ChatGateway],
                  clock: Clock, retry: RetryPolicy | None = None, batch: int = 50,
-                 telemetry: Telemetry | None = None) -> None:
+                 telemetry: Telemetry | None = None, owner: str | None = None) -> None:
         self.uow = uow
+        #: Who this worker's leases belong to: the process instance (``store.db.INSTANCE``).
+        self.owner = owner or f"worker-{secrets.token_hex(6)}"
         self.telemetry = telemetry or NullTelemetry()
         self.gateways = gateways
         self.clock = clock
@@ -76,6 +87,10 @@ class OutboxWorker:
         #: Entries this worker has leased and not yet settled (done, retry, failed, released).
         self._held: set[int] = set()
         self.delivered = 0
+        #: Supervision hooks (``runner``): told of each failed round (returning how long to
+        #: back off) and of each round that went through.
+        self.on_failure: Callable[[Exception], float] | None = None
+        self.on_success: Callable[[], None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -83,10 +98,55 @@ class OutboxWorker:
     async def _claim(self) -> list[OutboxItem]:
         async with self.uow() as uow:
             items = await uow.outbox.claim(self.clock.now(), self.batch,
-                                           self.retry.lease_seconds, self.paused)
+                                           self.retry.lease_seconds, self.paused,
+                                           owner=self.owner)
             await uow.commit()
         self._held.update(item.id for item in items)
         return items
+
+    async def reclaim(self) -> list[int]:
+        """Hand back the leases of processes that are gone (at start: what this process held
+        before a crash, or a dead replica's); their rows go out at the next round."""
+        async with self.uow() as uow:
+            released = await uow.outbox.release_dead(self.owner, self.clock.now())
+            await uow.commit()
+        if released:
+            log.warning("reclaimed leases of a process that is gone",
+                        extra={"outbox_ids": released})
+            self.wake()
+        return released
+
+    async def renew_held(self) -> int:
+        """Extend the leases of the deliveries in flight (the heartbeat's beat)."""
+        held = sorted(self._held)
+        if not held:
+            return 0
+        until = self.clock.now() + timedelta(seconds=self.retry.lease_seconds)
+        async with self.uow() as uow:
+            renewed = await uow.outbox.renew(held, self.owner, until)
+            await uow.commit()
+        return renewed
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.retry.renew_seconds)
+            if stop.is_set():
+                break
+            try:
+                await self.renew_held()
+            except Exception:  # the next beat tries again; the lease has room for two misses
+                log.exception("renewing outbox leases failed")
+
+    @contextlib.asynccontextmanager
+    async def _heartbeating(self) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(stop), name="outbox-heartbeat")
+        try:
+            yield
+        finally:
+            stop.set()
+            await beat
 
     async def run_once(self) -> int:
         """Lease one round (the head entry of each room) and deliver it; returns the count."""
@@ -98,6 +158,11 @@ class OutboxWorker:
     async def finish(self, seconds: float) -> None:
         """Shutting down: deliver what is due for up to ``seconds``; a round still running
         then is cancelled, and each of its entries is handed back at once (not left leased)."""
+        async with self._heartbeating():
+            await self._finish(seconds)
+        await self.release_held()
+
+    async def _finish(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while loop.time() < deadline:
@@ -113,7 +178,6 @@ class OutboxWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await round_
                 break
-        await self.release_held()
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Deliver until nothing is due now (the console and tests use this)."""
@@ -126,21 +190,43 @@ class OutboxWorker:
         return total
 
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
+        try:
+            await self.reclaim()
+        except Exception:  # the leases then simply run out
+            log.exception("reclaiming outbox leases failed")
+        async with self._heartbeating():
+            await self._run(stop, idle_seconds)
+
+    async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
         while not stop.is_set():
+            wait = idle_seconds
             try:
                 count = await self.run_once()
-            except Exception:  # the worker must outlive a database hiccup
-                log.exception("outbox round failed")
+            except Exception as error:  # the worker must outlive a database hiccup
                 count = 0
+                if self.on_failure is None:
+                    log.exception("outbox round failed")
+                else:  # logged there; back off as told, without waking early
+                    wait = self.on_failure(error)
+                    await self._pause(stop, wait)
+                    continue
+            else:
+                if self.on_success is not None:
+                    self.on_success()
             if count:
                 continue
             self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()),
                        asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=idle_seconds,
+            await asyncio.wait(waiters, timeout=wait,
                                return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+    @staticmethod
+    async def _pause(stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _deliver(self, item: OutboxItem) -> None:
         gateway = self.gateways.get(item.platform)
@@ -200,7 +286,8 @@ class OutboxWorker:
     async def _release(self, item: OutboxItem) -> None:
         log.info("delivery interrupted, handed back", extra={"outbox_id": item.id})
         async with self.uow() as uow:
-            await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now())
+            await uow.outbox.retry(item.id, "interrupted by shutdown", self.clock.now(),
+                                   counted=False)
             await uow.commit()
         self._held.discard(item.id)
 
@@ -211,13 +298,14 @@ class OutboxWorker:
         held, now = sorted(self._held), self.clock.now()
         async with self.uow() as uow:
             for item_id in held:
-                await uow.outbox.retry(item_id, "released at shutdown", now)
+                await uow.outbox.retry(item_id, "released at shutdown", now, counted=False)
             await uow.commit()
         self._held.clear()
         log.info("handed back leases at shutdown", extra={"outbox_ids": held})
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
-        # A rate limit is the platform pacing us, not a failure: it never uses up attempts.
+        # A rate limit is the platform pacing us, not a failure: the attempt ``claim``
+        # counted is given back, so only real failures bring a post nearer to failing.
         rate_limited = error.retry_after is not None and not error.permanent
         permanent = error.permanent or (not rate_limited
                                         and item.attempts >= self.retry.max_attempts)
@@ -228,7 +316,8 @@ class OutboxWorker:
                 await uow.outbox.fail(item.id, str(error))
             else:
                 await uow.outbox.retry(item.id, str(error),
-                                       self.clock.now() + timedelta(seconds=delay))
+                                       self.clock.now() + timedelta(seconds=delay),
+                                       counted=not rate_limited)
             await uow.commit()
         self._held.discard(item.id)
         self.telemetry.delivery(item.platform, "failed" if permanent else "retry",

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+#: This process's instance id: it owns the outbox leases the process takes, and on PostgreSQL
+#: it is the ``application_name`` of every connection, so another process can tell whether a
+#: lease's owner is still connected (``pg_stat_activity``). At most 63 characters.
+INSTANCE = f"liaisonbot-{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def is_sqlite(url: str) -> bool:
@@ -16,9 +24,16 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions
-    (writers queue instead of failing), and its directory is created."""
+    (writers queue instead of failing), and its directory is created. Statement parameters
+    (summaries, answers) never appear in an exception's text (``hide_parameters``), so a
+    logged database error carries the SQL but not the data."""
+    kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+        connect_args = kwargs.pop("connect_args", {})
+        settings = {"application_name": INSTANCE, **connect_args.get("server_settings", {})}
+        return create_async_engine(url, pool_pre_ping=True,
+                                   connect_args={**connect_args, "server_settings": settings},
+                                   **kwargs)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

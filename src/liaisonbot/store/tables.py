@@ -114,6 +114,8 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: The process instance holding the lease (``store.db.INSTANCE`` of that process).
+    lease_owner: str | None = Field(default=None, max_length=64)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_ref: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, max_length=500)

@@ -7,7 +7,20 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -246,10 +259,12 @@ class SqlOutbox(_Repo):
                  "created_at": d.at, "next_attempt_at": d.at} for d in drafts])
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
-                    skip_platforms: Collection[str] = ()) -> list[OutboxItem]:
+                    skip_platforms: Collection[str] = (), *,
+                    owner: str | None = None) -> list[OutboxItem]:
         """Lease the oldest pending entry of each room whose turn has come (per-room order:
         a room's later entries wait while an earlier one is leased or backing off). Rooms of
-        ``skip_platforms`` are left to another process (one that can post there now)."""
+        ``skip_platforms`` are left to another process (one that can post there now). The
+        lease names ``owner`` (a process instance)."""
         pending = O.c.status == "pending"
         if skip_platforms:
             pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
@@ -265,22 +280,58 @@ class SqlOutbox(_Repo):
         if rows:
             until = now + timedelta(seconds=lease_seconds)
             await self.conn.execute(update(O).where(O.c.id.in_([r.id for r in rows]))
-                                    .values(lease_until=until, attempts=O.c.attempts + 1))
+                                    .values(lease_until=until, lease_owner=owner,
+                                            attempts=O.c.attempts + 1))
         return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
                            r.attempts + 1, r.created_at) for r in rows]
+
+    async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
+        """Extend ``owner``'s leases on ``item_ids`` (a heartbeat while they are in flight);
+        a lease another process took over meanwhile is left alone. Returns how many."""
+        if not item_ids:
+            return 0
+        result = await self.conn.execute(update(O).where(
+            O.c.id.in_(list(item_ids)), O.c.lease_owner == owner, O.c.status == "pending",
+        ).values(lease_until=until))
+        return int(result.rowcount or 0)
+
+    async def release_dead(self, owner: str, now: datetime) -> list[int]:
+        """Hand back at once the leases held by processes that are gone. SQLite is one process:
+        every lease not ``owner``'s was left by a dead one. On PostgreSQL each process names
+        its connections after its instance (``application_name``): a lease whose owner has no
+        connection left belongs to a dead process; others run out on their own (short,
+        renewed leases)."""
+        held = and_(O.c.status == "pending", O.c.lease_until.is_not(None),
+                    O.c.lease_until > now)
+        if is_sqlite(str(self.conn.engine.url)):
+            dead = or_(O.c.lease_owner.is_(None), O.c.lease_owner != owner)
+        else:
+            alive: Any = (select(column("application_name")).select_from(text("pg_stat_activity"))
+                     .where(text("application_name IS NOT NULL")))
+            dead = and_(O.c.lease_owner.is_not(None), O.c.lease_owner != owner,
+                        O.c.lease_owner.not_in(alive))
+        result = await self.conn.execute(update(O).where(held, dead).values(
+            lease_until=None, lease_owner=None).returning(O.c.id))
+        return sorted(int(row[0]) for row in result)
 
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None:
         await self.conn.execute(update(O).where(O.c.id == item_id).values(
             status="done", delivered_at=at, message_ref=message_ref, lease_until=None,
-            last_error=None))
+            lease_owner=None, last_error=None))
 
-    async def retry(self, item_id: int, error: str, at: datetime) -> None:
-        await self.conn.execute(update(O).where(O.c.id == item_id).values(
-            next_attempt_at=at, lease_until=None, last_error=error[:500]))
+    async def retry(self, item_id: int, error: str, at: datetime, *,
+                    counted: bool = True) -> None:
+        """Back off until ``at``. ``counted=False`` hands back the attempt ``claim`` counted
+        (a rate limit or a shutdown is not a failure of the post)."""
+        values: dict[str, Any] = {"next_attempt_at": at, "lease_until": None,
+                                  "lease_owner": None, "last_error": error[:500]}
+        if not counted:
+            values["attempts"] = case((O.c.attempts > 0, O.c.attempts - 1), else_=0)
+        await self.conn.execute(update(O).where(O.c.id == item_id).values(**values))
 
     async def fail(self, item_id: int, error: str) -> None:
         await self.conn.execute(update(O).where(O.c.id == item_id).values(
-            status="failed", lease_until=None, last_error=error[:500]))
+            status="failed", lease_until=None, lease_owner=None, last_error=error[:500]))
 
     async def backlog(self) -> int:
         return int((await self.conn.execute(

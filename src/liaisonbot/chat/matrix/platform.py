@@ -71,6 +71,14 @@ class MatrixPlatform:
         log.info("matrix started", extra={"user": self.client.user_id,
                                           "device": self.client.device_id})
 
+    def crashed(self) -> BaseException | None:
+        """Why the sync loop ended though nobody stopped it (the runner restarts the platform
+        after a back-off), else None."""
+        task = self._task
+        if task is None or not task.done() or self._stop.is_set() or task.cancelled():
+            return None
+        return task.exception() or RuntimeError("the matrix sync loop ended")
+
     async def quiesce(self, timeout: float) -> None:
         """Matrix events are handled inside the sync loop; nothing runs after it."""
 

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
+class SlackSetupError(Exception):
+    """The Slack adapter cannot start; ``str()`` says why and what to set."""
+
+
 class FormSafeRequest(AsyncBoltRequest):
     """A Bolt request whose form body is parsed correctly.
 
@@ -72,8 +76,15 @@ class SlackPlatform:
                             ) -> AuthorizeResult | None:  # Bolt passes arguments by name
             return await self._authorize(enterprise_id, team_id)
 
+        if mode == "http" and not signing_secret:
+            # Fail closed: Bolt would verify against whatever stood in for the secret.
+            raise SlackSetupError(f"{ENV_SECRET} is not set; http mode verifies every "
+                                  "request to /slack/events with it")
+        if mode == "socket" and not app_token:
+            raise SlackSetupError(f"{ENV_APP_TOKEN} is not set; socket mode connects with "
+                                  "this xapp- token")
         self.app = AsyncApp(
-            signing_secret=signing_secret or "unset", authorize=authorize,  # type: ignore[arg-type]
+            signing_secret=signing_secret, authorize=authorize,  # type: ignore[arg-type]
             client=AsyncWebClient(base_url=teams.base_url), process_before_response=False,
             ssl_check_enabled=True, request_verification_enabled=mode == "http")
         self.inbound.register(self.app)
@@ -145,6 +156,10 @@ def build_slack(settings: Settings, core: Core, *, env: Mapping[str, str] | None
     gateway = SlackGateway(teams=teams, directory=settings.directory,
                            uow=cast(UnitOfWorkFactory, core.uow),
                            pace_seconds=pace_seconds, **extra)
-    return SlackPlatform(core=core, teams=teams, gateway=gateway, mode=settings.slack.mode,
-                         signing_secret=env.get(ENV_SECRET, ""),
-                         app_token=env.get(ENV_APP_TOKEN, ""), command=settings.slack.command)
+    try:
+        return SlackPlatform(core=core, teams=teams, gateway=gateway, mode=settings.slack.mode,
+                             signing_secret=(env.get(ENV_SECRET) or "").strip(),
+                             app_token=(env.get(ENV_APP_TOKEN) or "").strip(),
+                             command=settings.slack.command)
+    except SlackSetupError as error:
+        raise SystemExit(f"liaisonbot: slack: {error}") from None
