@@ -52,3 +52,12 @@ DIGEST_TITLE = "Morning digest for {office}: {overdue} overdue, {soon} due withi
 DIGEST_CASE = "Case {case}:"
 RELAY_EDITED = "{who} (edited): {text}"
 RELAY_DELETED = "{who} deleted a relayed message."
+
+# ---------------------------------------------------------------------- the case board (web)
+BOARD_NO_OFFICE = "Your sign-in names no office of this desk, so there is nothing to show."
+BOARD_NOT_FOUND = "There is no such page, or your offices are not party to it."
+BOARD_SIGNIN_FAILED = "The sign-in could not be completed; start again from the board's address."
+BOARD_ISSUER_DOWN = "The sign-in service cannot be reached right now; please try again in a minute."
+BOARD_BAD_CASE = "{case!r} is not a case reference like ICC-01/14-01/18."
+BOARD_BAD_LOGOUT = "Sign out from the board's own page."
+BOARD_CONFIDENTIAL = "(confidential: shown to the listed members of both offices)"
