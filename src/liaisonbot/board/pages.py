@@ -91,7 +91,7 @@ class Board:
         response.headers["Content-Security-Policy"] = self.csp
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"  # no-referrer would null Origin
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
