@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,7 +104,7 @@ def check_entries(sealed: list[tuple[HistoryItem, str | None, str | None]],
     return ChainCheck(True, len(sealed))
 
 
-def partner_chart(rows: list[Partner]) -> Markup:
+def partner_chart(rows: list[Partner], name: Callable[[str], str] = str) -> Markup:
     """A small horizontal bar chart (SVG, server-rendered): open and overdue requests and the
     share answered on time, per partner. Colours come from presentation attributes (the CSP
     allows no inline styles)."""
@@ -122,7 +123,9 @@ def partner_chart(rows: list[Partner]) -> Markup:
         open_w = span * row.open / scale_max
         late_w = span * row.overdue / scale_max
         share = row.on_time_share
-        parts.append(f'<text x="0" y="{y + bar_h}" font-size="12">{escape(row.partner)}</text>')
+        full = name(row.partner)
+        label = escape(full if len(full) <= 26 else full[:25] + "…")
+        parts.append(f'<text x="0" y="{y + bar_h}" font-size="12">{label}</text>')
         parts.append(f'<rect x="{label_w}" y="{y}" width="{open_w:.1f}" height="{bar_h}" '
                      f'fill="#7a8fa6"><title>{row.open} open</title></rect>')
         parts.append(f'<rect x="{label_w}" y="{y + bar_h}" width="{late_w:.1f}" '

@@ -319,8 +319,9 @@ class Board:
     async def _partners(self, request: web.Request, viewer: Viewer,
                         office: Office) -> web.StreamResponse:
         rows = await self._partner_rows(office)
+        chart = partner_chart(rows, self.directory.name)
         return self._html("partners.html", **self._context(viewer, office, rows=rows,
-                                                             chart=partner_chart(rows)))
+                                                             chart=chart))
 
     async def _partners_csv(self, request: web.Request, viewer: Viewer,
                             office: Office) -> web.StreamResponse:
