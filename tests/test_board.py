@@ -380,3 +380,28 @@ async def test_timezone_is_the_viewer_office_s(board: Board) -> None:
         _, icc = await board.page(alice, "/board/icc-otp/R-1")
         _, ba = await board.page(bojan, "/board/ba-spo/R-1")
         assert "Times in Europe/Amsterdam" in icc and "Times in Europe/Sarajevo" in ba
+
+
+async def test_user_text_is_escaped_and_long_cases_are_cut(board: Board,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from liaisonbot.board import pages
+
+    await board.bot.exec('!liaison open ICC-01/14 to:ba-spo <script>alert(1)</script> & "x"',
+                         user="alice", room="icc")
+    monkeypatch.setattr(pages, "CASE_PAGE_LIMIT", 2)
+    http = await board.sign_in("alice")
+    async with http:
+        _, page = await board.page(http, "/board/icc-otp/R-5")
+        assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in page
+        _, case = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14")
+        assert len(_ordered_refs(case)) == 2 and "Only the 2 most urgent requests" in case
+
+
+async def test_unreachable_issuer_gets_one_sentence(sqlite_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    async for board in make_board(sqlite_url, monkeypatch):
+        await board.issuer.stop()
+        async with client() as http:
+            status, body = await board.page(http, "/board")
+        assert status == 503 and "cannot be reached right now" in body
+        assert "Traceback" not in body

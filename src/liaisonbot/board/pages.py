@@ -30,6 +30,8 @@ from liaisonbot.service.ports import Clock
 from liaisonbot.store.uow import BoardReads, SqlUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+#: At most this many requests on a case page (most urgent first); the page says when cut.
+CASE_PAGE_LIMIT = 1000
 STATIC = Path(__file__).parent / "static"
 Handler = Callable[[web.Request, Viewer, Office], Awaitable[web.StreamResponse]]
 
@@ -66,7 +68,7 @@ class Board:
         self.lifetime = timedelta(minutes=web_settings.session_minutes)
         self.jinja = jinja2.Environment(
             loader=jinja2.PackageLoader("liaisonbot.board", "templates"),
-            autoescape=True, undefined=jinja2.StrictUndefined)
+            autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)
         issuer = urlsplit(web_settings.oidc_issuer)
         self.csp = ("default-src 'none'; style-src 'self'; img-src 'self'; "
                     f"form-action 'self' {issuer.scheme}://{issuer.netloc}; "
@@ -250,7 +252,7 @@ class Board:
             raise web.HTTPBadRequest(text=m.BOARD_BAD_CASE.format(case=ref[:80]))
         async with self.uow() as tx:
             rows = await BoardReads(tx).case_requests(ref, office.slug, status=status,
-                                                      partner=partner)
+                                                      partner=partner, limit=CASE_PAGE_LIMIT)
         rows = [r for r in rows if field_shown(r, viewer, "id", directory=self.directory)]
         return ref, status, partner, rows
 
@@ -260,6 +262,8 @@ class Board:
         now = self.clock.now()
         return self._html("case.html", **self._context(
             viewer, office, ref=ref, status=status, partner=partner, requests=rows,
+            cut=m.BOARD_CUT.format(limit=CASE_PAGE_LIMIT) if len(rows) >= CASE_PAGE_LIMIT
+            else "",
             statuses=[s.value for s in Status],
             partners=[o.slug for o in self.directory.offices if o.slug != office.slug],
             summary=lambda r: self._field(r, viewer, "summary", r.summary),
