@@ -405,3 +405,17 @@ async def test_unreachable_issuer_gets_one_sentence(sqlite_url: str,
             status, body = await board.page(http, "/board")
         assert status == 503 and "cannot be reached right now" in body
         assert "Traceback" not in body
+
+
+async def test_cases_page_is_cut_but_csv_is_whole(board: Board,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from liaisonbot.board import pages
+
+    monkeypatch.setattr(pages, "CASES_PAGE_LIMIT", 1)
+    http = await board.sign_in("bojan")
+    async with http:
+        _, page = await board.page(http, "/board/ba-spo/")
+        assert "The 1 cases with the most overdue and open requests are shown, of 2" in page
+        assert ("ICC-01/14" in page) != ("OP-2026-017" in page)
+        _, csv_text = await board.page(http, "/board/ba-spo/cases.csv")
+        assert "ICC-01/14" in csv_text and "OP-2026-017" in csv_text

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from markupsafe import Markup, escape
 
 from liaisonbot.domain.audit import GENESIS, entry_hash
-from liaisonbot.domain.model import PENDING, Request
+from liaisonbot.domain.model import PENDING, Status
 from liaisonbot.service.ports import HistoryItem
 
 ACK_ACTIONS = ("acknowledged", "answered")
@@ -47,11 +48,26 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def partner_figures(office: str, requests: list[Request],
-                    firsts: dict[tuple[int, str], datetime], now: datetime) -> list[Partner]:
-    by_partner: dict[str, list[Request]] = {}
+class PartyTimes(Protocol):
+    """What the partner figures need of a request the office is party to."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def partner(self) -> str: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+def partner_figures(requests: Sequence[PartyTimes], firsts: dict[tuple[int, str], datetime],
+                    now: datetime) -> list[Partner]:
+    by_partner: dict[str, list[PartyTimes]] = {}
     for request in requests:
-        by_partner.setdefault(request.other_party(office), []).append(request)
+        by_partner.setdefault(request.partner, []).append(request)
     rows = []
     for partner, items in sorted(by_partner.items()):
         acks: list[float] = []
@@ -68,7 +84,7 @@ def partner_figures(office: str, requests: list[Request],
                 on_time += answered <= request.due_at
         rows.append(Partner(
             partner=partner, open=sum(r.status in PENDING for r in items),
-            overdue=sum(r.is_overdue(now) for r in items),
+            overdue=sum(r.status in PENDING and r.due_at <= now for r in items),
             ack_median_h=_round(quantile(acks, 0.5)), ack_p90_h=_round(quantile(acks, 0.9)),
             answer_median_d=_round(quantile(answers, 0.5)),
             answer_p90_d=_round(quantile(answers, 0.9)), answered=len(answers),

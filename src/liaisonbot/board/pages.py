@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
@@ -32,6 +32,8 @@ from liaisonbot.store.uow import BoardReads, SqlUnitOfWorkFactory
 log = logging.getLogger(__name__)
 #: At most this many requests on a case page (most urgent first); the page says when cut.
 CASE_PAGE_LIMIT = 1000
+#: At most this many cases on the cases page (most overdue first); the CSV has them all.
+CASES_PAGE_LIMIT = 200
 STATIC = Path(__file__).parent / "static"
 Handler = Callable[[web.Request, Viewer, Office], Awaitable[web.StreamResponse]]
 
@@ -42,6 +44,20 @@ def _listed(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value if isinstance(v, str | int)]
     return []
+
+
+class CaseLine(NamedTuple):
+    """One request as a case page shows it."""
+
+    ref: str
+    urgent: bool
+    parties: str
+    kind: str
+    status: str
+    overdue: bool
+    due: str
+    due_rel: str
+    summary: str
 
 
 def _redirect(location: str, status: int = 302) -> web.Response:
@@ -226,7 +242,11 @@ class Board:
                      office: Office) -> web.StreamResponse:
         async with self.uow() as tx:
             cases = await BoardReads(tx).cases(office.slug, self.clock.now())
-        return self._html("cases.html", **self._context(viewer, office, cases=cases))
+        cut = (m.BOARD_CASES_CUT.format(limit=CASES_PAGE_LIMIT, total=len(cases))
+               if len(cases) > CASES_PAGE_LIMIT else "")
+        return self._html("cases.html", **self._context(viewer, office,
+                                                          cases=cases[:CASES_PAGE_LIMIT],
+                                                          cut=cut))
 
     async def _cases_csv(self, request: web.Request, viewer: Viewer,
                          office: Office) -> web.StreamResponse:
@@ -256,18 +276,32 @@ class Board:
         rows = [r for r in rows if field_shown(r, viewer, "id", directory=self.directory)]
         return ref, status, partner, rows
 
+    def _case_lines(self, rows: list[Request], viewer: Viewer, office: Office) -> list[CaseLine]:
+        """The rows as the template prints them, computed in one pass (a case page may hold a
+        thousand requests; the due times repeat, so each is formatted once)."""
+        now, tz = self.clock.now(), office.calendar.tz.key
+        due_text: dict[datetime, tuple[str, str]] = {}
+        lines = []
+        for r in rows:
+            if r.due_at not in due_text:
+                due_text[r.due_at] = (local_time(r.due_at, tz), relative(r.due_at, now))
+            due, due_rel = due_text[r.due_at]
+            lines.append(CaseLine(
+                ref=r.ref, urgent=r.urgent, parties=f"{r.requesting} → {r.requested}",
+                kind=r.kind.value, status=r.status.value, overdue=r.is_overdue(now), due=due,
+                due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary)))
+        return lines
+
     async def _case(self, request: web.Request, viewer: Viewer,
                     office: Office) -> web.StreamResponse:
         ref, status, partner, rows = await self._case_rows(request, viewer, office)
-        now = self.clock.now()
         return self._html("case.html", **self._context(
-            viewer, office, ref=ref, status=status, partner=partner, requests=rows,
+            viewer, office, ref=ref, status=status, partner=partner,
+            requests=self._case_lines(rows, viewer, office),
             cut=m.BOARD_CUT.format(limit=CASE_PAGE_LIMIT) if len(rows) >= CASE_PAGE_LIMIT
             else "",
             statuses=[s.value for s in Status],
             partners=[o.slug for o in self.directory.offices if o.slug != office.slug],
-            summary=lambda r: self._field(r, viewer, "summary", r.summary),
-            overdue=lambda r: r.is_overdue(now),
             csv_query=urlencode({k: v for k, v in (("ref", ref), ("status", status),
                                                    ("partner", partner)) if v})))
 
@@ -316,9 +350,9 @@ class Board:
     async def _partner_rows(self, office: Office) -> list[Any]:
         async with self.uow() as tx:
             reads = BoardReads(tx)
-            requests = await reads.party_requests(office.slug)
+            requests = await reads.party_times(office.slug)
             firsts = await reads.first_moments(office.slug, ACK_ACTIONS)
-        return partner_figures(office.slug, requests, firsts, self.clock.now())
+        return partner_figures(requests, firsts, self.clock.now())
 
     async def _partners(self, request: web.Request, viewer: Viewer,
                         office: Office) -> web.StreamResponse:

@@ -63,3 +63,5 @@ BOARD_BAD_LOGOUT = "Sign out from the board's own page."
 BOARD_CONFIDENTIAL = "(confidential: shown to the listed members of both offices)"
 BOARD_CUT = ("Only the {limit:,} most urgent requests are shown; filter by status or partner "
              "to see the rest.")
+BOARD_CASES_CUT = ("The {limit:,} cases with the most overdue and open requests are shown, "
+                   "of {total:,}; the CSV download has them all.")

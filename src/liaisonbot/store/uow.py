@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Table,
@@ -421,6 +421,14 @@ class SqlUnitOfWorkFactory:
 # Read-only queries for ``liaisonbot.board``; every one is scoped to an office the caller
 # names, and takes the open unit of work's connection.
 
+class PartyTimes(NamedTuple):
+    id: int
+    partner: str
+    status: Status
+    created_at: datetime
+    due_at: datetime
+
+
 def _pending_flag() -> Any:
     return sql_case((R.c.status.in_(_PENDING), 1), else_=0)
 
@@ -482,9 +490,15 @@ class BoardReads:
         row = (await self.conn.execute(select(HEAD.c.last_id, HEAD.c.last_hash))).first()
         return (int(row[0]), str(row[1])) if row else None
 
-    async def party_requests(self, office: str) -> list[Request]:
-        return await SqlRequests._many_on(self.conn, select(R).where(R.c.requested == office)
-                                          .union_all(select(R).where(R.c.requesting == office)))
+    async def party_times(self, office: str) -> list[PartyTimes]:
+        """For each request ``office`` is party to: the partner, status, opening and due
+        times (only the columns the partner figures need)."""
+        rows = await self.conn.execute(
+            select(R.c.id, R.c.requesting.label("partner"), R.c.status, R.c.created_at,
+                   R.c.due_at).where(R.c.requested == office).union_all(
+                select(R.c.id, R.c.requested.label("partner"), R.c.status, R.c.created_at,
+                       R.c.due_at).where(R.c.requesting == office)))
+        return [PartyTimes(int(r[0]), str(r[1]), Status(r[2]), r[3], r[4]) for r in rows]
 
     async def first_moments(self, office: str,
                             actions: Sequence[str]) -> dict[tuple[int, str], datetime]:
