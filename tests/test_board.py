@@ -316,7 +316,7 @@ async def test_case_filters_and_order(any_board: Board) -> None:
         _, page = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14&partner=ua-pgo")
         assert _ordered_refs(page) == ["R-4"]
         status, page = await board.page(http, "/board/icc-otp/case?ref=not%20a%20case!")
-        assert status == 400 and "is not a case reference" in page
+        assert status == 400 and "is not a case reference" in page and "<main>" in page
 
 
 def _ordered_refs(html: str) -> list[str]:

@@ -96,6 +96,7 @@ class Board:
         r = app.router
         r.add_static("/board/static", STATIC)
         r.add_get("/board", self._entry)
+        r.add_get("/board/", self._entry)
         r.add_get(CALLBACK_PATH, self._callback)
         r.add_post("/board/logout", self._logout)
         for path, handler in (("/", self._cases), ("/cases.csv", self._cases_csv),
@@ -224,7 +225,10 @@ class Board:
             office = self.directory.office(request.match_info["office"])
             if office is None or office.slug not in viewer.offices:
                 return self._sentence(m.BOARD_NOT_FOUND, 404)
-            response = await handler(request, viewer, office)
+            try:
+                response = await handler(request, viewer, office)
+            except web.HTTPBadRequest as error:  # a malformed filter: one sentence
+                response = self._sentence(error.text or "", 400)
             response.headers["Server-Timing"] = \
                 f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
             return self._headers(response)

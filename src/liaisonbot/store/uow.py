@@ -429,6 +429,11 @@ class PartyTimes(NamedTuple):
     due_at: datetime
 
 
+_LIST_COLUMNS = ("id", "case_ref", "kind", "requesting", "requested", "summary", "status",
+                 "created_at", "due_at", "ack_due_at", "opened_by", "urgent", "confidentiality",
+                 "version")
+
+
 def _pending_flag() -> Any:
     return sql_case((R.c.status.in_(_PENDING), 1), else_=0)
 
@@ -459,16 +464,23 @@ class BoardReads:
     async def case_requests(self, case_ref: str, office: str, *, status: str | None = None,
                             partner: str | None = None, limit: int = 1000) -> list[Request]:
         """The case's requests ``office`` is party to, most urgent first (pending, then
-        answered, then ended; urgent first; earliest due first)."""
+        answered, then ended; urgent first; earliest due first). Only the columns a case page
+        shows are read: answer, basis, assignee, eta and the nudge state stay unset."""
         band = sql_case((R.c.status.in_(_PENDING), 0), (R.c.status == "answered", 1), else_=2)
-        query = select(R).where(R.c.case_ref == case_ref, _party(office))
+        query = select(*[R.c[name] for name in _LIST_COLUMNS]).where(
+            R.c.case_ref == case_ref, _party(office))
         if status:
             query = query.where(R.c.status == status)
         if partner:
             query = query.where(or_(and_(R.c.requesting == office, R.c.requested == partner),
                                     and_(R.c.requested == office, R.c.requesting == partner)))
         query = query.order_by(band, R.c.urgent.desc(), R.c.due_at, R.c.id).limit(limit)
-        return [_to_request(row) for row in (await self.conn.execute(query)).all()]
+        return [Request(id=r.id, case=r.case_ref, kind=Kind(r.kind), requesting=r.requesting,
+                        requested=r.requested, summary=r.summary, status=Status(r.status),
+                        created_at=r.created_at, due_at=r.due_at, ack_due_at=r.ack_due_at,
+                        opened_by=r.opened_by, urgent=r.urgent,
+                        confidentiality=Confidentiality(r.confidentiality), version=r.version)
+                for r in (await self.conn.execute(query)).all()]
 
     async def sealed_entries(self, request_id: int) -> list[tuple[HistoryItem, str | None,
                                                                   str | None]]:
