@@ -9,7 +9,8 @@ handlers, a sealed session cookie for an icc-otp member: the sign-in itself is n
 GET /board/icc-otp/case?ref=CASE is asked N times (default 50). Reported: the handler's own
 time (its Server-Timing header: session check, SQL, need-to-know, template), the client's
 round trip, and the floor: the page's captured SQL alone, fetched raw on the same engine, with
-its plan and "uses index: yes/no". Also shown, for information: a filtered case page, the
+its plan and "uses index: yes/no" (a page is 250 requests, most urgent first, plus a count
+for "Requests 1–250 of 1,000"; the floor is both statements). Also shown, for information: a filtered case page, the
 office's cases page and the partners page (those two group over every request of the office).
 """
 
@@ -111,6 +112,7 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
                 timedelta(hours=1))
             base = f"http://127.0.0.1:{port}/board/{OFFICE}"
             pages = (("case page", f"/case?ref={BIG_CASE}"),
+                     ("case page 4 (last)", f"/case?ref={BIG_CASE}&page=4"),
                      ("case page, status=open", f"/case?ref={BIG_CASE}&status=open"),
                      ("cases page (info)", "/"), ("partners page (info)", "/partners"))
             table_rows = []
@@ -130,8 +132,11 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
                     verdict = "-"
                     if label.startswith("case page"):
                         statement, params = b.Capture.find(statements, "FROM request",
-                                                           "case_ref")
-                        raw = await _raw(core.engine, statement, params, count)
+                                                           "ORDER BY")
+                        counting = b.Capture.find(statements, "count(", "FROM request")
+                        raw = [a + c for a, c in zip(
+                            await _raw(core.engine, statement, params, count),
+                            await _raw(core.engine, *counting, count), strict=True)]
                         plan = await b.explain(core.engine, statement, params)
                         ok, why = b.index_verdict(plan)
                         b.print_plan(label, statement, plan, (ok, why))

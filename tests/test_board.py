@@ -382,19 +382,25 @@ async def test_timezone_is_the_viewer_office_s(board: Board) -> None:
         assert "Times in Europe/Amsterdam" in icc and "Times in Europe/Sarajevo" in ba
 
 
-async def test_user_text_is_escaped_and_long_cases_are_cut(board: Board,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_user_text_is_escaped_and_long_cases_are_paged(board: Board,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from liaisonbot.board import pages
 
     await board.bot.exec('!liaison open ICC-01/14 to:ba-spo <script>alert(1)</script> & "x"',
                          user="alice", room="icc")
-    monkeypatch.setattr(pages, "CASE_PAGE_LIMIT", 2)
+    monkeypatch.setattr(pages, "CASE_PAGE_SIZE", 2)
     http = await board.sign_in("alice")
     async with http:
         _, page = await board.page(http, "/board/icc-otp/R-5")
         assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in page
         _, case = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14")
-        assert len(_ordered_refs(case)) == 2 and "Only the 2 most urgent requests" in case
+        assert _ordered_refs(case) == ["R-2", "R-4"] and "Requests 1–2 of 4" in case
+        assert "Previous page" not in case and "page=2" in case
+        _, case = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14&page=2")
+        assert _ordered_refs(case) == ["R-5", "R-1"] and "Requests 3–4 of 4" in case
+        assert "Next page" not in case and "Previous page" in case
+        _, csv_text = await board.page(http, "/board/icc-otp/case.csv?ref=ICC-01/14")
+        assert len(csv_text.splitlines()) == 5  # the download has every page
 
 
 async def test_unreachable_issuer_gets_one_sentence(sqlite_url: str,

@@ -30,8 +30,10 @@ from liaisonbot.service.ports import Clock
 from liaisonbot.store.uow import BoardReads, SqlUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-#: At most this many requests on a case page (most urgent first); the page says when cut.
-CASE_PAGE_LIMIT = 1000
+#: Requests per case page (most urgent first; further pages by ?page=N).
+CASE_PAGE_SIZE = 250
+#: At most this many requests in a case's CSV download; the last row says when cut.
+CASE_CSV_LIMIT = 10_000
 #: At most this many cases on the cases page (most overdue first); the CSV has them all.
 CASES_PAGE_LIMIT = 200
 STATIC = Path(__file__).parent / "static"
@@ -269,16 +271,20 @@ class Board:
             partner = None
         return ref, status, partner
 
-    async def _case_rows(self, request: web.Request, viewer: Viewer,
-                         office: Office) -> tuple[str, str | None, str | None, list[Request]]:
+    async def _case_rows(self, request: web.Request, viewer: Viewer, office: Office, *,
+                         limit: int, offset: int = 0, count: bool = False
+                         ) -> tuple[str, str | None, str | None, list[Request], int]:
         ref, status, partner = self._case_filters(request)
         if not is_case_ref(ref):
             raise web.HTTPBadRequest(text=m.BOARD_BAD_CASE.format(case=ref[:80]))
         async with self.uow() as tx:
-            rows = await BoardReads(tx).case_requests(ref, office.slug, status=status,
-                                                      partner=partner, limit=CASE_PAGE_LIMIT)
+            reads = BoardReads(tx)
+            rows = await reads.case_requests(ref, office.slug, status=status, partner=partner,
+                                             limit=limit, offset=offset)
+            total = (await reads.case_count(ref, office.slug, status=status, partner=partner)
+                     if count else len(rows))
         rows = [r for r in rows if field_shown(r, viewer, "id", directory=self.directory)]
-        return ref, status, partner, rows
+        return ref, status, partner, rows, total
 
     def _case_lines(self, rows: list[Request], viewer: Viewer, office: Office) -> list[CaseLine]:
         """The rows as the template prints them, computed in one pass (a case page may hold a
@@ -298,20 +304,32 @@ class Board:
 
     async def _case(self, request: web.Request, viewer: Viewer,
                     office: Office) -> web.StreamResponse:
-        ref, status, partner, rows = await self._case_rows(request, viewer, office)
+        raw_page = request.query.get("page", "1")
+        page = max(1, min(int(raw_page), 100_000)) if raw_page.isdigit() else 1
+        ref, status, partner, rows, total = await self._case_rows(
+            request, viewer, office, limit=CASE_PAGE_SIZE, offset=(page - 1) * CASE_PAGE_SIZE,
+            count=True)
+        query = {k: v for k, v in (("ref", ref), ("status", status), ("partner", partner)) if v}
+        first = (page - 1) * CASE_PAGE_SIZE + 1
+
+        def link(to: int) -> str:
+            return f"/board/{office.slug}/case?{urlencode({**query, 'page': to})}"
+
         return self._html("case.html", **self._context(
             viewer, office, ref=ref, status=status, partner=partner,
             requests=self._case_lines(rows, viewer, office),
-            cut=m.BOARD_CUT.format(limit=CASE_PAGE_LIMIT) if len(rows) >= CASE_PAGE_LIMIT
-            else "",
+            paging=(m.BOARD_PAGE.format(first=first, last=first + len(rows) - 1, total=total)
+                    if total > CASE_PAGE_SIZE and rows else ""),
+            prev_link=link(page - 1) if page > 1 else "",
+            next_link=link(page + 1) if first + len(rows) - 1 < total else "",
             statuses=[s.value for s in Status],
             partners=[o.slug for o in self.directory.offices if o.slug != office.slug],
-            csv_query=urlencode({k: v for k, v in (("ref", ref), ("status", status),
-                                                   ("partner", partner)) if v})))
+            csv_query=urlencode(query)))
 
     async def _case_csv(self, request: web.Request, viewer: Viewer,
                         office: Office) -> web.StreamResponse:
-        ref, _status, _partner, rows = await self._case_rows(request, viewer, office)
+        ref, _status, _partner, rows, _ = await self._case_rows(request, viewer, office,
+                                                                limit=CASE_CSV_LIMIT)
         tz = office.calendar.tz.key
         fields = ("id", "case", "kind", "requesting", "requested", "status", "urgent",
                   "confidentiality", "created", "due", "summary")

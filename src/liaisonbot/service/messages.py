@@ -61,7 +61,6 @@ BOARD_ISSUER_DOWN = "The sign-in service cannot be reached right now; please try
 BOARD_BAD_CASE = "{case!r} is not a case reference like ICC-01/14-01/18."
 BOARD_BAD_LOGOUT = "Sign out from the board's own page."
 BOARD_CONFIDENTIAL = "(confidential: shown to the listed members of both offices)"
-BOARD_CUT = ("Only the {limit:,} most urgent requests are shown; filter by status or partner "
-             "to see the rest.")
+BOARD_PAGE = "Requests {first:,}–{last:,} of {total:,}, most urgent first."
 BOARD_CASES_CUT = ("The {limit:,} cases with the most overdue and open requests are shown, "
                    "of {total:,}; the CSV download has them all.")

@@ -461,20 +461,34 @@ class BoardReads:
         return sorted(((c, *v) for c, v in totals.items()),  # type: ignore[misc]
                       key=lambda row: (-row[3], -row[2], row[0]))
 
-    async def case_requests(self, case_ref: str, office: str, *, status: str | None = None,
-                            partner: str | None = None, limit: int = 1000) -> list[Request]:
-        """The case's requests ``office`` is party to, most urgent first (pending, then
-        answered, then ended; urgent first; earliest due first). Only the columns a case page
-        shows are read: answer, basis, assignee, eta and the nudge state stay unset."""
-        band = sql_case((R.c.status.in_(_PENDING), 0), (R.c.status == "answered", 1), else_=2)
-        query = select(*[R.c[name] for name in _LIST_COLUMNS]).where(
-            R.c.case_ref == case_ref, _party(office))
+    @staticmethod
+    def _case_filter(query: Any, case_ref: str, office: str, status: str | None,
+                     partner: str | None) -> Any:
+        query = query.where(R.c.case_ref == case_ref, _party(office))
         if status:
             query = query.where(R.c.status == status)
         if partner:
             query = query.where(or_(and_(R.c.requesting == office, R.c.requested == partner),
                                     and_(R.c.requested == office, R.c.requesting == partner)))
-        query = query.order_by(band, R.c.urgent.desc(), R.c.due_at, R.c.id).limit(limit)
+        return query
+
+    async def case_count(self, case_ref: str, office: str, *, status: str | None = None,
+                         partner: str | None = None) -> int:
+        query = self._case_filter(select(func.count()).select_from(R), case_ref, office,
+                                  status, partner)
+        return int((await self.conn.execute(query)).scalar_one())
+
+    async def case_requests(self, case_ref: str, office: str, *, status: str | None = None,
+                            partner: str | None = None, limit: int = 250,
+                            offset: int = 0) -> list[Request]:
+        """The case's requests ``office`` is party to, most urgent first (pending, then
+        answered, then ended; urgent first; earliest due first). Only the columns a case page
+        shows are read: answer, basis, assignee, eta and the nudge state stay unset."""
+        band = sql_case((R.c.status.in_(_PENDING), 0), (R.c.status == "answered", 1), else_=2)
+        query = self._case_filter(select(*[R.c[name] for name in _LIST_COLUMNS]), case_ref,
+                                  office, status, partner)
+        query = query.order_by(band, R.c.urgent.desc(), R.c.due_at, R.c.id).limit(limit) \
+            .offset(offset)
         return [Request(id=r.id, case=r.case_ref, kind=Kind(r.kind), requesting=r.requesting,
                         requested=r.requested, summary=r.summary, status=Status(r.status),
                         created_at=r.created_at, due_at=r.due_at, ack_due_at=r.ack_due_at,
