@@ -425,3 +425,16 @@ async def test_cases_page_is_cut_but_csv_is_whole(board: Board,
         assert ("ICC-01/14" in page) != ("OP-2026-017" in page)
         _, csv_text = await board.page(http, "/board/ba-spo/cases.csv")
         assert "ICC-01/14" in csv_text and "OP-2026-017" in csv_text
+
+
+async def test_a_discovery_document_for_another_issuer_is_refused(board: Board) -> None:
+    board.issuer.discovery_changes = {"issuer": "https://evil.example"}
+    async with client() as http:
+        status, body = await board.page(http, "/board")
+    assert status == 503 and "cannot be reached right now" in body
+    board.issuer.discovery_changes = {"jwks_uri": None}
+    async with client() as http:
+        assert (await board.page(http, "/board"))[0] == 503
+    board.issuer.discovery_changes = {}
+    http = await board.sign_in("alice")  # the board did not keep a bad document
+    await http.close()

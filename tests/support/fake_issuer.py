@@ -37,6 +37,8 @@ class FakeIssuer:
     #: The next ID token's changes: {"aud": …, "exp_delta": seconds, "nonce": …, "sign_with": "stranger"}.
     tamper: dict[str, Any] = field(default_factory=dict)
     token_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: Changes to the discovery document (a None value removes the key).
+    discovery_changes: dict[str, Any] = field(default_factory=dict)
     runner: web.AppRunner | None = None
 
     async def start(self) -> str:
@@ -65,13 +67,15 @@ class FakeIssuer:
         return code
 
     async def _discovery(self, _request: web.Request) -> web.Response:
-        return web.json_response({
+        document = {
             "issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
             "end_session_endpoint": f"{self.url}/logout",
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                      "client_secret_post"]})
+                                                      "client_secret_post"]}
+        document.update(self.discovery_changes)
+        return web.json_response({k: v for k, v in document.items() if v is not None})
 
     async def _jwks(self, _request: web.Request) -> web.Response:
         return web.json_response(KeySet([self.key]).as_dict(private=False))

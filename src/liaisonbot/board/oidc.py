@@ -73,8 +73,12 @@ class OidcClient:
         if self._metadata is None:
             data = await self._get_json(self.web.oidc_issuer
                                         + "/.well-known/openid-configuration")
-            if data.get("issuer", "").rstrip("/") != self.web.oidc_issuer:
+            if str(data.get("issuer", "")).rstrip("/") != self.web.oidc_issuer:
                 raise SignInError("the discovery document names another issuer")
+            missing = [key for key in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+                       if not isinstance(data.get(key), str)]
+            if missing:
+                raise SignInError("the discovery document lacks " + ", ".join(missing))
             self._metadata = data
         return self._metadata
 

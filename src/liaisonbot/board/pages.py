@@ -146,8 +146,8 @@ class Board:
         """No valid session: straight to the issuer, remembering where the user was going."""
         try:
             started = await self.oidc.start()
-        except IssuerUnreachable as error:
-            log.warning("board: issuer unreachable", extra={"error": str(error)})
+        except SignInError as error:  # unreachable, or its discovery document is not sound
+            log.warning("board: issuer unusable", extra={"error": str(error)})
             return self._sentence(m.BOARD_ISSUER_DOWN, 503)
         target = request.path_qs if request.path.startswith("/board") else "/board"
         response = _redirect(started.url)
