@@ -58,6 +58,37 @@ class MatrixSettings:
     exclude_insecure_devices: bool = True
 
 
+#: The case board's secrets, from the environment only.
+ENV_WEB_CLIENT_SECRET = "LIAISONBOT_WEB_CLIENT_SECRET"
+ENV_WEB_SESSION_KEY = "LIAISONBOT_WEB_SESSION_KEY"
+_TOKEN_AUTH = ("client_secret_basic", "client_secret_post")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the read-only case board behind the offices' OpenID Connect login."""
+
+    enabled: bool = False
+    base_url: str = ""
+    oidc_issuer: str = ""
+    client_id: str = ""
+    #: ID-token claim listing the user's office slugs.
+    office_claim: str = "liaison_offices"
+    #: ID-token claim listing the user's chat ids (user refs such as ``matrix:@a:x.org``):
+    #: a user whose ids include a listed member of a party office sees confidential summaries.
+    member_claim: str = "liaison_members"
+    scope: str = "openid"
+    token_auth: str = "client_secret_basic"
+    session_minutes: int = 60
+    client_secret: str = field(default="", repr=False)
+    session_key: str = field(default="", repr=False)
+
+    @property
+    def secure(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
 @dataclass(frozen=True)
 class Settings:
     path: str
@@ -68,6 +99,7 @@ class Settings:
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
     #: Offices that get the weekly report in their rooms ([reports] weekly = true | [slugs]).
     weekly_report: frozenset[str] = frozenset()
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def config_path(given: str | None) -> str:
@@ -283,10 +315,78 @@ def _weekly(data: dict[str, Any], offices: list[Office], problems: _Problems) ->
     return frozenset(str(s) for s in raw if s in slugs)
 
 
+def _url_ok(url: str) -> bool:
+    """https anywhere; plain http only on loopback (trials and tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK
+
+
+def _web(raw: dict[str, Any], problems: _Problems) -> WebSettings:
+    enabled = bool(raw.get("enabled", bool(raw)))
+    known = {"enabled", "base_url", "oidc_issuer", "client_id", "office_claim", "member_claim",
+             "scope", "token_auth", "session_minutes"}
+    for key in raw:
+        if key not in known:
+            problems.add(f"web.{key}", "unknown key; known: " + ", ".join(sorted(known)))
+    minutes = raw.get("session_minutes", 60)
+    web = WebSettings(
+        enabled=enabled, base_url=str(raw.get("base_url", "")).rstrip("/"),
+        oidc_issuer=str(raw.get("oidc_issuer", "")).rstrip("/"),
+        client_id=str(raw.get("client_id", "")),
+        office_claim=str(raw.get("office_claim", "liaison_offices")),
+        member_claim=str(raw.get("member_claim", "liaison_members")),
+        scope=str(raw.get("scope", "openid")), token_auth=str(raw.get("token_auth",
+                                                                     _TOKEN_AUTH[0])),
+        session_minutes=minutes if isinstance(minutes, int) else 60,
+        client_secret=secret(ENV_WEB_CLIENT_SECRET) or "",
+        session_key=secret(ENV_WEB_SESSION_KEY) or "")
+    if not enabled:
+        return web
+    if not _url_ok(web.base_url):
+        problems.add("web.base_url", "needs an https URL (plain http only on 127.0.0.1 or "
+                     "localhost), like https://liaison.example.org")
+    if not _url_ok(web.oidc_issuer):
+        problems.add("web.oidc_issuer", "needs the issuer's https URL, like "
+                     "https://login.example.org/realms/liaison")
+    if not web.client_id:
+        problems.add("web.client_id", "needs the client id registered at the issuer")
+    for key in ("office_claim", "member_claim"):
+        if not getattr(web, key):
+            problems.add(f"web.{key}", "needs the name of an ID-token claim")
+    if "openid" not in web.scope.split():
+        problems.add("web.scope", "must include openid")
+    if web.token_auth not in _TOKEN_AUTH:
+        problems.add("web.token_auth", "use client_secret_basic or client_secret_post")
+    if not isinstance(minutes, int) or not 5 <= minutes <= 720:
+        problems.add("web.session_minutes", "must be a whole number of minutes from 5 to 720")
+    if not web.client_secret:
+        problems.add("web", f"{ENV_WEB_CLIENT_SECRET} is not set in the environment "
+                     "(the client secret registered at the issuer)")
+    if not web.session_key:
+        problems.add("web", f"{ENV_WEB_SESSION_KEY} is not set in the environment (a Fernet "
+                     "key: URL-safe base64 of 32 random bytes)")
+    elif not _fernet_key(web.session_key):
+        problems.add("web", f"{ENV_WEB_SESSION_KEY} is not a Fernet key (URL-safe base64 "
+                     "of 32 random bytes)")
+    return web
+
+
+def _fernet_key(key: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 def parse(data: dict[str, Any], path: str) -> Settings:
     problems = _Problems()
     known = {"database", "http", "slack", "matrix", "policy", "offices", "reports",
-             "instruments"}
+             "instruments", "web"}
     for key in data:
         if key not in known:
             problems.add(key, "unknown section; known: " + ", ".join(sorted(known)))
@@ -307,12 +407,12 @@ def parse(data: dict[str, Any], path: str) -> Settings:
     _check_rooms(offices, problems)
     slack, matrix = _platforms(data, problems)
     weekly = _weekly(data.get("reports") or {}, offices, problems)
+    web = _web(data.get("web") or {}, problems)
     if problems.items:
         raise ConfigError(path, problems.items)
     return Settings(path=path, database_url=database_url, http_listen=listen,
                     directory=Directory(tuple(offices), policy, instruments), slack=slack,
-                    matrix=matrix,
-                    weekly_report=weekly)
+                    matrix=matrix, weekly_report=weekly, web=web)
 
 
 def load(path: str) -> Settings:

@@ -76,6 +76,11 @@ def build_web(core: Core, checks: dict[str, HealthCheck] | None = None, *,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
+    if core.settings.web.enabled:  # the case board under /board (read-only, OIDC sign-in)
+        from liaisonbot.board.pages import Board
+
+        Board(web_settings=core.settings.web, directory=core.settings.directory, uow=core.uow,
+              clock=core.clock).mount(app)
     return app
 
 

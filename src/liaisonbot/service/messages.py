@@ -102,3 +102,14 @@ IDENTITY_NOT_SIGNED = ("The bot's device {device} is not signed by its cross-sig
                        "yet; start the bot (it signs its device) and check again.")
 IDENTITY_NONE = ("The bot's Matrix account has no cross-signing identity yet; start the bot "
                  "once and it creates one.")
+# ---------------------------------------------------------------------- the case board (web)
+BOARD_NO_OFFICE = "Your sign-in names no office of this desk, so there is nothing to show."
+BOARD_NOT_FOUND = "There is no such page, or your offices are not party to it."
+BOARD_SIGNIN_FAILED = "The sign-in could not be completed; start again from the board's address."
+BOARD_ISSUER_DOWN = "The sign-in service cannot be reached right now; please try again in a minute."
+BOARD_BAD_CASE = "{case!r} is not a case reference like ICC-01/14-01/18."
+BOARD_BAD_LOGOUT = "Sign out from the board's own page."
+BOARD_CONFIDENTIAL = "(confidential: shown to the listed members of both offices)"
+BOARD_PAGE = "Requests {first:,}–{last:,} of {total:,}, most urgent first."
+BOARD_CASES_CUT = ("The {limit:,} cases with the most overdue and open requests are shown, "
+                   "of {total:,}; the CSV download has them all.")

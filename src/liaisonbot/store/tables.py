@@ -22,6 +22,9 @@ class RequestRow(SQLModel, table=True):
     __tablename__ = "request"
     __table_args__ = (
         Index("ix_request_case_status", "case_ref", "status"),
+        # The case board's cases page: an office's requests by case, index-only (0002).
+        Index("ix_request_requesting_case", "requesting", "case_ref", "status", "due_at"),
+        Index("ix_request_requested_case", "requested", "case_ref", "status", "due_at"),
         _pending_index("ix_request_requested_due", "requested", "due_at"),
         _pending_index("ix_request_requesting_due", "requesting", "due_at"),
         Index("ix_request_requested_incomplete", "requested",

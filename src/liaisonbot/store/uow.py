@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Table,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -126,7 +127,11 @@ class SqlRequests(_Repo):
         request.version += 1
 
     async def _many(self, query: Any) -> list[Request]:
-        return [_to_request(row) for row in (await self.conn.execute(query)).all()]
+        return await self._many_on(self.conn, query)
+
+    @staticmethod
+    async def _many_on(conn: AsyncConnection, query: Any) -> list[Request]:
+        return [_to_request(row) for row in (await conn.execute(query)).all()]
 
     async def for_case(self, case: str, office: str) -> list[Request]:
         return await self._many(select(R).where(R.c.case_ref == case, _party(office)))
@@ -463,3 +468,124 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
+
+
+# ------------------------------------------------------------------ the case board's reads
+# Read-only queries for ``liaisonbot.board``; every one is scoped to an office the caller
+# names, and takes the open unit of work's connection.
+
+class PartyTimes(NamedTuple):
+    id: int
+    partner: str
+    status: Status
+    created_at: datetime
+    due_at: datetime
+
+
+_LIST_COLUMNS = ("id", "case_ref", "kind", "requesting", "requested", "summary", "status",
+                 "created_at", "due_at", "ack_due_at", "opened_by", "urgent", "confidentiality",
+                 "version")
+
+
+def _pending_flag() -> Any:
+    return sql_case((R.c.status.in_(_PENDING), 1), else_=0)
+
+
+class BoardReads:
+    """What the case board reads, in a few indexed statements per page (no N+1)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        assert uow.conn is not None, "use BoardReads inside 'async with uow'"
+        self.conn = uow.conn
+
+    async def cases(self, office: str, now: datetime) -> list[tuple[str, int, int, int]]:
+        """``(case, requests, open, overdue)`` for each case ``office`` is party to."""
+        overdue = sql_case((and_(R.c.status.in_(_PENDING), R.c.due_at <= now), 1), else_=0)
+        totals: dict[str, list[int]] = {}
+        for column in (R.c.requesting, R.c.requested):
+            rows = await self.conn.execute(
+                select(R.c.case_ref, func.count(), func.sum(_pending_flag()), func.sum(overdue))
+                .where(column == office).group_by(R.c.case_ref))
+            for case_ref, count, pending, late in rows:
+                got = totals.setdefault(case_ref, [0, 0, 0])
+                got[0] += int(count)
+                got[1] += int(pending or 0)
+                got[2] += int(late or 0)
+        return sorted(((c, *v) for c, v in totals.items()),  # type: ignore[misc]
+                      key=lambda row: (-row[3], -row[2], row[0]))
+
+    @staticmethod
+    def _case_filter(query: Any, case_ref: str, office: str, status: str | None,
+                     partner: str | None) -> Any:
+        query = query.where(R.c.case_ref == case_ref, _party(office))
+        if status:
+            query = query.where(R.c.status == status)
+        if partner:
+            query = query.where(or_(and_(R.c.requesting == office, R.c.requested == partner),
+                                    and_(R.c.requested == office, R.c.requesting == partner)))
+        return query
+
+    async def case_count(self, case_ref: str, office: str, *, status: str | None = None,
+                         partner: str | None = None) -> int:
+        query = self._case_filter(select(func.count()).select_from(R), case_ref, office,
+                                  status, partner)
+        return int((await self.conn.execute(query)).scalar_one())
+
+    async def case_requests(self, case_ref: str, office: str, *, status: str | None = None,
+                            partner: str | None = None, limit: int = 250,
+                            offset: int = 0) -> list[Request]:
+        """The case's requests ``office`` is party to, most urgent first (pending, then
+        answered, then ended; urgent first; earliest due first). Only the columns a case page
+        shows are read: answer, basis, assignee, eta and the nudge state stay unset."""
+        band = sql_case((R.c.status.in_(_PENDING), 0), (R.c.status == "answered", 1), else_=2)
+        query = self._case_filter(select(*[R.c[name] for name in _LIST_COLUMNS]), case_ref,
+                                  office, status, partner)
+        query = query.order_by(band, R.c.urgent.desc(), R.c.due_at, R.c.id).limit(limit) \
+            .offset(offset)
+        return [Request(id=r.id, case=r.case_ref, kind=Kind(r.kind), requesting=r.requesting,
+                        requested=r.requested, summary=r.summary, status=Status(r.status),
+                        created_at=r.created_at, due_at=r.due_at, ack_due_at=r.ack_due_at,
+                        opened_by=r.opened_by, urgent=r.urgent,
+                        confidentiality=Confidentiality(r.confidentiality), version=r.version)
+                for r in (await self.conn.execute(query)).all()]
+
+    async def sealed_entries(self, request_id: int) -> list[tuple[HistoryItem, str | None,
+                                                                  str | None]]:
+        """The request's history with what the chain around each entry says: the hash of the
+        entry before it and the ``prev_hash`` of the entry after it (None at the ends)."""
+        rows = (await self.conn.execute(select(H).where(H.c.request_id == request_id)
+                                        .order_by(H.c.id))).all()
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        before = dict((await self.conn.execute(
+            select(H.c.id, H.c.hash).where(H.c.id.in_([i - 1 for i in ids])))).all())
+        after = dict((await self.conn.execute(
+            select(H.c.id, H.c.prev_hash).where(H.c.id.in_([i + 1 for i in ids])))).all())
+        return [(HistoryItem(SqlHistory._entry(row), row.prev_hash, row.hash),
+                 before.get(row.id - 1), after.get(row.id + 1)) for row in rows]
+
+    async def head(self) -> tuple[int, str] | None:
+        row = (await self.conn.execute(select(HEAD.c.last_id, HEAD.c.last_hash))).first()
+        return (int(row[0]), str(row[1])) if row else None
+
+    async def party_times(self, office: str) -> list[PartyTimes]:
+        """For each request ``office`` is party to: the partner, status, opening and due
+        times (only the columns the partner figures need)."""
+        rows = await self.conn.execute(
+            select(R.c.id, R.c.requesting.label("partner"), R.c.status, R.c.created_at,
+                   R.c.due_at).where(R.c.requested == office).union_all(
+                select(R.c.id, R.c.requested.label("partner"), R.c.status, R.c.created_at,
+                       R.c.due_at).where(R.c.requesting == office)))
+        return [PartyTimes(int(r[0]), str(r[1]), Status(r[2]), r[3], r[4]) for r in rows]
+
+    async def first_moments(self, office: str,
+                            actions: Sequence[str]) -> dict[tuple[int, str], datetime]:
+        """The first time each of ``actions`` happened to each request ``office`` is party to."""
+        ids = select(R.c.id).where(R.c.requested == office).union_all(
+            select(R.c.id).where(R.c.requesting == office))
+        rows = await self.conn.execute(
+            select(H.c.request_id, H.c.action, func.min(H.c.at))
+            .where(H.c.action.in_(list(actions)), H.c.request_id.in_(ids))
+            .group_by(H.c.request_id, H.c.action))
+        return {(int(rid), str(action)): at for rid, action, at in rows}

@@ -1,0 +1,160 @@
+"""Figures and checks the board shows, computed from rows already read (no I/O here)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from markupsafe import Markup, escape
+
+from liaisonbot.domain.audit import GENESIS, entry_hash
+from liaisonbot.domain.model import PENDING, Status
+from liaisonbot.service.ports import HistoryItem
+
+ACK_ACTIONS = ("acknowledged", "answered")
+
+
+@dataclass(frozen=True)
+class Partner:
+    """How requests between the office and one partner went (both directions)."""
+
+    partner: str
+    open: int
+    overdue: int
+    ack_median_h: float | None
+    ack_p90_h: float | None
+    answer_median_d: float | None
+    answer_p90_d: float | None
+    answered: int
+    on_time: int
+
+    @property
+    def on_time_share(self) -> float | None:
+        return self.on_time / self.answered if self.answered else None
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """Nearest-rank quantile (``q`` in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+class PartyTimes(Protocol):
+    """What the partner figures need of a request the office is party to."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def partner(self) -> str: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+def partner_figures(requests: Sequence[PartyTimes], firsts: dict[tuple[int, str], datetime],
+                    now: datetime) -> list[Partner]:
+    by_partner: dict[str, list[PartyTimes]] = {}
+    for request in requests:
+        by_partner.setdefault(request.partner, []).append(request)
+    rows = []
+    for partner, items in sorted(by_partner.items()):
+        acks: list[float] = []
+        answers: list[float] = []
+        on_time = 0
+        for request in items:
+            acked = firsts.get((request.id, "acknowledged")) or firsts.get((request.id,
+                                                                             "answered"))
+            answered = firsts.get((request.id, "answered"))
+            if acked:
+                acks.append((acked - request.created_at).total_seconds() / 3600)
+            if answered:
+                answers.append((answered - request.created_at).total_seconds() / 86400)
+                on_time += answered <= request.due_at
+        rows.append(Partner(
+            partner=partner, open=sum(r.status in PENDING for r in items),
+            overdue=sum(r.status in PENDING and r.due_at <= now for r in items),
+            ack_median_h=_round(quantile(acks, 0.5)), ack_p90_h=_round(quantile(acks, 0.9)),
+            answer_median_d=_round(quantile(answers, 0.5)),
+            answer_p90_d=_round(quantile(answers, 0.9)), answered=len(answers),
+            on_time=on_time))
+    return rows
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The audit chain around one request's entries."""
+
+    ok: bool
+    entries: int
+    broken_entry: int | None = None
+    reason: str = ""
+
+
+def check_entries(sealed: list[tuple[HistoryItem, str | None, str | None]],
+                  head: tuple[int, str] | None) -> ChainCheck:
+    """Each entry hashes to its stored hash, follows the entry before it and is followed by
+    the entry after it (or is the head)."""
+    for item, before, after in sealed:
+        entry = item.entry
+        expected_prev = GENESIS if entry.id == 1 else before
+        if entry_hash(item.prev_hash, entry) != item.hash:
+            return ChainCheck(False, len(sealed), entry.id, "changed after it was written")
+        if item.prev_hash != expected_prev:
+            return ChainCheck(False, len(sealed), entry.id, "does not follow the entry before")
+        if after is not None and after != item.hash:
+            return ChainCheck(False, len(sealed), entry.id + 1, "does not follow this one")
+        if after is None and head != (entry.id, item.hash):
+            return ChainCheck(False, len(sealed), entry.id, "the next entry is missing")
+    return ChainCheck(True, len(sealed))
+
+
+def partner_chart(rows: list[Partner], name: Callable[[str], str] = str) -> Markup:
+    """A small horizontal bar chart (SVG, server-rendered): open and overdue requests and the
+    share answered on time, per partner. Colours come from presentation attributes (the CSP
+    allows no inline styles)."""
+    if not rows:
+        return Markup("")
+    bar_h, gap, label_w, width = 14, 10, 170, 560
+    scale_max = max(max(r.open for r in rows), 1)
+    height = len(rows) * (2 * bar_h + gap) + 24
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+             f'viewBox="0 0 {width} {height}" aria-labelledby="chart-title">'
+             '<title id="chart-title">Open and overdue requests and share answered on time, '
+             'per partner office</title>']
+    span = (width - label_w - 60) / 2
+    for i, row in enumerate(rows):
+        y = 20 + i * (2 * bar_h + gap)
+        open_w = span * row.open / scale_max
+        late_w = span * row.overdue / scale_max
+        share = row.on_time_share
+        full = name(row.partner)
+        label = escape(full if len(full) <= 26 else full[:25] + "…")
+        parts.append(f'<text x="0" y="{y + bar_h}" font-size="12">{label}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{open_w:.1f}" height="{bar_h}" '
+                     f'fill="#7a8fa6"><title>{row.open} open</title></rect>')
+        parts.append(f'<rect x="{label_w}" y="{y + bar_h}" width="{late_w:.1f}" '
+                     f'height="{bar_h}" fill="#b3261e"><title>{row.overdue} overdue</title>'
+                     '</rect>')
+        x2 = label_w + span + 30
+        share_w = span * (share or 0)
+        parts.append(f'<rect x="{x2}" y="{y}" width="{span:.1f}" height="{bar_h}" '
+                     'fill="#e4e7eb"/>')
+        parts.append(f'<rect x="{x2}" y="{y}" width="{share_w:.1f}" height="{bar_h}" '
+                     f'fill="#2e7d32"><title>on time: '
+                     f'{"—" if share is None else f"{share:.0%}"}</title></rect>')
+    parts.append(f'<text x="{label_w}" y="12" font-size="11">open / overdue</text>'
+                 f'<text x="{label_w + span + 30}" y="12" font-size="11">share on time</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,40 @@
+"""Need-to-know on the board: every per-field decision goes through ``field_shown``, which
+asks the one visibility policy (``domain.visibility``) with the board's audience: the viewer's
+party office, and whether the viewer is a listed member of either party (by the chat ids the ID
+token names, compared with ``refs.same_user``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.model import Request
+from liaisonbot.domain.refs import same_user
+from liaisonbot.domain.visibility import Audience, Place, shows
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A signed-in board user: the offices the ID token names (known slugs only) and the
+    chat ids it names (user refs such as ``matrix:@alice:icc.example``)."""
+
+    subject: str
+    offices: tuple[str, ...]
+    chat_ids: frozenset[str] = frozenset()
+
+
+def is_listed_member(request: Request, viewer: Viewer, directory: Directory) -> bool:
+    members = [m for slug in (request.requesting, request.requested)
+               if (office := directory.office(slug)) for m in office.members]
+    return any(same_user(m, user) for m in members for user in viewer.chat_ids)
+
+
+def field_shown(request: Request, viewer: Viewer, field: str, *, directory: Directory) -> bool:
+    """May ``viewer`` see ``field`` of ``request``? Nothing of a request between other
+    offices; a confidential request's substance only for the parties' listed members."""
+    office = next((o for o in viewer.offices if request.is_party(o)), None)
+    if office is None:
+        return False
+    member = is_listed_member(request, viewer, directory)
+    return shows(request, Audience(Place.BOARD, office, member=member), field)

@@ -1,0 +1,197 @@
+"""The case board in a real browser (Debian's headless Chromium, driven by Playwright) against
+a real OpenID Provider (node-oidc-provider, pinned in tests/support/oidc): board → the
+provider's login → back → pages, with JavaScript off, for each office's users. Screenshots go
+to var/test-artifacts/board/ (the path is printed)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import TestBot, make_settings, start_bot
+from support.board import (
+    ACCOUNTS,
+    BA_UA_SUMMARY,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CONFIDENTIAL_SUMMARY,
+    SESSION_KEY,
+    Served,
+    free_port,
+    seed,
+    serve,
+    web_config,
+)
+from support.oidc_provider import oidc_provider
+
+CHROMIUM = os.environ.get("LIAISONBOT_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts" / "board"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() or shutil.which("node") is None,
+    reason="needs /usr/bin/chromium (apt-get install chromium) and node (scripts/test.sh "
+           "installs both)")
+
+
+@dataclass
+class Desk:
+    bot: TestBot
+    served: Served
+    issuer: str
+    browser: Any
+
+    @property
+    def base(self) -> str:
+        return self.served.base
+
+    async def sign_in(self, login: str, path: str = "/board") -> Any:
+        """A fresh browser profile (JavaScript off) signs in as ``login``; returns the page."""
+        context = await self.browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(self.base + path)
+        assert page.url.startswith(self.issuer + "/interaction/"), page.url  # no page of ours
+        await page.fill("input[name=login]", login)
+        await page.fill("input[name=password]", "any")
+        await page.click("button[type=submit]")
+        if page.url.startswith(self.issuer):  # the provider's consent step
+            await page.click("button[type=submit]")
+        assert page.url.startswith(self.base + "/board"), page.url
+        return page
+
+    async def shot(self, page: Any, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+
+@pytest.fixture
+async def desk(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desk]:
+    from playwright.async_api import async_playwright
+
+    monkeypatch.setenv("LIAISONBOT_WEB_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("LIAISONBOT_WEB_SESSION_KEY", SESSION_KEY)
+    port, op_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    with oidc_provider(port=op_port, redirect_uri=base + "/board/callback", client_id=CLIENT_ID,
+                       client_secret=CLIENT_SECRET, accounts=ACCOUNTS) as issuer:
+        settings = make_settings(sqlite_url, web=web_config(issuer, base,
+                                                            scope="openid liaison"))
+        # The provider signs with the real time, so the desk's clock starts at it.
+        bot = await start_bot(settings, now=datetime.now(UTC))
+        await seed(bot)
+        served = await serve(bot, port)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                       args=CHROMIUM_ARGS)
+            try:
+                yield Desk(bot, served, issuer, browser)
+            finally:
+                await browser.close()
+                await served.close()
+                await bot.core.close()
+
+
+async def test_sign_in_and_pages_for_each_office(desk: Desk) -> None:
+    alice = await desk.sign_in("alice")
+    assert alice.url == desk.base + "/board/icc-otp/"
+    body = await alice.inner_text("main")
+    assert "ICC-01/14" in body and "OP-2026-017" not in body
+    await desk.shot(alice, "cases-icc")
+    await alice.click("text=ICC-01/14")
+    body = await alice.inner_text("main")
+    assert CONFIDENTIAL_SUMMARY in body and "Bank records of X" in body and "R-3" not in body
+    await desk.shot(alice, "case-icc-member")
+    # Filters work without JavaScript (a plain GET form).
+    await alice.select_option("select[name=status]", "answered")
+    await alice.click("text=Filter")
+    body = await alice.inner_text("main")
+    assert "R-1" in body and "R-2" not in body and "R-4" not in body
+    await alice.goto(desk.base + "/board/icc-otp/R-1")
+    body = await alice.inner_text("main")
+    assert "Records attached in the secure channel" in body and "none was changed" in body
+    await desk.shot(alice, "request-icc")
+    await alice.click("text=Partners")
+    assert await alice.locator("svg.chart").count() == 1
+    await desk.shot(alice, "partners-icc")
+
+    ivan = await desk.sign_in("ivan", "/board/icc-otp/case?ref=ICC-01/14")
+    assert ivan.url == desk.base + "/board/icc-otp/case?ref=ICC-01/14"  # back where he was going
+    body = await ivan.inner_text("main")
+    assert CONFIDENTIAL_SUMMARY not in body and "(confidential" in body
+    await desk.shot(ivan, "case-icc-non-member")
+    await ivan.goto(desk.base + "/board/icc-otp/R-2")
+    assert CONFIDENTIAL_SUMMARY not in await ivan.content()
+
+    bojan = await desk.sign_in("bojan")
+    body = await bojan.inner_text("main")
+    assert "ICC-01/14" in body and "OP-2026-017" in body
+    await bojan.goto(desk.base + "/board/ba-spo/R-2")
+    assert CONFIDENTIAL_SUMMARY in await bojan.inner_text("main")
+
+    olena = await desk.sign_in("olena")
+    body = await olena.inner_text("main")
+    assert "OP-2026-017" in body and "ICC-01/14" in body  # R-4 ICC→UA only
+    await olena.goto(desk.base + "/board/ua-pgo/case?ref=ICC-01/14")
+    body = await olena.inner_text("main")
+    assert "R-4" in body and "R-1" not in body and "R-2" not in body
+    assert "Bank records" not in body and CONFIDENTIAL_SUMMARY not in body
+    response = await olena.goto(desk.base + "/board/icc-otp/")
+    assert response.status == 404
+
+    nobody = await desk.sign_in("nobody")
+    body = await nobody.inner_text("main")
+    assert "names no office" in body and "ICC-01/14" not in body and BA_UA_SUMMARY not in body
+    await desk.shot(nobody, "no-office")
+
+
+async def test_csv_download_and_headers(desk: Desk) -> None:
+    alice = await desk.sign_in("alice")
+    await alice.goto(desk.base + "/board/icc-otp/case?ref=ICC-01/14")
+    async with alice.expect_download() as waiting:
+        await alice.click("text=Download CSV")
+    download = await waiting.value
+    text = Path(await download.path()).read_text()
+    assert text.startswith("id,case,kind") and CONFIDENTIAL_SUMMARY in text
+    assert BA_UA_SUMMARY not in text
+    response = await alice.goto(desk.base + "/board/icc-otp/")
+    headers = await response.all_headers()
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert headers["cache-control"] == "no-store"
+
+
+async def test_tampered_cookie_and_logout(desk: Desk) -> None:
+    alice = await desk.sign_in("alice")
+    context = alice.context
+    cookies = {c["name"]: c for c in await context.cookies()}
+    session = cookies["lb_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Lax" and not session["secure"]
+    raw = bytearray(base64.urlsafe_b64decode(session["value"]))
+    raw[-40] ^= 1
+    tampered = base64.urlsafe_b64encode(bytes(raw)).decode()
+    await context.clear_cookies()
+    await context.add_cookies([{"name": "lb_session", "value": tampered,
+                                "url": desk.base + "/board"}])
+    assert [c["value"] for c in await context.cookies(desk.base + "/board/")] == [tampered]
+    await alice.goto(desk.base + "/board/icc-otp/")
+    assert alice.url.startswith(desk.issuer), alice.url  # refused: back to the provider
+    assert "ICC-01/14" not in await alice.content()
+
+    bojan = await desk.sign_in("bojan")
+    await bojan.click("text=Sign out")
+    assert bojan.url.startswith(desk.issuer), (bojan.url, await bojan.content())
+    assert "lb_session" not in {c["name"] for c in await bojan.context.cookies()}
+    # The board's session is gone (the provider's own session is the provider's business).
+    response = await bojan.context.request.get(desk.base + "/board/ba-spo/", max_redirects=0)
+    assert response.status == 302 and response.headers["location"].startswith(desk.issuer)
