@@ -60,3 +60,12 @@ async def test_weekly_report_posted_once_on_monday_opening(sqlite_url: str) -> N
         assert "Weekly report for ICC OTP" not in out  # not opted in
     finally:
         await bot.core.close()
+
+
+def test_csv_cells_get_a_quote_only_when_they_start_like_a_formula() -> None:
+    from liaisonbot.service.reports import _csv_safe
+
+    row = {"summary": "=HYPERLINK(1)", "assignee": "", "eta": None, "case": "ICC-1", "n": 3,
+           "basis": "-1", "note": "@x"}
+    assert _csv_safe(row) == {"summary": "'=HYPERLINK(1)", "assignee": "", "eta": None,
+                              "case": "ICC-1", "n": 3, "basis": "'-1", "note": "'@x"}

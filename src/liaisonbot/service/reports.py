@@ -95,7 +95,7 @@ def _clock_row(request: Request, entries: list[Entry], now: datetime,
 
 def _csv_safe(row: dict[str, Any]) -> dict[str, Any]:
     """Neutralise spreadsheet formulas in user text (CSV injection)."""
-    return {k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@\t\r" else v)
+    return {k: (f"'{v}" if isinstance(v, str) and v and v[0] in "=+-@\t\r" else v)
             for k, v in row.items()}
 
 
