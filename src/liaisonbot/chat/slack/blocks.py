@@ -11,6 +11,7 @@ from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.model import Side, Status, card_actions
 from liaisonbot.domain.refs import native_id, platform_of, slack_team
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import words
 
 Block = dict[str, Any]
 SECTION_MAX = 3000
@@ -52,38 +53,42 @@ def mention(user_ref: str, team: str | None) -> str:
 
 def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
     """A request card; ``side`` ("requesting"/"requested") picks the buttons, None shows none."""
-    f = facts(card, post.tz, _as_of(post))
+    f = facts(card, post.tz, _as_of(post), post.locale)
+    w = f.words
     title = escape(f.title) + "".join(f" · *{escape(flag)}*" for flag in f.flags)
     blocks: list[Block] = [
         section(f"*{title}*"),
-        section(f"{escape(f.parties)} · *{escape(f.status)}* · due {escape(f.due)}"),
-        section("Summary: " + (escape(f.summary) if f.summary is not None
-                               else texts.CONFIDENTIAL), card.ref)]
+        section(f"{escape(f.parties)} · *{escape(f.status)}* · "
+                f"{escape(w(m.CARD_DUE).format(due=f.due))}"),
+        section(escape(w(m.CARD_SUMMARY).format(
+            summary=f.summary if f.summary is not None else w(texts.CONFIDENTIAL))),
+            card.ref)]
     extra = [escape(f.clocks) if f.clocks else "",
-             escape(m.CARD_MISSING.format(missing=f.missing, office=card.requesting_name))
+             escape(w(m.CARD_MISSING).format(missing=f.missing, office=card.requesting_name))
              if f.missing is not None else "",
-             f"Basis: {escape(f.basis)}" if f.basis else "",
-             f"Handled by: {escape(f.assignee)}" if f.assignee else "",
-             f"Answer expected: {escape(f.eta)}" if f.eta else ""]
+             escape(w(m.CARD_BASIS).format(basis=f.basis)) if f.basis else "",
+             escape(w(m.CARD_HANDLED).format(assignee=f.assignee)) if f.assignee else "",
+             escape(w(m.CARD_ETA).format(eta=f.eta)) if f.eta else ""]
     if any(extra):
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": cut(" · ".join(e for e in extra if e), SECTION_MAX,
                                            card.ref)}]})
-    buttons = card_buttons(card, side)
+    buttons = card_buttons(card, side, post.locale)
     if buttons:
         blocks.append({"type": "actions", "block_id": f"lb-card-{card.request_id}",
                        "elements": buttons})
     return blocks
 
 
-def card_buttons(card: Card, side: str | None) -> list[Block]:
+def card_buttons(card: Card, side: str | None, locale: str = "en") -> list[Block]:
     """The card's buttons for ``side``, as the domain's rules say (the desk still decides
-    every click)."""
+    every click), labelled in ``locale``."""
     if side not in tuple(Side):
         return []
+    w = words(locale)
     verbs = card_actions(Side(side), Status(card.status))
     return [{"type": "button", "action_id": f"lb_{verb}", "value": card.ref,
-             "text": {"type": "plain_text", "text": texts.BUTTONS[verb]},
+             "text": {"type": "plain_text", "text": w(texts.BUTTONS[verb])},
              **({"style": "primary"} if verb in ("ack", "answer", "close") else {})}
             for verb in verbs]
 
@@ -148,7 +153,7 @@ def render(post: Post, *, side: str | None, team: str | None) -> tuple[str, list
         return fallback(post), [*head, *card_blocks(post.card, post, side)]
     if post.kind in ("show", "direct") and post.card is not None:
         card = card_blocks(post.card, post, None)
-        rest = text_blocks(Post(kind="reply", text=post.text, request_id=post.request_id),
-                           team)
+        rest = text_blocks(Post(kind="reply", text=post.text, request_id=post.request_id,
+                                locale=post.locale), team)
         return fallback(post), [*card, *rest][:MAX_BLOCKS]
     return fallback(post), text_blocks(post, team)
