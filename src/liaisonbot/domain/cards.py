@@ -50,7 +50,8 @@ class Post:
 
     ``text`` is plain text (user text inside it is data, escaped by each renderer); its first
     line is the headline. ``lines`` hold list rows, ``card`` a request card. ``tz`` and
-    ``locale`` are the reader's time zone and language and ``as_of`` when it was composed, for "in 3 days" wording.
+    ``locale`` are the reader's time zone and language, ``as_of`` when it was composed (for
+    "in 3 days" wording).
     """
 
     kind: str
