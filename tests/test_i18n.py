@@ -187,6 +187,19 @@ def test_check_config_refuses_a_language_without_a_catalog() -> None:
     assert parse(data, "test-config").directory.office("ba-spo").language == "uk"
 
 
+def test_a_sentence_raised_already_formatted_is_shown_as_it_is() -> None:
+    """A refusal built the old way (formatted English, braces from user text included) is
+    neither re-formatted nor lost: the catalog does not know it, so it reads in English."""
+    from liaisonbot.service.desk import Refusal
+
+    refusal = Refusal("There is no office '{x}'. Offices: a, b.")
+    assert refusal.said(words("fr")) == str(refusal) == "There is no office '{x}'. Offices: a, b."
+    error = grammar.CommandError("Bad {thing}")
+    assert error.said(words("uk")) == str(error) == "Bad {thing}"
+    translated = Refusal(m.NOT_PARTY, ref="R-3", office="{PNAT}")
+    assert translated.said(words("fr")) == "R-3 n’existe pas ou {PNAT} n’y est pas partie."
+
+
 def test_a_compiled_catalog_is_used_when_present(tmp_path: Path, monkeypatch: Any) -> None:
     """The build hook's .mo wins over the .po when it is not older (the install path)."""
     from babel.messages.mofile import write_mo
@@ -259,7 +272,8 @@ async def test_each_room_hears_its_own_language(any_url: str) -> None:
     assert await bot.exec("!liaison show R-9", user="alice", room="icc") == (
         "[console:icc] R-9 does not exist or ICC OTP is not party to it.")
     help_fr = await bot.exec("!liaison help", user="bojan", room="ba")
-    assert help_fr.startswith("[console:ba] Commandes de liaisonbot (à saisir après !liaison")
+    assert help_fr.startswith("[console:ba] Commandes de liaisonbot pour les demandes "
+                              "d’entraide judiciaire (à saisir après !liaison")
     assert "open CASE to:OFFICE" in help_fr  # the usage lines are command words
     listed = await bot.exec("!liaison list ICC-01/14 all", user="olena", room="ua")
     assert "[console:ua] ICC-01/14: 1 запит (усі) для UA PGO" in listed

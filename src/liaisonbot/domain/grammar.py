@@ -85,7 +85,7 @@ class CommandError(ValueError):
 
     def said(self, tr: Callable[[str], str]) -> str:
         values = {k: tr(v) if isinstance(v, Phrase) else v for k, v in self.values.items()}
-        text = tr(self.template).format(**values)
+        text = tr(self.template).format(**values) if values else tr(self.template)
         return tr(USE).format(problem=text, usage=USAGE[self.verb]) if self.verb else text
 
 

@@ -34,7 +34,7 @@ class ClockRefusal(Exception):
     is the English sentence, ``words(template).format(**values)`` the reader's."""
 
     def __init__(self, template: str, **values: Any) -> None:
-        super().__init__(template.format(**values))
+        super().__init__(template.format(**values) if values else template)
         self.template, self.values = template, values
 
 

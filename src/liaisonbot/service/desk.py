@@ -82,10 +82,14 @@ class Refusal(Exception):
     its values, written in the reader's language when shown; ``str()`` is the English."""
 
     def __init__(self, template: str, **values: Any) -> None:
-        super().__init__(template.format(**values))
+        super().__init__(template.format(**values) if values else template)
         self.template, self.values = template, values
 
     def said(self, w: Words) -> str:
+        """The sentence for ``w``'s reader. A sentence raised already formatted (no values)
+        is shown as it is when the catalog does not know it."""
+        if not self.values:
+            return w(self.template)
         values = {k: w(v) if isinstance(v, Phrase) else v for k, v in self.values.items()}
         return w(self.template).format(**values)
 
