@@ -79,10 +79,10 @@ def _clocks(card: Card, due: str, w: Words) -> str:
     if not card.legal_due:
         return w(m.CARD_NO_DEADLINE).format(instrument=card.instrument, due=due,
                                             source=card.instrument_source)
-    return w(m.CARD_CLOCKS).format(instrument=card.instrument, ack=card.ack_within, due=due,
-                                legal=card.legal_clock,
-                                ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
-                                due_cite=f" ({card.due_cite})" if card.due_cite else "")
+    return w(m.CARD_CLOCKS).format(instrument=card.instrument, ack=w.clock(card.ack_within),
+                                   due=due, legal=w.clock(card.legal_clock),
+                                   ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
+                                   due_cite=f" ({card.due_cite})" if card.due_cite else "")
 
 
 def _same(text: str) -> str:

@@ -133,6 +133,16 @@ class Words:
         """``Wed 2026-12-30 17:30 CET (in 5 days)``, in this language."""
         return f"{self.local_time(moment, tz)} ({self.relative(moment, now)})"
 
+    def clock(self, text: str) -> str:
+        """An instrument's clock as a card shows it (``7 d``, ``24 h``, ``5 bd``, ``2 w``),
+        in this language; anything else unchanged."""
+        amount, _, unit = text.partition(" ")
+        pattern = {"d": m.DAYS_SHORT, "h": m.HOURS_SHORT, "bd": m.BUSINESS_DAYS_SHORT,
+                   "w": m.WEEKS_SHORT}.get(unit)
+        if pattern is None or not amount.isdigit():
+            return text
+        return self(pattern).format(value=self.number(int(amount)))
+
     def size(self, size: int) -> str:
         for unit in ("bytes", "KB", "MB", "GB"):
             if size < 1024 or unit == "GB":

@@ -154,3 +154,8 @@ WEEKLY_NONE = N_("- no requests yet")
 HOURS_SHORT = N_("{value} h")
 DAYS_SHORT = N_("{value} d")
 STATS_WITH = N_("with {partner}")
+BUSINESS_DAYS_SHORT = N_("{value} bd")
+WEEKS_SHORT = N_("{value} w")
+#: A command's own text under its thread note, and one history detail.
+NOTE_TEXT = N_("{note}:\n{text}")
+DETAIL_ITEM = N_("{key}: {value}")

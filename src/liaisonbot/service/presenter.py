@@ -150,7 +150,7 @@ class Presenter:
             return head
         seen = visibility(change.request, reader.audience, "note")
         if seen is Shown.SHOWN:
-            return f"{head}:\n{change.private}"
+            return reader.words(m.NOTE_TEXT).format(note=head, text=change.private)
         return f"{head} {reader.words(m.CONF_TEXT_IN_DM)}" if seen is Shown.MASKED else head
 
     def change_reply(self, change: Changed, reader: Reader, now: datetime) -> str:
@@ -205,9 +205,9 @@ class Presenter:
                 continue  # the card above the history shows it
             label = w(m.DETAIL_KEYS.get(key, key))
             if seen is Shown.SHOWN:
-                shown.append(f"{label}: {_value(key, value, reader)}")
+                shown.append(w(m.DETAIL_ITEM).format(key=label, value=_value(key, value, reader)))
             elif seen is Shown.MASKED:
-                shown.append(f"{label}: {w(MASK)}")
+                shown.append(w(m.DETAIL_ITEM).format(key=label, value=w(MASK)))
         action = w(_ACTIONS.get(entry.action, entry.action))
         return w(m.HISTORY_LINE).format(when=w.when(moment, reader.tz, now), action=action,
                                         actor=entry.actor) + (
