@@ -4,6 +4,7 @@ console scenarios where an English ICC room works with a French and a Ukrainian 
 from __future__ import annotations
 
 import copy
+import json
 import io
 import re
 import string
@@ -319,3 +320,20 @@ async def test_confidential_direct_messages_in_the_members_language(sqlite_url: 
     assert "Суть запиту: Names of witnesses" in out
     assert "[dm:console:alice] R-1 opened: C-1" in out
     assert "[console:ua]" in out and "(конфіденційно, доступно лише уповноваженим особам)" in out
+
+
+def test_slack_cuts_a_long_card_with_a_pointer_in_the_readers_language() -> None:
+    from liaisonbot.chat.slack.blocks import render
+    from liaisonbot.domain.cards import Card, Post
+
+    card = Card(request_id=7, case="C-1", kind="mla", requesting="icc", requesting_name="ICC",
+                requested="pgo", requested_name="PGO", status="open",
+                due_at="2026-12-30T16:30:00+00:00", summary="Свідчення " * 400)
+    post = Post(kind="card", text="R-7", card=card, locale="uk",
+                as_of="2026-12-25T09:00:00+00:00", tz="Europe/Kyiv")
+    text, blocks = render(post, side="requested", team=None)
+    summary = blocks[3]["text"]["text"]
+    assert len(summary) <= 3000
+    assert summary.endswith("… (текст обрізано; `show R-7` показує його повністю)")
+    assert '"Підтвердити отримання"' in json.dumps(blocks, ensure_ascii=False)
+    assert "строк ср, 30 груд. 2026, 18:30 EET (через 5 днів)" in text
