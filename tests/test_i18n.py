@@ -4,8 +4,8 @@ console scenarios where an English ICC room works with a French and a Ukrainian 
 from __future__ import annotations
 
 import copy
-import json
 import io
+import json
 import re
 import string
 from datetime import UTC, datetime, timedelta
