@@ -337,3 +337,26 @@ def test_slack_cuts_a_long_card_with_a_pointer_in_the_readers_language() -> None
     assert summary.endswith("… (текст обрізано; `show R-7` показує його повністю)")
     assert '"Підтвердити отримання"' in json.dumps(blocks, ensure_ascii=False)
     assert "строк ср, 30 груд. 2026, 18:30 EET (через 5 днів)" in text
+
+
+async def test_escalations_and_weekly_reports_in_each_office_language(sqlite_url: str) -> None:
+    bot = await _bot(sqlite_url, reports={"weekly": ["ba-spo", "ua-pgo", "icc-otp"]})
+    await bot.exec("!liaison open C-1 to:ba-spo due:2026-12-02 Records", user="alice", room="icc")
+    await bot.exec("!liaison open C-1 to:ua-pgo due:2026-12-02 Witnesses", user="alice",
+                   room="icc")
+    await bot.exec("!liaison ack R-1", user="bojan", room="ba")
+    start = len(bot.out)
+    await bot.console.advance_to(datetime(2026, 12, 10, 15, tzinfo=UTC))
+    out = "\n".join(bot.out[start:])
+    # The third answer nudge is escalated to the office's escalation people, in its language.
+    assert re.search(r"\[console:ba\] Relance n° 3 : R-1 .* Signalé à console:head-ba\.", out)
+    assert re.search(r"\[console:ua\] Нагадування № 3: .* Доведено до відома: console:head-ua\.",
+                     out)
+    # Monday's weekly report: each office's own, figures in its number format.
+    assert "[console:ba] Rapport hebdomadaire pour BA SPO :\n    - avec icc-otp : 1 en cours, " \
+        "1 en retard ; délai médian d’accusé de réception : 0,0 h" in out
+    assert "[console:ua] Щотижневий звіт для UA PGO:\n    - з icc-otp: відкритих — 1, " \
+        "прострочених — 1;" in out
+    assert "Встановлені законом строки (час, коли запит був неповним, не враховується):" in out
+    assert "[console:icc] Weekly report for ICC OTP:\n    - with ba-spo: 1 open, 1 overdue; " \
+        "median time to acknowledge 0.0 h" in out
