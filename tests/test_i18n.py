@@ -278,6 +278,13 @@ async def test_each_room_hears_its_own_language(any_url: str) -> None:
     assert "open CASE to:OFFICE" in help_fr  # the usage lines are command words
     listed = await bot.exec("!liaison list ICC-01/14 all", user="olena", room="ua")
     assert "[console:ua] ICC-01/14: 1 запит (усі) для UA PGO" in listed
+    # export stays language-neutral: English columns, ISO 8601 dates, raw statuses.
+    from liaisonbot.service.reports import FIELDS, export_case
+
+    exported = await export_case(bot.core.uow, "ICC-01/14", fmt="csv", office="ba-spo")
+    header, row = exported.splitlines()[:2]
+    assert header == ",".join(FIELDS)
+    assert row.startswith("R-1,ICC-01/14,mla,icc-otp,ba-spo,acknowledged,False,restricted,2026-")
 
 
 async def test_nudges_and_digests_in_each_office_language(sqlite_url: str) -> None:
