@@ -20,6 +20,7 @@ from liaisonbot.domain.durations import Duration, parse_duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument
 from liaisonbot.domain.model import Kind, Office, Policy
 from liaisonbot.domain.refs import is_room_ref, is_user_ref
+from liaisonbot.service.i18n import languages
 
 DEFAULT_PATH = "config/liaisonbot.toml"
 ENV_PATH = "LIAISONBOT_CONFIG"
@@ -245,11 +246,18 @@ def _office(data: dict[str, Any], i: int, problems: _Problems) -> Office | None:
             if not is_user_ref(user):
                 problems.add(f"{key}.{field_name}", f"{user!r} is not a user like slack:U123ABC, "
                              "matrix:@alice:example.org or console:alice")
+    language = str(data.get("language", "en"))
+    if language not in languages():
+        problems.add(f"{key}.language", f"no catalog for language {language!r} (known: "
+                     f"{', '.join(languages())}); add src/liaisonbot/locale/{language}/"
+                     "LC_MESSAGES/liaisonbot.po first")
+        language = "en"
     calendar = BusinessCalendar(tz=tz, opens=opens, closes=closes, days=days,
                                 is_holiday=_holidays(data.get("holidays"), f"{key}.holidays",
                                                      problems))
     return Office(slug=slug, name=str(data.get("name") or slug), calendar=calendar, rooms=rooms,
-                  members=people["members"], escalation=people["escalation"])
+                  members=people["members"], escalation=people["escalation"],
+                  language=language)
 
 
 def _listen(raw: str, problems: _Problems) -> tuple[str, int]:

@@ -1,15 +1,18 @@
-"""Neutral cards and posts as facts and lines; each platform formats these its own way."""
+"""Neutral cards and posts as facts and lines; each platform formats these its own way.
+
+Every label and date is written in the post's ``locale`` (the reader's language, through
+``service.i18n``); user text and command words are never translated."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from liaisonbot.chat.formatting import clean, to_plain
 from liaisonbot.domain.cards import Card, Post
-from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 
 #: Posts that carry a person's relayed message (``text`` is neutral markup).
 RELAY_KINDS = frozenset({"relay", "relay_edit", "relay_delete"})
@@ -37,46 +40,49 @@ class CardFacts:
     eta: str | None
     clocks: str = ""  # EIO · ack within 7 d (art. 16(1)) · answer by …
     missing: str | None = None
+    words: Words = field(default_factory=lambda: words("en"))
 
 
 def _as_of(post: Post) -> datetime:
     return datetime.fromisoformat(post.as_of) if post.as_of else datetime.now(UTC)
 
 
-def facts(card: Card, tz: str, now: datetime) -> CardFacts:
+def facts(card: Card, tz: str, now: datetime, locale: str = "en") -> CardFacts:
+    w = words(locale)
     flags = []
     if card.urgent:
-        flags.append("URGENT")
+        flags.append(w(m.CARD_URGENT))
     if card.confidential:
-        flags.append("confidential")
+        flags.append(w(m.CARD_CONFIDENTIAL))
     if card.days_late:
-        flags.append(f"{card.days_late} business day{'s' if card.days_late != 1 else ''} late")
+        flags.append(w.count(m.N_BUSINESS_DAYS_LATE, card.days_late))
     if card.status == "incomplete":
-        flags.append(m.CARD_WAITING.format(office=card.requesting_name))
-    due = when(datetime.fromisoformat(card.due_at), tz, now)
+        flags.append(w(m.CARD_WAITING).format(office=card.requesting_name))
+    due = w.when(datetime.fromisoformat(card.due_at), tz, now)
     return CardFacts(
         title=f"{card.ref} · {card.case} · {card.kind}"
               + (f" · {card.instrument}" if card.instrument else ""),
         parties=f"{card.requesting_name} → {card.requested_name}",
-        status=card.status, due=due,
+        status=w.status(card.status), due=due,
         flags=tuple(flags),
         summary=card.summary if card.summary is not None else None,
         basis=card.basis, assignee=card.assignee,
-        eta=local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None,
-        clocks=_clocks(card, due), missing=card.missing)
+        eta=w.local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None,
+        clocks=_clocks(card, due, w),
+        missing=w(card.missing) if card.missing == m.CONFIDENTIAL else card.missing, words=w)
 
 
-def _clocks(card: Card, due: str) -> str:
+def _clocks(card: Card, due: str, w: Words) -> str:
     """The instrument and its clocks, citing the articles (empty without an instrument)."""
     if not card.instrument:
         return ""
     if not card.legal_due:
-        return m.CARD_NO_DEADLINE.format(instrument=card.instrument, due=due,
-                                         source=card.instrument_source)
-    return m.CARD_CLOCKS.format(instrument=card.instrument, ack=card.ack_within, due=due,
-                                legal=card.legal_clock,
-                                ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
-                                due_cite=f" ({card.due_cite})" if card.due_cite else "")
+        return w(m.CARD_NO_DEADLINE).format(instrument=card.instrument, due=due,
+                                            source=card.instrument_source)
+    return w(m.CARD_CLOCKS).format(instrument=card.instrument, ack=w.clock(card.ack_within),
+                                   due=due, legal=w.clock(card.legal_clock),
+                                   ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
+                                   due_cite=f" ({card.due_cite})" if card.due_cite else "")
 
 
 def _same(text: str) -> str:
@@ -95,44 +101,51 @@ class Markup:
 PLAIN = Markup()
 
 
-def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN) -> list[str]:
-    """A card as lines; every piece of user text goes through ``markup.escape``."""
-    f, esc = facts(card, tz, now), markup.escape
+def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN,
+               locale: str = "en") -> list[str]:
+    """A card as lines in ``locale``; every piece of user text goes through
+    ``markup.escape`` (the labels are the catalog's, escaped the same way)."""
+    f, esc = facts(card, tz, now, locale), markup.escape
+    w = f.words
     lines = [markup.bold(esc(f.title)) + "".join(f" · {markup.bold(esc(flag))}"
                                                  for flag in f.flags),
-             f"{esc(f.parties)} · {esc(f.status)} · due {esc(f.due)}"]
+             f"{esc(f.parties)} · {esc(f.status)} · {esc(w(m.CARD_DUE).format(due=f.due))}"]
     if f.summary is not None:
-        lines.append(f"Summary: {esc(f.summary)}")
+        lines.append(esc(w(m.CARD_SUMMARY).format(summary=f.summary)))
     else:
-        lines.append("Summary: " + markup.italic("(confidential, shown to listed members only)"))
+        lines.append(esc(w(m.CARD_SUMMARY).format(summary="")).rstrip() + " "
+                     + markup.italic(esc(w(m.CARD_SUMMARY_HIDDEN))))
     if f.clocks:
         lines.append(esc(f.clocks))
     if f.basis:
-        lines.append(f"Basis: {esc(f.basis)}")
+        lines.append(esc(w(m.CARD_BASIS).format(basis=f.basis)))
     if card.person:
-        lines.append(esc(m.CARD_PERSON.format(person=card.person)))
+        lines.append(esc(w(m.CARD_PERSON).format(person=card.person)))
     if card.measure:
-        lines.append(esc(m.CARD_MEASURE.format(measure=card.measure)))
+        lines.append(esc(w(m.CARD_MEASURE).format(measure=card.measure)))
     if f.missing is not None:
-        lines.append(esc(m.CARD_MISSING.format(missing=f.missing, office=card.requesting_name)))
+        lines.append(esc(w(m.CARD_MISSING).format(missing=f.missing,
+                                                  office=card.requesting_name)))
     if f.assignee:
-        lines.append(f"Handled by: {esc(f.assignee)}")
+        lines.append(esc(w(m.CARD_HANDLED).format(assignee=f.assignee)))
     if f.eta:
-        lines.append(f"Answer expected: {esc(f.eta)}")
+        lines.append(esc(w(m.CARD_ETA).format(eta=f.eta)))
     return lines
 
 
-def card_row(card: Card, tz: str, now: datetime) -> str:
+def card_row(card: Card, tz: str, now: datetime, locale: str = "en") -> str:
     """One line per request, for lists."""
-    f = facts(card, tz, now)
+    f = facts(card, tz, now, locale)
+    w = f.words
     row = f"{card.ref} · {card.kind}" + (f" · {card.instrument}" if card.instrument else "") \
-        + f" · {card.requesting} → {card.requested} · {f.status} · due {f.due}"
-    row += "".join(f" · {flag}" for flag in f.flags if flag != "confidential")
+        + f" · {card.requesting} → {card.requested} · {f.status} · " \
+        + w(m.CARD_DUE).format(due=f.due)
+    row += "".join(f" · {flag}" for flag in f.flags if flag != w(m.CARD_CONFIDENTIAL))
     if f.summary is not None:
         short = f.summary if len(f.summary) <= 80 else f.summary[:79] + "…"
         row += f" · {short}"
     else:
-        row += " · (confidential)"
+        row += " · " + w(m.CONFIDENTIAL)
     return row
 
 
@@ -142,27 +155,29 @@ def plain_lines(post: Post) -> list[str]:
     text_lines = post.text.splitlines() or [""]
     if is_relay(post):
         return relay_lines(post)
+    loc = post.locale
     if post.kind == "card" and post.card:
-        return [*text_lines, *card_lines(post.card, post.tz, now)]
+        return [*text_lines, *card_lines(post.card, post.tz, now, locale=loc)]
     if post.kind == "card_update" and post.card:
-        f = facts(post.card, post.tz, now)
-        return [f"{post.card.ref} card updated: {f.status} · due {f.due}"]
+        f = facts(post.card, post.tz, now, loc)
+        return [f.words(m.CARD_UPDATED).format(ref=post.card.ref, status=f.status, due=f.due)]
     if post.kind == "show" and post.card:
-        return [*card_lines(post.card, post.tz, now), *text_lines]
+        return [*card_lines(post.card, post.tz, now, locale=loc), *text_lines]
     if post.kind == "list":
-        return [*text_lines, *(card_row(card, post.tz, now) for card in post.cards)]
+        return [*text_lines, *(card_row(card, post.tz, now, loc) for card in post.cards)]
     if post.kind == "direct" and post.card:
-        return [*text_lines, *card_lines(post.card, post.tz, now)]
+        return [*text_lines, *card_lines(post.card, post.tz, now, locale=loc)]
     return text_lines
 
 
 def relay_lines(post: Post) -> list[str]:
     """A relayed message as plain lines: ``Author · office: text`` (markers kept)."""
     who = clean(post.author or "")
+    w = words(post.locale)
     if post.kind == "relay_delete":
-        return [m.RELAY_DELETED.format(who=who)]
+        return [w(m.RELAY_DELETED).format(who=who)]
     body = to_plain(post.text).split("\n")
-    head = m.RELAY_EDITED.format(who=who, text=body[0]) if post.kind == "relay_edit" \
+    head = w(m.RELAY_EDITED).format(who=who, text=body[0]) if post.kind == "relay_edit" \
         else f"{who}: {body[0]}"
     return [head, *body[1:]]
 

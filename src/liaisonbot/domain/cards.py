@@ -49,14 +49,16 @@ class Post:
     """One message the bot makes: a card, a reply, a thread note, a relay, a nudge or a DM.
 
     ``text`` is plain text (user text inside it is data, escaped by each renderer); its first
-    line is the headline. ``lines`` hold list rows, ``card`` a request card. ``tz`` is the
-    reader's time zone and ``as_of`` when it was composed, for "in 3 days" wording.
+    line is the headline. ``lines`` hold list rows, ``card`` a request card. ``tz`` and
+    ``locale`` are the reader's time zone and language, ``as_of`` when it was composed (for
+    "in 3 days" wording).
     """
 
     kind: str
     text: str
     tz: str = "UTC"
     as_of: str = ""
+    locale: str = "en"  # the reader's language: every renderer writes in it
     card: Card | None = None
     cards: tuple[Card, ...] = ()
     request_id: int | None = None

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,6 +27,13 @@ from liaisonbot.domain.commands import (
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref
+
+
+def N_(text: str) -> str:  # gettext's marker: the English is the msgid
+    return text
+
+
+USE = N_("{problem} Use: {usage}")
 
 MAX_COMMAND = 8000
 MAX_SUMMARY = 2000
@@ -55,14 +63,36 @@ VERBS = tuple(USAGE)
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c"}
 _OPTION_KEYS = ("to", "kind", "due", "basis", "conf", "via", "person", "measure")
 _LIST_SCOPES = ("open", "overdue", "all", "mine")
-_TEXT_REQUIRED = {"answer": "the answer", "reopen": "a reason", "decline": "a reason",
-                  "incomplete": "what is missing", "complete": "what was missing"}
+_TEXT_REQUIRED = {"answer": N_("{command} needs the answer."),
+                  "reopen": N_("{command} needs a reason."),
+                  "decline": N_("{command} needs a reason."),
+                  "incomplete": N_("{command} needs what is missing."),
+                  "complete": N_("{command} needs what was missing.")}
 _CONF_ALIASES = {"restricted": Confidentiality.RESTRICTED,
                  "confidential": Confidentiality.CONFIDENTIAL}
 
 
+
+
 class CommandError(ValueError):
-    """A command that cannot be understood; ``str()`` is the sentence to show the officer."""
+    """A command that cannot be understood: a sentence (``template``, an English gettext
+    msgid) and its values; with ``verb`` the command's usage follows. ``str()`` is the
+    English sentence; ``said(tr)`` writes it with a translation function (service.i18n)."""
+
+    def __init__(self, template: str, *, verb: str | None = None, **values: object) -> None:
+        self.template, self.verb, self.values = template, verb, values
+        super().__init__(self.said(str))
+
+    def said(self, tr: Callable[[str], str]) -> str:
+        values = {k: tr(v) if isinstance(v, Phrase) else v for k, v in self.values.items()}
+        text = tr(self.template).format(**values) if values else tr(self.template)
+        return tr(USE).format(problem=text, usage=USAGE[self.verb]) if self.verb else text
+
+
+class Phrase(str):
+    """A value that is itself words to translate (not user text)."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +115,7 @@ def tokenize(text: str) -> list[Token]:
             if closing and (i == start or text[i - 1] == ":"):
                 end = text.find(closing, i + 1)
                 if end < 0:
-                    raise CommandError("A quote is not closed: end quoted text with \".")
+                    raise CommandError(N_("A quote is not closed: end quoted text with \"."))
                 parts.append(text[i + 1:end])
                 quoted = quoted or i == start
                 i = end + 1
@@ -96,8 +126,8 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def usage_error(verb: str, problem: str) -> CommandError:
-    return CommandError(f"{problem} Use: {USAGE[verb]}")
+def usage_error(verb: str, problem: str, **values: object) -> CommandError:
+    return CommandError(problem, verb=verb, **values)
 
 
 def parse_due(text: str, verb: str, what: str = "DUE") -> DueSpec:
@@ -106,44 +136,46 @@ def parse_due(text: str, verb: str, what: str = "DUE") -> DueSpec:
         try:
             return DueSpec(on=date.fromisoformat(text))
         except ValueError:
-            raise usage_error(verb, f"{text} is not a real date.") from None
+            raise usage_error(verb, N_("{text} is not a real date."), text=text) from None
     try:
         return DueSpec(after=parse_duration(text, units=("d", "bd", "w")))
     except ValueError:
-        raise usage_error(verb, f"{what} {text!r} is not a date (YYYY-MM-DD) or a duration "
-                                "like 10d, 5bd or 2w.") from None
+        raise usage_error(verb, N_("{what} {text!r} is not a date (YYYY-MM-DD) or a duration "
+                                   "like 10d, 5bd or 2w."), what=what, text=text) from None
 
 
 def parse(text: str) -> Command:
     """Parse the words after the command prefix into a command."""
     if len(text) > MAX_COMMAND:
-        raise CommandError(f"That command is {len(text)} characters long; the limit is "
-                           f"{MAX_COMMAND}.")
+        raise CommandError(N_("That command is {length} characters long; the limit is "
+                              "{limit}."), length=len(text), limit=MAX_COMMAND)
     tokens = tokenize(text.strip())
     if not tokens:
-        raise CommandError("The command is empty. Try: help")
+        raise CommandError(N_("The command is empty. Try: help"))
     verb, args = tokens[0].text.lower(), tokens[1:]
     parser = _PARSERS.get(verb)
     if parser is None:
-        raise CommandError(f"I do not know the command {tokens[0].text!r}. "
-                           f"Commands: {', '.join(VERBS)}.")
+        raise CommandError(N_("I do not know the command {word!r}. Commands: {verbs}."),
+                           word=tokens[0].text, verbs=", ".join(VERBS))
     return parser(verb, args)
 
 
 def _help(verb: str, args: list[Token]) -> Command:
     topic = args[0].text.lower() if args else None
     if topic is not None and topic not in USAGE:
-        raise CommandError(f"There is no command {args[0].text!r}. Commands: {', '.join(VERBS)}.")
+        raise CommandError(N_("There is no command {word!r}. Commands: {verbs}."),
+                           word=args[0].text, verbs=", ".join(VERBS))
     return Help(topic)
 
 
 def _case(verb: str, args: list[Token]) -> str:
     if not args:
-        raise usage_error(verb, "The case is missing.")
+        raise usage_error(verb, N_("The case is missing."))
     case = args[0].text
     if not is_case_ref(case):
-        raise usage_error(verb, f"{case[:70]!r} is not a case reference (letters, digits and "
-                                "/ . - _, at most 64 characters, e.g. ICC-01/14-01/18).")
+        raise usage_error(verb, N_("{case!r} is not a case reference (letters, digits and "
+                                   "/ . - _, at most 64 characters, e.g. ICC-01/14-01/18)."),
+                          case=case[:70])
     return case
 
 
@@ -155,36 +187,39 @@ def _open(verb: str, args: list[Token]) -> Command:
         key, sep, value = token.text.partition(":")
         if sep and not token.quoted and key.lower() in _OPTION_KEYS:
             if key.lower() in options:
-                raise usage_error(verb, f"{key.lower()}: is given twice.")
+                raise usage_error(verb, N_("{key}: is given twice."), key=key.lower())
             options[key.lower()] = value
         elif token.text.lower() == "urgent" and not summary_words and not token.quoted:
             urgent = True
         else:
             summary_words.append(token.text)
     if not options.get("to"):
-        raise usage_error(verb, "Say which office the request goes to with to:OFFICE.")
+        raise usage_error(verb, N_("Say which office the request goes to with to:OFFICE."))
     summary = " ".join(summary_words).strip()
     if not summary:
-        raise usage_error(verb, "The request needs a summary after the options.")
+        raise usage_error(verb, N_("The request needs a summary after the options."))
     if len(summary) > MAX_SUMMARY:
-        raise CommandError(f"The summary is {len(summary)} characters long; the limit is "
-                           f"{MAX_SUMMARY}. Put the details in the thread.")
+        raise CommandError(N_("The summary is {length} characters long; the limit is {limit}. "
+                              "Put the details in the thread."),
+                           length=len(summary), limit=MAX_SUMMARY)
     basis = options.get("basis", "")
     if len(basis) > MAX_BASIS:
-        raise CommandError(f"The legal basis is {len(basis)} characters long; the limit is "
-                           f"{MAX_BASIS}.")
-    for name, what in (("person", "The person concerned"), ("measure", "The measure")):
+        raise CommandError(N_("The legal basis is {length} characters long; the limit is "
+                              "{limit}."), length=len(basis), limit=MAX_BASIS)
+    for name, what in (("person", N_("The person concerned is {length} characters long; the "
+                                     "limit is {limit}.")),
+                       ("measure", N_("The measure is {length} characters long; the limit is "
+                                      "{limit}."))):
         if len(options.get(name, "")) > MAX_BASIS:
-            raise CommandError(f"{what} is {len(options[name])} characters long; the limit is "
-                               f"{MAX_BASIS}.")
+            raise CommandError(what, length=len(options[name]), limit=MAX_BASIS)
     kind_text = options.get("kind", Kind.INFORMATION.value).lower()
     if kind_text not in {k.value for k in Kind}:
-        raise usage_error(verb, f"kind:{kind_text} is not a kind; use one of "
-                                f"{', '.join(k.value for k in Kind)}.")
+        raise usage_error(verb, N_("kind:{kind} is not a kind; use one of {kinds}."),
+                          kind=kind_text, kinds=", ".join(k.value for k in Kind))
     conf_text = options.get("conf", "restricted").lower()
     if conf_text not in _CONF_ALIASES:
-        raise usage_error(verb, f"conf:{conf_text} is not a level; use restricted or "
-                                "confidential.")
+        raise usage_error(verb, N_("conf:{conf} is not a level; use restricted or "
+                                   "confidential."), conf=conf_text)
     due = parse_due(options["due"], verb) if "due" in options else None
     return OpenRequest(case=case, to=options["to"].lower(), summary=summary, kind=Kind(kind_text),
                        due=due, urgent=urgent, basis=basis,
@@ -197,22 +232,24 @@ def _list(verb: str, args: list[Token]) -> Command:
     case = _case(verb, args)
     scope = args[1].text.lower() if len(args) > 1 else "open"
     if scope not in _LIST_SCOPES or len(args) > 2:
-        raise usage_error(verb, f"{' '.join(t.text for t in args[1:])!r} is not a list filter.")
+        raise usage_error(verb, N_("{words!r} is not a list filter."),
+                          words=" ".join(t.text for t in args[1:]))
     return ListCase(case, scope)
 
 
 def _overdue(verb: str, args: list[Token]) -> Command:
     if args:
-        raise usage_error(verb, "overdue takes nothing after it.")
+        raise usage_error(verb, N_("overdue takes nothing after it."))
     return ListOverdue()
 
 
 def _request_id(verb: str, args: list[Token]) -> int:
     if not args:
-        raise usage_error(verb, "The request id is missing.")
+        raise usage_error(verb, N_("The request id is missing."))
     number = parse_request_id(args[0].text)
     if number is None:
-        raise usage_error(verb, f"{args[0].text[:40]!r} is not a request id like R-7.")
+        raise usage_error(verb, N_("{word!r} is not a request id like R-7."),
+                          word=args[0].text[:40])
     return number
 
 
@@ -222,16 +259,17 @@ def _rest(args: list[Token]) -> str:
 
 def _checked_text(verb: str, text: str) -> str:
     if len(text) > MAX_TEXT:
-        raise CommandError(f"That text is {len(text)} characters long; the limit is {MAX_TEXT}.")
+        raise CommandError(N_("That text is {length} characters long; the limit is {limit}."),
+                           length=len(text), limit=MAX_TEXT)
     if verb in _TEXT_REQUIRED and not text:
-        raise usage_error(verb, f"{verb} needs {_TEXT_REQUIRED[verb]}.")
+        raise usage_error(verb, _TEXT_REQUIRED[verb], command=verb)
     return text
 
 
 def _show(verb: str, args: list[Token]) -> Command:
     number = _request_id(verb, args)
     if len(args) > 1:
-        raise usage_error(verb, "show takes only the request id.")
+        raise usage_error(verb, N_("show takes only the request id."))
     return Show(number)
 
 
@@ -247,22 +285,23 @@ def _transition(verb: str, args: list[Token]) -> Command:
 def _extend_or_snooze(verb: str, args: list[Token]) -> Command:
     number = _request_id(verb, args)
     if len(args) < 2:
-        raise usage_error(verb, "The new date is missing.")
+        raise usage_error(verb, N_("The new date is missing."))
     due = parse_due(args[1].text, verb)
     reason = _checked_text(verb, _rest(args[2:]))
     if not reason:
-        raise usage_error(verb, f"{verb} needs a reason.")
+        raise usage_error(verb, N_("{command} needs a reason."), command=verb)
     return Extend(number, due, reason) if verb == "extend" else Snooze(number, due, reason)
 
 
 def _assign(verb: str, args: list[Token]) -> Command:
     number = _request_id(verb, args)
     if len(args) != 2:
-        raise usage_error(verb, "Name one user.")
+        raise usage_error(verb, N_("Name one user."))
     user = parse_user_ref(args[1].text)
     if user is None:
-        raise usage_error(verb, f"{args[1].text[:70]!r} is not a user like slack:U123ABC, "
-                                "matrix:@alice:example.org or console:alice.")
+        raise usage_error(verb, N_("{word!r} is not a user like slack:U123ABC, "
+                                   "matrix:@alice:example.org or console:alice."),
+                          word=args[1].text[:70])
     return Assign(number, user)
 
 

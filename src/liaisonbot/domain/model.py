@@ -59,6 +59,7 @@ class Office:
     rooms: tuple[str, ...]
     members: tuple[str, ...] = ()
     escalation: tuple[str, ...] = ()
+    language: str = "en"  # what the bot speaks in its rooms and to its members
 
     def may_act(self, user: str) -> bool:
         """With no member list, anyone in the office's rooms acts for it."""

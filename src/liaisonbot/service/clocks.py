@@ -24,13 +24,18 @@ from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
 from liaisonbot.domain.model import Request, Status
 from liaisonbot.domain.refs import platform_of
-from liaisonbot.domain.timefmt import when
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import HistoryDraft, OutboxDraft
 
 
 class ClockRefusal(Exception):
-    """An ``open`` the instrument refuses; ``str()`` is the sentence to show."""
+    """An ``open`` the instrument refuses: a message (``template``) and its values; ``str()``
+    is the English sentence, ``words(template).format(**values)`` the reader's."""
+
+    def __init__(self, template: str, **values: Any) -> None:
+        super().__init__(template.format(**values) if values else template)
+        self.template, self.values = template, values
 
 
 def instrument_for(directory: Directory, cmd: c.OpenRequest) -> Instrument | None:
@@ -41,15 +46,15 @@ def instrument_for(directory: Directory, cmd: c.OpenRequest) -> Instrument | Non
     instrument = directory.instruments.get(cmd.via)
     if instrument is None:
         if not directory.instruments:
-            raise ClockRefusal(m.NO_INSTRUMENTS.format(slug=cmd.via))
-        raise ClockRefusal(m.UNKNOWN_INSTRUMENT.format(
-            slug=cmd.via, known=", ".join(sorted(directory.instruments))))
+            raise ClockRefusal(m.NO_INSTRUMENTS, slug=cmd.via)
+        raise ClockRefusal(m.UNKNOWN_INSTRUMENT, slug=cmd.via,
+                           known=", ".join(sorted(directory.instruments)))
     lacking = instrument.missing({"basis": cmd.basis, "person": cmd.person,
                                   "measure": cmd.measure})
     if lacking:
-        raise ClockRefusal(m.MISSING_FIELDS.format(
-            instrument=instrument.label, source=instrument.source,
-            fields=" and ".join(REQUIRABLE[name] for name in lacking)))
+        raise ClockRefusal(m.MISSING_FIELDS, instrument=instrument.label,
+                           source=instrument.source,
+                           fields=" and ".join(REQUIRABLE[name] for name in lacking))
     return instrument
 
 
@@ -97,12 +102,13 @@ def transition(directory: Directory, request: Request, verb: str, text: str,
 
 
 def change_summary(directory: Directory, request: Request, verb: str, detail: dict[str, Any],
-                   tz: str, now: datetime) -> str:
+                   tz: str, now: datetime, w: Words | None = None) -> str:
+    w = w or words("en")
     if verb == "incomplete":
-        return m.CHANGE_PAUSED.format(office=directory.name(request.requesting))
+        return w(m.CHANGE_PAUSED).format(office=directory.name(request.requesting))
     days = int(detail.get("paused_business_days", 0))
-    return m.CHANGE_RESUMED.format(due=when(request.due_at, tz, now),
-                                   days=m.plural(days, "business day"))
+    return w(m.CHANGE_RESUMED).format(due=w.when(request.due_at, tz, now),
+                                      days=w.count(m.N_BUSINESS_DAYS, days))
 
 
 def reschedule(directory: Directory, request: Request) -> None:
@@ -131,20 +137,22 @@ def follow_ups(directory: Directory, request: Request, now: datetime,
         if nudge is None:
             return [], []
         request.incomplete_nudges_sent = nudge.number
-        tz = requesting.calendar.tz.key
+        tz, w = requesting.calendar.tz.key, words(requesting.language)
         assert request.paused_at is not None
-        text = m.NUDGE_INCOMPLETE.format(
-            number=nudge.number, ref=request.ref, case=request.case, kind=request.kind.value,
-            requested=requested.name, since=when(request.paused_at, tz, now),
-            missing="(confidential)" if hidden else request.missing)
+        text = w(m.NUDGE_INCOMPLETE).format(
+            number=w.number(nudge.number), ref=request.ref, case=request.case,
+            kind=request.kind.value, requested=requested.name,
+            since=w.when(request.paused_at, tz, now),
+            missing=w(m.CONFIDENTIAL) if hidden else request.missing)
         rooms, detail = requesting.rooms, {"kind": "incomplete", "number": nudge.number,
                                            "merged": nudge.merged}
     elif eta_reminder_due(request, requested.calendar, now):
         assert request.eta is not None
         request.eta_reminded = True
-        tz = requested.calendar.tz.key
-        text = m.NUDGE_ETA.format(ref=request.ref, case=request.case, kind=request.kind.value,
-                                  requesting=requesting.name, eta=when(request.eta, tz, now))
+        tz, w = requested.calendar.tz.key, words(requested.language)
+        text = w(m.NUDGE_ETA).format(ref=request.ref, case=request.case,
+                                     kind=request.kind.value, requesting=requesting.name,
+                                     eta=w.when(request.eta, tz, now))
         rooms, detail = requested.rooms, {"kind": "eta", "eta": request.eta.isoformat()}
     else:
         return [], []
@@ -153,5 +161,6 @@ def follow_ups(directory: Directory, request: Request, now: datetime,
     shown = card(request)
     posts = [OutboxDraft(platform=platform_of(room), room=room, request_id=request.id, at=now,
                          post=Post(kind="nudge", text=text, tz=tz, as_of=now.isoformat(),
+                                   locale=w.language,
                                    request_id=request.id, card=shown)) for room in rooms]
     return [entry], posts

@@ -17,7 +17,7 @@ from typing import Any
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.grammar import CommandError, parse
+from liaisonbot.domain.grammar import CommandError, Phrase, parse
 from liaisonbot.domain.model import (
     ENDED,
     PENDING,
@@ -32,6 +32,7 @@ from liaisonbot.domain.refs import format_request_id, platform_of, same_user
 from liaisonbot.domain.visibility import Audience, Place, shows
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import (
     Clock,
     Conflict,
@@ -77,7 +78,20 @@ class Outcome:
 
 
 class Refusal(Exception):
-    """A command that is understood but not allowed; ``str()`` is the sentence to show."""
+    """A command that is understood but not allowed: a message of ``service.messages`` and
+    its values, written in the reader's language when shown; ``str()`` is the English."""
+
+    def __init__(self, template: str, **values: Any) -> None:
+        super().__init__(template.format(**values) if values else template)
+        self.template, self.values = template, values
+
+    def said(self, w: Words) -> str:
+        """The sentence for ``w``'s reader. A sentence raised already formatted (no values)
+        is shown as it is when the catalog does not know it."""
+        if not self.values:
+            return w(self.template)
+        values = {k: w(v) if isinstance(v, Phrase) else v for k, v in self.values.items()}
+        return w(self.template).format(**values)
 
 
 @dataclass
@@ -91,6 +105,10 @@ class _Ctx:
     @property
     def tz(self) -> str:
         return self.office.calendar.tz.key if self.office else "UTC"
+
+    @property
+    def words(self) -> Words:
+        return words(self.office.language if self.office else "en")
 
 
 class Desk:
@@ -115,10 +133,11 @@ class Desk:
         is returned for a replay). ``also_mark`` are further dedupe keys recorded in the same
         transaction: the command is a replay when any of them was recorded before (a platform
         uses them for time windows). With ``reply_in_room`` the reply is queued to the room."""
+        refusal: CommandError | None = None
         try:
             command = parse(text)
         except CommandError as error:
-            command, refusal = None, str(error)
+            command, refusal = None, error
         verb = text.split(maxsplit=1)[0].lower()[:16] if command and text.strip() else "invalid"
         try:
             outcome = await self._attempts(actor, command, refusal if command is None else None,
@@ -139,7 +158,8 @@ class Desk:
                                    if outcome and outcome.request_id else None})
         return outcome
 
-    async def _attempts(self, actor: Actor, command: c.Command | None, refusal: str | None, *,
+    async def _attempts(self, actor: Actor, command: c.Command | None,
+                        refusal: CommandError | None, *,
                         event_id: str | None, reply_in_room: bool,
                         also_mark: Sequence[str]) -> Outcome | None:
         """Run the command; a lost race re-runs it on the new state (three times at most)."""
@@ -149,8 +169,9 @@ class Desk:
                                        reply_in_room=reply_in_room, also_mark=also_mark)
             except Conflict:
                 continue
-        return await self._run(actor, None, m.CHANGED_MEANWHILE.format(
-            ref=format_request_id(getattr(command, "request_id", 0))), event_id=event_id,
+        return await self._run(actor, None, Refusal(
+            m.CHANGED_MEANWHILE, ref=format_request_id(getattr(command, "request_id", 0))),
+            event_id=event_id,
             reply_in_room=reply_in_room, also_mark=also_mark)
 
     async def relay(self, actor: Actor, text: str, *, event_id: str | None = None,
@@ -189,10 +210,10 @@ class Desk:
         once in its room and thread, so it is never silently dropped. When the sender's
         client ``withheld`` the key (a code with a sentence of its own), say why, once per
         room and key ``session``."""
-        sentence: str = m.UNDECRYPTABLE
+        sentence: str | Refusal = m.UNDECRYPTABLE
         marks: tuple[str, ...] = ()
-        if withheld in m.WITHHELD:
-            sentence = m.WITHHELD[withheld].format(sender=actor.name or actor.user)
+        if withheld in m.WITHHELD:  # in the room's language, like any refusal
+            sentence = Refusal(m.WITHHELD[withheld], sender=actor.name or actor.user)
             marks = (f"withheld:{actor.room}:{session or event_id}",)
         await self._run(actor, None, sentence, event_id=f"unreadable:{event_id}",
                         reply_in_room=True, also_mark=marks)
@@ -236,6 +257,7 @@ class Desk:
                         request, self.present.room_reader(room).audience, "thread"):
                     self._post(ctx, room, Post(
                         kind=kind, text=text, tz=self._tz_of_room(room),
+                        locale=self.present.room_reader(room).locale,
                         as_of=ctx.now.isoformat(), request_id=request.id, in_thread=True,
                         author=author, source_ref=source_ref, extra={"target": source_ref}))
             await self._commit(ctx)
@@ -254,7 +276,8 @@ class Desk:
                 return False
         return True
 
-    async def _run(self, actor: Actor, command: c.Command | None, refusal: str | None, *,
+    async def _run(self, actor: Actor, command: c.Command | None,
+                   refusal: str | Refusal | CommandError | None, *,
                    event_id: str | None, reply_in_room: bool,
                    also_mark: Sequence[str] = ()) -> Outcome | None:
         now = self.clock.now()
@@ -272,7 +295,7 @@ class Desk:
                     await uow.rollback()  # nothing half-stored; keep only the event marks
                     await self._mark(uow, actor.platform, keys, now)
                     ctx = _Ctx(uow, actor, now, ctx.office)
-                    outcome = self._refused(ctx, str(error))
+                    outcome = self._refused(ctx, error)
             if reply_in_room and not outcome.reply.extra.get("skip"):
                 self._post(ctx, self._room_key(actor.room), replace(
                     outcome.reply, in_thread=False,
@@ -280,7 +303,11 @@ class Desk:
             await self._commit(ctx)
         return outcome
 
-    def _refused(self, ctx: _Ctx, sentence: str) -> Outcome:
+    def _refused(self, ctx: _Ctx, refusal: str | Refusal | CommandError) -> Outcome:
+        """The refusal in the reader's language (a bare string is a message's msgid)."""
+        w = ctx.words
+        sentence = refusal.said(w) if isinstance(refusal, Refusal) else \
+            w(refusal) if isinstance(refusal, str) else refusal.said(w)
         return Outcome(self._text(ctx, "reply", sentence), ok=False)
 
     async def _commit(self, ctx: _Ctx) -> None:
@@ -292,7 +319,8 @@ class Desk:
             self.on_posted()
 
     def _text(self, ctx: _Ctx, kind: str, text: str, **kw: Any) -> Post:
-        return Post(kind=kind, text=text, tz=ctx.tz, as_of=ctx.now.isoformat(), **kw)
+        return Post(kind=kind, text=text, tz=ctx.tz, as_of=ctx.now.isoformat(),
+                    locale=ctx.words.language, **kw)
 
     def _reader(self, ctx: _Ctx) -> Reader:
         """The reader of a reply: the actor's room (its office's standing and zone)."""
@@ -310,7 +338,8 @@ class Desk:
 
     async def _dispatch(self, ctx: _Ctx, command: c.Command) -> Outcome:
         if isinstance(command, c.Help):
-            return Outcome(self._text(ctx, "reply", m.help_text(command.topic)), verb="help")
+            return Outcome(self._text(ctx, "reply", m.help_text(command.topic, ctx.words)),
+                           verb="help")
         office = self._acting_office(ctx)
         if isinstance(command, c.OpenRequest):
             return await self._open(ctx, office, command)
@@ -327,14 +356,13 @@ class Desk:
         if ctx.office is None:
             raise Refusal(m.NOT_BOUND)
         if not ctx.office.may_act(ctx.actor.user):
-            raise Refusal(m.NOT_MEMBER.format(office=ctx.office.name))
+            raise Refusal(m.NOT_MEMBER, office=ctx.office.name)
         return ctx.office
 
     async def _visible(self, ctx: _Ctx, office: Office, request_id: int) -> Request:
         request = await ctx.uow.requests.get(request_id)
         if request is None or not request.is_party(office.slug):
-            raise Refusal(m.NOT_PARTY.format(ref=format_request_id(request_id),
-                                             office=office.name))
+            raise Refusal(m.NOT_PARTY, ref=format_request_id(request_id), office=office.name)
         return request
 
     # ----------------------------------------------------------------- cards and posts
@@ -363,14 +391,16 @@ class Desk:
             reader = self.present.room_reader(room)
             if update_card:
                 self._post(ctx, room, Post(kind="card_update",
-                                           text=self.present.change_headline(change),
+                                           text=self.present.change_headline(change, reader),
                                            tz=reader.tz, as_of=ctx.now.isoformat(),
+                                           locale=reader.locale,
                                            request_id=request.id,
                                            card=self.present.card(request, now=ctx.now,
                                                                   audience=reader.audience)))
             self._post(ctx, room, Post(kind="note",
                                        text=self.present.change_note(change, reader, ctx.now),
                                        tz=reader.tz, as_of=ctx.now.isoformat(),
+                                       locale=reader.locale,
                                        request_id=request.id, in_thread=True,
                                        mentions=(mentions_for or {}).get(room, ())))
         if change.private and request.confidential:
@@ -381,8 +411,8 @@ class Desk:
                 author: str | None = None, card: bool = True,
                 skip: str | None = None) -> None:
         """By direct message to each listed member of both offices (but ``skip``): ``text`` is
-        written for each member as its reader (their office's zone); with ``card`` the
-        request's card in full follows."""
+        written for each member as its reader (their office's zone and language); with
+        ``card`` the request's card in full follows."""
         for member in self.present.members(request):
             if skip is not None and same_user(member, skip):
                 continue
@@ -390,7 +420,7 @@ class Desk:
             said = text if isinstance(text, str) else text(reader)
             self._post(ctx, member, Post(
                 kind="direct", text=said, tz=reader.tz, as_of=ctx.now.isoformat(),
-                request_id=request.id, author=author,
+                locale=reader.locale, request_id=request.id, author=author,
                 card=self.present.card(request, now=ctx.now, audience=reader.audience)
                 if card else None))
 
@@ -431,12 +461,14 @@ class Desk:
                 continue
             if text and shows(request, reader.audience, "thread"):
                 self._post(ctx, room, Post(kind="relay", text=text, tz=reader.tz,
+                                           locale=reader.locale,
                                            as_of=ctx.now.isoformat(), request_id=request.id,
                                            in_thread=True, author=author,
                                            source_ref=source_ref))
             for name, size in files if shows(request, reader.audience, "file") else ():
-                notice = self.present.file_notice(request, author, office, name, size)
+                notice = self.present.file_notice(request, author, office, name, size, reader)
                 self._post(ctx, room, Post(kind="note", text=notice, tz=reader.tz,
+                                           locale=reader.locale,
                                            as_of=ctx.now.isoformat(), request_id=request.id,
                                            in_thread=True))
         if hidden:  # the rooms may not see it: the parties' listed members get it directly
@@ -444,8 +476,10 @@ class Desk:
                 self._direct(ctx, request, text, card=False, author=f"{author} · {request.ref}",
                              skip=ctx.actor.user)
             for name, size in files:
-                notice = self.present.file_notice(request, author, office, name, size)
-                self._direct(ctx, request, notice, card=False, skip=ctx.actor.user)
+                self._direct(ctx, request, lambda reader, name=name, size=size:  # type: ignore[misc]
+                             self.present.file_notice(request, author, office, name, size,
+                                                      reader),
+                             card=False, skip=ctx.actor.user)
 
     # ----------------------------------------------------------------- commands
 
@@ -454,7 +488,7 @@ class Desk:
         due = (calendar.due_on(spec.on) if spec.on is not None
                else calendar.deadline(now, spec.after))  # type: ignore[arg-type]
         if due <= now:
-            raise Refusal(m.PAST_DATE.format(what=what, value=spec))
+            raise Refusal(m.PAST_DATE, what=Phrase(what), value=spec)
         return due
 
     def _reschedule(self, request: Request) -> None:
@@ -464,16 +498,16 @@ class Desk:
         target = self.directory.office(cmd.to)
         if target is None:
             known = ", ".join(o.slug for o in self.directory.offices if o.slug != office.slug)
-            raise Refusal(m.UNKNOWN_OFFICE.format(slug=cmd.to, known=known))
+            raise Refusal(m.UNKNOWN_OFFICE, slug=cmd.to, known=known)
         if target.slug == office.slug:
-            raise Refusal(m.SAME_OFFICE.format(slug=office.slug))
+            raise Refusal(m.SAME_OFFICE, slug=office.slug)
         now = ctx.now
         try:
             instrument = legal.instrument_for(self.directory, cmd)
         except legal.ClockRefusal as error:
-            raise Refusal(str(error)) from None
+            raise Refusal(error.template, **error.values) from None
         due_spec, ack_within = legal.open_clocks(self.directory, cmd, instrument)
-        due = self._resolve_due(due_spec, target, now, "The due date")
+        due = self._resolve_due(due_spec, target, now, m.DUE_DATE)
         request = Request(
             id=0, case=cmd.case, kind=cmd.kind, requesting=office.slug, requested=target.slug,
             summary=cmd.summary, status=Status.OPEN, created_at=now, updated_at=now, due_at=due,
@@ -493,14 +527,16 @@ class Desk:
             reader = self.present.room_reader(room)
             self._post(ctx, room, Post(kind="card", text=self.present.opened(request, reader, now),
                                        tz=reader.tz, as_of=now.isoformat(),
+                                       locale=reader.locale,
                                        request_id=request.id,
                                        card=self.present.card(request, now=now,
                                                               audience=reader.audience)))
         notes = [self.present.opened(request, self._reader(ctx), now)]
         if request.confidential:  # the card in the DM shows the summary
             self._direct(ctx, request, lambda reader: self.present.opened(request, reader, now))
-            notes.append(m.CONF_OPENED)
-            notes.extend(m.CONF_NO_MEMBERS.format(office=o.name) for o in (office, target)
+            notes.append(ctx.words(m.CONF_OPENED))
+            notes.extend(ctx.words(m.CONF_NO_MEMBERS).format(office=o.name)
+                         for o in (office, target)
                          if not o.members)
         # In a room the card itself answers the command; the reply is for ephemeral use.
         return Outcome(self._text(ctx, "reply", "\n".join(notes), request_id=request.id,
@@ -519,9 +555,10 @@ class Desk:
                         and r.status not in ENDED]
         if not requests:
             return Outcome(self._text(ctx, "reply", self.present.nothing_listed(
-                cmd.case, scope, office)), verb="list")
+                cmd.case, scope, office, self._reader(ctx))), verb="list")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
-        title = self.present.list_title(cmd.case, len(requests), scope, office)
+        title = self.present.list_title(cmd.case, len(requests), scope, office,
+                                        self._reader(ctx))
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="list")
 
@@ -529,12 +566,12 @@ class Desk:
         requests = await ctx.uow.requests.overdue(office.slug, ctx.now)
         waiting = await ctx.uow.requests.incomplete_for(office.slug)
         if not requests and not waiting:
-            return Outcome(self._text(ctx, "reply", m.NOTHING_OVERDUE.format(office=office.name)),
-                           verb="overdue")
+            return Outcome(self._text(ctx, "reply", ctx.words(m.NOTHING_OVERDUE).format(
+                office=office.name)), verb="overdue")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
-        title = self.present.overdue_title(len(requests), office)
+        title = self.present.overdue_title(len(requests), office, self._reader(ctx))
         if waiting:  # listed apart: their clocks are stopped, so they are not overdue
-            title += "; " + m.LIST_INCOMPLETE.format(count=len(waiting))
+            title += "; " + ctx.words.count(m.LIST_INCOMPLETE, len(waiting))
             requests += sorted(waiting, key=lambda r: r.id)
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
@@ -546,15 +583,17 @@ class Desk:
     async def _show(self, ctx: _Ctx, office: Office, request: Request) -> Outcome:
         entries = await ctx.uow.history.for_request(request.id)
         reader = self._reader(ctx)
-        lines = [f"{request.ref} history:",
+        lines = [reader.words(m.SHOW_HISTORY).format(ref=request.ref),
                  *self.present.history_lines(request, entries, reader, ctx.now)]
         if request.confidential and self.present.is_listed_member(request, ctx.actor.user):
             member = self.present.member_reader(request, ctx.actor.user)
-            full = [m.SHOW_DM.format(ref=request.ref, office=office.name),
-                    f"Summary: {request.summary}",
+            mw = member.words
+            full = [mw(m.SHOW_DM).format(ref=request.ref, office=office.name),
+                    mw(m.CARD_SUMMARY).format(summary=request.summary),
                     *self.present.history_lines(request, entries, member, ctx.now)]
             self._post(ctx, ctx.actor.user, Post(
                 kind="direct", text="\n".join(full), tz=member.tz, as_of=ctx.now.isoformat(),
+                locale=member.locale,
                 request_id=request.id))
         return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
                                   card=self.present.card(request, now=ctx.now,
@@ -569,12 +608,13 @@ class Desk:
         assert side is not None
         if side not in rule.sides:
             owner = request.requesting if Side.REQUESTING in rule.sides else request.requested
-            raise Refusal(m.WRONG_SIDE.format(side=next(iter(rule.sides)).value,
-                                              office=self.directory.name(owner), verb=verb,
-                                              ref=request.ref))
+            side_name = ctx.words(m.SIDE_NAMES[next(iter(rule.sides)).value])
+            raise Refusal(m.WRONG_SIDE, side=side_name,
+                          office=self.directory.name(owner), verb=verb, ref=request.ref)
         if request.status not in rule.from_statuses:
-            raise Refusal(m.WRONG_STATUS.format(ref=request.ref, status=request.status.value,
-                                                done=m.STATUS_VERB[verb]))
+            raise Refusal(m.WRONG_STATUS, ref=request.ref,
+                          status=ctx.words.status(request.status.value),
+                          done=ctx.words.done(verb))
         old_status = request.status
         detail, private = self._apply(ctx, request, cmd, verb)
         if rule.to_status is not None:
@@ -599,13 +639,14 @@ class Desk:
         assert calendar_office is not None
         if isinstance(cmd, c.Extend):
             old = request.due_at
-            request.due_at = self._resolve_due(cmd.due, calendar_office, ctx.now, "The new due date")
+            request.due_at = self._resolve_due(cmd.due, calendar_office, ctx.now,
+                                           m.NEW_DUE_DATE)
             request.answer_nudges_sent = 0
             return {"due": [old.isoformat(), request.due_at.isoformat()],
                     "reason": cmd.reason}, cmd.reason
         if isinstance(cmd, c.Snooze):
             request.snoozed_until = self._resolve_due(cmd.until, calendar_office, ctx.now,
-                                                      "The snooze date")
+                                                      m.SNOOZE_DATE)
             return {"until": request.snoozed_until.isoformat(), "reason": cmd.reason}, cmd.reason
         if isinstance(cmd, c.Assign):
             old_assignee, request.assignee = request.assignee, cmd.user
@@ -614,7 +655,7 @@ class Desk:
         if verb in ("incomplete", "complete"):
             return legal.transition(self.directory, request, verb, cmd.text, ctx.now), cmd.text
         if cmd.eta is not None:
-            request.eta = self._resolve_due(cmd.eta, calendar_office, ctx.now, "The eta")
+            request.eta = self._resolve_due(cmd.eta, calendar_office, ctx.now, m.ETA_DATE)
             request.eta_reminded = False  # a new promised date: its own reminder, once
         if verb == "answer":
             request.answer = cmd.text

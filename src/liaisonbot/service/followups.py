@@ -22,10 +22,10 @@ from liaisonbot.domain.followups import (
 )
 from liaisonbot.domain.model import Office, Request, Status
 from liaisonbot.domain.refs import distinct_users, platform_of
-from liaisonbot.domain.timefmt import when
 from liaisonbot.domain.visibility import Audience, Place
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import words
 from liaisonbot.service.ports import (
     HistoryDraft,
     OutboxDraft,
@@ -147,39 +147,42 @@ class Ticker:
 
     def _nudge_posts(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
                      links: list[ThreadLink]) -> list[tuple[str, Post]]:
-        tz = office.calendar.tz.key
+        tz, w = office.calendar.tz.key, words(office.language)
         requesting = self.directory.name(request.requesting)
         if nudge.kind == "ack":
-            text = m.NUDGE_ACK.format(ref=request.ref, case=request.case, kind=request.kind.value,
-                                      requesting=requesting,
-                                      ack_due=when(request.ack_due_at, tz, now))
+            text = w(m.NUDGE_ACK).format(ref=request.ref, case=request.case,
+                                         kind=request.kind.value, requesting=requesting,
+                                         ack_due=w.when(request.ack_due_at, tz, now))
         else:
             late = business_days_late(request, office.calendar, now)
-            text = m.NUDGE_ANSWER.format(
-                number=nudge.number, ref=request.ref, case=request.case,
-                kind=request.kind.value, requesting=requesting, due=when(request.due_at, tz, now),
-                late=m.plural(late, "business day") if late else "now")
+            text = w(m.NUDGE_ANSWER).format(
+                number=w.number(nudge.number), ref=request.ref, case=request.case,
+                kind=request.kind.value, requesting=requesting,
+                due=w.when(request.due_at, tz, now),
+                late=w.count(m.N_BUSINESS_DAYS, late) if late else w(m.LATE_NOW))
         if nudge.merged > 1:
-            text += " " + m.NUDGE_MERGED.format(merged=nudge.merged)
+            text += " " + w(m.NUDGE_MERGED).format(merged=w.number(nudge.merged))
         posts: list[tuple[str, Post]] = []
         audience = Audience(Place.ROOM, office.slug)
         for room in office.rooms:
             mentions = distinct_users(u for u in office.escalation
                                       if platform_of(u) == platform_of(room)) \
                 if nudge.escalate else ()
-            body = text + (" " + m.NUDGE_ESCALATE.format(people=", ".join(mentions))
+            body = text + (" " + w(m.NUDGE_ESCALATE).format(people=", ".join(mentions))
                            if mentions else "")
             posts.append((room, Post(kind="nudge", text=body, tz=tz, as_of=now.isoformat(),
+                                     locale=w.language,
                                      request_id=request.id, mentions=mentions,
                                      card=self.present.card(request, now=now, audience=audience))))
-        note = m.NUDGE_NOTE.format(number=nudge.number, requested=office.name, ref=request.ref)
         for link in links:
             if link.room in office.rooms:
                 continue
-            room_office = self.directory.office_for_room(link.room)
+            reader = self.present.room_reader(link.room)
+            note = reader.words(m.NUDGE_NOTE).format(number=reader.words.number(nudge.number),
+                                                     requested=office.name, ref=request.ref)
             posts.append((link.room, Post(
                 kind="note", text=note, as_of=now.isoformat(), request_id=request.id,
-                in_thread=True, tz=room_office.calendar.tz.key if room_office else "UTC")))
+                in_thread=True, tz=reader.tz, locale=reader.locale)))
         return posts
 
     # ----------------------------------------------------------------- digests
@@ -212,16 +215,18 @@ class Ticker:
             return []
         overdue = sum(1 for r in items if r.is_overdue(now))
         items.sort(key=lambda r: (r.case, r.due_at))
-        title = m.DIGEST_TITLE.format(office=office.name, overdue=overdue,
-                                      soon=len(items) - overdue)
+        w = words(office.language)
+        title = w(m.DIGEST_TITLE).format(office=office.name, overdue=w.number(overdue),
+                                         soon=w.number(len(items) - overdue))
         if waiting:  # listed apart, after the rest: their clocks are stopped
-            title += " " + m.LIST_INCOMPLETE.format(count=len(waiting))
+            title += " " + w.count(m.LIST_INCOMPLETE, len(waiting))
             items += sorted(waiting, key=lambda r: (r.case, r.id))
         audience = Audience(Place.ROOM, office.slug)
         cards = tuple(self.present.card(r, now=now, audience=audience) for r in items)
         tz = calendar.tz.key
         return [(room, Post(kind="list", text=title, tz=tz, as_of=now.isoformat(), cards=cards,
-                            extra={"digest": True})) for room in office.rooms]
+                            locale=w.language, extra={"digest": True}))
+                for room in office.rooms]
 
     # ----------------------------------------------------------------- weekly reports
 
@@ -242,14 +247,16 @@ class Ticker:
                     continue
                 requests = await uow.requests.party_to(office.slug)
                 histories = {r.id: await uow.history.for_request(r.id) for r in requests}
+                w = words(office.language)
                 text = weekly_text(office.name, weekly_figures(office.slug, requests,
-                                                               histories, now))
+                                                               histories, now), w)
                 text += "\n" + statistics_text(statistics(
-                    office.slug, requests, histories, now, self.directory), self.directory)
+                    office.slug, requests, histories, now, self.directory), self.directory, w)
                 for room in office.rooms:
                     await uow.outbox.add(platform=platform_of(room), room=room,
                                          post=Post(kind="report", text=text,
-                                                   tz=calendar.tz.key, as_of=now.isoformat()),
+                                                   tz=calendar.tz.key, as_of=now.isoformat(),
+                                                   locale=w.language),
                                          request_id=None, at=now)
                     queued += 1
                 await uow.commit()

@@ -1,115 +1,202 @@
-"""Every sentence the bot says, in one place (wording, and later translation, live here)."""
+"""Every sentence the bot says, in one place.
 
+The English text of each constant is its gettext msgid: ``service.i18n`` translates it at render
+time for the reader's language (``locale/LANG/LC_MESSAGES/liaisonbot.po``). ``N_`` marks a
+sentence for extraction (``pybabel extract``), ``Np_`` a counted phrase (singular, plural) for
+``ngettext``, ``Nc_`` a word with a context (``pgettext``). A constant added without ``N_`` is still checked by tests/test_i18n.py.
+"""
+
+# ruff: noqa: E501 (one sentence per line)
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from liaisonbot.domain.grammar import USAGE, VERBS
 
-STATUS_VERB = {"ack": "acknowledged", "answer": "answered", "close": "closed",
-               "reopen": "reopened", "decline": "declined", "withdraw": "withdrawn",
-               "extend": "extended", "assign": "assigned", "snooze": "snoozed"}
 
-NOT_BOUND = "This room is not bound to any office, so only help works here."
-CHANGED_MEANWHILE = "{ref} changed meanwhile (someone else acted on it first); look at it with show {ref} and try again."
-INTERNAL_ERROR = "Something went wrong on my side and nothing was changed; please try again."
-UNDECRYPTABLE = "I could not read a message here (it was encrypted with keys I do not have); please send it again."
-UNKNOWN_OFFICE = "There is no office {slug!r}. Offices: {known}."
-SAME_OFFICE = "A request goes to another office; {slug} is your own."
-NOT_PARTY = "{ref} does not exist or {office} is not party to it."
-NOT_MEMBER = "Only the listed members of {office} act for it; ask one of them."
-WRONG_SIDE = "Only the {side} office ({office}) can {verb} {ref}."
-WRONG_STATUS = "{ref} is {status}, so it cannot be {done} now."
-PAST_DATE = "{what} {value} is already past; give a later date."
-NOTHING_OPEN = "No {scope} requests in {case} that {office} is party to."
-NOTHING_OVERDUE = "Nothing overdue for {office}."
-OPENED = "{ref} opened: {case}, {kind} from {requesting} to {requested}, due {due}."
-CONF_OPENED = "The summary is shown only to the listed members of both offices, by direct message."
-CONF_NO_MEMBERS = "No members are listed for {office}, so the summary stays in the record only."
-DONE = "{ref} is {status} now."
-DONE_FIELD = "{ref}: {what}."
-NOTE_BY = "{ref} {done} by {who} ({office})"
-CONF_TEXT_IN_DM = "(text sent to the listed members by direct message)"
-RELAYED_FILE = "{who} shared a file in {ref}: {name} ({size}). Files are not copied across; ask {office} to send it through your secure channel."
-SHOW_DM = "{ref} (confidential) in full, as you are a listed member of {office}:"
-HELP_HEADER = "liaisonbot commands (type them after !liaison or /liaison):"
-HELP_TAIL = "Dates: YYYY-MM-DD, Nd, Nbd (business days) or Nw. help COMMAND shows one."
+def N_(text: str) -> str:  # gettext's conventional marker
+    return text
 
 
-def help_text(topic: str | None) -> str:
+def Np_(singular: str, plural: str) -> tuple[str, str]:
+    return singular, plural
+
+
+def Nc_(context: str, text: str) -> tuple[str, str]:
+    """A word whose translation depends on where it stands (gettext ``msgctxt``)."""
+    return context, text
+
+
+STATUS_VERB = {"ack": N_("acknowledged"), "answer": N_("answered"), "close": N_("closed"),
+               "reopen": N_("reopened"), "decline": N_("declined"), "withdraw": N_("withdrawn"),
+               "extend": N_("extended"), "assign": N_("assigned"), "snooze": N_("snoozed")}
+
+NOT_BOUND = N_("This room is not bound to any office, so only help works here.")
+CHANGED_MEANWHILE = N_("{ref} changed meanwhile (someone else acted on it first); look at it with show {ref} and try again.")
+INTERNAL_ERROR = N_("Something went wrong on my side and nothing was changed; please try again.")
+UNDECRYPTABLE = N_("I could not read a message here (it was encrypted with keys I do not have); please send it again.")
+UNKNOWN_OFFICE = N_("There is no office {slug!r}. Offices: {known}.")
+SAME_OFFICE = N_("A request goes to another office; {slug} is your own.")
+NOT_PARTY = N_("{ref} does not exist or {office} is not party to it.")
+NOT_MEMBER = N_("Only the listed members of {office} act for it; ask one of them.")
+WRONG_SIDE = N_("Only the {side} office ({office}) can {verb} {ref}.")
+WRONG_STATUS = N_("{ref} is {status}, so it cannot be {done} now.")
+PAST_DATE = N_("{what} {value} is already past; give a later date.")
+NOTHING_OPEN = N_("No {scope} requests in {case} that {office} is party to.")
+NOTHING_OVERDUE = N_("Nothing overdue for {office}.")
+OPENED = N_("{ref} opened: {case}, {kind} from {requesting} to {requested}, due {due}.")
+CONF_OPENED = N_("The summary is shown only to the listed members of both offices, by direct message.")
+CONF_NO_MEMBERS = N_("No members are listed for {office}, so the summary stays in the record only.")
+DONE = N_("{ref} is {status} now.")
+DONE_FIELD = N_("{ref}: {what}.")
+NOTE_BY = N_("{ref} {done} by {who} ({office})")
+CONF_TEXT_IN_DM = N_("(text sent to the listed members by direct message)")
+RELAYED_FILE = N_("{who} shared a file in {ref}: {name} ({size}). Files are not copied across; ask {office} to send it through your secure channel.")
+SHOW_DM = N_("{ref} (confidential) in full, as you are a listed member of {office}:")
+HELP_HEADER = N_("liaisonbot commands (type them after !liaison or /liaison):")
+HELP_TAIL = N_("Dates: YYYY-MM-DD, Nd, Nbd (business days) or Nw. help COMMAND shows one.")
+
+
+def help_text(topic: str | None, tr: Callable[[str], str] = N_) -> str:
+    """Help in the reader's language (``tr``); the usage lines are command words and stay."""
     if topic:
-        return f"Usage: {USAGE[topic]}"
-    return "\n".join([HELP_HEADER, *(f"  {USAGE[v]}" for v in VERBS), HELP_TAIL])
+        return tr(USAGE_LINE).format(usage=USAGE[topic])
+    return "\n".join([tr(HELP_HEADER), *(f"  {USAGE[v]}" for v in VERBS), tr(HELP_TAIL)])
 
 
 def plural(count: int, word: str) -> str:
+    """English only (kept for callers outside the presenter); posts use ``Np_`` phrases."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
-NUDGE_ACK = "Reminder: {ref} ({case}, {kind} from {requesting}) has not been acknowledged; it was due for acknowledgement {ack_due}. Please ack {ref} [eta:DATE]."
-NUDGE_ANSWER = "Reminder {number}: {ref} ({case}, {kind} from {requesting}) was due {due} and is {late} late. Please answer {ref}, or extend it with a reason."
-NUDGE_MERGED = "({merged} reminders fell due while the desk was offline; this is one notice.)"
-NUDGE_ESCALATE = "Escalated to {people}."
-NUDGE_NOTE = "Reminder {number} sent to {requested} for {ref}."
-DIGEST_TITLE = "Morning digest for {office}: {overdue} overdue, {soon} due within two business days."
-DIGEST_CASE = "Case {case}:"
-RELAY_EDITED = "{who} (edited): {text}"
-RELAY_DELETED = "{who} deleted a relayed message."
+NUDGE_ACK = N_("Reminder: {ref} ({case}, {kind} from {requesting}) has not been acknowledged; it was due for acknowledgement {ack_due}. Please ack {ref} [eta:DATE].")
+NUDGE_ANSWER = N_("Reminder {number}: {ref} ({case}, {kind} from {requesting}) was due {due} and is {late} late. Please answer {ref}, or extend it with a reason.")
+NUDGE_MERGED = N_("({merged} reminders fell due while the desk was offline; this is one notice.)")
+NUDGE_ESCALATE = N_("Escalated to {people}.")
+NUDGE_NOTE = N_("Reminder {number} sent to {requested} for {ref}.")
+DIGEST_TITLE = N_("Morning digest for {office}: {overdue} overdue, {soon} due within two business days.")
+DIGEST_CASE = N_("Case {case}:")
+RELAY_EDITED = N_("{who} (edited): {text}")
+RELAY_DELETED = N_("{who} deleted a relayed message.")
 
 # ---------------------------------------------------------------------- legal clocks (issue 13)
-STATUS_VERB.update({"incomplete": "marked incomplete", "complete": "completed"})
-UNKNOWN_INSTRUMENT = "There is no instrument {slug!r}. Instruments: {known}."
-NO_INSTRUMENTS = "No instruments are configured here, so via:{slug} cannot be used; open the request without via:."
-MISSING_FIELDS = "A request via {instrument} must carry {fields} ({source}); add it and open again."
-CARD_CLOCKS = "{instrument} · ack within {ack}{ack_cite} · answer by {due} · legal time {legal}{due_cite}"
-CARD_NO_DEADLINE = "{instrument} · no legal deadline ({source}) · answer by {due}"
-CARD_MISSING = "Missing: {missing} (waiting for {office} to complete it)"
-CARD_WAITING = "waiting for {office}"
-CARD_PERSON = "Person concerned: {person}"
-CARD_MEASURE = "Measure: {measure}"
-CHANGE_PAUSED = " · clocks stopped until {office} completes it"
-CHANGE_RESUMED = " · clocks resume, due now {due} (moved by {days})"
-NUDGE_INCOMPLETE = "Reminder {number}: {ref} ({case}, {kind} to {requested}) is incomplete since {since}; {requested} is waiting for: {missing}. Please complete {ref} TEXT."
-NUDGE_ETA = "Reminder: you expected to answer {ref} ({case}, {kind} from {requesting}) by {eta}. Please answer {ref}, or give a new date with ack {ref} eta:DATE."
-LIST_INCOMPLETE = "{count} incomplete (clocks stopped, waiting for completion)."
-STATS_TITLE = "Legal clocks (time spent incomplete not counted):"
-STATS_ROW = "- {group}: acknowledged in {ack} (p90 {ack90}), answered in {answer} (p90 {answer90}); within the legal time {share}; incomplete {paused} over {paused_n}"
-STATS_NONE = "- no requests yet"
+STATUS_VERB.update({"incomplete": N_("marked incomplete"), "complete": N_("completed")})
+UNKNOWN_INSTRUMENT = N_("There is no instrument {slug!r}. Instruments: {known}.")
+NO_INSTRUMENTS = N_("No instruments are configured here, so via:{slug} cannot be used; open the request without via:.")
+MISSING_FIELDS = N_("A request via {instrument} must carry {fields} ({source}); add it and open again.")
+CARD_CLOCKS = N_("{instrument} · ack within {ack}{ack_cite} · answer by {due} · legal time {legal}{due_cite}")
+CARD_NO_DEADLINE = N_("{instrument} · no legal deadline ({source}) · answer by {due}")
+CARD_MISSING = N_("Missing: {missing} (waiting for {office} to complete it)")
+CARD_WAITING = N_("waiting for {office}")
+CARD_PERSON = N_("Person concerned: {person}")
+CARD_MEASURE = N_("Measure: {measure}")
+CHANGE_PAUSED = N_(" · clocks stopped until {office} completes it")
+CHANGE_RESUMED = N_(" · clocks resume, due now {due} (moved by {days})")
+NUDGE_INCOMPLETE = N_("Reminder {number}: {ref} ({case}, {kind} to {requested}) is incomplete since {since}; {requested} is waiting for: {missing}. Please complete {ref} TEXT.")
+NUDGE_ETA = N_("Reminder: you expected to answer {ref} ({case}, {kind} from {requesting}) by {eta}. Please answer {ref}, or give a new date with ack {ref} eta:DATE.")
+LIST_INCOMPLETE = Np_("{count} incomplete (clocks stopped, waiting for completion).",
+                      "{count} incomplete (clocks stopped, waiting for completion).")
+STATS_TITLE = N_("Legal clocks (time spent incomplete not counted):")
+STATS_ROW = N_("- {group}: acknowledged in {ack} (p90 {ack90}), answered in {answer} (p90 {answer90}); within the legal time {share}; incomplete {paused} over {paused_n}")
+STATS_NONE = N_("- no requests yet")
+
+# ---------------------------------------------------------------------- languages (issue 14)
+#: A Babel (CLDR) date pattern: each language writes its own (``EEE`` weekday, ``MMM`` month).
+DATE_TIME = N_("EEE yyyy-MM-dd HH:mm")
+NOW = N_("now")
+USAGE_LINE = N_("Usage: {usage}")
+STATUS_NAMES = {"open": N_("open"), "acknowledged": N_("acknowledged"),
+                "answered": N_("answered"), "closed": N_("closed"), "declined": N_("declined"),
+                "withdrawn": N_("withdrawn"), "incomplete": N_("incomplete")}
+SIDE_NAMES = {"requesting": N_("requesting"), "requested": N_("requested")}
+SCOPE_NAMES = {"open": N_("open"), "overdue": N_("overdue"), "mine": N_("mine"), "all": N_("all")}
+#: History actions (stored in English) and detail keys, as ``show`` writes them.
+HISTORY_ACTIONS = {"opened": N_("opened"), "nudged": N_("nudged"), "relayed": N_("relayed"),
+                   "relay edited": N_("relay edited"), "relay deleted": N_("relay deleted")}
+DETAIL_KEYS = {"due": N_("due"), "until": N_("until"), "eta": N_("eta"), "note": N_("note"),
+               "reason": N_("reason"), "answer": N_("answer"), "assignee": N_("assignee"),
+               "status": N_("status"), "missing": N_("missing"), "text": N_("text"),
+               "kind": N_("kind"), "number": N_("number"), "merged": N_("merged"),
+               "escalated": N_("escalated"), "paused_business_days": N_("paused business days"),
+               "summary": N_("summary"), "basis": N_("basis"), "case": N_("case"),
+               "to": N_("to"), "urgent": N_("urgent"), "confidentiality": N_("confidentiality"),
+               "via": N_("via"), "person": N_("person"), "measure": N_("measure"),
+               "room": N_("room"), "source": N_("source"), "files": N_("files")}
+DUE_DATE = N_("The due date")
+NEW_DUE_DATE = N_("The new due date")
+SNOOZE_DATE = N_("The snooze date")
+ETA_DATE = N_("The eta")
+N_REQUESTS = Np_("{count} request", "{count} requests")
+N_BUSINESS_DAYS = Np_("{count} business day", "{count} business days")
+N_BUSINESS_DAYS_LATE = Np_("{count} business day late", "{count} business days late")
+N_BYTES = Np_("{count} byte", "{count} bytes")
+LIST_TITLE = N_("{case}: {requests} ({scope}) for {office}")
+OVERDUE_TITLE = N_("Overdue for {office}: {requests}")
+LATE_NOW = Nc_("late", "now")  # "is {late} late" when it fell due today
+CHANGE_DUE = N_(" · due now {due}")
+CHANGE_SNOOZED = N_(" · nudges held until {until}")
+CHANGE_ASSIGNED = N_(" · handled by {assignee}")
+CHANGE_ETA = N_(" · answer expected {eta}")
+SHOW_HISTORY = N_("{ref} history:")
+HISTORY_LINE = N_("- {when} · {action} by {actor}")
+CARD_SUMMARY = N_("Summary: {summary}")
+CARD_SUMMARY_HIDDEN = N_("(confidential, shown to listed members only)")
+CARD_BASIS = N_("Basis: {basis}")
+CARD_HANDLED = N_("Handled by: {assignee}")
+CARD_ETA = N_("Answer expected: {eta}")
+CARD_DUE = N_("due {due}")
+CARD_URGENT = N_("URGENT")
+CARD_CONFIDENTIAL = N_("confidential")
+CARD_UPDATED = N_("{ref} card updated: {status} · due {due}")
+CONFIDENTIAL = N_("(confidential)")
+WEEKLY_TITLE = N_("Weekly report for {office}:")
+WEEKLY_ROW = N_("- with {partner}: {open} open, {overdue} overdue; median time to acknowledge {ack}, to answer {answer}; answered on time {share} ({on_time}/{answered})")
+WEEKLY_NONE = N_("- no requests yet")
+HOURS_SHORT = N_("{value} h")
+DAYS_SHORT = N_("{value} d")
+STATS_WITH = N_("with {partner}")
+BUSINESS_DAYS_SHORT = N_("{value} bd")
+WEEKS_SHORT = N_("{value} w")
+#: A command's own text under its thread note, and one history detail.
+NOTE_TEXT = N_("{note}:\n{text}")
+DETAIL_ITEM = N_("{key}: {value}")
 
 # Matrix: room keys withheld from the bot (``m.room_key.withheld``), by code.
 WITHHELD = {
-    "m.unverified": "I could not read {sender}'s message here because their app only sends "
+    "m.unverified": N_("I could not read {sender}'s message here because their app only sends "
                     "its keys to sessions they have verified themselves and withheld them from "
                     "mine; please allow unverified sessions for this room in the app's security "
-                    "settings, and send it again.",
-    "m.blacklisted": "I could not read {sender}'s message here because their app has blocked "
+                    "settings, and send it again."),
+    "m.blacklisted": N_("I could not read {sender}'s message here because their app has blocked "
                      "my device; please unblock liaisonbot's device in your app's security "
-                     "settings and send it again.",
-    "m.unauthorised": "I could not read {sender}'s message here because their app decided I "
+                     "settings and send it again."),
+    "m.unauthorised": N_("I could not read {sender}'s message here because their app decided I "
                       "may not have its keys; please check the room's history and sharing "
-                      "settings and send it again.",
+                      "settings and send it again."),
 }
 
 # Matrix: the bot's own cross-signing identity (health, check-config --online, reset-identity).
-IDENTITY_FOREIGN = ("The bot's Matrix account already has a cross-signing identity that this "
+IDENTITY_FOREIGN = N_("The bot's Matrix account already has a cross-signing identity that this "
                     "bot does not hold (master key {master}); set LIAISONBOT_MATRIX_RECOVERY_KEY "
                     "to the account's recovery key, or replace the identity on purpose with "
                     "'liaisonbot matrix reset-identity' (see README, Matrix).")
-IDENTITY_WRONG_RECOVERY_KEY = ("LIAISONBOT_MATRIX_RECOVERY_KEY does not open the account's "
+IDENTITY_WRONG_RECOVERY_KEY = N_("LIAISONBOT_MATRIX_RECOVERY_KEY does not open the account's "
                                "secret storage ({why}); set the recovery key shown when the "
                                "identity was created.")
-IDENTITY_NEEDS_PASSWORD = ("Replacing the bot's cross-signing identity needs the account "
+IDENTITY_NEEDS_PASSWORD = N_("Replacing the bot's cross-signing identity needs the account "
                            "password: set LIAISONBOT_MATRIX_PASSWORD.")
-IDENTITY_UPLOAD_FAILED = "The homeserver refused the bot's cross-signing keys ({error})."
-IDENTITY_NOT_SIGNED = ("The bot's device {device} is not signed by its cross-signing identity "
+IDENTITY_UPLOAD_FAILED = N_("The homeserver refused the bot's cross-signing keys ({error}).")
+IDENTITY_NOT_SIGNED = N_("The bot's device {device} is not signed by its cross-signing identity "
                        "yet; start the bot (it signs its device) and check again.")
-IDENTITY_NONE = ("The bot's Matrix account has no cross-signing identity yet; start the bot "
+IDENTITY_NONE = N_("The bot's Matrix account has no cross-signing identity yet; start the bot "
                  "once and it creates one.")
 # ---------------------------------------------------------------------- the case board (web)
-BOARD_NO_OFFICE = "Your sign-in names no office of this desk, so there is nothing to show."
-BOARD_NOT_FOUND = "There is no such page, or your offices are not party to it."
-BOARD_SIGNIN_FAILED = "The sign-in could not be completed; start again from the board's address."
-BOARD_ISSUER_DOWN = "The sign-in service cannot be reached right now; please try again in a minute."
-BOARD_BAD_CASE = "{case!r} is not a case reference like ICC-01/14-01/18."
-BOARD_BAD_LOGOUT = "Sign out from the board's own page."
-BOARD_CONFIDENTIAL = "(confidential: shown to the listed members of both offices)"
-BOARD_PAGE = "Requests {first:,}–{last:,} of {total:,}, most urgent first."
-BOARD_CASES_CUT = ("The {limit:,} cases with the most overdue and open requests are shown, "
+BOARD_NO_OFFICE = N_("Your sign-in names no office of this desk, so there is nothing to show.")
+BOARD_NOT_FOUND = N_("There is no such page, or your offices are not party to it.")
+BOARD_SIGNIN_FAILED = N_("The sign-in could not be completed; start again from the board's address.")
+BOARD_ISSUER_DOWN = N_("The sign-in service cannot be reached right now; please try again in a minute.")
+BOARD_BAD_CASE = N_("{case!r} is not a case reference like ICC-01/14-01/18.")
+BOARD_BAD_LOGOUT = N_("Sign out from the board's own page.")
+BOARD_CONFIDENTIAL = N_("(confidential: shown to the listed members of both offices)")
+BOARD_PAGE = N_("Requests {first:,}–{last:,} of {total:,}, most urgent first.")
+BOARD_CASES_CUT = N_("The {limit:,} cases with the most overdue and open requests are shown, "
                    "of {total:,}; the CSV download has them all.")

@@ -2,7 +2,8 @@
 
 A :class:`Reader` is who a post is written for: where they read it (the visibility
 :class:`~liaisonbot.domain.visibility.Audience`), their office's time zone and, next, its
-language (``locale``). The desk's use cases say what happened (a request opened, a
+language (``locale``, from ``[[offices]] language``; sentences, dates, numbers and plurals are
+written in it by ``service.i18n``). The desk's use cases say what happened (a request opened, a
 :class:`Changed`, a relayed message); the :class:`Presenter` writes it for each reader, asking
 the visibility policy for every field of a request it shows. Every date in a post is written in
 its reader's zone, never the actor's.
@@ -19,23 +20,27 @@ from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.followups import business_days_late
 from liaisonbot.domain.model import Office, Request
 from liaisonbot.domain.refs import distinct_users
-from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.domain.visibility import Audience, Place, Shown, shows, visibility
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 
 #: History detail keys that hold moments (ISO 8601), shown in the reader's zone.
 _MOMENTS = frozenset({"due", "until", "eta"})
-MASK = "(confidential)"
+MASK = m.CONFIDENTIAL
 
 
 @dataclass(frozen=True)
 class Reader:
-    """Who a post is for: the audience (what they may see), the zone and (next) the language."""
+    """Who a post is for: the audience (what they may see), the zone and the language."""
 
     audience: Audience
     tz: str = "UTC"
     locale: str = "en"
+
+    @property
+    def words(self) -> Words:
+        return words(self.locale)
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,14 @@ class Presenter:
     def room_reader(self, room: str) -> Reader:
         """A room's reader: its office's standing and zone (UTC for an unbound room)."""
         office = self.directory.office_for_room(room)
-        return Reader(Audience(Place.ROOM, office.slug if office else None), _tz(office))
+        return Reader(Audience(Place.ROOM, office.slug if office else None), _tz(office),
+                      _language(office))
 
     def member_reader(self, request: Request, user: str) -> Reader:
         """A listed member of one of ``request``'s parties, reading a direct message."""
         office = self._member_office(request, user)
         return Reader(Audience(Place.MEMBER_DM, office.slug if office else None, member=True),
-                      _tz(office))
+                      _tz(office), _language(office))
 
     def members(self, request: Request) -> list[str]:
         """The listed members of both parties (the readers of its confidential substance)."""
@@ -108,66 +114,79 @@ class Presenter:
     # ------------------------------------------------------------------ the desk's facts
 
     def opened(self, request: Request, reader: Reader, now: datetime) -> str:
-        return m.OPENED.format(ref=request.ref, case=request.case, kind=request.kind.value,
-                               requesting=self.directory.name(request.requesting),
-                               requested=self.directory.name(request.requested),
-                               due=when(request.due_at, reader.tz, now))
+        w = reader.words
+        return w(m.OPENED).format(ref=request.ref, case=request.case, kind=request.kind.value,
+                                  requesting=self.directory.name(request.requesting),
+                                  requested=self.directory.name(request.requested),
+                                  due=w.when(request.due_at, reader.tz, now))
 
-    def change_headline(self, change: Changed) -> str:
-        """``R-1 acknowledged by X (office)``: the same words for every reader (no dates)."""
-        return m.NOTE_BY.format(ref=change.request.ref, done=m.STATUS_VERB[change.verb],
-                                who=change.who, office=change.office)
+    def change_headline(self, change: Changed, reader: Reader | None = None) -> str:
+        """``R-1 acknowledged by X (office)``: no dates, in the reader's language."""
+        w = (reader or Reader(Audience(Place.ROOM, None))).words
+        return w(m.NOTE_BY).format(ref=change.request.ref, done=w.done(change.verb),
+                                   who=change.who, office=change.office)
 
     def change_detail(self, change: Changed, reader: Reader, now: datetime) -> str:
-        """`` · due now …`` and the like, with dates in the reader's zone."""
-        request, verb, tz = change.request, change.verb, reader.tz
+        """`` · due now …`` and the like, with dates in the reader's zone and language."""
+        request, verb, tz, w = change.request, change.verb, reader.tz, reader.words
         if verb == "extend":
-            return f" · due now {when(request.due_at, tz, now)}"
+            return w(m.CHANGE_DUE).format(due=w.when(request.due_at, tz, now))
         if verb == "snooze" and request.snoozed_until:
-            return f" · nudges held until {when(request.snoozed_until, tz, now)}"
+            return w(m.CHANGE_SNOOZED).format(until=w.when(request.snoozed_until, tz, now))
         if verb == "assign":
-            return f" · handled by {request.assignee}"
+            return w(m.CHANGE_ASSIGNED).format(assignee=request.assignee)
         if verb == "ack" and request.eta:
-            return f" · answer expected {when(request.eta, tz, now)}"
+            return w(m.CHANGE_ETA).format(eta=w.when(request.eta, tz, now))
         if verb in ("incomplete", "complete"):
-            return legal.change_summary(self.directory, request, verb, change.detail, tz, now)
+            return legal.change_summary(self.directory, request, verb, change.detail, tz, now,
+                                        w)
         return ""
 
     def change_note(self, change: Changed, reader: Reader, now: datetime) -> str:
         """The thread note for one reader: the command's text when they may see it, a pointer
         to the direct message when it is masked for them."""
-        head = self.change_headline(change) + self.change_detail(change, reader, now)
+        head = self.change_headline(change, reader) + self.change_detail(change, reader, now)
         if not change.private:
             return head
         seen = visibility(change.request, reader.audience, "note")
         if seen is Shown.SHOWN:
-            return f"{head}:\n{change.private}"
-        return f"{head} {m.CONF_TEXT_IN_DM}" if seen is Shown.MASKED else head
+            return reader.words(m.NOTE_TEXT).format(note=head, text=change.private)
+        return f"{head} {reader.words(m.CONF_TEXT_IN_DM)}" if seen is Shown.MASKED else head
 
     def change_reply(self, change: Changed, reader: Reader, now: datetime) -> str:
-        request = change.request
+        request, w = change.request, reader.words
         if change.transition:
-            return m.DONE.format(ref=request.ref, status=request.status.value)
+            return w(m.DONE).format(ref=request.ref, status=w.status(request.status.value))
         what = self.change_detail(change, reader, now).strip(" ·")
-        return m.DONE_FIELD.format(ref=request.ref, what=what)
+        return w(m.DONE_FIELD).format(ref=request.ref, what=what)
 
     def relay_author(self, who: str, office: Office) -> str:
         return f"{who} · {office.slug}"
 
     def file_notice(self, request: Request, author: str, office: Office, name: str,
-                    size: int) -> str:
-        return m.RELAYED_FILE.format(who=author, ref=request.ref, name=name, size=_size(size),
-                                     office=office.name)
+                    size: int, reader: Reader | None = None) -> str:
+        w = (reader or Reader(Audience(Place.ROOM, None))).words
+        return w(m.RELAYED_FILE).format(who=author, ref=request.ref, name=name,
+                                        size=w.size(size), office=office.name)
 
-    def list_title(self, case: str, count: int, scope: str, office: Office) -> str:
-        return f"{case}: {m.plural(count, 'request')} ({scope}) for {office.name}"
+    def list_title(self, case: str, count: int, scope: str, office: Office,
+                   reader: Reader | None = None) -> str:
+        w = (reader or Reader(Audience(Place.ROOM, None), locale=office.language)).words
+        return w(m.LIST_TITLE).format(case=case, requests=w.count(m.N_REQUESTS, count),
+                                      scope=w(m.SCOPE_NAMES.get(scope, scope)),
+                                      office=office.name)
 
-    def nothing_listed(self, case: str, scope: str, office: Office) -> str:
-        return m.NOTHING_OPEN.format(scope=scope if scope != "all" else "", case=case,
-                                     office=office.name).replace("  ", " ")
+    def nothing_listed(self, case: str, scope: str, office: Office,
+                       reader: Reader | None = None) -> str:
+        w = (reader or Reader(Audience(Place.ROOM, None), locale=office.language)).words
+        shown = w(m.SCOPE_NAMES.get(scope, scope)) if scope != "all" else ""
+        return w(m.NOTHING_OPEN).format(scope=shown, case=case,
+                                        office=office.name).replace("  ", " ")
 
-    def overdue_title(self, count: int, office: Office) -> str:
-        return f"Overdue for {office.name}: {m.plural(count, 'request')}"
+    def overdue_title(self, count: int, office: Office, reader: Reader | None = None) -> str:
+        w = (reader or Reader(Audience(Place.ROOM, None), locale=office.language)).words
+        return w(m.OVERDUE_TITLE).format(office=office.name,
+                                         requests=w.count(m.N_REQUESTS, count))
 
     # ------------------------------------------------------------------ history
 
@@ -178,38 +197,44 @@ class Presenter:
 
     def history_line(self, request: Request, entry: Any, reader: Reader, now: datetime) -> str:
         moment = datetime.fromisoformat(entry.at)
+        w = reader.words
         shown = []
         for key, value in sorted(entry.detail.items()):
             seen = visibility(request, reader.audience, key)
             if key == "summary" and seen is Shown.SHOWN:
                 continue  # the card above the history shows it
+            label = w(m.DETAIL_KEYS.get(key, key))
             if seen is Shown.SHOWN:
-                shown.append(f"{key}: {_value(key, value, reader.tz)}")
+                shown.append(w(m.DETAIL_ITEM).format(key=label, value=_value(key, value, reader)))
             elif seen is Shown.MASKED:
-                shown.append(f"{key}: {MASK}")
-        return f"- {when(moment, reader.tz, now)} · {entry.action} by {entry.actor}" + (
+                shown.append(w(m.DETAIL_ITEM).format(key=label, value=w(MASK)))
+        action = w(_ACTIONS.get(entry.action, entry.action))
+        return w(m.HISTORY_LINE).format(when=w.when(moment, reader.tz, now), action=action,
+                                        actor=entry.actor) + (
             f" · {', '.join(shown)}" if shown else "")
+
+
+#: History actions as stored (English) → their msgids.
+_ACTIONS = {**m.HISTORY_ACTIONS, **{v: v for v in m.STATUS_VERB.values()}}
 
 
 def _tz(office: Office | None) -> str:
     return office.calendar.tz.key if office else "UTC"
 
 
-def _value(key: str, value: Any, tz: str) -> str:
+def _language(office: Office | None) -> str:
+    return office.language if office else "en"
+
+
+def _value(key: str, value: Any, reader: Reader) -> str:
     """A history detail value for people: ``a → b`` for changes, local times for moments."""
     if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], dict):
-        return f"{_value(key, value[0], tz)} → {_value(key, value[1], tz)}"
+        return f"{_value(key, value[0], reader)} → {_value(key, value[1], reader)}"
     if key in _MOMENTS and isinstance(value, str):
         try:
-            return local_time(datetime.fromisoformat(value), tz)
+            return reader.words.local_time(datetime.fromisoformat(value), reader.tz)
         except ValueError:
             return value
+    if key == "status" and isinstance(value, str):
+        return reader.words.status(value)
     return "—" if value is None else str(value)
-
-
-def _size(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)

@@ -14,6 +14,8 @@ from liaisonbot.domain.audit import Break, Entry, verify
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING_OR_PAUSED, Request
 from liaisonbot.domain.visibility import Audience, Place, Shown, visibility
+from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import UnitOfWorkFactory
 from liaisonbot.service.stats import request_clock, statistics
 
@@ -179,15 +181,19 @@ def weekly_figures(office: str, requests: list[Request], histories: dict[int, li
     return rows
 
 
-def weekly_text(office_name: str, rows: list[PartnerFigures]) -> str:
-    lines = [f"Weekly report for {office_name}:"]
+def weekly_text(office_name: str, rows: list[PartnerFigures], w: Words | None = None) -> str:
+    """The weekly report's partner figures in ``w``'s language (default English)."""
+    w = w or words("en")
+    lines = [w(m.WEEKLY_TITLE).format(office=office_name)]
     for row in rows:
-        share = f"{row.on_time_share:.0%}" if row.on_time_share is not None else "—"
-        ack = f"{row.median_ack_hours} h" if row.median_ack_hours is not None else "—"
-        answer = f"{row.median_answer_days} d" if row.median_answer_days is not None else "—"
-        lines.append(f"- with {row.partner}: {row.open} open, {row.overdue} overdue; median "
-                     f"time to acknowledge {ack}, to answer {answer}; answered on time "
-                     f"{share} ({row.on_time}/{row.answered})")
+        share = w.percent(row.on_time_share) if row.on_time_share is not None else "—"
+        ack = w(m.HOURS_SHORT).format(value=w.tenths(row.median_ack_hours)) \
+            if row.median_ack_hours is not None else "—"
+        answer = w(m.DAYS_SHORT).format(value=w.tenths(row.median_answer_days)) \
+            if row.median_answer_days is not None else "—"
+        lines.append(w(m.WEEKLY_ROW).format(
+            partner=row.partner, open=w.number(row.open), overdue=w.number(row.overdue),
+            ack=ack, answer=answer, share=share, on_time=row.on_time, answered=row.answered))
     if not rows:
-        lines.append("- no requests yet")
+        lines.append(w(m.WEEKLY_NONE))
     return "\n".join(lines)

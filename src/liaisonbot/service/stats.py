@@ -17,6 +17,7 @@ from liaisonbot.domain.audit import Entry
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import Request
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 
 _PAUSE, _RESUME = "marked incomplete", "completed"
 NO_INSTRUMENT = "none"
@@ -149,29 +150,33 @@ def statistics(office: str | None, requests: list[Request],
             "by_instrument": clock_figures(requests, histories, now, directory, by_instrument)}
 
 
-def _num(value: float | None, unit: str) -> str:
-    return f"{value} {unit}" if value is not None else "—"
+def _num(value: float | None, unit: str, w: Words) -> str:
+    return w(unit).format(value=w.tenths(value)) if value is not None else "—"
 
 
-def statistics_text(figures: dict[str, list[ClockFigures]], directory: Directory) -> str:
-    lines = [m.STATS_TITLE]
+def statistics_text(figures: dict[str, list[ClockFigures]], directory: Directory,
+                    w: Words | None = None) -> str:
+    """The legal clocks' figures for a weekly report, in ``w``'s language (default English)."""
+    w = w or words("en")
+    lines = [w(m.STATS_TITLE)]
     for kind, rows in (("by_office", figures["by_office"]),
                        ("by_instrument", figures["by_instrument"])):
         for row in rows:
             if kind == "by_office":
-                group = f"with {row.group}"
+                group = w(m.STATS_WITH).format(partner=row.group)
             else:
                 instrument = directory.instruments.get(row.group)
                 group = f"via {instrument.label if instrument else row.group}"
             share = row.within_legal_share
-            lines.append(m.STATS_ROW.format(
-                group=group, ack=_num(row.ack_median_hours, "h"),
-                ack90=_num(row.ack_p90_hours, "h"), answer=_num(row.answer_median_days, "d"),
-                answer90=_num(row.answer_p90_days, "d"),
-                share=f"{share:.0%} ({row.within_legal}/{row.legal_answered})"
+            h, d = m.HOURS_SHORT, m.DAYS_SHORT
+            lines.append(w(m.STATS_ROW).format(
+                group=group, ack=_num(row.ack_median_hours, h, w),
+                ack90=_num(row.ack_p90_hours, h, w), answer=_num(row.answer_median_days, d, w),
+                answer90=_num(row.answer_p90_days, d, w),
+                share=f"{w.percent(share)} ({row.within_legal}/{row.legal_answered})"
                 if share is not None else "—",
-                paused=f"{row.incomplete_days} d",
-                paused_n=m.plural(row.incomplete_requests, "request")))
+                paused=_num(row.incomplete_days, d, w),
+                paused_n=w.count(m.N_REQUESTS, row.incomplete_requests)))
     if len(lines) == 1:
-        lines.append(m.STATS_NONE)
+        lines.append(w(m.STATS_NONE))
     return "\n".join(lines)

@@ -47,8 +47,9 @@ HTML = Markup(escape=esc, bold=lambda text: f"<b>{text}</b>",
               italic=lambda text: f"<i>{text}</i>")
 
 
-def _card_html(card: Card, tz: str, now: datetime) -> str:
-    return "<blockquote>" + "<br>".join(card_lines(card, tz, now, HTML)) + "</blockquote>"
+def _card_html(card: Card, tz: str, now: datetime, locale: str = "en") -> str:
+    return "<blockquote>" + "<br>".join(card_lines(card, tz, now, HTML, locale)) \
+        + "</blockquote>"
 
 
 def formatted(post: Post) -> str:
@@ -58,11 +59,12 @@ def formatted(post: Post) -> str:
     if is_relay(post):
         return f"<b>{esc(clean(post.author or ''))}</b>: {to_html(post.text)}"
     if post.kind in ("card", "direct") and post.card:
-        return _lines_html(text_lines) + _card_html(post.card, post.tz, now)
+        return _lines_html(text_lines) + _card_html(post.card, post.tz, now, post.locale)
     if post.kind == "show" and post.card:
-        return _card_html(post.card, post.tz, now) + _lines_html(text_lines)
+        return _card_html(post.card, post.tz, now, post.locale) + _lines_html(text_lines)
     if post.kind == "list":
-        rows = "".join(f"<li>{esc(card_row(c, post.tz, now))}</li>" for c in post.cards)
+        rows = "".join(f"<li>{esc(card_row(c, post.tz, now, post.locale))}</li>"
+                       for c in post.cards)
         return _lines_html(text_lines) + (f"<ul>{rows}</ul>" if rows else "")
     return _lines_html(plain_lines(post))
 

@@ -11,6 +11,7 @@ from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.model import Side, Status, card_actions
 from liaisonbot.domain.refs import native_id, platform_of, slack_team
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import words
 
 Block = dict[str, Any]
 SECTION_MAX = 3000
@@ -26,11 +27,12 @@ def escape(text: str) -> str:
     return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def cut(text: str, limit: int, ref: str | None) -> str:
-    """``text`` within ``limit`` characters, ending with a pointer to ``show`` when cut."""
+def cut(text: str, limit: int, ref: str | None, locale: str = "en") -> str:
+    """``text`` within ``limit`` characters, ending with a pointer to ``show`` when cut (in
+    the reader's ``locale``)."""
     if len(text) <= limit:
         return text
-    tail = texts.CUT.format(ref=ref) if ref else "…"
+    tail = words(locale)(texts.CUT).format(ref=ref) if ref else "…"
     body = text[: limit - len(tail)]
     if body.endswith("&") or "&" in body[-5:]:  # never split an entity like &amp;
         body = body[: body.rfind("&")]
@@ -39,8 +41,9 @@ def cut(text: str, limit: int, ref: str | None) -> str:
     return body + tail
 
 
-def section(text: str, ref: str | None = None) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_MAX, ref)}}
+def section(text: str, ref: str | None = None, locale: str = "en") -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn",
+                                        "text": cut(text, SECTION_MAX, ref, locale)}}
 
 
 def mention(user_ref: str, team: str | None) -> str:
@@ -52,38 +55,42 @@ def mention(user_ref: str, team: str | None) -> str:
 
 def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
     """A request card; ``side`` ("requesting"/"requested") picks the buttons, None shows none."""
-    f = facts(card, post.tz, _as_of(post))
+    f = facts(card, post.tz, _as_of(post), post.locale)
+    w = f.words
     title = escape(f.title) + "".join(f" · *{escape(flag)}*" for flag in f.flags)
     blocks: list[Block] = [
         section(f"*{title}*"),
-        section(f"{escape(f.parties)} · *{escape(f.status)}* · due {escape(f.due)}"),
-        section("Summary: " + (escape(f.summary) if f.summary is not None
-                               else texts.CONFIDENTIAL), card.ref)]
+        section(f"{escape(f.parties)} · *{escape(f.status)}* · "
+                f"{escape(w(m.CARD_DUE).format(due=f.due))}"),
+        section(escape(w(m.CARD_SUMMARY).format(
+            summary=f.summary if f.summary is not None else w(texts.CONFIDENTIAL))),
+            card.ref, post.locale)]
     extra = [escape(f.clocks) if f.clocks else "",
-             escape(m.CARD_MISSING.format(missing=f.missing, office=card.requesting_name))
+             escape(w(m.CARD_MISSING).format(missing=f.missing, office=card.requesting_name))
              if f.missing is not None else "",
-             f"Basis: {escape(f.basis)}" if f.basis else "",
-             f"Handled by: {escape(f.assignee)}" if f.assignee else "",
-             f"Answer expected: {escape(f.eta)}" if f.eta else ""]
+             escape(w(m.CARD_BASIS).format(basis=f.basis)) if f.basis else "",
+             escape(w(m.CARD_HANDLED).format(assignee=f.assignee)) if f.assignee else "",
+             escape(w(m.CARD_ETA).format(eta=f.eta)) if f.eta else ""]
     if any(extra):
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": cut(" · ".join(e for e in extra if e), SECTION_MAX,
-                                           card.ref)}]})
-    buttons = card_buttons(card, side)
+                                           card.ref, post.locale)}]})
+    buttons = card_buttons(card, side, post.locale)
     if buttons:
         blocks.append({"type": "actions", "block_id": f"lb-card-{card.request_id}",
                        "elements": buttons})
     return blocks
 
 
-def card_buttons(card: Card, side: str | None) -> list[Block]:
+def card_buttons(card: Card, side: str | None, locale: str = "en") -> list[Block]:
     """The card's buttons for ``side``, as the domain's rules say (the desk still decides
-    every click)."""
+    every click), labelled in ``locale``."""
     if side not in tuple(Side):
         return []
+    w = words(locale)
     verbs = card_actions(Side(side), Status(card.status))
     return [{"type": "button", "action_id": f"lb_{verb}", "value": card.ref,
-             "text": {"type": "plain_text", "text": texts.BUTTONS[verb]},
+             "text": {"type": "plain_text", "text": w(texts.BUTTONS[verb])},
              **({"style": "primary"} if verb in ("ack", "answer", "close") else {})}
             for verb in verbs]
 
@@ -91,13 +98,13 @@ def card_buttons(card: Card, side: str | None) -> list[Block]:
 def text_blocks(post: Post, team: str | None) -> list[Block]:
     """Any post as escaped mrkdwn sections (first line bold), mentions appended."""
     if is_relay(post):
-        return chunk_sections(relay_mrkdwn(post).split("\n"), post.request_id)
+        return chunk_sections(relay_mrkdwn(post).split("\n"), post.request_id, post.locale)
     lines = [escape(line) for line in plain_lines(post)]
     if lines:
         lines[0] = f"*{lines[0]}*" if lines[0].strip() else lines[0]
     if post.mentions:
         lines.append(" ".join(mention(u, team) for u in post.mentions))
-    return chunk_sections(lines, post.request_id)
+    return chunk_sections(lines, post.request_id, post.locale)
 
 
 def relay_mrkdwn(post: Post) -> str:
@@ -106,7 +113,8 @@ def relay_mrkdwn(post: Post) -> str:
     return f"*{escape(clean(post.author or ''))}:* " + to_mrkdwn(post.text)
 
 
-def chunk_sections(lines: list[str], request_id: int | None) -> list[Block]:
+def chunk_sections(lines: list[str], request_id: int | None,
+                   locale: str = "en") -> list[Block]:
     """Lines packed into sections of at most 3000 characters, at most 50 blocks, ~12k total."""
     ref = f"R-{request_id}" if request_id else None
     chunks: list[str] = []
@@ -124,9 +132,10 @@ def chunk_sections(lines: list[str], request_id: int | None) -> list[Block]:
     for chunk in chunks:
         room = min(SECTION_MAX, TOTAL_MAX - used)
         if len(blocks) == MAX_BLOCKS - 1 or room < 200:
-            blocks.append(section(texts.CUT.format(ref=ref) if ref else "…"))
+            blocks.append(section(words(locale)(texts.CUT).format(ref=ref) if ref else "…"))
             break
-        blocks.append(section(cut(chunk, room, ref) if chunk.strip() else " ", ref))
+        blocks.append(section(cut(chunk, room, ref, locale) if chunk.strip() else " ", ref,
+                              locale))
         used += len(blocks[-1]["text"]["text"])
     return blocks
 
@@ -135,9 +144,9 @@ def fallback(post: Post) -> str:
     """The notification / accessibility text: plain lines, escaped, within limits."""
     ref = f"R-{post.request_id}" if post.request_id else None
     if is_relay(post):
-        return cut(relay_mrkdwn(post), FALLBACK_MAX, ref)
+        return cut(relay_mrkdwn(post), FALLBACK_MAX, ref, post.locale)
     text = "\n".join(plain_lines(post))
-    return cut(escape(text), FALLBACK_MAX, ref)
+    return cut(escape(text), FALLBACK_MAX, ref, post.locale)
 
 
 def render(post: Post, *, side: str | None, team: str | None) -> tuple[str, list[Block]]:
@@ -148,7 +157,7 @@ def render(post: Post, *, side: str | None, team: str | None) -> tuple[str, list
         return fallback(post), [*head, *card_blocks(post.card, post, side)]
     if post.kind in ("show", "direct") and post.card is not None:
         card = card_blocks(post.card, post, None)
-        rest = text_blocks(Post(kind="reply", text=post.text, request_id=post.request_id),
-                           team)
+        rest = text_blocks(Post(kind="reply", text=post.text, request_id=post.request_id,
+                                locale=post.locale), team)
         return fallback(post), [*card, *rest][:MAX_BLOCKS]
     return fallback(post), text_blocks(post, team)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,52 +40,59 @@ class Origin:
         return cls(**json.loads(raw or "{}"))
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def _input(name: str, *, multiline: bool = False, optional: bool = False,
-           max_length: int = 3000) -> dict[str, Any]:
+           max_length: int = 3000, tr: Callable[[str], str] = _same) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": name,
                                "multiline": multiline, "max_length": max_length}
     if name in texts.FIELD_HINTS:
-        element["placeholder"] = {"type": "plain_text", "text": texts.FIELD_HINTS[name]}
+        element["placeholder"] = {"type": "plain_text", "text": tr(texts.FIELD_HINTS[name])}
     return {"type": "input", "block_id": name, "optional": optional, "element": element,
-            "label": {"type": "plain_text", "text": texts.FIELD_LABELS[name]}}
+            "label": {"type": "plain_text", "text": tr(texts.FIELD_LABELS[name])}}
 
 
-def _modal(callback: str, title: str, origin: Origin, blocks: list[dict[str, Any]]
-           ) -> dict[str, Any]:
+def _modal(callback: str, title: str, origin: Origin, blocks: list[dict[str, Any]],
+           tr: Callable[[str], str] = _same) -> dict[str, Any]:
     return {"type": "modal", "callback_id": callback, "private_metadata": origin.dump(),
             "title": {"type": "plain_text", "text": title[:24]},
-            "submit": {"type": "plain_text", "text": texts.SUBMIT},
-            "close": {"type": "plain_text", "text": texts.CANCEL}, "blocks": blocks}
+            "submit": {"type": "plain_text", "text": tr(texts.SUBMIT)},
+            "close": {"type": "plain_text", "text": tr(texts.CANCEL)}, "blocks": blocks}
 
 
-def open_view(origin: Origin, offices: list[tuple[str, str]]) -> dict[str, Any]:
-    """The ``open`` form; ``offices`` are (slug, name) of the offices one may ask."""
+def open_view(origin: Origin, offices: list[tuple[str, str]],
+              tr: Callable[[str], str] = _same) -> dict[str, Any]:
+    """The ``open`` form; ``offices`` are (slug, name) of the offices one may ask; labels
+    through ``tr`` (the channel's language)."""
     kinds = [{"text": {"type": "plain_text", "text": k.value}, "value": k.value} for k in Kind]
     to = {"type": "input", "block_id": "to",
-          "label": {"type": "plain_text", "text": texts.FIELD_LABELS["to"]},
+          "label": {"type": "plain_text", "text": tr(texts.FIELD_LABELS["to"])},
           "element": {"type": "static_select", "action_id": "to", "options": [
               {"text": {"type": "plain_text", "text": f"{name[:60]} ({slug})"[:75]},
                "value": slug} for slug, name in offices[:100]]}}
     kind = {"type": "input", "block_id": "kind", "optional": True,
-            "label": {"type": "plain_text", "text": texts.FIELD_LABELS["kind"]},
+            "label": {"type": "plain_text", "text": tr(texts.FIELD_LABELS["kind"])},
             "element": {"type": "static_select", "action_id": "kind", "options": kinds}}
     urgent = {"type": "input", "block_id": "urgent", "optional": True,
-              "label": {"type": "plain_text", "text": texts.FIELD_LABELS["urgent"]},
+              "label": {"type": "plain_text", "text": tr(texts.FIELD_LABELS["urgent"])},
               "element": {"type": "checkboxes", "action_id": "urgent", "options": [
-                  {"text": {"type": "plain_text", "text": texts.FIELD_LABELS["urgent"]},
+                  {"text": {"type": "plain_text", "text": tr(texts.FIELD_LABELS["urgent"])},
                    "value": "urgent"}]}}
-    blocks = [_input("case", max_length=64), to, kind, _input("due", optional=True),
-              urgent, _input("summary", multiline=True)]
-    return _modal(OPEN_CALLBACK, texts.OPEN_TITLE, origin, blocks)
+    blocks = [_input("case", max_length=64, tr=tr), to, kind,
+              _input("due", optional=True, tr=tr), urgent,
+              _input("summary", multiline=True, tr=tr)]
+    return _modal(OPEN_CALLBACK, tr(texts.OPEN_TITLE), origin, blocks, tr)
 
 
-def action_view(origin: Origin) -> dict[str, Any]:
+def action_view(origin: Origin, tr: Callable[[str], str] = _same) -> dict[str, Any]:
     """The small form for a button whose command needs text (answer, extend, reopen)."""
     fields = TEXT_VERBS[origin.verb]
     blocks = [_input(name, multiline=name in _MULTILINE, max_length=
-                     3000 if name != "new_due" else 20) for name in fields]
-    title = texts.FORM_TITLES[origin.verb].format(ref=origin.ref)
-    return _modal(ACTION_CALLBACK, title, origin, blocks)
+                     3000 if name != "new_due" else 20, tr=tr) for name in fields]
+    title = tr(texts.FORM_TITLES[origin.verb]).format(ref=origin.ref)
+    return _modal(ACTION_CALLBACK, title, origin, blocks, tr)
 
 
 def values(view: dict[str, Any]) -> dict[str, str]:

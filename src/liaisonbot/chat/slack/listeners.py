@@ -26,6 +26,7 @@ from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import CARD_ACTIONS, changes_state
 from liaisonbot.service import messages as m
 from liaisonbot.service.desk import Actor, Outcome
+from liaisonbot.service.i18n import Words, words
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ class Inbound:
             keys = self.slash_keys(team, user, channel, text)
         outcome = await self._run(actor, text, keys[0] if keys else None, also_mark=keys[1:])
         reply = outcome.reply if outcome else None
-        payload = reply_payload(reply, team) if reply else {"text": texts.DUPLICATE_COMMAND}
+        payload = reply_payload(reply, team) if reply else \
+            {"text": self._words(team, channel)(texts.DUPLICATE_COMMAND)}
         await respond(response_type="ephemeral", **payload)
 
     def slash_keys(self, team: str, user: str, channel: str, text: str) -> list[str]:
@@ -124,7 +126,8 @@ class Inbound:
         offices = [(o.slug, o.name) for o in directory.offices if own is None or o is not own]
         origin = forms.Origin(team, channel, thread_ts)
         client = self._client(team)
-        await client.views_open(trigger_id=trigger_id, view=forms.open_view(origin, offices))
+        await client.views_open(trigger_id=trigger_id, view=forms.open_view(
+            origin, offices, self._words(team, channel)))
 
     # ---------------------------------------------------------------- events
 
@@ -212,7 +215,8 @@ class Inbound:
         if verb in forms.TEXT_VERBS:
             origin = forms.Origin(team, channel, card_ts, verb, ref)
             await self._client(team).views_open(trigger_id=body["trigger_id"],
-                                                view=forms.action_view(origin))
+                                                view=forms.action_view(
+                                                    origin, self._words(team, channel)))
             return
         actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
                       await self._name(team, user), card_ts)
@@ -254,6 +258,11 @@ class Inbound:
         except Exception:  # the person must hear something, never silence
             log.exception("slack command failed", extra={"room": actor.room})
             return Outcome(Post(kind="reply", text=m.INTERNAL_ERROR), ok=False)
+
+    def _words(self, team: str, channel: str) -> Words:
+        """The channel's office's language (English for an unbound channel)."""
+        office = self.core.settings.directory.office_for_room(f"slack:{team}/{channel}")
+        return words(office.language if office else "en")
 
     def _client(self, team: str) -> Any:
         found = self.teams.get(team)

@@ -1,0 +1,158 @@
+"""Languages: each reader hears the bot in its office's language.
+
+The English sentences in :mod:`liaisonbot.service.messages` are the gettext msgids; the
+catalogs are ``locale/LANG/LC_MESSAGES/liaisonbot.po`` (Babel). A compiled ``.mo`` is used
+when the package install built one (``setup.py``'s build hook) and it is not older than its
+``.po``; otherwise the ``.po`` is compiled in memory with Babel on first use, so an editable
+install or a source checkout speaks every language too. Dates, weekdays, months, relative
+times and numbers come from Babel's CLDR data for the reader's locale.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_timedelta
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+
+from liaisonbot.service import messages as m
+
+DOMAIN = "liaisonbot"
+SOURCE = "en"  # the msgids are English: no catalog needed
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+
+
+class UnknownLanguage(ValueError):
+    """A language with no catalog."""
+
+
+def languages() -> list[str]:
+    """The languages the bot speaks: English and every language with a catalog."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.[pm]o")}
+    return sorted(found | {SOURCE})
+
+
+def catalog_path(language: str, ext: str = "po") -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.{ext}"
+
+
+@cache
+def translator(language: str) -> gettext.NullTranslations:
+    """The gettext translations for ``language`` (English: the msgids themselves)."""
+    if language == SOURCE:
+        return gettext.NullTranslations()
+    po, mo = catalog_path(language), catalog_path(language, "mo")
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fp:
+            return Translations(fp, domain=DOMAIN)
+    if not po.exists():
+        raise UnknownLanguage(language)
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale=language, domain=DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer, domain=DOMAIN)
+
+
+class Words:
+    """One language's words, dates and numbers (``words(language)`` caches one each)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.babel_locale = language.replace("-", "_")
+        self.tr = translator(language)
+
+    # ------------------------------------------------------------ sentences
+
+    def __call__(self, msgid: str | tuple[str, str]) -> str:
+        """The sentence in this language (the English msgid when it has no translation);
+        a ``(context, msgid)`` pair is looked up with its context."""
+        if isinstance(msgid, tuple):
+            return self.tr.pgettext(*msgid)
+        return self.tr.gettext(msgid) if msgid else msgid
+
+    def count(self, forms: tuple[str, str], n: int) -> str:
+        """A counted phrase with the language's plural rules: ``{count} request(s)``."""
+        return self.tr.ngettext(forms[0], forms[1], n).format(count=self.number(n))
+
+    def status(self, value: str) -> str:
+        return self(m.STATUS_NAMES.get(value, value))
+
+    def done(self, verb: str) -> str:
+        return self(m.STATUS_VERB[verb])
+
+    # ------------------------------------------------------------ numbers and dates
+
+    def number(self, value: float) -> str:
+        return format_decimal(value, locale=self.babel_locale)
+
+    def tenths(self, value: float) -> str:
+        """A measured figure with one decimal: ``2.5`` (en), ``2,5`` (fr, uk)."""
+        return format_decimal(value, "#,##0.0", locale=self.babel_locale)
+
+    def percent(self, share: float) -> str:
+        return format_percent(share, locale=self.babel_locale)
+
+    def local_time(self, moment: datetime, tz: str) -> str:
+        """``Wed 2026-12-30 17:30 CET`` (en), ``mer. 30 déc. 2026, 17:30 CET`` (fr)…"""
+        zone = ZoneInfo(tz)
+        local = moment.astimezone(zone)
+        text = format_datetime(local, self(m.DATE_TIME), tzinfo=zone, locale=self.babel_locale)
+        return f"{text} {local.tzname() or tz}"
+
+    def relative(self, moment: datetime, now: datetime) -> str:
+        """``in 5 days`` / ``5 days ago`` (days from 1.5 days, hours from 1.5 hours, else
+        minutes), in this language's CLDR wording."""
+        seconds = (moment - now).total_seconds()
+        if abs(seconds) < 60:
+            return self(m.NOW)
+        days = abs(seconds) / 86400
+        unit: Literal["day", "hour", "minute"]
+        if days >= 1.5:
+            unit, size = "day", 86400
+        elif abs(seconds) >= 5400:
+            unit, size = "hour", 3600
+        else:
+            unit, size = "minute", 60
+        span = round(abs(seconds) / size) * size
+        return format_timedelta(timedelta(seconds=span if seconds >= 0 else -span),
+                                granularity=unit, threshold=1e9, add_direction=True,
+                                locale=self.babel_locale)
+
+    def when(self, moment: datetime, tz: str, now: datetime) -> str:
+        """``Wed 2026-12-30 17:30 CET (in 5 days)``, in this language."""
+        return f"{self.local_time(moment, tz)} ({self.relative(moment, now)})"
+
+    def clock(self, text: str) -> str:
+        """An instrument's clock as a card shows it (``7 d``, ``24 h``, ``5 bd``, ``2 w``),
+        in this language; anything else unchanged."""
+        amount, _, unit = text.partition(" ")
+        pattern = {"d": m.DAYS_SHORT, "h": m.HOURS_SHORT, "bd": m.BUSINESS_DAYS_SHORT,
+                   "w": m.WEEKS_SHORT}.get(unit)
+        if pattern is None or not amount.isdigit():
+            return text
+        return self(pattern).format(value=self.number(int(amount)))
+
+    def size(self, size: int) -> str:
+        for unit in ("bytes", "KB", "MB", "GB"):
+            if size < 1024 or unit == "GB":
+                if unit == "bytes":
+                    return self.count(m.N_BYTES, size)
+                return f"{self.tenths(size)} {unit}"
+            size /= 1024  # type: ignore[assignment]
+        return str(size)
+
+
+@cache
+def words(language: str) -> Words:
+    return Words(language)
