@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from liaisonbot.domain import commands as c
+from liaisonbot.domain.audit import utc_text
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.followups import business_days_late, next_nudge_at
@@ -463,7 +464,7 @@ class Desk:
         self._reschedule(request)
         await ctx.uow.requests.add(request)
         await self._history(ctx, request, "opened", case=cmd.case, kind=cmd.kind.value,
-                            to=target.slug, due=due.isoformat(), urgent=cmd.urgent or None,
+                            to=target.slug, due=utc_text(due), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary)
         def headline(tz: str) -> str:
@@ -600,12 +601,12 @@ class Desk:
             old = request.due_at
             request.due_at = self._resolve_due(cmd.due, calendar_office, ctx.now, "The new due date")
             request.answer_nudges_sent = 0
-            return {"due": [old.isoformat(), request.due_at.isoformat()],
+            return {"due": [utc_text(old), utc_text(request.due_at)],
                     "reason": cmd.reason}, cmd.reason
         if isinstance(cmd, c.Snooze):
             request.snoozed_until = self._resolve_due(cmd.until, calendar_office, ctx.now,
                                                       "The snooze date")
-            return {"until": request.snoozed_until.isoformat(), "reason": cmd.reason}, cmd.reason
+            return {"until": utc_text(request.snoozed_until), "reason": cmd.reason}, cmd.reason
         if isinstance(cmd, c.Assign):
             old_assignee, request.assignee = request.assignee, cmd.user
             return {"assignee": [old_assignee, cmd.user]}, ""
@@ -616,7 +617,7 @@ class Desk:
             request.answer = cmd.text
         key = {"answer": "answer", "reopen": "reason", "decline": "reason",
                "withdraw": "reason"}.get(verb, "note")
-        return {key: cmd.text, "eta": request.eta.isoformat() if cmd.eta and request.eta
+        return {key: cmd.text, "eta": utc_text(request.eta) if cmd.eta and request.eta
                 else None}, cmd.text
 
 

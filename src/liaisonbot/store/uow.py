@@ -11,7 +11,7 @@ from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from liaisonbot.domain.audit import GENESIS, Entry, entry_hash
+from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
 from liaisonbot.service.ports import (
@@ -183,7 +183,7 @@ class SqlHistory(_Repo):
         rows = []
         for draft in drafts:
             last_id += 1
-            entry = Entry(last_id, draft.request_id, draft.at.isoformat(), draft.actor,
+            entry = Entry(last_id, draft.request_id, utc_text(draft.at), draft.actor,
                           draft.platform, draft.action, draft.detail)
             sealed = entry_hash(prev, entry)
             rows.append({"id": entry.id, "request_id": draft.request_id, "at": draft.at,
@@ -200,7 +200,7 @@ class SqlHistory(_Repo):
 
     @staticmethod
     def _entry(row: Any) -> Entry:
-        return Entry(row.id, row.request_id, row.at.isoformat(), row.actor, row.platform,
+        return Entry(row.id, row.request_id, utc_text(row.at), row.actor, row.platform,
                      row.action, json.loads(row.detail))
 
     async def for_request(self, request_id: int) -> list[Entry]:
