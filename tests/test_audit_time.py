@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 
+from conftest import make_settings, start_bot
 from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text, verify
 from liaisonbot.service.reports import verify_audit
-from conftest import make_settings, start_bot
 from test_cli import cli
 
 CLOCKS = {
@@ -89,7 +89,7 @@ async def test_legacy_entries_sealed_with_the_clock_offset_still_verify(any_url:
                     "INSERT INTO history (id, request_id, at, actor, platform, action, detail,"
                     " prev_hash, hash) VALUES (:id, NULL, :at, 'console:alice', 'console',"
                     " 'opened', :detail, :prev, :hash)"),
-                    {**row, "at": row["at"].astimezone(timezone.utc).replace(tzinfo=None),
+                    {**row, "at": row["at"].astimezone(UTC).replace(tzinfo=None),
                      "detail": json.dumps({"case": "C-1"})})
             await conn.execute(text("INSERT INTO audit_head (id, last_id, last_hash)"
                                     " VALUES (1, :id, :hash)"), {"id": len(rows), "hash": prev})
