@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -74,7 +75,8 @@ async def test_legacy_entries_sealed_with_the_clock_offset_still_verify(any_url:
     offset (which the store did not keep) verify; a changed legacy entry still breaks."""
     bot = await start_bot(make_settings(any_url))
     try:
-        rows, prev = [], GENESIS
+        rows: list[dict[str, Any]] = []
+        prev = GENESIS
         moments = [CLOCKS["cet"], CLOCKS["tokyo"], CLOCKS["half-hour"],
                    datetime.fromisoformat("2026-12-01T09:00:00.250000+00:00")]
         for number, moment in enumerate(moments, start=1):

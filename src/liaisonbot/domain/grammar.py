@@ -26,6 +26,7 @@ from liaisonbot.domain.commands import (
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref
+from liaisonbot.domain.text import echo
 
 MAX_COMMAND = 8000
 MAX_SUMMARY = 2000
@@ -106,7 +107,7 @@ def parse_due(text: str, verb: str, what: str = "DUE") -> DueSpec:
     try:
         return DueSpec(after=parse_duration(text, units=("d", "bd", "w")))
     except ValueError:
-        raise usage_error(verb, f"{what} {text!r} is not a date (YYYY-MM-DD) or a duration "
+        raise usage_error(verb, f"{what} {echo(text)!r} is not a date (YYYY-MM-DD) or a duration "
                                 "like 10d, 5bd or 2w.") from None
 
 
@@ -121,7 +122,7 @@ def parse(text: str) -> Command:
     verb, args = tokens[0].text.lower(), tokens[1:]
     parser = _PARSERS.get(verb)
     if parser is None:
-        raise CommandError(f"I do not know the command {tokens[0].text!r}. "
+        raise CommandError(f"I do not know the command {echo(tokens[0].text)!r}. "
                            f"Commands: {', '.join(VERBS)}.")
     return parser(verb, args)
 
@@ -129,7 +130,8 @@ def parse(text: str) -> Command:
 def _help(verb: str, args: list[Token]) -> Command:
     topic = args[0].text.lower() if args else None
     if topic is not None and topic not in USAGE:
-        raise CommandError(f"There is no command {args[0].text!r}. Commands: {', '.join(VERBS)}.")
+        raise CommandError(f"There is no command {echo(args[0].text)!r}. "
+                           f"Commands: {', '.join(VERBS)}.")
     return Help(topic)
 
 
@@ -138,7 +140,7 @@ def _case(verb: str, args: list[Token]) -> str:
         raise usage_error(verb, "The case is missing.")
     case = args[0].text
     if not is_case_ref(case):
-        raise usage_error(verb, f"{case[:70]!r} is not a case reference (letters, digits and "
+        raise usage_error(verb, f"{echo(case)!r} is not a case reference (letters, digits and "
                                 "/ . - _, at most 64 characters, e.g. ICC-01/14-01/18).")
     return case
 
@@ -171,11 +173,11 @@ def _open(verb: str, args: list[Token]) -> Command:
                            f"{MAX_BASIS}.")
     kind_text = options.get("kind", Kind.INFORMATION.value).lower()
     if kind_text not in {k.value for k in Kind}:
-        raise usage_error(verb, f"kind:{kind_text} is not a kind; use one of "
+        raise usage_error(verb, f"kind:{echo(kind_text)} is not a kind; use one of "
                                 f"{', '.join(k.value for k in Kind)}.")
     conf_text = options.get("conf", "restricted").lower()
     if conf_text not in _CONF_ALIASES:
-        raise usage_error(verb, f"conf:{conf_text} is not a level; use restricted or "
+        raise usage_error(verb, f"conf:{echo(conf_text)} is not a level; use restricted or "
                                 "confidential.")
     due = parse_due(options["due"], verb) if "due" in options else None
     return OpenRequest(case=case, to=options["to"].lower(), summary=summary, kind=Kind(kind_text),
@@ -187,7 +189,8 @@ def _list(verb: str, args: list[Token]) -> Command:
     case = _case(verb, args)
     scope = args[1].text.lower() if len(args) > 1 else "open"
     if scope not in _LIST_SCOPES or len(args) > 2:
-        raise usage_error(verb, f"{' '.join(t.text for t in args[1:])!r} is not a list filter.")
+        raise usage_error(verb, f"{echo(' '.join(t.text for t in args[1:]))!r} is not a list "
+                                "filter.")
     return ListCase(case, scope)
 
 
@@ -202,7 +205,7 @@ def _request_id(verb: str, args: list[Token]) -> int:
         raise usage_error(verb, "The request id is missing.")
     number = parse_request_id(args[0].text)
     if number is None:
-        raise usage_error(verb, f"{args[0].text[:40]!r} is not a request id like R-7.")
+        raise usage_error(verb, f"{echo(args[0].text)!r} is not a request id like R-7.")
     return number
 
 
@@ -251,7 +254,7 @@ def _assign(verb: str, args: list[Token]) -> Command:
         raise usage_error(verb, "Name one user.")
     user = parse_user_ref(args[1].text)
     if user is None:
-        raise usage_error(verb, f"{args[1].text[:70]!r} is not a user like slack:U123ABC, "
+        raise usage_error(verb, f"{echo(args[1].text)!r} is not a user like slack:U123ABC, "
                                 "matrix:@alice:example.org or console:alice.")
     return Assign(number, user)
 

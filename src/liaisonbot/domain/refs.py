@@ -27,6 +27,8 @@ _USER_PATTERNS = {
 }
 CASE_RE = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9/._\-]{1,64}$")
 REQUEST_RE = re.compile(r"^(?:[Rr]-)?(?P<n>[0-9]{1,12})$")
+#: Request ids live in an ``INTEGER`` column (PostgreSQL: 32 bits): a larger id names nothing.
+MAX_REQUEST_ID = 2**31 - 1
 
 
 def platform_of(ref: str) -> str:
@@ -73,6 +75,11 @@ def parse_request_id(text: str) -> int | None:
     """``R-7``, ``r-7`` or ``7`` → 7; anything else → None."""
     match = REQUEST_RE.match(text.strip())
     return int(match.group("n")) if match else None
+
+
+def storable_id(number: int) -> bool:
+    """Whether ``number`` can be a request id at all (a larger one is "no such request")."""
+    return 0 < number <= MAX_REQUEST_ID
 
 
 def format_request_id(number: int) -> str:

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from liaisonbot.domain import commands as c
@@ -31,6 +31,7 @@ from liaisonbot.domain.model import (
     urgency_key,
 )
 from liaisonbot.domain.refs import format_request_id, platform_of
+from liaisonbot.domain.text import echo, valid_text
 from liaisonbot.domain.timefmt import local_time, when
 from liaisonbot.service import messages as m
 from liaisonbot.service.ports import (
@@ -44,6 +45,8 @@ from liaisonbot.service.ports import (
 )
 
 log = logging.getLogger(__name__)
+#: The latest due, eta or snooze date a command may set: dates beyond it are refused.
+MAX_HORIZON = timedelta(days=3652)
 _RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from
 
 
@@ -114,6 +117,7 @@ class Desk:
         is returned for a replay). ``also_mark`` are further dedupe keys recorded in the same
         transaction: the command is a replay when any of them was recorded before (a platform
         uses them for time windows). With ``reply_in_room`` the reply is queued to the room."""
+        actor, text = _valid(actor), valid_text(text)  # the edge: every platform comes here
         try:
             command = parse(text)
         except CommandError as error:
@@ -160,8 +164,10 @@ class Desk:
 
         ``text`` is neutral markup (``chat.formatting``); ``source_ref`` names the original
         message (``ROOM#native-id``) so that its later edit or deletion can follow it."""
+        actor, text = _valid(actor), valid_text(text)
         if actor.thread_root is None:
             return False
+        files = [(valid_text(name, 255), size) for name, size in files or []]
         async with self.uow() as uow:
             link = await uow.threads.find(self._room_key(actor.room), actor.thread_root)
             if link is None:
@@ -204,6 +210,7 @@ class Desk:
 
     async def _relay_change(self, actor: Actor, source_ref: str, text: str, *,
                             event_id: str | None, kind: str) -> bool:
+        actor, text = _valid(actor), valid_text(text)
         async with self.uow() as uow:
             known = await uow.state.get(_RELAY_KEY + source_ref)
             if known is None:
@@ -435,9 +442,20 @@ class Desk:
     # ----------------------------------------------------------------- commands
 
     def _resolve_due(self, spec: c.DueSpec, office: Office, now: datetime, what: str) -> datetime:
-        calendar = office.calendar
-        due = (calendar.due_on(spec.on) if spec.on is not None
-               else calendar.deadline(now, spec.after))  # type: ignore[arg-type]
+        calendar, after = office.calendar, spec.after
+        due: datetime | None = None
+        # N business days span at least N calendar days: refuse before counting them out.
+        days = after.amount * (7 if after.unit == "w" else 1) if after else 0
+        if days <= MAX_HORIZON.days:
+            try:
+                due = (calendar.due_on(spec.on) if spec.on is not None
+                       else calendar.deadline(now, after))  # type: ignore[arg-type]
+            except (OverflowError, ValueError):  # year 1 or 9999: beyond the calendar
+                due = None
+        if due is None and spec.on is not None and spec.on < now.date():
+            raise Refusal(m.PAST_DATE.format(what=what, value=spec))
+        if due is None or due - now > MAX_HORIZON:
+            raise Refusal(m.TOO_FAR.format(what=what, value=spec, years=MAX_HORIZON.days // 365))
         if due <= now:
             raise Refusal(m.PAST_DATE.format(what=what, value=spec))
         return due
@@ -450,7 +468,7 @@ class Desk:
         target = self.directory.office(cmd.to)
         if target is None:
             known = ", ".join(o.slug for o in self.directory.offices if o.slug != office.slug)
-            raise Refusal(m.UNKNOWN_OFFICE.format(slug=cmd.to, known=known))
+            raise Refusal(m.UNKNOWN_OFFICE.format(slug=echo(cmd.to), known=known))
         if target.slug == office.slug:
             raise Refusal(m.SAME_OFFICE.format(slug=office.slug))
         policy, now = self.directory.policy, ctx.now
@@ -619,6 +637,12 @@ class Desk:
                "withdraw": "reason"}.get(verb, "note")
         return {key: cmd.text, "eta": utc_text(request.eta) if cmd.eta and request.eta
                 else None}, cmd.text
+
+
+def _valid(actor: Actor) -> Actor:
+    """The actor with its display name and thread made valid like any inbound text."""
+    return replace(actor, name=valid_text(actor.name, 255),
+                   thread_root=valid_text(actor.thread_root, 255) if actor.thread_root else None)
 
 
 def _value(value: Any, tz: str) -> str:

@@ -19,6 +19,7 @@ NOT_MEMBER = "Only the listed members of {office} act for it; ask one of them."
 WRONG_SIDE = "Only the {side} office ({office}) can {verb} {ref}."
 WRONG_STATUS = "{ref} is {status}, so it cannot be {done} now."
 PAST_DATE = "{what} {value} is already past; give a later date."
+TOO_FAR = "{what} {value} is too far ahead; give one within {years} years."
 NOTHING_OPEN = "No {scope} requests in {case} that {office} is party to."
 NOTHING_OVERDUE = "Nothing overdue for {office}."
 OPENED = "{ref} opened: {case}, {kind} from {requesting} to {requested}, due {due}."
@@ -52,3 +53,17 @@ DIGEST_TITLE = "Morning digest for {office}: {overdue} overdue, {soon} due withi
 DIGEST_CASE = "Case {case}:"
 RELAY_EDITED = "{who} (edited): {text}"
 RELAY_DELETED = "{who} deleted a relayed message."
+
+# The console's own remarks (printed after "# ").
+CONSOLE_NO_USER = "{verb} needs a user, like :as console:alice or :as matrix:@a:example.org."
+CONSOLE_BAD_USER = "{arg!r} is not a user like console:alice or matrix:@a:example.org."
+CONSOLE_NO_ROOM = ":in needs a room or an office slug, like :in console:icc or :in ba-spo."
+CONSOLE_BAD_ROOM = "{arg!r} is neither an office slug nor a room like console:name."
+CONSOLE_BAD_THREAD = ("{arg!r} is not a request id like R-7; use :thread R-7, or :thread alone "
+                      "to leave a thread.")
+CONSOLE_NO_THREAD = "R-{number} has no thread in {room}."
+CONSOLE_BAD_NOW = ":now needs an ISO time like 2026-12-01T09:00+01:00."
+CONSOLE_BAD_ADVANCE = ":advance needs a duration like 90m, 6h, 3d or 2w."
+CONSOLE_CLOCK_RANGE = "The clock runs from {low} to {high}; {value} is outside."
+CONSOLE_JUMP = ("The clock moves at most {days} days at a time ({value} is further); "
+                "move it in steps.")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
+from liaisonbot.domain.refs import storable_id
 from liaisonbot.service.ports import (
     Conflict,
     HistoryDraft,
@@ -97,6 +98,8 @@ class SqlRequests(_Repo):
         return request.id
 
     async def get(self, request_id: int) -> Request | None:
+        if not storable_id(request_id):
+            return None  # beyond the column's range (PostgreSQL would raise): no such request
         row = (await self.conn.execute(select(R).where(R.c.id == request_id))).first()
         return _to_request(row) if row else None
 
@@ -204,6 +207,8 @@ class SqlHistory(_Repo):
                      row.action, json.loads(row.detail))
 
     async def for_request(self, request_id: int) -> list[Entry]:
+        if not storable_id(request_id):
+            return []
         rows = await self.conn.execute(select(H).where(H.c.request_id == request_id)
                                        .order_by(H.c.id))
         return [self._entry(row) for row in rows]
@@ -302,12 +307,15 @@ class SqlThreads(_Repo):
         return ThreadLink(row.request_id, row.room, row.message_ref, row.thread_root)
 
     async def for_request(self, request_id: int) -> list[ThreadLink]:
+        if not storable_id(request_id):
+            return []
         rows = await self.conn.execute(select(T).where(T.c.request_id == request_id)
                                        .order_by(T.c.id))
         return [self._link(row) for row in rows]
 
     async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]:
         found: dict[int, list[ThreadLink]] = {}
+        request_ids = [n for n in request_ids if storable_id(n)]
         if request_ids:
             rows = await self.conn.execute(select(T).where(T.c.request_id.in_(request_ids))
                                            .order_by(T.c.id))

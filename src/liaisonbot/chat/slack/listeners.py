@@ -74,6 +74,11 @@ class Inbound:
                 self.inflight.add(task)
             try:
                 await listener(**kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # never up into Bolt: one event cannot end the loop
+                log.exception("slack listener failed", extra={
+                    "listener": listener.__name__, "error": type(error).__name__})
             finally:
                 if task is not None:
                     self.inflight.discard(task)
