@@ -46,7 +46,7 @@ from liaisonbot.service.ports import (
 
 log = logging.getLogger(__name__)
 #: The latest due, eta or snooze date a command may set: dates beyond it are refused.
-MAX_HORIZON = timedelta(days=3652)
+MAX_HORIZON = timedelta(days=36525)
 _RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from
 
 
