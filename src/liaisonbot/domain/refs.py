@@ -14,10 +14,12 @@ RoomRef = NewType("RoomRef", str)
 
 PLATFORMS = ("slack", "matrix", "console")
 
+_INVISIBLE = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
 _ROOM_PATTERNS = {
     "slack": re.compile(r"^slack:(?:[A-Z0-9]{2,32}/)?[CGD][A-Z0-9]{1,31}$"),
     # Room versions up to 11 carry ":server"; version 12 ids are opaque ("!Abc…"). Never split them.
-    "matrix": re.compile(r"^matrix:![^\s:]+(?::[^\s]+)?$"),
+    # Opaque, but never holding control, bidi or zero-width characters (they would print).
+    "matrix": re.compile(rf"^matrix:![^\s:{_INVISIBLE}]+(?::[^\s{_INVISIBLE}]+)?$"),
     "console": re.compile(r"^console:[A-Za-z0-9_.\-]{1,64}$"),
 }
 _USER_PATTERNS = {

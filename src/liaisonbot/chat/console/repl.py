@@ -72,7 +72,7 @@ class Console:
         await self.core.outbox.drain()
 
     async def line(self, text: str) -> None:
-        stripped = text.strip()
+        stripped = valid_text(text).strip()  # meta arguments too: the console is an edge
         if not stripped:
             return
         if stripped.startswith(":"):
@@ -197,7 +197,7 @@ async def run_console(core: Core, clock: ManualClock, *, user: str, room: str,
         if line is None:
             return
         try:
-            await console.line(valid_text(line))
+            await console.line(line)
         except Exception:  # the console is a platform: one line never ends it
             log.exception("console line failed")
             write("# " + m.INTERNAL_ERROR)
