@@ -3,8 +3,8 @@
 ``support.fuzz.console_lines`` builds the lines (grammar-aware mutations of every verb and
 option, Unicode and control characters, bidi and zero-width marks, very long lines,
 Slack/Matrix/HTML injection, huge ids, extreme dates, console meta-commands). They are fed
-one by one to the console (``Console.line``, as stdin would) on SQLite (10,000 lines) and on
-PostgreSQL (1,500), and every answer is checked:
+one by one to the console (``Console.line``, as stdin would): 10,000 on SQLite, 1,500 on
+PostgreSQL, and 900 more in short sessions on fresh stores. Every answer is checked:
 
 - no exception escapes and the internal-error sentence never appears;
 - each ``!liaison`` line is answered in its room (one sentence or a card), without raw

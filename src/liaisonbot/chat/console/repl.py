@@ -85,21 +85,23 @@ class Console:
         if stripped.split()[0].lower() == PREFIX:
             actor = Actor(self.user, self.room, thread_root=await self._thread_root(self.thread))
             await self.core.desk.handle_command(actor, stripped[len(PREFIX):].strip())
-        else:
-            await self._chat(stripped)
+        elif not await self._chat(stripped):
+            return  # plain chat outside any thread: nothing changed, nothing to run
         await self.settle()
 
-    async def _chat(self, text: str) -> None:
+    async def _chat(self, text: str) -> bool:
+        """A plain line: relayed when it is in a thread. False when the desk was not asked."""
         head, sep, rest = text.partition(":")
         number = parse_request_id(head) if sep and head.strip().upper().startswith("R-") else None
         thread, body = (number, rest.strip()) if number else (self.thread, text)
         if thread is None:
-            return  # plain chat in the room: nothing for the desk
+            return False  # plain chat in the room: nothing for the desk
         root = await self._thread_root(thread)
         if root is None:
             self.write("# " + m.CONSOLE_NO_THREAD.format(number=thread, room=self.room))
-            return
+            return False
         await self.core.desk.relay(Actor(self.user, self.room, thread_root=root), body)
+        return True
 
     async def _thread_root(self, number: int | None) -> str | None:
         if number is None:
