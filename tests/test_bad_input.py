@@ -259,3 +259,10 @@ async def test_a_matrix_event_error_does_not_stop_the_batch() -> None:
                                limited=False, prev_batch=None)
     await sync._timeline("!r:example.org", timeline)
     assert seen == ["$bad", "$good"]
+
+
+def test_slack_dedupe_key_of_a_text_with_a_lone_surrogate() -> None:
+    """Slack JSON may carry ``"\\ud800"``: the dedupe key is computed before the desk's edge."""
+    from liaisonbot.chat.slack.listeners import slash_base_key
+
+    assert slash_base_key("T1", "U1", "C1", "open C-1 to:x \ud800").startswith("slash:T1:U1:C1:")

@@ -40,7 +40,7 @@ def unescape(text: str) -> str:
 
 
 def slash_base_key(team: str, user: str, channel: str, text: str) -> str:
-    digest = hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(" ".join(text.split()).encode(errors="replace")).hexdigest()[:32]
     return f"slash:{team}:{user}:{channel}:{digest}"
 
 
