@@ -83,6 +83,8 @@ FINDINGS = [
     # Unclear answers.
     Finding(":as 625 x", (":as " + "x" * 625,), r"^# 'x{39}…' is not a user", max_len=120),
     Finding(":as 1 MiB", (":as " + "x" * (1 << 20),), r"^# 'x{39}…' is not a user", max_len=120),
+    Finding("a 1 MiB command", ("!liaison open C-1 to:ba-spo " + "y" * (1 << 20),),
+            r"^\[console:icc\] That command is far longer than the limit of 8000 characters\.$"),
     Finding("434 x as a verb", ("!liaison " + "x" * 434,), r"I do not know the command 'x{39}…'"),
     Finding("help Rhttp: + 553 x", ("!liaison help Rhttp:" + "x" * 553,),
             r"There is no command 'Rhttp:x{33}…'"),

@@ -26,7 +26,7 @@ from liaisonbot.domain.commands import (
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref
-from liaisonbot.domain.text import echo
+from liaisonbot.domain.text import MAX_INBOUND, echo
 
 MAX_COMMAND = 8000
 MAX_SUMMARY = 2000
@@ -114,6 +114,9 @@ def parse_due(text: str, verb: str, what: str = "DUE") -> DueSpec:
 def parse(text: str) -> Command:
     """Parse the words after the command prefix into a command."""
     if len(text) > MAX_COMMAND:
+        if len(text) >= MAX_INBOUND - 100:  # cut at the edge: its real length is unknown
+            raise CommandError(f"That command is far longer than the limit of {MAX_COMMAND} "
+                               "characters.")
         raise CommandError(f"That command is {len(text)} characters long; the limit is "
                            f"{MAX_COMMAND}.")
     tokens = tokenize(text.strip())
