@@ -285,7 +285,8 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             ack = await slack.socket_request("slash_commands", payload,
                                              accepts_response_payload=True)
             assert ack["envelope_id"]
-            await slack.wait_for(lambda: bot.cards("C0SPO"), 5)
+            # Both cards: the relay below reaches the origin's thread once its card is out.
+            await slack.wait_for(lambda: bot.cards("C0SPO") and bot.cards("C0ICC"), 5)
             await slack.wait_for_call("response_url")
             health = await bot.platform.health()
             assert health["ok"] and health["socket_connected"] is True
