@@ -268,3 +268,14 @@ def test_slack_dedupe_key_of_a_text_with_a_lone_surrogate() -> None:
     from liaisonbot.chat.slack.listeners import slash_base_key
 
     assert slash_base_key("T1", "U1", "C1", "open C-1 to:x \ud800").startswith("slash:T1:U1:C1:")
+
+
+@pytest.mark.parametrize("ref", ["matrix:!abc:exam\u202cple.org", "matrix:!a\x07b:example.org",
+                                 "matrix:!ab\u200bc", "matrix:!abc:example.org\u2028"])
+def test_room_refs_hold_no_invisible_characters(ref: str) -> None:
+    """Found by the fuzz suite: ``:in`` took a Matrix room id with a bidi control or a bell
+    in it, and ``:where`` printed it raw."""
+    from liaisonbot.domain.refs import is_room_ref
+
+    assert not is_room_ref(ref)
+    assert is_room_ref("matrix:!abc:example.org") and is_room_ref("matrix:!Abc123")
