@@ -50,7 +50,7 @@ async def main(requests: int, advance: str) -> None:
         config = Path(tmp) / "liaisonbot.toml"
         config.write_text((ROOT / "config" / "liaisonbot.toml").read_text().replace(
             "sqlite+aiosqlite:///var/liaisonbot.db", f"sqlite+aiosqlite:///{tmp}/bench.db"))
-        settings = load(config)
+        settings = load(str(config))
         clock = ManualClock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
         printed: list[str] = []
         core = await build_core(settings, clock=clock, gateways=console_gateways(printed.append))
