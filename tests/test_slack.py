@@ -313,6 +313,7 @@ async def test_socket_mode_slash_command(tmp_path: Path) -> None:
             ack = await slack.socket_request("slash_commands", payload,
                                              accepts_response_payload=True)
             assert ack["envelope_id"]
+            # Both cards: the relay below reaches the origin's thread once its card is out.
             await slack.wait_for(lambda: bot.cards("C0SPO") and bot.cards("C0ICC"), 20)
             await slack.wait_for_call("response_url")
             health = await bot.platform.health()

@@ -70,21 +70,28 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise SystemExit(1) from None
 
 
+def _usage(message: str) -> NoReturn:
+    """Bad usage: one line on stderr, exit 2."""
+    print(f"liaisonbot: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _parse_now(text: str | None) -> datetime:
+    from liaisonbot.chat.console.repl import parse_clock
+
     if not text:
         return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SystemExit("liaisonbot: --now needs an ISO 8601 time like "
-                         "2026-12-01T09:00+01:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = parse_clock(text)
+    if isinstance(moment, str):
+        _usage(f"--now: {moment}")
+    return moment
 
 
 async def _console(settings: Settings, args: argparse.Namespace) -> int:
     from liaisonbot.bootstrap import build_core, console_gateways
     from liaisonbot.chat.console.repl import run_console
     from liaisonbot.domain.refs import is_room_ref, is_user_ref
+    from liaisonbot.domain.text import echo
     from liaisonbot.service.ports import ManualClock
 
     clock = ManualClock(_parse_now(args.now))
@@ -94,12 +101,12 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     office = directory.office(room)
     room = office.rooms[0] if office else room
     if not is_room_ref(room):
-        raise SystemExit(f"liaisonbot: --in {args.room!r} is neither an office slug nor a room")
+        _usage(f"--in {echo(args.room)!r} is neither an office slug nor a room like console:name")
     bound = directory.office_for_room(room)
     user = args.user or (bound.members[0] if bound and bound.members else "console:officer")
     user = user if ":" in user else f"console:{user}"
     if not is_user_ref(user):
-        raise SystemExit(f"liaisonbot: --as {args.user!r} is not a user like console:alice")
+        _usage(f"--as {echo(args.user)!r} is not a user like console:alice")
 
     def write(text: str) -> None:
         print(text, flush=True)

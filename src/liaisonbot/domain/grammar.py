@@ -27,6 +27,7 @@ from liaisonbot.domain.commands import (
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref
+from liaisonbot.domain.text import MAX_INBOUND, echo
 
 
 def N_(text: str) -> str:  # gettext's marker: the English is the msgid
@@ -141,12 +142,15 @@ def parse_due(text: str, verb: str, what: str = "DUE") -> DueSpec:
         return DueSpec(after=parse_duration(text, units=("d", "bd", "w")))
     except ValueError:
         raise usage_error(verb, N_("{what} {text!r} is not a date (YYYY-MM-DD) or a duration "
-                                   "like 10d, 5bd or 2w."), what=what, text=text) from None
+                                   "like 10d, 5bd or 2w."), what=what, text=echo(text)) from None
 
 
 def parse(text: str) -> Command:
     """Parse the words after the command prefix into a command."""
     if len(text) > MAX_COMMAND:
+        if len(text) >= MAX_INBOUND - 100:  # cut at the edge: its real length is unknown
+            raise CommandError(N_("That command is far longer than the limit of {limit} "
+                                  "characters."), limit=MAX_COMMAND)
         raise CommandError(N_("That command is {length} characters long; the limit is "
                               "{limit}."), length=len(text), limit=MAX_COMMAND)
     tokens = tokenize(text.strip())
@@ -156,7 +160,7 @@ def parse(text: str) -> Command:
     parser = _PARSERS.get(verb)
     if parser is None:
         raise CommandError(N_("I do not know the command {word!r}. Commands: {verbs}."),
-                           word=tokens[0].text, verbs=", ".join(VERBS))
+                           word=echo(tokens[0].text), verbs=", ".join(VERBS))
     return parser(verb, args)
 
 
@@ -164,7 +168,7 @@ def _help(verb: str, args: list[Token]) -> Command:
     topic = args[0].text.lower() if args else None
     if topic is not None and topic not in USAGE:
         raise CommandError(N_("There is no command {word!r}. Commands: {verbs}."),
-                           word=args[0].text, verbs=", ".join(VERBS))
+                           word=echo(args[0].text), verbs=", ".join(VERBS))
     return Help(topic)
 
 
@@ -175,7 +179,7 @@ def _case(verb: str, args: list[Token]) -> str:
     if not is_case_ref(case):
         raise usage_error(verb, N_("{case!r} is not a case reference (letters, digits and "
                                    "/ . - _, at most 64 characters, e.g. ICC-01/14-01/18)."),
-                          case=case[:70])
+                          case=echo(case))
     return case
 
 
@@ -215,11 +219,11 @@ def _open(verb: str, args: list[Token]) -> Command:
     kind_text = options.get("kind", Kind.INFORMATION.value).lower()
     if kind_text not in {k.value for k in Kind}:
         raise usage_error(verb, N_("kind:{kind} is not a kind; use one of {kinds}."),
-                          kind=kind_text, kinds=", ".join(k.value for k in Kind))
+                          kind=echo(kind_text), kinds=", ".join(k.value for k in Kind))
     conf_text = options.get("conf", "restricted").lower()
     if conf_text not in _CONF_ALIASES:
         raise usage_error(verb, N_("conf:{conf} is not a level; use restricted or "
-                                   "confidential."), conf=conf_text)
+                                   "confidential."), conf=echo(conf_text))
     due = parse_due(options["due"], verb) if "due" in options else None
     return OpenRequest(case=case, to=options["to"].lower(), summary=summary, kind=Kind(kind_text),
                        due=due, urgent=urgent, basis=basis,
@@ -233,7 +237,7 @@ def _list(verb: str, args: list[Token]) -> Command:
     scope = args[1].text.lower() if len(args) > 1 else "open"
     if scope not in _LIST_SCOPES or len(args) > 2:
         raise usage_error(verb, N_("{words!r} is not a list filter."),
-                          words=" ".join(t.text for t in args[1:]))
+                          words=echo(" ".join(t.text for t in args[1:])))
     return ListCase(case, scope)
 
 
@@ -249,7 +253,7 @@ def _request_id(verb: str, args: list[Token]) -> int:
     number = parse_request_id(args[0].text)
     if number is None:
         raise usage_error(verb, N_("{word!r} is not a request id like R-7."),
-                          word=args[0].text[:40])
+                          word=echo(args[0].text))
     return number
 
 
@@ -301,7 +305,7 @@ def _assign(verb: str, args: list[Token]) -> Command:
     if user is None:
         raise usage_error(verb, N_("{word!r} is not a user like slack:U123ABC, "
                                    "matrix:@alice:example.org or console:alice."),
-                          word=args[1].text[:70])
+                          word=echo(args[1].text))
     return Assign(number, user)
 
 

@@ -15,10 +15,12 @@ RoomRef = NewType("RoomRef", str)
 
 PLATFORMS = ("slack", "matrix", "console")
 
+_INVISIBLE = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
 _ROOM_PATTERNS = {
     "slack": re.compile(r"^slack:(?:[A-Z0-9]{2,32}/)?[CGD][A-Z0-9]{1,31}$"),
     # Room versions up to 11 carry ":server"; version 12 ids are opaque ("!Abc…"). Never split them.
-    "matrix": re.compile(r"^matrix:![^\s:]+(?::[^\s]+)?$"),
+    # Opaque, but never holding control, bidi or zero-width characters (they would print).
+    "matrix": re.compile(rf"^matrix:![^\s:{_INVISIBLE}]+(?::[^\s{_INVISIBLE}]+)?$"),
     "console": re.compile(r"^console:[A-Za-z0-9_.\-]{1,64}$"),
 }
 _USER_PATTERNS = {
@@ -28,6 +30,8 @@ _USER_PATTERNS = {
 }
 CASE_RE = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9/._\-]{1,64}$")
 REQUEST_RE = re.compile(r"^(?:[Rr]-)?(?P<n>[0-9]{1,12})$")
+#: Request ids live in an ``INTEGER`` column (PostgreSQL: 32 bits): a larger id names nothing.
+MAX_REQUEST_ID = 2**31 - 1
 
 
 def platform_of(ref: str) -> str:
@@ -74,6 +78,11 @@ def parse_request_id(text: str) -> int | None:
     """``R-7``, ``r-7`` or ``7`` → 7; anything else → None."""
     match = REQUEST_RE.match(text.strip())
     return int(match.group("n")) if match else None
+
+
+def storable_id(number: int) -> bool:
+    """Whether ``number`` can be a request id at all (a larger one is "no such request")."""
+    return 0 < number <= MAX_REQUEST_ID
 
 
 def format_request_id(number: int) -> str:

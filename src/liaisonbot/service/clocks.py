@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from liaisonbot.domain import commands as c
+from liaisonbot.domain.audit import utc_text
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.clocks import (
     eta_reminder_due,
@@ -97,7 +98,7 @@ def transition(directory: Directory, request: Request, verb: str, text: str,
     assert office is not None
     old_due = request.due_at
     days = resume(request, now, office.calendar)
-    return {"text": text, "due": [old_due.isoformat(), request.due_at.isoformat()],
+    return {"text": text, "due": [utc_text(old_due), utc_text(request.due_at)],
             "paused_business_days": days}
 
 

@@ -11,10 +11,11 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from liaisonbot.domain import commands as c
+from liaisonbot.domain.audit import utc_text
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
@@ -29,6 +30,7 @@ from liaisonbot.domain.model import (
     urgency_key,
 )
 from liaisonbot.domain.refs import format_request_id, platform_of, same_user
+from liaisonbot.domain.text import echo, valid_text
 from liaisonbot.domain.visibility import Audience, Place, shows
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
@@ -45,6 +47,8 @@ from liaisonbot.service.ports import (
 from liaisonbot.service.presenter import Changed, Presenter, Reader
 
 log = logging.getLogger(__name__)
+#: The latest due, eta or snooze date a command may set: dates beyond it are refused.
+MAX_HORIZON = timedelta(days=36525)
 _RELAY_KEY = "relay:"  # state key prefix: source_ref → where a relayed message came from
 
 
@@ -133,6 +137,7 @@ class Desk:
         is returned for a replay). ``also_mark`` are further dedupe keys recorded in the same
         transaction: the command is a replay when any of them was recorded before (a platform
         uses them for time windows). With ``reply_in_room`` the reply is queued to the room."""
+        actor, text = _valid(actor), valid_text(text)  # the edge: every platform comes here
         refusal: CommandError | None = None
         try:
             command = parse(text)
@@ -182,8 +187,10 @@ class Desk:
 
         ``text`` is neutral markup (``chat.formatting``); ``source_ref`` names the original
         message (``ROOM#native-id``) so that its later edit or deletion can follow it."""
+        actor, text = _valid(actor), valid_text(text)
         if actor.thread_root is None:
             return False
+        files = [(valid_text(name, 255), size) for name, size in files or []]
         async with self.uow() as uow:
             link = await uow.threads.find(self._room_key(actor.room), actor.thread_root)
             if link is None:
@@ -234,6 +241,7 @@ class Desk:
 
     async def _relay_change(self, actor: Actor, source_ref: str, text: str, *,
                             event_id: str | None, kind: str) -> bool:
+        actor, text = _valid(actor), valid_text(text)
         async with self.uow() as uow:
             known = await uow.state.get(_RELAY_KEY + source_ref)
             if known is None:
@@ -484,9 +492,21 @@ class Desk:
     # ----------------------------------------------------------------- commands
 
     def _resolve_due(self, spec: c.DueSpec, office: Office, now: datetime, what: str) -> datetime:
-        calendar = office.calendar
-        due = (calendar.due_on(spec.on) if spec.on is not None
-               else calendar.deadline(now, spec.after))  # type: ignore[arg-type]
+        calendar, after = office.calendar, spec.after
+        due: datetime | None = None
+        # N business days span at least N calendar days: refuse before counting them out.
+        days = after.amount * (7 if after.unit == "w" else 1) if after else 0
+        if days <= MAX_HORIZON.days:
+            try:
+                due = (calendar.due_on(spec.on) if spec.on is not None
+                       else calendar.deadline(now, after))  # type: ignore[arg-type]
+            except (OverflowError, ValueError):  # year 1 or 9999: beyond the calendar
+                due = None
+        if due is None and spec.on is not None and spec.on < now.date():
+            raise Refusal(m.PAST_DATE, what=Phrase(what), value=spec)
+        if due is None or due - now > MAX_HORIZON:
+            raise Refusal(m.TOO_FAR, what=Phrase(what), value=spec,
+                          years=MAX_HORIZON.days // 365)
         if due <= now:
             raise Refusal(m.PAST_DATE, what=Phrase(what), value=spec)
         return due
@@ -498,7 +518,7 @@ class Desk:
         target = self.directory.office(cmd.to)
         if target is None:
             known = ", ".join(o.slug for o in self.directory.offices if o.slug != office.slug)
-            raise Refusal(m.UNKNOWN_OFFICE, slug=cmd.to, known=known)
+            raise Refusal(m.UNKNOWN_OFFICE, slug=echo(cmd.to), known=known)
         if target.slug == office.slug:
             raise Refusal(m.SAME_OFFICE, slug=office.slug)
         now = ctx.now
@@ -518,7 +538,7 @@ class Desk:
         self._reschedule(request)
         await ctx.uow.requests.add(request)
         await self._history(ctx, request, "opened", case=cmd.case, kind=cmd.kind.value,
-                            to=target.slug, due=due.isoformat(), urgent=cmd.urgent or None,
+                            to=target.slug, due=utc_text(due), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary, via=cmd.via, person=cmd.person,
                             measure=cmd.measure)
@@ -642,12 +662,12 @@ class Desk:
             request.due_at = self._resolve_due(cmd.due, calendar_office, ctx.now,
                                            m.NEW_DUE_DATE)
             request.answer_nudges_sent = 0
-            return {"due": [old.isoformat(), request.due_at.isoformat()],
+            return {"due": [utc_text(old), utc_text(request.due_at)],
                     "reason": cmd.reason}, cmd.reason
         if isinstance(cmd, c.Snooze):
             request.snoozed_until = self._resolve_due(cmd.until, calendar_office, ctx.now,
                                                       m.SNOOZE_DATE)
-            return {"until": request.snoozed_until.isoformat(), "reason": cmd.reason}, cmd.reason
+            return {"until": utc_text(request.snoozed_until), "reason": cmd.reason}, cmd.reason
         if isinstance(cmd, c.Assign):
             old_assignee, request.assignee = request.assignee, cmd.user
             return {"assignee": [old_assignee, cmd.user]}, ""
@@ -661,8 +681,14 @@ class Desk:
             request.answer = cmd.text
         key = {"answer": "answer", "reopen": "reason", "decline": "reason",
                "withdraw": "reason"}.get(verb, "note")
-        return {key: cmd.text, "eta": request.eta.isoformat() if cmd.eta and request.eta
+        return {key: cmd.text, "eta": utc_text(request.eta) if cmd.eta and request.eta
                 else None}, cmd.text
+
+
+def _valid(actor: Actor) -> Actor:
+    """The actor with its display name and thread made valid like any inbound text."""
+    return replace(actor, name=valid_text(actor.name, 255),
+                   thread_root=valid_text(actor.thread_root, 255) if actor.thread_root else None)
 
 
 __all__ = ["PENDING", "Actor", "Desk", "Outcome", "Refusal"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from liaisonbot.domain.cards import Post
@@ -65,6 +65,11 @@ class Ticker:
         self.batch = batch
         self.weekly = weekly
         self.last_tick: datetime | None = None
+        #: What this process already knows is done (claimed by it or by another process), so
+        #: a tick does not ask the database again: the latest digest day per office, and the
+        #: days housekept. The database's claims stay the guard between processes.
+        self._digested: dict[str, date] = {}
+        self._housekept: set[date] = set()
 
     async def tick(self) -> int:
         """Send what is due now; returns the number of posts queued."""
@@ -194,14 +199,19 @@ class Ticker:
             today = calendar.local(now).date()
             if not calendar.is_open(now):
                 continue
+            known = self._digested.get(office.slug)
+            if known is not None and today <= known:
+                continue
             async with self.uow() as uow:
                 if not await uow.state.claim_day(office.slug, today):
+                    self._digested[office.slug] = today  # another process (or run) did it
                     continue
                 posts = await self._digest(uow, office, now)
                 for room, post in posts:
                     await uow.outbox.add(platform=platform_of(room), room=room, post=post,
                                          request_id=None, at=now)
                 await uow.commit()
+            self._digested[office.slug] = today
             queued += len(posts)
         return queued
 
@@ -266,12 +276,16 @@ class Ticker:
 
     async def housekeeping(self, now: datetime) -> int:
         """Once a day: forget dedupe marks old enough that no replay or retry can need them."""
+        if now.date() in self._housekept:
+            return 0
         async with self.uow() as uow:
             if not await uow.inbound.first_time("system", f"housekeeping:{now.date()}", now):
+                self._housekept.add(now.date())
                 return 0
             removed = await uow.inbound.forget_before(now - KEEP_INBOUND)
             for prefix, keep in KEEP_STATE.items():
                 removed += await uow.state.forget(prefix, now - keep)
             await uow.commit()
+        self._housekept.add(now.date())
         log.info("housekeeping", extra={"removed": removed})
         return removed

@@ -42,6 +42,7 @@ NOT_MEMBER = N_("Only the listed members of {office} act for it; ask one of them
 WRONG_SIDE = N_("Only the {side} office ({office}) can {verb} {ref}.")
 WRONG_STATUS = N_("{ref} is {status}, so it cannot be {done} now.")
 PAST_DATE = N_("{what} {value} is already past; give a later date.")
+TOO_FAR = N_("{what} {value} is too far ahead; give one within {years} years.")
 NOTHING_OPEN = N_("No {scope} requests in {case} that {office} is party to.")
 NOTHING_OVERDUE = N_("Nothing overdue for {office}.")
 OPENED = N_("{ref} opened: {case}, {kind} from {requesting} to {requested}, due {due}.")
@@ -200,3 +201,17 @@ BOARD_CONFIDENTIAL = N_("(confidential: shown to the listed members of both offi
 BOARD_PAGE = N_("Requests {first:,}–{last:,} of {total:,}, most urgent first.")
 BOARD_CASES_CUT = N_("The {limit:,} cases with the most overdue and open requests are shown, "
                    "of {total:,}; the CSV download has them all.")
+
+# The console's own remarks (printed after "# ").
+CONSOLE_NO_USER = N_("{verb} needs a user, like :as console:alice or :as matrix:@a:example.org.")
+CONSOLE_BAD_USER = N_("{arg!r} is not a user like console:alice or matrix:@a:example.org.")
+CONSOLE_NO_ROOM = N_(":in needs a room or an office slug, like :in console:icc or :in ba-spo.")
+CONSOLE_BAD_ROOM = N_("{arg!r} is neither an office slug nor a room like console:name.")
+CONSOLE_BAD_THREAD = N_("{arg!r} is not a request id like R-7; use :thread R-7, or :thread alone "
+                      "to leave a thread.")
+CONSOLE_NO_THREAD = N_("R-{number} has no thread in {room}.")
+CONSOLE_BAD_NOW = N_(":now needs an ISO time like 2026-12-01T09:00+01:00.")
+CONSOLE_BAD_ADVANCE = N_(":advance needs a duration like 90m, 6h, 3d or 2w.")
+CONSOLE_CLOCK_RANGE = N_("The clock runs from {low} to {high}; {value} is outside.")
+CONSOLE_JUMP = N_("The clock moves at most {days} days at a time ({value} is further); "
+                "move it in steps.")

@@ -25,9 +25,10 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from liaisonbot.domain.audit import GENESIS, Entry, entry_hash
+from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
+from liaisonbot.domain.refs import storable_id
 from liaisonbot.service.ports import (
     Conflict,
     HistoryDraft,
@@ -115,6 +116,8 @@ class SqlRequests(_Repo):
         return request.id
 
     async def get(self, request_id: int) -> Request | None:
+        if not storable_id(request_id):
+            return None  # beyond the column's range (PostgreSQL would raise): no such request
         row = (await self.conn.execute(select(R).where(R.c.id == request_id))).first()
         return _to_request(row) if row else None
 
@@ -214,7 +217,7 @@ class SqlHistory(_Repo):
         rows = []
         for draft in drafts:
             last_id += 1
-            entry = Entry(last_id, draft.request_id, draft.at.isoformat(), draft.actor,
+            entry = Entry(last_id, draft.request_id, utc_text(draft.at), draft.actor,
                           draft.platform, draft.action, draft.detail)
             sealed = entry_hash(prev, entry)
             rows.append({"id": entry.id, "request_id": draft.request_id, "at": draft.at,
@@ -231,10 +234,12 @@ class SqlHistory(_Repo):
 
     @staticmethod
     def _entry(row: Any) -> Entry:
-        return Entry(row.id, row.request_id, row.at.isoformat(), row.actor, row.platform,
+        return Entry(row.id, row.request_id, utc_text(row.at), row.actor, row.platform,
                      row.action, json.loads(row.detail))
 
     async def for_request(self, request_id: int) -> list[Entry]:
+        if not storable_id(request_id):
+            return []
         rows = await self.conn.execute(select(H).where(H.c.request_id == request_id)
                                        .order_by(H.c.id))
         return [self._entry(row) for row in rows]
@@ -371,12 +376,15 @@ class SqlThreads(_Repo):
         return ThreadLink(row.request_id, row.room, row.message_ref, row.thread_root)
 
     async def for_request(self, request_id: int) -> list[ThreadLink]:
+        if not storable_id(request_id):
+            return []
         rows = await self.conn.execute(select(T).where(T.c.request_id == request_id)
                                        .order_by(T.c.id))
         return [self._link(row) for row in rows]
 
     async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]:
         found: dict[int, list[ThreadLink]] = {}
+        request_ids = [n for n in request_ids if storable_id(n)]
         if request_ids:
             rows = await self.conn.execute(select(T).where(T.c.request_id.in_(request_ids))
                                            .order_by(T.c.id))

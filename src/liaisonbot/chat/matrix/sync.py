@@ -321,7 +321,17 @@ class MatrixSync:
         elif timeline.limited and timeline.prev_batch:
             events = await self._backfill(room_id, timeline.prev_batch) + events
         for ev in events:
-            await self._event(room_id, ev)
+            try:
+                await self._event(room_id, ev)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # One event the desk cannot take must not stall the room (its batch would be
+                # retried for ever) nor end the sync loop: log it and go on. Commands already
+                # answer the internal-error sentence from the desk itself.
+                log.exception("matrix event failed", extra={
+                    "room": room_id, "event": getattr(ev, "event_id", None),
+                    "error": type(error).__name__})
 
     async def _backfill(self, room_id: str, start: str) -> list[Any]:
         """Events before a limited timeline, back to the last handled moment (oldest first)."""

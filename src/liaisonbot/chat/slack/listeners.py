@@ -41,7 +41,7 @@ def unescape(text: str) -> str:
 
 
 def slash_base_key(team: str, user: str, channel: str, text: str) -> str:
-    digest = hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(" ".join(text.split()).encode(errors="replace")).hexdigest()[:32]
     return f"slash:{team}:{user}:{channel}:{digest}"
 
 
@@ -75,6 +75,11 @@ class Inbound:
                 self.inflight.add(task)
             try:
                 await listener(**kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # never up into Bolt: one event cannot end the loop
+                log.exception("slack listener failed", extra={
+                    "listener": listener.__name__, "error": type(error).__name__})
             finally:
                 if task is not None:
                     self.inflight.discard(task)
