@@ -44,12 +44,13 @@ def slack_in_languages(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_slack_card_and_nudge_in_each_language(tmp_path: Path) -> None:
     async with test_slack_harness.running_bot(tmp_path) as bot:
         bot.clock.offset = MONDAY - datetime.now(UTC)
-        for text in ("open ICC-01/14 to:spo due:1d Relevés bancaires",
-                     "open ICC-01/14 to:desk due:1d Перехоплення"):
+        # One after the other: Bolt acks first, so two commands in flight race for R-1.
+        for text, room in (("open ICC-01/14 to:spo due:1d Relevés bancaires", "C0SPO"),
+                           ("open ICC-01/14 to:desk due:1d Перехоплення", "C0UA")):
             status, _, _ = await bot.command(text)
             assert status == 200
-        await bot.slack.wait_for(lambda: bot.cards("C0SPO") and bot.cards("C0UA")
-                                 and len(bot.cards("C0ICC")) == 2, 5)
+            await bot.slack.wait_for(lambda room=room: bot.cards(room), 20)
+        await bot.slack.wait_for(lambda: len(bot.cards("C0ICC")) == 2, 20)
         await bot.settled()
         fr, uk = bot.cards("C0SPO")[-1], bot.cards("C0UA")[-1]
         fr_blocks, uk_blocks = json.dumps(fr["blocks"], ensure_ascii=False), \
