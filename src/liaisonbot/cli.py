@@ -83,7 +83,11 @@ def _parse_now(text: str | None) -> datetime:
         return datetime.now(UTC)
     moment = parse_clock(text)
     if isinstance(moment, str):
-        _usage(f"--now: {moment}")
+        from liaisonbot.domain.text import echo
+        from liaisonbot.service import messages as m
+
+        _usage(f"--now {echo(text)!r} is not an ISO time like 2026-12-01T09:00+01:00."
+               if moment == m.CONSOLE_BAD_NOW else f"--now: {moment}")
     return moment
 
 
