@@ -62,6 +62,8 @@ def _check(index: int, line: str, room: str, out: str) -> None:
         for x in lines:
             if x.startswith("#"):
                 assert len(x) <= MAX_REMARK, where
+            elif x.startswith("[dm:"):  # a confidential request's thread: members only
+                assert " · " in x and len(x) <= MAX_LINE, where
             elif x.startswith("["):
                 assert "thread] " in x and len(x) <= MAX_LINE, where
             else:
