@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,7 @@ from markupsafe import Markup, escape
 from liaisonbot.domain.audit import GENESIS, entry_hash
 from liaisonbot.domain.model import PENDING, Status
 from liaisonbot.service.ports import HistoryItem
+from liaisonbot.service.stats import percentile
 
 ACK_ACTIONS = ("acknowledged", "answered")
 
@@ -37,11 +37,9 @@ class Partner:
 
 
 def quantile(values: list[float], q: float) -> float | None:
-    """Nearest-rank quantile (``q`` in 0..1); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    """Nearest-rank quantile (``q`` in 0..1, the same as the weekly report's); None for no
+    values."""
+    return percentile(values, q) if values else None
 
 
 def _round(value: float | None) -> float | None:
