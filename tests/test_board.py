@@ -71,6 +71,11 @@ class Board:
         return response.status, await response.text()
 
 
+INSTRUMENTS = {"eio": {"name": "European Investigation Order", "short": "EIO",
+                       "source": "Directive 2014/41/EU", "ack_within": "7d", "due": "120d",
+                       "requires": ["basis"]}}
+
+
 async def make_board(url: str, monkeypatch: pytest.MonkeyPatch, **web: Any) -> AsyncIterator[Board]:
     monkeypatch.setenv("LIAISONBOT_WEB_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("LIAISONBOT_WEB_SESSION_KEY", SESSION_KEY)
@@ -78,7 +83,8 @@ async def make_board(url: str, monkeypatch: pytest.MonkeyPatch, **web: Any) -> A
     issuer = FakeIssuer(CLIENT_ID, CLIENT_SECRET, lambda: clock_holder[0].now())
     await issuer.start()
     port = free_port()
-    settings = make_settings(url, web=web_config(issuer.url, f"http://127.0.0.1:{port}", **web))
+    settings = make_settings(url, web=web_config(issuer.url, f"http://127.0.0.1:{port}", **web),
+                             instruments=INSTRUMENTS)
     bot = await start_bot(settings)
     clock_holder.append(bot.clock)
     await seed(bot)
@@ -315,6 +321,12 @@ async def test_case_filters_and_order(any_board: Board) -> None:
         assert _ordered_refs(page) == ["R-1"]
         _, page = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14&partner=ua-pgo")
         assert _ordered_refs(page) == ["R-4"]
+        await board.bot.exec('!liaison open ICC-01/14 to:ba-spo via:eio basis:"art. 1" Records',
+                             user="alice", room="icc")
+        _, page = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14&via=eio")
+        assert _ordered_refs(page) == ["R-5"] and '<option value="eio" selected>' in page
+        _, page = await board.page(http, "/board/icc-otp/case?ref=ICC-01/14&via=nope")
+        assert _ordered_refs(page) == ["R-2", "R-4", "R-5", "R-1"]  # unknown filter: dropped
         status, page = await board.page(http, "/board/icc-otp/case?ref=not%20a%20case!")
         assert status == 400 and "is not a case reference" in page and "<main>" in page
 

@@ -261,30 +261,37 @@ class Board:
         return self._csv(f"{office.slug}-cases.csv", ("case", "requests", "open", "overdue"),
                          [list(row) for row in cases])
 
-    def _case_filters(self, request: web.Request) -> tuple[str, str | None, str | None]:
+    def _case_filters(self, request: web.Request
+                      ) -> tuple[str, str | None, str | None, str | None]:
+        """The case and its filters (status, partner office, instrument); an unknown filter
+        value is dropped."""
         ref = request.query.get("ref", "")
         status = request.query.get("status") or None
         partner = request.query.get("partner") or None
+        instrument = request.query.get("via") or None
         if status not in (None, *(s.value for s in Status)):
             status = None
         if partner is not None and self.directory.office(partner) is None:
             partner = None
-        return ref, status, partner
+        if instrument not in self.directory.instruments:
+            instrument = None
+        return ref, status, partner, instrument
 
     async def _case_rows(self, request: web.Request, viewer: Viewer, office: Office, *,
                          limit: int, offset: int = 0, count: bool = False
-                         ) -> tuple[str, str | None, str | None, list[Request], int]:
-        ref, status, partner = self._case_filters(request)
+                         ) -> tuple[str, str | None, str | None, str | None, list[Request], int]:
+        ref, status, partner, via = self._case_filters(request)
         if not is_case_ref(ref):
             raise web.HTTPBadRequest(text=m.BOARD_BAD_CASE.format(case=ref[:80]))
         async with self.uow() as tx:
             reads = BoardReads(tx)
             rows = await reads.case_requests(ref, office.slug, status=status, partner=partner,
-                                             limit=limit, offset=offset)
-            total = (await reads.case_count(ref, office.slug, status=status, partner=partner)
+                                             instrument=via, limit=limit, offset=offset)
+            total = (await reads.case_count(ref, office.slug, status=status, partner=partner,
+                                            instrument=via)
                      if count else len(rows))
         rows = [r for r in rows if field_shown(r, viewer, "id", directory=self.directory)]
-        return ref, status, partner, rows, total
+        return ref, status, partner, via, rows, total
 
     def _case_lines(self, rows: list[Request], viewer: Viewer, office: Office) -> list[CaseLine]:
         """The rows as the template prints them, computed in one pass (a case page may hold a
@@ -306,17 +313,19 @@ class Board:
                     office: Office) -> web.StreamResponse:
         raw_page = request.query.get("page", "1")
         page = max(1, min(int(raw_page), 100_000)) if raw_page.isdigit() else 1
-        ref, status, partner, rows, total = await self._case_rows(
+        ref, status, partner, via, rows, total = await self._case_rows(
             request, viewer, office, limit=CASE_PAGE_SIZE, offset=(page - 1) * CASE_PAGE_SIZE,
             count=True)
-        query = {k: v for k, v in (("ref", ref), ("status", status), ("partner", partner)) if v}
+        query = {k: v for k, v in (("ref", ref), ("status", status), ("partner", partner),
+                                   ("via", via)) if v}
         first = (page - 1) * CASE_PAGE_SIZE + 1
 
         def link(to: int) -> str:
             return f"/board/{office.slug}/case?{urlencode({**query, 'page': to})}"
 
         return self._html("case.html", **self._context(
-            viewer, office, ref=ref, status=status, partner=partner,
+            viewer, office, ref=ref, status=status, partner=partner, via=via,
+            instruments=sorted(self.directory.instruments),
             requests=self._case_lines(rows, viewer, office),
             paging=(m.BOARD_PAGE.format(first=first, last=first + len(rows) - 1, total=total)
                     if total > CASE_PAGE_SIZE and rows else ""),
@@ -328,7 +337,7 @@ class Board:
 
     async def _case_csv(self, request: web.Request, viewer: Viewer,
                         office: Office) -> web.StreamResponse:
-        ref, _status, _partner, rows, _ = await self._case_rows(request, viewer, office,
+        ref, _status, _partner, _via, rows, _ = await self._case_rows(request, viewer, office,
                                                                 limit=CASE_CSV_LIMIT)
         tz = office.calendar.tz.key
         fields = ("id", "case", "kind", "requesting", "requested", "status", "urgent",

@@ -524,8 +524,10 @@ class BoardReads:
 
     @staticmethod
     def _case_filter(query: Any, case_ref: str, office: str, status: str | None,
-                     partner: str | None) -> Any:
+                     partner: str | None, instrument: str | None = None) -> Any:
         query = query.where(R.c.case_ref == case_ref, _party(office))
+        if instrument:
+            query = query.where(R.c.instrument == instrument)
         if status:
             query = query.where(R.c.status == status)
         if partner:
@@ -534,20 +536,20 @@ class BoardReads:
         return query
 
     async def case_count(self, case_ref: str, office: str, *, status: str | None = None,
-                         partner: str | None = None) -> int:
+                         partner: str | None = None, instrument: str | None = None) -> int:
         query = self._case_filter(select(func.count()).select_from(R), case_ref, office,
-                                  status, partner)
+                                  status, partner, instrument)
         return int((await self.conn.execute(query)).scalar_one())
 
     async def case_requests(self, case_ref: str, office: str, *, status: str | None = None,
-                            partner: str | None = None, limit: int = 250,
-                            offset: int = 0) -> list[Request]:
+                            partner: str | None = None, instrument: str | None = None,
+                            limit: int = 250, offset: int = 0) -> list[Request]:
         """The case's requests ``office`` is party to, most urgent first (pending, then
         answered, then ended; urgent first; earliest due first). Only the columns a case page
         shows are read: answer, basis, assignee, eta and the nudge state stay unset."""
         band = sql_case((R.c.status.in_(_PENDING), 0), (R.c.status == "answered", 1), else_=2)
         query = self._case_filter(select(*[R.c[name] for name in _LIST_COLUMNS]), case_ref,
-                                  office, status, partner)
+                                  office, status, partner, instrument)
         query = query.order_by(band, R.c.urgent.desc(), R.c.due_at, R.c.id).limit(limit) \
             .offset(offset)
         return [Request(id=r.id, case=r.case_ref, kind=Kind(r.kind), requesting=r.requesting,
