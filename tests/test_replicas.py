@@ -94,7 +94,7 @@ async def test_leader_failover_nothing_lost_or_doubled(pg_url: str, tmp_path: Pa
     count = 200
     # Requests opened "in January", all long overdue now: each owes one (merged) nudge.
     script = "".join(f"!liaison open C-{n} to:ba-spo due:5d R{n}\n" for n in range(count))
-    opened = subprocess.run([sys.executable, "-m", "liaisonbot.cli", "console", "--config",
+    opened = subprocess.run([sys.executable, "-m", "liaisonbot.cli", "console", "--config",  # noqa: ASYNC221 (set-up before the processes under test)
                              str(configs[0]), "--now", "2026-01-05T10:00+00:00"], input=script,
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert opened.returncode == 0, opened.stderr

@@ -24,7 +24,8 @@ class PrometheusTelemetry:
                              ["office"], registry=self.registry)
         self.scheduler_lag = Gauge("liaisonbot_scheduler_lag_seconds",
                                    "Seconds since the last follow-up tick", registry=self.registry)
-        self.leader = Gauge("liaisonbot_leader", "1 when this process runs the tick and Matrix sync",
+        self.leader = Gauge("liaisonbot_leader",
+                            "1 when this process runs the tick and Matrix sync",
                             registry=self.registry)
         self.withheld = Counter("liaisonbot_matrix_withheld", "Room keys withheld from the bot",
                                 ["code"], registry=self.registry)

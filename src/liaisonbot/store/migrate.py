@@ -1,4 +1,5 @@
-"""Apply the Alembic migrations programmatically (``liaisonbot db upgrade``, ``run``, ``console``)."""
+"""Apply the Alembic migrations programmatically (``liaisonbot db upgrade``, ``run``,
+``console``)."""
 
 from __future__ import annotations
 
