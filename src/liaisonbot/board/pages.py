@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
@@ -268,7 +269,7 @@ class Board:
                 "lang": office.language,
                 "when": lambda moment: w.local_time(moment, tz) if moment else "—",
                 "rel": lambda moment: w.relative(moment, now),
-                "number": w.number, "percent": w.percent,
+                "number": lambda value: _number(office.language, value), "percent": w.percent,
                 "tenths": lambda value: "—" if value is None else w.tenths(value),
                 "name": self.directory.name, **more}
 
@@ -449,6 +450,13 @@ class Board:
         writer.writerows([_csv_cell("" if v is None else v) for v in row] for row in rows)
         return web.Response(text=out.getvalue(), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@lru_cache(maxsize=8192)
+def _number(language: str, value: int) -> str:
+    """A count in the language's digits and grouping (a cases page prints hundreds of small
+    counts; Babel's formatting is worth remembering)."""
+    return words(language).number(value)
 
 
 _TEXT_KEYS = ("summary", "text", "note", "answer", "reason", "basis", "what")
