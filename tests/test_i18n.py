@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from babel.dates import format_datetime
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
@@ -36,8 +37,9 @@ COMMAND_WORDS = re.compile(r"(?:!liaison|/liaison|\b(?:ack|answer|show|complete)
 
 
 def _placeholders(text: str) -> list[str]:
-    return sorted(f"{name}!{conv}" for _, name, _, conv in string.Formatter().parse(text)
-                  if name is not None)
+    """``{name}`` (messages.py) and ``%(name)s`` (the board's templates) placeholders."""
+    return sorted([f"{name}!{conv}" for _, name, _, conv in string.Formatter().parse(text)
+                   if name is not None] + re.findall(r"%\(\w+\)s", text))
 
 
 def _markup(text: str) -> list[str]:
@@ -46,10 +48,14 @@ def _markup(text: str) -> list[str]:
 
 
 def _extracted() -> set[Any]:
-    """Every msgid marked in the source (what ``pybabel extract`` finds)."""
+    """Every msgid marked in the source and the board's templates (what ``pybabel extract``
+    finds, with babel.cfg's mapping and the default keywords plus ours)."""
+    with (ROOT / "babel.cfg").open() as fp:
+        method_map, options_map = parse_mapping_cfg(fp)
     found: set[Any] = set()
     for _file, _line, message, _comments, context in extract_from_dir(
-            str(SRC), method_map=[("**.py", "python")], keywords=KEYWORDS):
+            str(SRC), method_map=method_map, options_map=options_map,
+            keywords={**DEFAULT_KEYWORDS, **KEYWORDS}):
         if isinstance(message, tuple) and context is None:
             found.add(message if len(message) == 2 and message[1] else message[0])
         else:
@@ -89,6 +95,9 @@ def test_template_is_up_to_date_with_the_source() -> None:
         pot = read_po(fp)
     in_pot = {((msg.context, msg.id) if msg.context else msg.id) for msg in pot if msg.id}
     assert _extracted() == in_pot, "run the pybabel extract line in babel.cfg"
+    # The board's templates are extracted too (Jinja2's i18n extension, babel.cfg).
+    assert {"Case board", "Times in %(tz)s · as of %(moment)s", ("board", "Answer"),
+            ("%(shown)s case", "%(shown)s cases")} <= in_pot
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
@@ -135,6 +144,8 @@ def test_every_translation_formats_and_the_date_pattern_is_valid(lang: str) -> N
             names = {name.split(".")[0].split("[")[0] for _, name, _, _ in
                      string.Formatter().parse(form) if name}
             form.format(**{name: 1 for name in names})
+            if "%(" in form:  # a board template's msgid: Jinja2 fills it with %
+                form % {name: 1 for name in re.findall(r"%\((\w+)\)s", form)}
     moment = datetime(2026, 12, 30, 16, 30, tzinfo=UTC)
     assert format_datetime(moment, w(m.DATE_TIME), locale=lang)  # a real Babel pattern
 

@@ -11,6 +11,8 @@ from markupsafe import Markup, escape
 
 from liaisonbot.domain.audit import GENESIS, entry_hash
 from liaisonbot.domain.model import PENDING, Status
+from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import HistoryItem
 from liaisonbot.service.stats import percentile
 
@@ -108,29 +110,30 @@ def check_entries(sealed: list[tuple[HistoryItem, str | None, str | None]],
         entry = item.entry
         expected_prev = GENESIS if entry.id == 1 else before
         if entry_hash(item.prev_hash, entry) != item.hash:
-            return ChainCheck(False, len(sealed), entry.id, "changed after it was written")
+            return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_CHANGED)
         if item.prev_hash != expected_prev:
-            return ChainCheck(False, len(sealed), entry.id, "does not follow the entry before")
+            return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_NOT_AFTER)
         if after is not None and after != item.hash:
-            return ChainCheck(False, len(sealed), entry.id + 1, "does not follow this one")
+            return ChainCheck(False, len(sealed), entry.id + 1, m.BOARD_CHAIN_NOT_BEFORE)
         if after is None and head != (entry.id, item.hash):
-            return ChainCheck(False, len(sealed), entry.id, "the next entry is missing")
+            return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_NO_NEXT)
     return ChainCheck(True, len(sealed))
 
 
-def partner_chart(rows: list[Partner], name: Callable[[str], str] = str) -> Markup:
+def partner_chart(rows: list[Partner], name: Callable[[str], str] = str,
+                  w: Words | None = None) -> Markup:
     """A small horizontal bar chart (SVG, server-rendered): open and overdue requests and the
-    share answered on time, per partner. Colours come from presentation attributes (the CSP
-    allows no inline styles)."""
+    share answered on time, per partner, labelled in ``w``'s language (English by default).
+    Colours come from presentation attributes (the CSP allows no inline styles)."""
     if not rows:
         return Markup("")
+    w = w or words("en")
     bar_h, gap, label_w, width = 14, 10, 170, 560
     scale_max = max(max(r.open for r in rows), 1)
     height = len(rows) * (2 * bar_h + gap) + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
              f'viewBox="0 0 {width} {height}" aria-labelledby="chart-title">'
-             '<title id="chart-title">Open and overdue requests and share answered on time, '
-             'per partner office</title>']
+             f'<title id="chart-title">{escape(w(m.BOARD_CHART_TITLE))}</title>']
     span = (width - label_w - 60) / 2
     for i, row in enumerate(rows):
         y = 20 + i * (2 * bar_h + gap)
@@ -139,20 +142,23 @@ def partner_chart(rows: list[Partner], name: Callable[[str], str] = str) -> Mark
         share = row.on_time_share
         full = name(row.partner)
         label = escape(full if len(full) <= 26 else full[:25] + "…")
+        on_time = escape(w(m.BOARD_CHART_ON_TIME).format(
+            share="—" if share is None else w.percent(share)))
         parts.append(f'<text x="0" y="{y + bar_h}" font-size="12">{label}</text>')
         parts.append(f'<rect x="{label_w}" y="{y}" width="{open_w:.1f}" height="{bar_h}" '
-                     f'fill="#7a8fa6"><title>{row.open} open</title></rect>')
+                     f'fill="#7a8fa6"><title>{escape(w.count(m.BOARD_CHART_OPEN, row.open))}'
+                     '</title></rect>')
         parts.append(f'<rect x="{label_w}" y="{y + bar_h}" width="{late_w:.1f}" '
-                     f'height="{bar_h}" fill="#b3261e"><title>{row.overdue} overdue</title>'
-                     '</rect>')
+                     f'height="{bar_h}" fill="#b3261e"><title>'
+                     f'{escape(w.count(m.BOARD_CHART_OVERDUE, row.overdue))}</title></rect>')
         x2 = label_w + span + 30
         share_w = span * (share or 0)
         parts.append(f'<rect x="{x2}" y="{y}" width="{span:.1f}" height="{bar_h}" '
                      'fill="#e4e7eb"/>')
         parts.append(f'<rect x="{x2}" y="{y}" width="{share_w:.1f}" height="{bar_h}" '
-                     f'fill="#2e7d32"><title>on time: '
-                     f'{"—" if share is None else f"{share:.0%}"}</title></rect>')
-    parts.append(f'<text x="{label_w}" y="12" font-size="11">open / overdue</text>'
-                 f'<text x="{label_w + span + 30}" y="12" font-size="11">share on time</text>')
+                     f'fill="#2e7d32"><title>{on_time}</title></rect>')
+    parts.append(f'<text x="{label_w}" y="12" font-size="11">{escape(w(m.BOARD_CHART_BARS))}'
+                 f'</text><text x="{label_w + span + 30}" y="12" font-size="11">'
+                 f'{escape(w(m.BOARD_CHART_SHARE))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

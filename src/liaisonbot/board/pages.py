@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
@@ -24,8 +25,9 @@ from liaisonbot.config import WebSettings
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, Office, Request, Status
 from liaisonbot.domain.refs import is_case_ref
-from liaisonbot.domain.timefmt import local_time, relative
+from liaisonbot.domain.timefmt import local_time
 from liaisonbot.service import messages as m
+from liaisonbot.service.i18n import Words, translator, words
 from liaisonbot.service.ports import Clock
 from liaisonbot.store.uow import BoardReads, SqlUnitOfWorkFactory
 
@@ -84,9 +86,7 @@ class Board:
         self.oidc = oidc or OidcClient(web_settings, clock)
         self.sealer = Sealer(web_settings.session_key, clock)
         self.lifetime = timedelta(minutes=web_settings.session_minutes)
-        self.jinja = jinja2.Environment(
-            loader=jinja2.PackageLoader("liaisonbot.board", "templates"),
-            autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)
+        self._jinja: dict[str, jinja2.Environment] = {}
         issuer = urlsplit(web_settings.oidc_issuer)
         self.csp = ("default-src 'none'; style-src 'self'; img-src 'self'; "
                     f"form-action 'self' {issuer.scheme}://{issuer.netloc}; "
@@ -116,15 +116,39 @@ class Board:
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
-    def _html(self, template: str, http_status: int = 200, **context: Any) -> web.Response:
-        body = self.jinja.get_template(template).render(**context)
+    def jinja(self, language: str) -> jinja2.Environment:
+        """The templates in ``language``: Jinja2's i18n extension over the bot's gettext
+        catalog (``{% trans %}``, ``_()``, plurals by the language's rules), one environment
+        per language so a page never sees another's words."""
+        env = self._jinja.get(language)
+        if env is None:
+            env = jinja2.Environment(
+                loader=jinja2.PackageLoader("liaisonbot.board", "templates"),
+                autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False,
+                extensions=["jinja2.ext.i18n"])
+            env.policies["ext.i18n.trimmed"] = True  # babel.cfg extracts with trimmed = true
+            env.install_gettext_translations(translator(language),  # type: ignore[attr-defined]
+                                             newstyle=True)
+            self._jinja[language] = env
+        return env
+
+    def _html(self, template: str, http_status: int = 200, *, lang: str,
+              **context: Any) -> web.Response:
+        body = self.jinja(lang).get_template(template).render(lang=lang, **context)
         response = web.Response(text=body, status=http_status, content_type="text/html")
         self._headers(response)
         return response
 
-    def _sentence(self, sentence: str, status: int) -> web.Response:
-        return self._html("message.html", http_status=status, sentence=sentence, viewer=None,
-                          office=None)
+    def _sentence(self, sentence: str, status: int, lang: str = "en",
+                  viewer: Viewer | None = None) -> web.Response:
+        """One sentence (a ``messages`` msgid, already formatted or not) in ``lang``."""
+        return self._html("message.html", http_status=status, lang=lang,
+                          sentence=words(lang)(sentence), viewer=viewer, office=None)
+
+    def _language(self, viewer: Viewer) -> str:
+        """The language of a page that is no office's: the viewer's first office's."""
+        first = self.directory.office(viewer.offices[0]) if viewer.offices else None
+        return first.language if first else "en"
 
     def _cookie(self, response: web.StreamResponse, name: str, value: str,
                 max_age: int) -> None:
@@ -213,8 +237,7 @@ class Board:
         if viewer is None:
             return await self._to_issuer(request)
         if not viewer.offices:
-            return self._html("message.html", sentence=m.BOARD_NO_OFFICE, viewer=viewer,
-                              office=None)
+            return self._sentence(m.BOARD_NO_OFFICE, 200, viewer=viewer)
         return self._headers(_redirect(f"/board/{viewer.offices[0]}/"))
 
     def _guarded(self, handler: Handler) -> Callable[[web.Request],
@@ -226,33 +249,41 @@ class Board:
                 return await self._to_issuer(request)
             office = self.directory.office(request.match_info["office"])
             if office is None or office.slug not in viewer.offices:
-                return self._sentence(m.BOARD_NOT_FOUND, 404)
+                return self._sentence(m.BOARD_NOT_FOUND, 404, self._language(viewer))
             try:
                 response = await handler(request, viewer, office)
             except web.HTTPBadRequest as error:  # a malformed filter: one sentence
-                response = self._sentence(error.text or "", 400)
+                response = self._sentence(error.text or "", 400, office.language)
             response.headers["Server-Timing"] = \
                 f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
             return self._headers(response)
         return guarded
 
     def _context(self, viewer: Viewer, office: Office, **more: Any) -> dict[str, Any]:
+        """What every office page's template gets: the office's language (``lang``, ``w``) and
+        its dates, relative times and numbers (Babel), in the office's time zone."""
         tz = office.calendar.tz.key
         now = self.clock.now()
-        return {"viewer": viewer, "office": office, "now": now, "tz": tz,
-                "when": lambda moment: local_time(moment, tz) if moment else "—",
-                "rel": lambda moment: relative(moment, now),
+        w = words(office.language)
+        return {"viewer": viewer, "office": office, "now": now, "tz": tz, "w": w,
+                "lang": office.language,
+                "when": lambda moment: w.local_time(moment, tz) if moment else "—",
+                "rel": lambda moment: w.relative(moment, now),
+                "number": lambda value: _number(office.language, value), "percent": w.percent,
+                "tenths": lambda value: "—" if value is None else w.tenths(value),
                 "name": self.directory.name, **more}
 
     async def _cases(self, request: web.Request, viewer: Viewer,
                      office: Office) -> web.StreamResponse:
         async with self.uow() as tx:
             cases = await BoardReads(tx).cases(office.slug, self.clock.now())
-        cut = (m.BOARD_CASES_CUT.format(limit=CASES_PAGE_LIMIT, total=len(cases))
+        w = words(office.language)
+        cut = (w(m.BOARD_CASES_CUT).format(limit=w.number(CASES_PAGE_LIMIT),
+                                           total=w.number(len(cases)))
                if len(cases) > CASES_PAGE_LIMIT else "")
         return self._html("cases.html", **self._context(viewer, office,
                                                           cases=cases[:CASES_PAGE_LIMIT],
-                                                          cut=cut))
+                                                          total=len(cases), cut=cut))
 
     async def _cases_csv(self, request: web.Request, viewer: Viewer,
                          office: Office) -> web.StreamResponse:
@@ -282,7 +313,8 @@ class Board:
                          ) -> tuple[str, str | None, str | None, str | None, list[Request], int]:
         ref, status, partner, via = self._case_filters(request)
         if not is_case_ref(ref):
-            raise web.HTTPBadRequest(text=m.BOARD_BAD_CASE.format(case=ref[:80]))
+            raise web.HTTPBadRequest(
+                text=words(office.language)(m.BOARD_BAD_CASE).format(case=ref[:80]))
         async with self.uow() as tx:
             reads = BoardReads(tx)
             rows = await reads.case_requests(ref, office.slug, status=status, partner=partner,
@@ -296,17 +328,18 @@ class Board:
     def _case_lines(self, rows: list[Request], viewer: Viewer, office: Office) -> list[CaseLine]:
         """The rows as the template prints them, computed in one pass (a case page may hold a
         thousand requests; the due times repeat, so each is formatted once)."""
-        now, tz = self.clock.now(), office.calendar.tz.key
+        now, tz, w = self.clock.now(), office.calendar.tz.key, words(office.language)
         due_text: dict[datetime, tuple[str, str]] = {}
         lines = []
         for r in rows:
             if r.due_at not in due_text:
-                due_text[r.due_at] = (local_time(r.due_at, tz), relative(r.due_at, now))
+                due_text[r.due_at] = (w.local_time(r.due_at, tz), w.relative(r.due_at, now))
             due, due_rel = due_text[r.due_at]
             lines.append(CaseLine(
                 ref=r.ref, urgent=r.urgent, parties=f"{r.requesting} → {r.requested}",
-                kind=r.kind.value, status=r.status.value, overdue=r.is_overdue(now), due=due,
-                due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary)))
+                kind=r.kind.value, status=w.status(r.status.value), overdue=r.is_overdue(now),
+                due=due, due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary,
+                                                              w)))
         return lines
 
     async def _case(self, request: web.Request, viewer: Viewer,
@@ -319,6 +352,7 @@ class Board:
         query = {k: v for k, v in (("ref", ref), ("status", status), ("partner", partner),
                                    ("via", via)) if v}
         first = (page - 1) * CASE_PAGE_SIZE + 1
+        w = words(office.language)
 
         def link(to: int) -> str:
             return f"/board/{office.slug}/case?{urlencode({**query, 'page': to})}"
@@ -327,7 +361,10 @@ class Board:
             viewer, office, ref=ref, status=status, partner=partner, via=via,
             instruments=sorted(self.directory.instruments),
             requests=self._case_lines(rows, viewer, office),
-            paging=(m.BOARD_PAGE.format(first=first, last=first + len(rows) - 1, total=total)
+            total=total,
+            paging=(w(m.BOARD_PAGE).format(first=w.number(first),
+                                            last=w.number(first + len(rows) - 1),
+                                            total=w.number(total))
                     if total > CASE_PAGE_SIZE and rows else ""),
             prev_link=link(page - 1) if page > 1 else "",
             next_link=link(page + 1) if first + len(rows) - 1 < total else "",
@@ -348,10 +385,11 @@ class Board:
                 for r in rows]
         return self._csv(f"{office.slug}-{ref.replace('/', '_')}.csv", fields, data)
 
-    def _field(self, request: Request, viewer: Viewer, field: str, value: Any) -> Any:
+    def _field(self, request: Request, viewer: Viewer, field: str, value: Any,
+               w: Words | None = None) -> Any:
         if field_shown(request, viewer, field, directory=self.directory):
             return value
-        return m.BOARD_CONFIDENTIAL
+        return (w or words("en"))(m.BOARD_CONFIDENTIAL)
 
     async def _request(self, request: web.Request, viewer: Viewer,
                        office: Office) -> web.StreamResponse:
@@ -360,22 +398,24 @@ class Board:
             found = await tx.requests.get(rid)
             if found is None or not found.is_party(office.slug) or \
                     not field_shown(found, viewer, "id", directory=self.directory):
-                return self._sentence(m.BOARD_NOT_FOUND, 404)
+                return self._sentence(m.BOARD_NOT_FOUND, 404, office.language)
             reads = BoardReads(tx)
             sealed = await reads.sealed_entries(rid)
             head = await reads.head()
         check = check_entries(sealed, head)
         show_text = field_shown(found, viewer, "notes", directory=self.directory)
-        tz = office.calendar.tz.key
-        timeline = [{"at": datetime.fromisoformat(item.entry.at), "action": item.entry.action,
+        tz, w = office.calendar.tz.key, words(office.language)
+        timeline = [{"at": datetime.fromisoformat(item.entry.at),
+                     "action": w(_ACTIONS.get(item.entry.action, item.entry.action)),
                      "actor": item.entry.actor, "platform": item.entry.platform,
-                     "detail": _detail(item.entry.detail, tz, show_text)}
+                     "detail": _detail(item.entry.detail, tz, show_text, w)}
                     for item, _before, _after in sealed]
         return self._html("request.html", **self._context(
             viewer, office, r=found, timeline=timeline, check=check,
-            summary=self._field(found, viewer, "summary", found.summary),
-            basis=self._field(found, viewer, "basis", found.basis),
-            answer=self._field(found, viewer, "answer", found.answer),
+            chain_reason=w(check.reason),
+            summary=self._field(found, viewer, "summary", found.summary, w),
+            basis=self._field(found, viewer, "basis", found.basis, w),
+            answer=self._field(found, viewer, "answer", found.answer, w),
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
 
     async def _partner_rows(self, office: Office) -> list[Any]:
@@ -388,7 +428,7 @@ class Board:
     async def _partners(self, request: web.Request, viewer: Viewer,
                         office: Office) -> web.StreamResponse:
         rows = await self._partner_rows(office)
-        chart = partner_chart(rows, self.directory.name)
+        chart = partner_chart(rows, self.directory.name, words(office.language))
         return self._html("partners.html", **self._context(viewer, office, rows=rows,
                                                              chart=chart))
 
@@ -412,27 +452,40 @@ class Board:
             "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+@lru_cache(maxsize=8192)
+def _number(language: str, value: int) -> str:
+    """A count in the language's digits and grouping (a cases page prints hundreds of small
+    counts; Babel's formatting is worth remembering)."""
+    return words(language).number(value)
+
+
 _TEXT_KEYS = ("summary", "text", "note", "answer", "reason", "basis", "what")
+#: History actions as stored (English) → their msgids (as ``show`` words them).
+_ACTIONS = {**m.HISTORY_ACTIONS, **{v: v for v in m.STATUS_VERB.values()}}
 
 
-def _detail(detail: dict[str, Any], tz: str, show_text: bool) -> str:
-    """A history entry's detail for people: texts only when shown, moments in local time."""
+def _detail(detail: dict[str, Any], tz: str, show_text: bool, w: Words) -> str:
+    """A history entry's detail for people, in ``w``'s language: texts only when shown,
+    moments in local time, statuses by name."""
     shown = []
     for key, value in sorted(detail.items()):
         if key == "summary":
             continue
         if key in _TEXT_KEYS and not show_text:
-            value = "(confidential)"
-        shown.append(f"{key}: {_value(value, tz)}")
+            value = w(m.CONFIDENTIAL)
+        shown.append(w(m.DETAIL_ITEM).format(key=w(m.DETAIL_KEYS.get(key, key)),
+                                             value=_value(key, value, tz, w)))
     return ", ".join(shown)
 
 
-def _value(value: Any, tz: str) -> str:
+def _value(key: str, value: Any, tz: str, w: Words) -> str:
     if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], dict):
-        return f"{_value(value[0], tz)} → {_value(value[1], tz)}"
+        return f"{_value(key, value[0], tz, w)} → {_value(key, value[1], tz, w)}"
     if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and "T" in value:
         try:
-            return local_time(datetime.fromisoformat(value), tz)
+            return w.local_time(datetime.fromisoformat(value), tz)
         except ValueError:
             return value
+    if key == "status" and isinstance(value, str):
+        return w.status(value)
     return "—" if value is None else str(value)

@@ -198,9 +198,21 @@ BOARD_ISSUER_DOWN = N_("The sign-in service cannot be reached right now; please 
 BOARD_BAD_CASE = N_("{case!r} is not a case reference like ICC-01/14-01/18.")
 BOARD_BAD_LOGOUT = N_("Sign out from the board's own page.")
 BOARD_CONFIDENTIAL = N_("(confidential: shown to the listed members of both offices)")
-BOARD_PAGE = N_("Requests {first:,}–{last:,} of {total:,}, most urgent first.")
-BOARD_CASES_CUT = N_("The {limit:,} cases with the most overdue and open requests are shown, "
-                   "of {total:,}; the CSV download has them all.")
+BOARD_PAGE = N_("Requests {first}–{last} of {total}, most urgent first.")
+BOARD_CASES_CUT = N_("The {limit} cases with the most overdue and open requests are shown, "
+                   "of {total}; the CSV download has them all.")
+#: The partners chart (SVG): its title, the bars' tooltips and the two column labels.
+BOARD_CHART_TITLE = N_("Open and overdue requests and share answered on time, per partner office")
+BOARD_CHART_OPEN = Np_("{count} open", "{count} open")
+BOARD_CHART_OVERDUE = Np_("{count} overdue", "{count} overdue")
+BOARD_CHART_ON_TIME = N_("on time: {share}")
+BOARD_CHART_BARS = N_("open / overdue")
+BOARD_CHART_SHARE = N_("share on time")
+#: Why a request's audit chain check failed (the board's request page).
+BOARD_CHAIN_CHANGED = N_("changed after it was written")
+BOARD_CHAIN_NOT_AFTER = N_("does not follow the entry before")
+BOARD_CHAIN_NOT_BEFORE = N_("does not follow this one")
+BOARD_CHAIN_NO_NEXT = N_("the next entry is missing")
 
 # The console's own remarks (printed after "# ").
 CONSOLE_NO_USER = N_("{verb} needs a user, like :as console:alice or :as matrix:@a:example.org.")
