@@ -1,7 +1,7 @@
 """Issue 16: resident memory with 1,000 rooms and 100,000 requests after a day of traffic.
 
     .venv/bin/python benchmarks/bench_memory.py [--rooms 1000] [--requests 100000]
-        [--commands 2000] [--step 5] [--trace] [--backend sqlite|postgres]
+        [--commands 2000] [--step 5] [--trace] [--untuned] [--backend sqlite|postgres]
 
 A generated config: the four offices of config/liaisonbot.toml plus synthetic ones (European
 zones and holiday calendars, ten console rooms each) until there are ROOMS rooms. REQUESTS
@@ -9,12 +9,15 @@ requests are bulk-loaded (common.RowMaker: ~15 % pending, 2,000 owing a nudge at
 Each figure is measured in its own fresh child process (ru_maxrss of that process), so the
 loader's rows and caches are not counted:
 
-* floor: the interpreter with the package imported (core, Slack, Matrix, web) and the
-  database opened (engine, one query);
+* floor: the interpreter with the package imported (core, Slack, Matrix, web), the generated
+  config parsed (its holiday calendars built) and the database opened (engine, one query);
 * day: ``build_core`` with a null gateway per platform and a ManualClock run through 24 hours
   (Wed 06:00 UTC → Thu 06:00 UTC) in STEP-minute steps: COMMANDS desk commands spread over the
-  office hours (open, ack, answer, close, list CASE, overdue, show), then ``Ticker.tick`` (nudges,
+  office hours (open, ack, answer, list CASE, overdue, show), then ``Ticker.tick`` (nudges,
   digests, housekeeping) and ``OutboxWorker.drain`` (every post delivered) at each step.
+
+Both children first do what ``liaisonbot run`` does about memory (``liaisonbot.memory``: two
+malloc arenas; free pages returned after each tick); ``--untuned`` leaves glibc's defaults.
 
 ``--trace`` adds a third child: the day again under tracemalloc, printing the top allocation
 sites still held at the end (tracemalloc's own overhead makes its RSS meaningless).
@@ -24,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -87,12 +93,24 @@ def _import_everything() -> None:
     import liaisonbot.web  # noqa: F401
 
 
-async def child_floor(url: str) -> dict[str, Any]:
+def _tune() -> bool:
+    """What ``liaisonbot run`` does first (two malloc arenas), unless BENCH_UNTUNED is set."""
+    if os.environ.get("BENCH_UNTUNED"):
+        return False
+    from liaisonbot.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
+    return True
+
+
+async def child_floor(url: str, rooms: int) -> dict[str, Any]:
+    _tune()
     _import_everything()
     from sqlalchemy import text
 
     from liaisonbot.store.db import make_engine
 
+    memory_settings(url, rooms)  # the config is parsed before anything runs
     engine = make_engine(url)
     async with engine.connect() as conn:
         await conn.execute(text("SELECT count(*) FROM request"))
@@ -116,22 +134,24 @@ class NullGateway:
 
 async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
                     trace: bool) -> dict[str, Any]:
+    tuned = _tune()
     if trace:
         import tracemalloc
 
-        tracemalloc.start(12)
+        tracemalloc.start(1)
     _import_everything()
     from sqlalchemy import text
 
     from liaisonbot.bootstrap import build_core
     from liaisonbot.domain.refs import PLATFORMS
+    from liaisonbot.memory import release_free_memory
     from liaisonbot.service.desk import Actor
     from liaisonbot.service.ports import ManualClock
 
     settings = memory_settings(url, rooms)
     clock = ManualClock(START)
     nulls = {p: NullGateway(p) for p in PLATFORMS}
-    core = await build_core(settings, clock=clock, gateways=nulls, migrate=False)
+    core = await build_core(settings, clock=clock, gateways=nulls)  # migrates, as `run` does
     offices = list(settings.directory.offices)
     rng = random.Random(16)
     async with core.engine.connect() as conn:
@@ -170,6 +190,8 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
     steps = 24 * 60 // step_minutes
     # commands arrive in working hours (06:00–17:00 UTC covers every office's day)
     busy = [s for s in range(steps) if s * step_minutes < 11 * 60]
+    phases = {"setup": rss_now_mb()}
+    baseline = tracemalloc.take_snapshot() if trace else None
     per_step = {s: 0 for s in busy}
     for _ in range(commands):
         per_step[rng.choice(busy)] += 1
@@ -185,30 +207,67 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
             failed += 0 if outcome is None or outcome.ok else 1
         queued += await core.ticker.tick()
         delivered += await core.outbox.drain()
+        if tuned:
+            release_free_memory()  # as the runner does after each tick
         peak_rss = max(peak_rss, rss_now_mb())
+        if s == 0:
+            phases["first tick"] = rss_now_mb()
+        if (s + 1) * step_minutes % 240 == 0:
+            phases[f"+{(s + 1) * step_minutes // 60}h"] = rss_now_mb()
     seconds = time.perf_counter() - started
     out: dict[str, Any] = {
         "maxrss_mb": b.maxrss_mb(), "rss_mb": rss_now_mb(), "steps": steps,
         "commands": done, "refused": failed, "tick_posts": queued, "delivered": delivered,
-        "seconds": seconds}
+        "seconds": seconds, "phases": phases}
     if trace:
         import tracemalloc
 
-        snap = tracemalloc.take_snapshot().filter_traces([
-            tracemalloc.Filter(False, tracemalloc.__file__),
-            tracemalloc.Filter(False, "<frozen importlib._bootstrap*>")])
+        assert baseline is not None
+        snap = tracemalloc.take_snapshot()
         out["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
+        out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         out["top_lines"] = [
-            (str(stat.traceback[0]), round(stat.size / 2**20, 2), stat.count)
-            for stat in snap.statistics("lineno")[:25]]
+            (str(stat.traceback[0]).split("site-packages/")[-1], round(stat.size_diff / 2**20, 2),
+             stat.count_diff) for stat in snap.compare_to(baseline, "lineno")[:25]]
         out["top_files"] = [
-            (stat.traceback[0].filename.split("site-packages/")[-1], round(stat.size / 2**20, 2))
-            for stat in snap.statistics("filename")[:25]]
+            (stat.traceback[0].filename.split("site-packages/")[-1],
+             round(stat.size_diff / 2**20, 2)) for stat in snap.compare_to(baseline, "filename")[:25]]
     await core.close()
     return out
 
 
 # ----------------------------------------------------------------------------- parent
+
+
+@contextlib.asynccontextmanager
+async def fresh_copy(db: b.Database) -> AsyncIterator[str]:
+    """A copy of the loaded database (a file copy on SQLite, ``TEMPLATE`` on PostgreSQL)."""
+    if db.backend == "sqlite":
+        path = b.sqlite_path(db.url)
+        copy = f"{path}.day.db"
+        shutil.copyfile(path, copy)
+        try:
+            yield f"sqlite+aiosqlite:///{copy}"
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f"{copy}{suffix}")
+        return
+    import asyncpg
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(b.PG_ADMIN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    name = f"{db.name}_day"
+    await admin(f'CREATE DATABASE "{name}" TEMPLATE "{db.name}"')
+    try:
+        yield f"{b.PG_BASE}{name}"
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run_child(*args: str) -> dict[str, Any]:
@@ -223,7 +282,8 @@ def run_child(*args: str) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"rooms": args.rooms, "requests": args.requests,
-                           "commands": args.commands, "backend": args.backend}
+                           "commands": args.commands, "backend": args.backend,
+                           "tuned": not args.untuned}
     async with b.fresh_database(args.backend) as db:
         settings = memory_settings(db.url, args.rooms)
         offices = settings.directory.offices
@@ -233,12 +293,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         loaded = await b.bulk_insert(db, maker.generate(args.requests, due_now=min(
             2000, args.requests // 50)))
         del maker
-        common = ("--url", db.url, "--rooms", str(args.rooms))
-        floor = run_child("--child", "floor", *common)
-        day = run_child("--child", "day", *common, "--commands", str(args.commands),
-                        "--step", str(args.step))
-        traced = run_child("--child", "trace", *common, "--commands", str(args.commands),
-                           "--step", str(args.step)) if args.trace else None
+        floor = run_child("--child", "floor", "--url", db.url, "--rooms", str(args.rooms))
+        day_args = ("--rooms", str(args.rooms), "--commands", str(args.commands),
+                    "--step", str(args.step))
+        async with fresh_copy(db) as url:  # each day starts from the loaded state
+            day = run_child("--child", "day", "--url", url, *day_args)
+        traced = None
+        if args.trace:
+            async with fresh_copy(db) as url:
+                traced = run_child("--child", "trace", "--url", url, *day_args)
     out |= {"loaded": loaded, "floor": floor, "day": day}
     print(f"\n{args.rooms} rooms, {loaded:,} requests, a day in {day['steps']} steps: "
           f"{day['commands']} commands ({day['refused']} refused), {day['tick_posts']} posts "
@@ -251,9 +314,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
          day["rss_mb"] - floor["rss_mb"], None)],
         ("process", "peak RSS MB", "RSS at end MB", "x floor"))
     print(f"goal: peak RSS <= 150 MB: {'met' if day['maxrss_mb'] <= 150 else 'NOT met'}")
+    print("RSS by phase of the day (MB): " + ", ".join(
+        f"{k} {v:.0f}" for k, v in day["phases"].items()))
     if traced:
         out["trace"] = traced
-        print(f"\ntracemalloc, held at the end of the day: {traced['traced_mb']:.1f} MB")
+        print(f"\ntracemalloc: Python objects held at the end of the day "
+              f"{traced['traced_mb']:.1f} MB (peak {traced['traced_peak_mb']:.1f} MB); "
+              "grown since the core was built:")
         for where, mb, count in traced["top_lines"][:15]:
             print(f"  {mb:7.2f} MB {count:8d}  {where}")
         print("by file:")
@@ -270,15 +337,19 @@ def cli() -> None:
     parser.add_argument("--step", type=int, default=5, help="minutes per simulated step")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--untuned", action="store_true",
+                        help="glibc's malloc defaults (no arena limit, no trim)")
     parser.add_argument("--child", choices=("floor", "day", "trace"))
     parser.add_argument("--url")
     args = parser.parse_args()
     if args.child == "floor":
-        print(json.dumps(asyncio.run(child_floor(args.url))))
+        print(json.dumps(asyncio.run(child_floor(args.url, args.rooms))))
     elif args.child in ("day", "trace"):
         print(json.dumps(asyncio.run(child_day(args.url, args.rooms, args.commands, args.step,
                                                args.child == "trace")), default=str))
     else:
+        if args.untuned:
+            os.environ["BENCH_UNTUNED"] = "1"
         b.finish("memory", asyncio.run(main(args)))
 
 
