@@ -144,7 +144,6 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
 
     from liaisonbot.bootstrap import build_core
     from liaisonbot.domain.refs import PLATFORMS
-    from liaisonbot.memory import release_free_memory
     from liaisonbot.service.desk import Actor
     from liaisonbot.service.ports import ManualClock
 
@@ -157,7 +156,8 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
     async with core.engine.connect() as conn:
         pending = (await conn.execute(text(
             "SELECT id, requested, requesting, \"case\" FROM request "
-            "WHERE status IN ('open', 'acknowledged') ORDER BY id"))).all()
+            "WHERE status IN ('open', 'acknowledged') ORDER BY random() LIMIT :n"),
+            {"n": commands})).all()  # enough to act on; the bench holds no more than that
     by_office: dict[str, list[tuple[int, str, str]]] = {}
     for rid, requested, requesting, case in pending:
         by_office.setdefault(requested, []).append((rid, requesting, case))
@@ -208,6 +208,8 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
         queued += await core.ticker.tick()
         delivered += await core.outbox.drain()
         if tuned:
+            from liaisonbot.memory import release_free_memory
+
             release_free_memory()  # as the runner does after each tick
         peak_rss = max(peak_rss, rss_now_mb())
         if s == 0:
