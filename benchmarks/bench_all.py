@@ -1,6 +1,7 @@
 """Issue 16's figures in one command, each beside its floor, in one summary table.
 
-    .venv/bin/python benchmarks/bench_all.py [--full] [--only desk,followups,...] [--slack-runs 5]
+    .venv/bin/python benchmarks/bench_all.py [--full] [--only desk,replicas,followups,posts,slack,memory]
+        [--backend sqlite|postgres|both] [--slack-runs 5]
 
 Runs the existing scripts one after the other (each in its own process, output passed
 through), reads the JSON each prints as its last line, and prints one table at the end:
@@ -9,7 +10,8 @@ through), reads the JSON each prints as its last line, and prints one table at t
                 bare INSERT+UPDATE transaction (and the replica figures, when the script has them);
 * ``followups`` bench_followups.py: the follow-up tick's nudges/s beside a SELECT-by-id floor
                 (and the weekly report, when the script has it);
-* ``posts``     bench_posts.py / bench_outbox.py / bench_delivery.py, whichever exists;
+* ``replicas``  bench_desk.py --replicas (when the script has it): writes/s, two processes vs one;
+* ``posts``     bench_outbox.py / bench_posts.py / bench_delivery.py, whichever exists: posts/s;
 * ``slack``     bench_slack.py, ``--slack-runs`` times: p99 ack latency at 50 concurrent signed
                 commands beside a bare Bolt app (goal ≤ 1.5× in every run);
 * ``memory``    bench_memory.py: peak RSS after a day beside the floor (goal ≤ 150 MB).
@@ -108,6 +110,26 @@ def followups_rows(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def replica_rows(data: dict[str, Any]) -> list[Row]:
+    """``bench_desk.py --replicas``: writes/s with one process and with two."""
+    rows: list[Row] = []
+    for what, r in (data.get("replicas") or {}).items():
+        if isinstance(r, dict) and "scaling" in r:
+            rows.append((f"replicas ({what}): two processes vs one",
+                         f"{r.get('two_per_s', 0):,.0f}/s", f"{r.get('one_per_s', 0):,.0f}/s",
+                         _x(r["scaling"]), "≥ 1.6×" if what == "commands" else "(floor)"))
+    return rows
+
+
+def posts_rows(data: dict[str, Any]) -> list[Row]:
+    """``bench_outbox.py``: posts/s delivered beside its floor."""
+    if "posts_per_s" not in data:
+        return generic_rows("posts")(data)
+    return [(f"posts delivered ({data.get('posts', '?')} into {data.get('rooms', '?')} rooms)",
+             f"{data['posts_per_s']:,.0f}/s", f"{data.get('floor_posts_per_s', 0):,.0f}/s",
+             _x(data.get("x_floor")), "one transaction per post")]
+
+
 def generic_rows(name: str) -> Callable[[dict[str, Any]], list[Row]]:
     def rows(data: dict[str, Any]) -> list[Row]:
         flat = {k: v for k, v in data.items() if isinstance(v, (int, float, str))}
@@ -135,7 +157,7 @@ def memory_rows(data: dict[str, Any]) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the issue's sizes (slow)")
-    parser.add_argument("--only", default="desk,followups,posts,slack,memory")
+    parser.add_argument("--only", default="desk,replicas,followups,posts,slack,memory")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--slack-runs", type=int, default=5)
     args = parser.parse_args()
@@ -170,11 +192,18 @@ def main() -> None:
         step("followups", "bench_followups.py", backend + (
             ["--n", "10000", "--rows", "1000000"] if full else ["--n", "1000", "--rows", "20000"]),
             followups_rows)
+    if "replicas" in only:
+        desk = HERE / "bench_desk.py"
+        if desk.exists() and "--replicas" in desk.read_text(encoding="utf-8"):
+            step("replicas", "bench_desk.py",
+                 ["--replicas", "--n", "4000" if full else "800"], replica_rows)
+        else:
+            notes.append("replicas: bench_desk.py has no --replicas here, skipped")
     if "posts" in only:
-        found = [s for s in ("bench_posts.py", "bench_outbox.py", "bench_delivery.py")
+        found = [s for s in ("bench_outbox.py", "bench_posts.py", "bench_delivery.py")
                  if (HERE / s).exists()]
         if found:
-            step("posts", found[0], [], generic_rows(f"posts ({found[0]})"))
+            step("posts", found[0], [] if full else ["--n", "500"], posts_rows)
         else:
             notes.append("posts: no bench_posts.py / bench_outbox.py / bench_delivery.py here, "
                          "skipped")
