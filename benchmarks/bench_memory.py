@@ -118,6 +118,30 @@ async def child_floor(url: str, rooms: int) -> dict[str, Any]:
     return {"maxrss_mb": b.maxrss_mb(), "rss_mb": rss_now_mb()}
 
 
+class PeakByPhase:
+    """A thread sampling RSS every 5 ms: the highest seen while each phase ran."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.phase = "setup"
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            rss = rss_now_mb()
+            if rss > self.peaks.get(self.phase, 0.0):
+                self.peaks[self.phase] = rss
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {k: round(v, 1) for k, v in self.peaks.items()}
+
+
 class NullGateway:
     """Accepts every post (a platform that always confirms)."""
 
@@ -147,6 +171,7 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
     from liaisonbot.service.desk import Actor
     from liaisonbot.service.ports import ManualClock
 
+    peaks = PeakByPhase()
     settings = memory_settings(url, rooms)
     clock = ManualClock(START)
     nulls = {p: NullGateway(p) for p in PLATFORMS}
@@ -200,12 +225,15 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
     peak_rss = 0.0
     for s in range(steps):
         clock.set(START + timedelta(minutes=s * step_minutes))
+        peaks.phase = "commands"
         for _ in range(per_step.get(s, 0)):
             who, line = command()
             outcome = await core.desk.handle_command(who, line, reply_in_room=False)
             done += 1
             failed += 0 if outcome is None or outcome.ok else 1
+        peaks.phase = "first tick" if s == 0 else "ticks"
         queued += await core.ticker.tick()
+        peaks.phase = "first drain" if s == 0 else "drains"
         delivered += await core.outbox.drain()
         if tuned:
             from liaisonbot.memory import release_free_memory
@@ -220,7 +248,7 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
     out: dict[str, Any] = {
         "maxrss_mb": b.maxrss_mb(), "rss_mb": rss_now_mb(), "steps": steps,
         "commands": done, "refused": failed, "tick_posts": queued, "delivered": delivered,
-        "seconds": seconds, "phases": phases}
+        "seconds": seconds, "phases": phases, "peaks": peaks.stop()}
     if trace:
         import tracemalloc
 
@@ -318,6 +346,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"goal: peak RSS <= 150 MB: {'met' if day['maxrss_mb'] <= 150 else 'NOT met'}")
     print("RSS by phase of the day (MB): " + ", ".join(
         f"{k} {v:.0f}" for k, v in day["phases"].items()))
+    print("highest RSS seen while each part ran (MB, 5 ms samples): " + ", ".join(
+        f"{k} {v:.0f}" for k, v in day["peaks"].items()))
     if traced:
         out["trace"] = traced
         print(f"\ntracemalloc: Python objects held at the end of the day "
