@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -100,6 +101,9 @@ async def main(n: int, rounds: int) -> dict[str, Any]:
                         # Who goes first alternates.
                         got: dict[str, list[float]] = {}
                         for who in (("bare", "ours") if r % 2 else ("ours", "bare")):
+                            # a full collection of what the last burst left lands before the
+                            # burst, not inside whichever burst comes next (bare or ours)
+                            gc.collect()
                             if who == "ours":
                                 got[who] = await burst(http, bot.url, texts, slack)
                                 await bot.settled(120)
