@@ -227,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         return _reset_identity(settings)
     if args.command == "audit":
         return asyncio.run(_audit(settings))
+    from liaisonbot.memory import limit_malloc_arenas
     from liaisonbot.runner import run
 
+    limit_malloc_arenas()  # before the database threads start (see memory.py)
     asyncio.run(run(settings))
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -187,25 +187,48 @@ def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
 
 
 def _holidays(raw: Any, key: str, problems: _Problems) -> Any:
+    """The office's ``is_holiday(day)``. Offices with the same holiday list share one (one
+    ``holidays`` calendar per country and one day cache, not one per office: with hundreds of
+    offices per country those copies were most of a day's memory growth)."""
+    items = tuple(str(item) for item in ([raw] if isinstance(raw, str) else list(raw or [])))
+    unknown = [text for text in items if _holiday_part(text) is None]
+    for text in unknown:
+        problems.add(key, f"{text!r} is neither a date (YYYY-MM-DD) nor a known country code")
+    return _shared_holidays(tuple(text for text in items if text not in unknown))
+
+
+def _holiday_part(text: str) -> tuple[str, Any] | None:
+    """``("date", date)`` or ``("country", calendar)``; None when it is neither."""
+    try:
+        return "date", date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return "country", _country_holidays(text)
+    except NotImplementedError:
+        return None
+
+
+@functools.cache
+def _country_holidays(text: str) -> Any:
     import holidays as holiday_lib
 
-    items = [raw] if isinstance(raw, str) else list(raw or [])
+    country, _, subdiv = text.partition("-")
+    return holiday_lib.country_holidays(country.upper(), subdiv=subdiv or None)
+
+
+@functools.cache
+def _shared_holidays(items: tuple[str, ...]) -> Callable[[date], bool]:
     dates: set[date] = set()
     countries: list[Any] = []
-    for item in items:
-        text = str(item)
-        try:
-            dates.add(date.fromisoformat(text))
-            continue
-        except ValueError:
-            pass
-        country, _, subdiv = text.partition("-")
-        try:
-            countries.append(holiday_lib.country_holidays(country.upper(), subdiv=subdiv or None))
-        except NotImplementedError:
-            problems.add(key, f"{text!r} is neither a date (YYYY-MM-DD) nor a known country code")
+    for text in items:
+        found = _holiday_part(text)
+        if found is not None and found[0] == "date":
+            dates.add(found[1])
+        elif found is not None:
+            countries.append(found[1])
 
-    @functools.lru_cache(maxsize=8192)
+    @functools.lru_cache(maxsize=4096)
     def is_holiday(day: date) -> bool:
         return day in dates or any(day in calendar for calendar in countries)
 

@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from liaisonbot.bootstrap import Core, build_core
 from liaisonbot.chat.platform import Platform
 from liaisonbot.config import Settings
+from liaisonbot.memory import release_free_memory
 from liaisonbot.store.leader import LEADER_POLL_SECONDS, Leadership
 from liaisonbot.supervision import Supervisor
 from liaisonbot.web import build_web, start_web
@@ -78,6 +79,7 @@ class Replica:
             self.supervisor.failed("tick", error, critical=True)
         else:
             self.supervisor.succeeded("tick")
+        release_free_memory()  # a tick's batches were freed: give the pages back
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Check the lead every second; start or stop the singletons when it changes hands."""

@@ -32,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 
 from liaisonbot.chat.attempts import Attempts
 from liaisonbot.chat.slack.blocks import render
+from liaisonbot.chat.slack.priority import AckFirst
 from liaisonbot.chat.slack.teams import Team, Teams
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.directory import Directory
@@ -65,8 +66,12 @@ class SlackGateway:
         self._next_slot: dict[str, float] = {}
         self.attempts = Attempts(uow, "slack")
         self.history_checks = 0
+        #: Set by the platform: each post waits (bounded) behind acknowledgements in progress.
+        self.priority: AckFirst | None = None
 
     async def deliver(self, delivery: Delivery) -> Receipt:
+        if self.priority is not None:
+            await self.priority.quiet()
         team = self.teams.for_ref(delivery.room)
         if team is None:
             await self.teams.check()

@@ -1,7 +1,10 @@
 """Bolt listeners: they translate Slack payloads into desk calls and send the replies back.
 
-Every listener acknowledges first (Slack gives 3 s) and works after. Replies to the person who
-typed are ephemeral; everything lasting (cards, notes, relays) goes through the outbox.
+Every listener acknowledges first (Slack gives 3 s) and works after, in a lane of
+:class:`~liaisonbot.chat.slack.priority.AckFirst` (bounded, behind pending acknowledgements), so
+the work never delays the next ack. Opening a modal is the exception: its ``trigger_id`` expires
+3 s after the click, so it is not queued. Replies to the person who typed are ephemeral;
+everything lasting (cards, notes, relays) goes through the outbox.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from liaisonbot.bootstrap import Core
 from liaisonbot.chat.formatting import from_slack
 from liaisonbot.chat.slack import forms, texts
 from liaisonbot.chat.slack.gateway import reply_payload
+from liaisonbot.chat.slack.priority import AckFirst
 from liaisonbot.chat.slack.teams import Teams
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import CARD_ACTIONS, changes_state
@@ -48,25 +52,30 @@ def slash_base_key(team: str, user: str, channel: str, text: str) -> str:
 class Inbound:
     """Registers the listeners on a Bolt app and runs what they receive through the desk."""
 
-    def __init__(self, core: Core, teams: Teams, command: str = "/liaison") -> None:
+    def __init__(self, core: Core, teams: Teams, command: str = "/liaison",
+                 priority: AckFirst | None = None) -> None:
         self.core = core
         self.teams = teams
         self.command = command
+        self.priority = priority or AckFirst()
         self._names: dict[str, str] = {}
         #: Listener runs still working after their ack (Bolt finishes them in the background).
         self.inflight: set[asyncio.Task[Any]] = set()
 
     def register(self, app: AsyncApp) -> None:
         app.command(self.command)(self._tracked(self.on_command))
-        app.event("app_mention")(self._tracked(self.on_mention))
-        app.event("message")(self._tracked(self.on_message))
+        # Bolt acknowledges events itself before the listener runs: all of it is after-ack work.
+        app.event("app_mention")(self._tracked(self.on_mention, acked=True))
+        app.event("message")(self._tracked(self.on_message, acked=True))
         app.action(BUTTON)(self._tracked(self.on_button))
         app.view(forms.OPEN_CALLBACK)(self._tracked(self.on_open_form))
         app.view(forms.ACTION_CALLBACK)(self._tracked(self.on_action_form))
 
-    def _tracked(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    def _tracked(self, listener: Callable[..., Awaitable[None]],
+                 acked: bool = False) -> Callable[..., Awaitable[None]]:
         """The listener, counted in ``inflight`` while it runs (Bolt reads the wrapped
-        signature to pick the arguments it passes by name)."""
+        signature to pick the arguments it passes by name); ``acked`` (Bolt acknowledged
+        already) runs all of it in a lane."""
 
         @functools.wraps(listener)
         async def run(**kwargs: Any) -> None:
@@ -74,7 +83,11 @@ class Inbound:
             if task is not None:
                 self.inflight.add(task)
             try:
-                await listener(**kwargs)
+                if acked:
+                    async with self.priority.lane():
+                        await listener(**kwargs)
+                else:
+                    await listener(**kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # never up into Bolt: one event cannot end the loop
@@ -101,16 +114,18 @@ class Inbound:
         if text.lower() == "open":
             await self._open_form(team, channel, body.get("trigger_id", ""))
             return
-        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
-                      body.get("user_name") or await self._name(team, user))
         keys: list[str] = []
         if changes_state(text.split(" ", 1)[0].lower()):
-            keys = self.slash_keys(team, user, channel, text)
-        outcome = await self._run(actor, text, keys[0] if keys else None, also_mark=keys[1:])
-        reply = outcome.reply if outcome else None
-        payload = reply_payload(reply, team) if reply else \
-            {"text": self._words(team, channel)(texts.DUPLICATE_COMMAND)}
-        await respond(response_type="ephemeral", **payload)
+            keys = self.slash_keys(team, user, channel, text)  # the minute it arrived
+        async with self.priority.lane():
+            actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
+                          body.get("user_name") or await self._name(team, user))
+            outcome = await self._run(actor, text, keys[0] if keys else None,
+                                      also_mark=keys[1:])
+            reply = outcome.reply if outcome else None
+            payload = reply_payload(reply, team) if reply else \
+                {"text": self._words(team, channel)(texts.DUPLICATE_COMMAND)}
+            await respond(response_type="ephemeral", **payload)
 
     def slash_keys(self, team: str, user: str, channel: str, text: str) -> list[str]:
         """The dedupe keys of a state-changing slash command: this minute's and the next's.
@@ -223,12 +238,13 @@ class Inbound:
                                                 view=forms.action_view(
                                                     origin, self._words(team, channel)))
             return
-        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
-                      await self._name(team, user), card_ts)
-        outcome = await self._run(actor, f"{verb} {ref}",
-                                  f"action:{team}:{user}:{action.get('action_ts')}")
-        if outcome is not None:
-            await self._ephemeral(team, channel, user, outcome.reply, None)
+        async with self.priority.lane():
+            actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{channel}",
+                          await self._name(team, user), card_ts)
+            outcome = await self._run(actor, f"{verb} {ref}",
+                                      f"action:{team}:{user}:{action.get('action_ts')}")
+            if outcome is not None:
+                await self._ephemeral(team, channel, user, outcome.reply, None)
 
     async def on_open_form(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
@@ -246,11 +262,12 @@ class Inbound:
                          origin: forms.Origin, text: str) -> None:
         user = body["user"]["id"]
         team = origin.team or body["user"].get("team_id", "")
-        actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{origin.channel}",
-                      await self._name(team, user), origin.thread_ts)
-        outcome = await self._run(actor, text, f"view:{view.get('id')}")
-        if outcome is not None:
-            await self._ephemeral(team, origin.channel, user, outcome.reply, None)
+        async with self.priority.lane():
+            actor = Actor(f"slack:{team}/{user}", f"slack:{team}/{origin.channel}",
+                          await self._name(team, user), origin.thread_ts)
+            outcome = await self._run(actor, text, f"view:{view.get('id')}")
+            if outcome is not None:
+                await self._ephemeral(team, origin.channel, user, outcome.reply, None)
 
     # ---------------------------------------------------------------- plumbing
 

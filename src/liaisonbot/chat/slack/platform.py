@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from liaisonbot.bootstrap import Core
 from liaisonbot.chat.slack.gateway import SlackGateway
 from liaisonbot.chat.slack.listeners import Inbound
+from liaisonbot.chat.slack.priority import AckFirst
 from liaisonbot.chat.slack.teams import ENV_APP_TOKEN, ENV_SECRET, Teams, tokens_from_env
 from liaisonbot.config import Settings
 from liaisonbot.service.ports import UnitOfWorkFactory
@@ -70,7 +71,11 @@ class SlackPlatform:
         self.gateway = gateway
         self.mode = mode
         self.app_token = app_token
-        self.inbound = Inbound(core, teams, command)
+        #: Acks first: requests being acknowledged hold back the work after earlier acks and
+        #: the gateway's posts (see ``priority``).
+        self.priority = AckFirst()
+        gateway.priority = self.priority
+        self.inbound = Inbound(core, teams, command, self.priority)
 
         async def authorize(enterprise_id: str | None, team_id: str | None
                             ) -> AuthorizeResult | None:  # Bolt passes arguments by name
@@ -109,10 +114,14 @@ class SlackPlatform:
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """``POST /slack/events``: commands, events and interactivity, signature-verified."""
-        raw = await request.text()
-        bolt_request = FormSafeRequest(body=raw, query=request.query_string,
-                                       headers={k: v for k, v in request.headers.items()})
-        response = await self.app.async_dispatch(bolt_request)
+        self.priority.ack_started()
+        try:
+            raw = await request.text()
+            bolt_request = FormSafeRequest(body=raw, query=request.query_string,
+                                           headers={k: v for k, v in request.headers.items()})
+            response = await self.app.async_dispatch(bolt_request)
+        finally:
+            self.priority.ack_done()
         return web.Response(status=response.status, body=response.body,
                             headers=response.first_headers())
 
