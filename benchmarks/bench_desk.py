@@ -68,8 +68,31 @@ async def floor_tx(engine: Any, count: int) -> list[float]:
     return times
 
 
-async def lifecycle(core: Any, clock: ManualClock, n: int) -> dict[str, list[float]]:
+class RoundTrips:
+    """Counts the database round trips of the engine (an SQLAlchemy event listener): every
+    statement the driver runs (an executemany counts once), every COMMIT/ROLLBACK, and on
+    PostgreSQL the BEGIN asyncpg sends itself (SQLite's BEGIN IMMEDIATE is a statement)."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+        self.count = 0
+        sync = engine.sync_engine
+        sqlite = sync.dialect.name == "sqlite"
+
+        def bump(*_: Any, **__: Any) -> None:
+            self.count += 1
+
+        event.listen(sync, "before_cursor_execute", bump)
+        event.listen(sync, "commit", bump)
+        event.listen(sync, "rollback", bump)
+        if not sqlite:
+            event.listen(sync, "begin", bump)
+
+
+async def lifecycle(core: Any, clock: ManualClock, n: int,
+                    trips: dict[str, list[int]] | None = None) -> dict[str, list[float]]:
     settings, desk = core.settings, core.desk
+    counter = RoundTrips(core.engine)
     actors = {slug: actor(settings, slug) for slug in EXAMPLE}
     times: dict[str, list[float]] = {"open": [], "ack": [], "answer": [], "close": []}
     ids: list[tuple[int, str, str]] = []
@@ -80,10 +103,13 @@ async def lifecycle(core: Any, clock: ManualClock, n: int) -> dict[str, list[flo
         nonlocal event
         event += 1
         clock.set(clock.now() + timedelta(milliseconds=50))
+        before = counter.count
         with b.stopwatch() as t:
             outcome = await desk.handle_command(actors[slug], line, event_id=f"bench-{event}",
                                                 reply_in_room=True)
         times[verb].append(t[0])
+        if trips is not None:
+            trips.setdefault(verb, []).append(counter.count - before)
         if outcome is None or not outcome.ok:
             failures.append(f"{line!r}: {outcome.reply.text if outcome else 'replayed'}")
         return outcome
@@ -137,8 +163,9 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             print(f"\n===== {backend}: {db.name}")
             # ---- 1. lifecycle
             floor = await floor_tx(core.engine, max(500, min(n // 5, 2000)))
+            trips: dict[str, list[int]] = {}
             with b.stopwatch() as wall:
-                times = await lifecycle(core, clock, n)
+                times = await lifecycle(core, clock, n, trips)
             commands = sum(len(v) for v in times.values())
             async with core.engine.connect() as conn:
                 outbox = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar()
@@ -154,23 +181,27 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             per_verb: dict[str, Any] = {}
             for verb, values in times.items():
                 s = b.summary(values)
+                rt = sorted(trips.get(verb, [0]))[len(trips.get(verb, [0])) // 2]
                 per_verb[verb] = {**s, "per_s": len(values) / s["total_s"],
-                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"]}
+                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"], "round_trips": rt}
                 rows_out.append((verb, len(values), len(values) / s["total_s"], s["p50_ms"],
-                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"]))
+                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"], rt))
             all_times = [t for v in times.values() for t in v]
             s = b.summary(all_times)
             rows_out.append(("all", len(all_times), len(all_times) / s["total_s"], s["p50_ms"],
-                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"]))
+                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"], ""))
             rows_out.append(("floor tx", fl["n"], 1e3 / fl["mean_ms"], fl["p50_ms"],
-                             fl["p99_ms"], 1.0))
-            b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor"))
+                             fl["p99_ms"], 1.0, 4))
+            b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor",
+                               "round trips"))
             out["lifecycle"] = {"requests": n, "commands": commands, "wall_s": wall[0],
                                 "commands_per_s": commands / wall[0], "per_verb": per_verb,
                                 "floor": fl, "outbox_rows": outbox, "history_rows": history,
                                 "maxrss_mb": b.maxrss_mb()}
 
             # ---- 2. big table
+            if rows <= 0:
+                return out
             maker = b.RowMaker(settings)
             icc = settings.directory.office(LIST_OFFICE)
 

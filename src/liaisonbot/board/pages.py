@@ -355,7 +355,9 @@ class Board:
             reads = BoardReads(tx)
             sealed = await reads.sealed_entries(rid)
             head = await reads.head()
-        check = check_entries(sealed, head)
+            seal = await tx.history.seal()
+            tail = await reads.tail(rid)
+        check = check_entries(sealed, head, seal, tail)
         show_text = field_shown(found, viewer, "notes", directory=self.directory)
         tz = office.calendar.tz.key
         timeline = [{"at": datetime.fromisoformat(item.entry.at), "action": item.entry.action,

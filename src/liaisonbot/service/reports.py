@@ -125,7 +125,10 @@ async def verify_audit(uow: UnitOfWorkFactory) -> Break | None:
     async with uow() as tx:
         chain = await tx.history.chain()
         head = await tx.history.head()
-    return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head)
+        seal = await tx.history.seal()
+        tails = await tx.history.tails()
+    return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head, seal,
+                  tails)
 
 
 # ---------------------------------------------------------------------- the weekly report

@@ -22,10 +22,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text
+from liaisonbot.domain.audit import GENESIS, Entry, Seal, link_hash, utc_text
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
 from liaisonbot.domain.refs import storable_id
@@ -113,18 +115,28 @@ class SqlRequests(_Repo):
         result = await self.conn.execute(insert(R).values(**_to_row(request), version=1)
                                          .returning(R.c.id))
         request.id = int(result.scalar_one())
+        self._uow.tails.read[request.id] = None
         return request.id
 
     async def get(self, request_id: int) -> Request | None:
         if not storable_id(request_id):
             return None  # beyond the column's range (PostgreSQL would raise): no such request
         row = (await self.conn.execute(select(R).where(R.c.id == request_id))).first()
-        return _to_request(row) if row else None
+        if row is None:
+            return None
+        self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        return _to_request(row)
 
     async def update(self, request: Request) -> None:
+        """Write ``request`` back under its version; the audit chain's new last hash of the
+        request (appended in this unit of work) goes in the same statement."""
+        values = {**_to_row(request), "version": request.version + 1}
+        tail = self._uow.tails.take(request.id)
+        if tail is not None:
+            values["audit_hash"] = tail
         result = await self.conn.execute(
             update(R).where(and_(R.c.id == request.id, R.c.version == request.version))
-            .values(**_to_row(request), version=request.version + 1))
+            .values(**values))
         if result.rowcount != 1:
             raise Conflict(request.ref)
         request.version += 1
@@ -177,15 +189,17 @@ class SqlRequests(_Repo):
         needed; the version still moves, so a desk command holding an older copy re-reads."""
         if not requests:
             return
+        tails = self._uow.tails
         await self.conn.execute(
             update(R).where(R.c.id == bindparam("b_id")).values(
                 ack_nudges_sent=bindparam("b_ack"), answer_nudges_sent=bindparam("b_answer"),
                 next_nudge_at=bindparam("b_next"), version=R.c.version + 1,
                 incomplete_nudges_sent=bindparam("b_incomplete"),
-                eta_reminded=bindparam("b_eta")),
+                eta_reminded=bindparam("b_eta"), audit_hash=bindparam("b_hash")),
             [{"b_id": r.id, "b_ack": r.ack_nudges_sent, "b_answer": r.answer_nudges_sent,
               "b_next": r.next_nudge_at, "b_incomplete": r.incomplete_nudges_sent,
-              "b_eta": r.eta_reminded} for r in requests])
+              "b_eta": r.eta_reminded, "b_hash": tails.take(r.id) or tails.read.get(r.id)}
+             for r in requests])
         for request in requests:
             request.version += 1
 
@@ -198,7 +212,10 @@ class SqlRequests(_Repo):
                  .order_by(R.c.next_nudge_at).limit(limit))
         if not is_sqlite(str(self.conn.engine.url)):
             query = query.with_for_update(skip_locked=True)
-        return await self._many(query)
+        rows = (await self.conn.execute(query)).all()
+        for row in rows:
+            self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        return [_to_request(row) for row in rows]
 
 
 class SqlHistory(_Repo):
@@ -207,30 +224,57 @@ class SqlHistory(_Repo):
         await self.append_many([HistoryDraft(request_id, at, actor, platform, action, detail)])
 
     async def append_many(self, drafts: Sequence[HistoryDraft]) -> None:
-        """Seal ``drafts`` onto the chain: the head row is locked once, the entries are
-        inserted in one statement, and the head moves to the last of them."""
+        """Seal ``drafts`` onto their requests' chains (``domain.audit``): each links to the
+        request's last entry, known from the request row this unit of work read (its
+        ``audit_hash``), so no shared row is locked; all go in one statement. The request's
+        new last hash is written with the request's own update (or at commit, under its
+        version). Entries of no request chain under the head row, as before."""
         if not drafts:
             return
+        tails = self._uow.tails
+        rows = []
+        loose = [d for d in drafts if d.request_id is None]
+        for draft in drafts:
+            if draft.request_id is None:
+                continue
+            prev = await tails.current(self.conn, draft.request_id) or GENESIS
+            sealed = link_hash(prev, self._draft_entry(draft))
+            rows.append(self._row(draft, prev, sealed))
+            tails.moved(draft.request_id, sealed)
+        if rows:
+            await self.conn.execute(insert(H), rows)
+        if loose:
+            await self._append_loose(loose)
+
+    @staticmethod
+    def _draft_entry(draft: HistoryDraft) -> Entry:
+        return Entry(0, draft.request_id, utc_text(draft.at), draft.actor, draft.platform,
+                     draft.action, draft.detail)
+
+    @staticmethod
+    def _row(draft: HistoryDraft, prev: str, sealed: str) -> dict[str, Any]:
+        return {"request_id": draft.request_id, "at": draft.at, "actor": draft.actor,
+                "platform": draft.platform, "action": draft.action, "prev_hash": prev,
+                "hash": sealed,
+                "detail": json.dumps(draft.detail, sort_keys=True, ensure_ascii=False)}
+
+    async def _append_loose(self, drafts: Sequence[HistoryDraft]) -> None:
+        """Entries of no request (none today): one chain under the locked head row."""
         head = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1).with_for_update())
                 ).first()
         last_id, prev = (head.last_id, head.last_hash) if head else (0, GENESIS)
-        rows = []
         for draft in drafts:
-            last_id += 1
-            entry = Entry(last_id, draft.request_id, utc_text(draft.at), draft.actor,
-                          draft.platform, draft.action, draft.detail)
-            sealed = entry_hash(prev, entry)
-            rows.append({"id": entry.id, "request_id": draft.request_id, "at": draft.at,
-                         "actor": draft.actor, "platform": draft.platform,
-                         "action": draft.action, "prev_hash": prev, "hash": sealed,
-                         "detail": json.dumps(draft.detail, sort_keys=True, ensure_ascii=False)})
+            sealed = link_hash(prev, self._draft_entry(draft))
+            last_id = int((await self.conn.execute(
+                insert(H).values(**self._row(draft, prev, sealed)).returning(H.c.id))
+            ).scalar_one())
             prev = sealed
-        await self.conn.execute(insert(H), rows)
         if head:
             await self.conn.execute(update(HEAD).where(HEAD.c.id == 1)
                                     .values(last_id=last_id, last_hash=prev))
         else:
-            await self.conn.execute(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev))
+            await self.conn.execute(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev,
+                                                        legacy_upto=0, legacy_hash=GENESIS))
 
     @staticmethod
     def _entry(row: Any) -> Entry:
@@ -252,6 +296,65 @@ class SqlHistory(_Repo):
         row = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1))).first()
         return (row.last_id, row.last_hash) if row else None
 
+    async def seal(self) -> Seal:
+        """Where the legacy global chain ends (migration 0005); ``ALL_LEGACY`` is never
+        returned: a database without a head row has no legacy entries."""
+        row = (await self.conn.execute(select(HEAD.c.legacy_upto, HEAD.c.legacy_hash)
+                                       .where(HEAD.c.id == 1))).first()
+        return Seal(int(row[0]), str(row[1])) if row else Seal(0, GENESIS)
+
+    async def tails(self) -> dict[int, str]:
+        """Each request's stored last hash (``request.audit_hash``)."""
+        rows = await self.conn.execute(select(R.c.id, R.c.audit_hash)
+                                       .where(R.c.audit_hash.is_not(None)))
+        return {int(rid): str(tail) for rid, tail in rows}
+
+
+class _Tails:
+    """Each request's last audit hash as this unit of work knows it: ``read`` from its row,
+    ``dirty`` once entries were appended (to be written with the row, under its version)."""
+
+    def __init__(self) -> None:
+        self.read: dict[int, str | None] = {}
+        self.dirty: dict[int, str] = {}
+
+    def clear(self) -> None:
+        self.read.clear()
+        self.dirty.clear()
+
+    async def current(self, conn: AsyncConnection, request_id: int) -> str | None:
+        if request_id in self.dirty:
+            return self.dirty[request_id]
+        if request_id not in self.read:  # not read in this unit of work: read it now
+            self.read[request_id] = (await conn.execute(
+                select(R.c.audit_hash).where(R.c.id == request_id))).scalar()
+        return self.read[request_id]
+
+    def moved(self, request_id: int, tail: str) -> None:
+        self.dirty[request_id] = tail
+
+    def take(self, request_id: int | None) -> str | None:
+        """The new last hash to write with the request's row (then no longer pending)."""
+        if request_id is None or request_id not in self.dirty:
+            return None
+        tail = self.dirty.pop(request_id)
+        self.read[request_id] = tail
+        return tail
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write the tails no request update carried: under the request's version (moved on,
+        so a writer holding an older copy re-runs), or Conflict if another writer moved the
+        chain meanwhile."""
+        for request_id, tail in list(self.dirty.items()):
+            old = self.read.get(request_id)
+            result = await conn.execute(update(R).where(
+                R.c.id == request_id, R.c.audit_hash.is_not_distinct_from(old),
+            ).values(audit_hash=tail, version=R.c.version + 1))
+            if result.rowcount != 1:
+                raise Conflict(f"R-{request_id}")
+            self.read[request_id] = tail
+        self.dirty.clear()
+
 
 class SqlOutbox(_Repo):
     async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
@@ -270,23 +373,36 @@ class SqlOutbox(_Repo):
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = (), *,
-                    owner: str | None = None) -> list[OutboxItem]:
-        """Lease the oldest pending entry of each room whose turn has come (per-room order:
-        a room's later entries wait while an earlier one is leased or backing off). Rooms of
-        ``skip_platforms`` are left to another process (one that can post there now). The
-        lease names ``owner`` (a process instance)."""
+                    owner: str | None = None, per_room: int = 1) -> list[OutboxItem]:
+        """Lease up to ``per_room`` of the oldest pending entries of each room whose turn has
+        come, in id order (per-room order: a room's entries from the first one leased or
+        backing off on wait, and the caller delivers a room's entries one after the other).
+        Rooms of ``skip_platforms`` are left to another process (one that can post there
+        now). The lease names ``owner`` (a process instance). One ranked read over the
+        pending rows (``ix_outbox_room_pending``: room, id), one update."""
         pending = O.c.status == "pending"
         if skip_platforms:
             pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
-        head = (select(O.c.room, func.min(O.c.id).label("first"))
-                .where(pending).group_by(O.c.room).subquery())
-        query = (select(O).join(head, O.c.id == head.c.first)
-                 .where(O.c.next_attempt_at <= now,
-                        or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
+        ready = and_(O.c.next_attempt_at <= now,
+                     or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
+        ranked = select(
+            O.c.id, func.row_number().over(partition_by=O.c.room, order_by=O.c.id).label("rn"),
+            func.sum(sql_case((ready, 0), else_=1)).over(partition_by=O.c.room,
+                                                          order_by=O.c.id).label("blocked"),
+        ).where(pending).subquery()
+        query = (select(O, ranked.c.rn).join(ranked, O.c.id == ranked.c.id)
+                 .where(ranked.c.blocked == 0, ranked.c.rn <= per_room)
                  .order_by(O.c.id).limit(limit))
         if not is_sqlite(str(self.conn.engine.url)):
             query = query.with_for_update(of=O, skip_locked=True)
-        rows = (await self.conn.execute(query)).all()
+        rows: list[Any] = []
+        seen: dict[str, int] = {}
+        for row in (await self.conn.execute(query)).all():
+            # Another replica may hold a room's first rows (skipped locked): then none of
+            # that room's later rows may go out here, only an unbroken run from its first.
+            if row.rn == seen.get(row.room, 0) + 1:
+                seen[row.room] = row.rn
+                rows.append(row)
         if rows:
             until = now + timedelta(seconds=lease_seconds)
             await self.conn.execute(update(O).where(O.c.id.in_([r.id for r in rows]))
@@ -294,6 +410,14 @@ class SqlOutbox(_Repo):
                                             attempts=O.c.attempts + 1))
         return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
                            r.attempts + 1, r.created_at) for r in rows]
+
+    async def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        """Hand back leased entries not attempted (a room's later entries after an earlier
+        one failed): due again at ``at``, their counted attempt given back. One statement."""
+        if item_ids:
+            await self.conn.execute(update(O).where(O.c.id.in_(list(item_ids))).values(
+                next_attempt_at=at, lease_until=None, lease_owner=None,
+                attempts=case((O.c.attempts > 0, O.c.attempts - 1), else_=0)))
 
     async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
         """Extend ``owner``'s leases on ``item_ids`` (a heartbeat while they are in flight);
@@ -400,8 +524,12 @@ class SqlThreads(_Repo):
 
 class SqlInbound(_Repo):
     async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
-        return await self._insert_new(insert(I).values(platform=platform, event_id=event_id,
-                                                       at=at))
+        """Record the event; False when it was recorded before. One statement (``INSERT … ON
+        CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable."""
+        make = sqlite_insert if is_sqlite(str(self.conn.engine.url)) else pg_insert
+        result = await self.conn.execute(make(I).values(
+            platform=platform, event_id=event_id, at=at).on_conflict_do_nothing())
+        return bool(result.rowcount)
 
     async def forget_before(self, moment: datetime) -> int:
         result = await self.conn.execute(delete(I).where(I.c.at < moment))
@@ -445,6 +573,7 @@ class SqlUnitOfWork:
         self.threads = SqlThreads(self)
         self.inbound = SqlInbound(self)
         self.state = SqlState(self)
+        self.tails = _Tails()
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self.conn = await self.engine.connect()
@@ -462,11 +591,13 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self.conn is not None
+        await self.tails.flush(self.conn)
         await self.conn.commit()
 
     async def rollback(self) -> None:
         assert self.conn is not None
         await self.conn.rollback()
+        self.tails.clear()
         await self.conn.begin()
 
 
@@ -572,6 +703,11 @@ class BoardReads:
             select(H.c.id, H.c.prev_hash).where(H.c.id.in_([i + 1 for i in ids])))).all())
         return [(HistoryItem(SqlHistory._entry(row), row.prev_hash, row.hash),
                  before.get(row.id - 1), after.get(row.id + 1)) for row in rows]
+
+    async def tail(self, request_id: int) -> str | None:
+        """The request's stored last audit hash (its chain's end)."""
+        return (await self.conn.execute(select(R.c.audit_hash)
+                                        .where(R.c.id == request_id))).scalar()
 
     async def head(self) -> tuple[int, str] | None:
         row = (await self.conn.execute(select(HEAD.c.last_id, HEAD.c.last_hash))).first()
