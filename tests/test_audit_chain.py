@@ -137,7 +137,7 @@ async def test_verify_finds_an_inserted_entry(any_url: str) -> None:
 
 async def test_an_old_database_upgrades_and_its_entries_verify(any_url: str) -> None:
     await asyncio.to_thread(upgrade, any_url, "0004")
-    NAIVE = MONDAY_10.astimezone(UTC).replace(tzinfo=None)  # noqa: N806 (as the store keeps it)
+    naive = MONDAY_10.astimezone(UTC).replace(tzinfo=None)  # as the store keeps it
     engine = make_engine(any_url)
     hashes: list[str] = []
     try:
@@ -151,7 +151,7 @@ async def test_an_old_database_upgrades_and_its_entries_verify(any_url: str) -> 
                     " measure, incomplete_nudges_sent, eta_reminded) VALUES (:id, 'C-1', 'mla',"
                     " 'icc-otp', 'ba-spo', 's', '', false, 'restricted', 'open', 'console:alice',"
                     " :at, :at, :due, :due, 0, 0, 1, '', '', 0, false)"),
-                    {"id": rid, "at": NAIVE, "due": NAIVE + timedelta(days=3)})
+                    {"id": rid, "at": naive, "due": naive + timedelta(days=3)})
             for number, rid in enumerate((1, 2, 1), start=1):
                 entry = Entry(number, rid, utc_text(MONDAY_10), "console:alice", "console",
                               "opened" if number < 3 else "noted", {"n": number})
@@ -160,7 +160,7 @@ async def test_an_old_database_upgrades_and_its_entries_verify(any_url: str) -> 
                     "INSERT INTO history (id, request_id, at, actor, platform, action, detail,"
                     " prev_hash, hash) VALUES (:id, :rid, :at, 'console:alice', 'console',"
                     " :action, :detail, :prev, :hash)"),
-                    {"id": number, "rid": rid, "at": NAIVE, "action": entry.action,
+                    {"id": number, "rid": rid, "at": naive, "action": entry.action,
                      "detail": json.dumps(entry.detail), "prev": prev, "hash": sealed})
                 hashes.append(sealed)
                 prev = sealed

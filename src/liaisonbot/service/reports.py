@@ -55,7 +55,8 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
         requests = (await tx.requests.for_case(case, office) if office
                     else await tx.requests.all_for_case(case))
         requests.sort(key=lambda r: r.id)
-        histories = {r.id: await tx.history.for_request(r.id) for r in requests}
+        found = await tx.history.for_requests([r.id for r in requests])
+        histories = {r.id: found.get(r.id, []) for r in requests}
     audience = Audience(Place.EXPORT, office)
     requests = [r for r in requests if visibility(r, audience, "id") is Shown.SHOWN]
     rows = [_row(r, audience) for r in requests]

@@ -288,6 +288,32 @@ class SqlHistory(_Repo):
                                        .order_by(H.c.id))
         return [self._entry(row) for row in rows]
 
+    async def for_requests(self, request_ids: Sequence[int],
+                           actions: Collection[str] | None = None) -> dict[int, list[Entry]]:
+        """The entries of many requests in one query (optionally only ``actions``)."""
+        ids = [n for n in request_ids if storable_id(n)]
+        if not ids:
+            return {}
+        return await self._grouped(H.c.request_id.in_(ids), actions)
+
+    async def for_office(self, office: str,
+                         actions: Collection[str] | None = None) -> dict[int, list[Entry]]:
+        """The entries of every request ``office`` is party to, in one query: the requests
+        are a subquery (the two per-side indexes), not a list of ids sent over."""
+        party = select(R.c.id).where(R.c.requested == office).union_all(
+            select(R.c.id).where(R.c.requesting == office))
+        return await self._grouped(H.c.request_id.in_(party), actions)
+
+    async def _grouped(self, where: Any, actions: Collection[str] | None
+                       ) -> dict[int, list[Entry]]:
+        query = select(H).where(where)
+        if actions is not None:
+            query = query.where(H.c.action.in_(sorted(actions)))
+        found: dict[int, list[Entry]] = {}
+        for row in await self.conn.execute(query.order_by(H.c.id)):
+            found.setdefault(row.request_id, []).append(self._entry(row))
+        return found
+
     async def chain(self) -> list[HistoryItem]:
         rows = await self.conn.execute(select(H).order_by(H.c.id))
         return [HistoryItem(self._entry(row), row.prev_hash, row.hash) for row in rows]
