@@ -495,3 +495,29 @@ async def test_the_worker_reclaims_a_dead_owners_lease_when_it_starts(sqlite_url
         await running
         await engine.dispose()
     assert worker.delivered == 1 and clock.now() == MONDAY_10
+
+
+async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(sqlite_url: str) -> None:
+    """BEGIN IMMEDIATE only where a write happens: a reader begins while a writer holds the
+    lock (with BEGIN IMMEDIATE it would wait for the writer, here: the busy timeout)."""
+    await upgrade_async(sqlite_url)
+    engine = make_engine(sqlite_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    began: list[str] = []
+
+    from sqlalchemy import event
+
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: began.append(statement)
+                 if statement.startswith("BEGIN") else None)
+    try:
+        async with uow() as writer:
+            await writer.state.put("k", "v", MONDAY_10)
+            async with uow(read_only=True) as reader:
+                assert await asyncio.wait_for(reader.state.get("k"), timeout=5) is None
+            await writer.commit()
+        async with uow() as writer:
+            assert await writer.state.get("k") == "v"
+        assert began == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN IMMEDIATE"]
+    finally:
+        await engine.dispose()

@@ -246,7 +246,7 @@ class Board:
 
     async def _cases(self, request: web.Request, viewer: Viewer,
                      office: Office) -> web.StreamResponse:
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             cases = await BoardReads(tx).cases(office.slug, self.clock.now())
         cut = (m.BOARD_CASES_CUT.format(limit=CASES_PAGE_LIMIT, total=len(cases))
                if len(cases) > CASES_PAGE_LIMIT else "")
@@ -256,7 +256,7 @@ class Board:
 
     async def _cases_csv(self, request: web.Request, viewer: Viewer,
                          office: Office) -> web.StreamResponse:
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             cases = await BoardReads(tx).cases(office.slug, self.clock.now())
         return self._csv(f"{office.slug}-cases.csv", ("case", "requests", "open", "overdue"),
                          [list(row) for row in cases])
@@ -277,7 +277,7 @@ class Board:
         ref, status, partner = self._case_filters(request)
         if not is_case_ref(ref):
             raise web.HTTPBadRequest(text=m.BOARD_BAD_CASE.format(case=ref[:80]))
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             reads = BoardReads(tx)
             rows = await reads.case_requests(ref, office.slug, status=status, partner=partner,
                                              limit=limit, offset=offset)
@@ -347,7 +347,7 @@ class Board:
     async def _request(self, request: web.Request, viewer: Viewer,
                        office: Office) -> web.StreamResponse:
         rid = int(request.match_info["rid"])
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             found = await tx.requests.get(rid)
             if found is None or not found.is_party(office.slug) or \
                     not field_shown(found, viewer, "id", directory=self.directory):
@@ -372,7 +372,7 @@ class Board:
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
 
     async def _partner_rows(self, office: Office) -> list[Any]:
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             reads = BoardReads(tx)
             requests = await reads.party_times(office.slug)
             firsts = await reads.first_moments(office.slug, ACK_ACTIONS)

@@ -83,7 +83,7 @@ class Ticker:
 
     async def next_due(self, after: datetime) -> datetime | None:
         """The next moment strictly after ``after`` at which a job falls due."""
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             candidates = [await uow.requests.next_nudge_after(after),
                           await uow.outbox.next_attempt_after(after)]
         for office in self.directory.offices:

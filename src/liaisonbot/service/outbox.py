@@ -297,7 +297,7 @@ class OutboxWorker:
             cached = self._links.get(item.request_id)
             source = item.post.extra.get("target")
             if cached is None or (item.post.kind in ("relay_edit", "relay_delete") and source):
-                async with self.uow() as uow:
+                async with self.uow(read_only=True) as uow:
                     related = await uow.threads.for_request(item.request_id)
                     if source and item.post.kind in ("relay_edit", "relay_delete"):
                         # Per-room order: the relay copy went out (or failed) before this.

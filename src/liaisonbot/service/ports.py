@@ -210,7 +210,9 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work; ``read_only`` when it will only read (SQLite then takes no write
+        lock when it begins)."""
 
 
 @dataclass(frozen=True)

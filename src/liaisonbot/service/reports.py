@@ -51,7 +51,7 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
     """The case's requests (only those ``office`` is party to, when given) with history; the
     JSON form adds each request's instrument and the case's clock statistics (given the
     ``directory``)."""
-    async with uow() as tx:
+    async with uow(read_only=True) as tx:
         requests = (await tx.requests.for_case(case, office) if office
                     else await tx.requests.all_for_case(case))
         requests.sort(key=lambda r: r.id)
@@ -123,7 +123,7 @@ def _markdown(case: str, office: str | None, requests: list[Request],
 
 
 async def verify_audit(uow: UnitOfWorkFactory) -> Break | None:
-    async with uow() as tx:
+    async with uow(read_only=True) as tx:
         chain = await tx.history.chain()
         head = await tx.history.head()
         seal = await tx.history.seal()

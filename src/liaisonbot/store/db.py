@@ -18,6 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 INSTANCE = f"liaisonbot-{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
+#: Set in a connection's ``info`` by a read-only unit of work: its SQLite transaction begins
+#: deferred (no write lock) instead of ``BEGIN IMMEDIATE``.
+READ_ONLY = "liaisonbot_read_only"
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -50,6 +55,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock when they begin (they queue instead of failing to
+        # upgrade a read lock); a read-only unit of work takes none.
+        read_only = connection.connection.info.pop(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

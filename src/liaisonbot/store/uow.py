@@ -39,7 +39,7 @@ from liaisonbot.service.ports import (
     OutboxItem,
     ThreadLink,
 )
-from liaisonbot.store.db import is_sqlite
+from liaisonbot.store.db import READ_ONLY, is_sqlite
 from liaisonbot.store.tables import (
     INCOMPLETE_SQL,
     PENDING_SQL,
@@ -590,8 +590,9 @@ class SqlState(_Repo):
 class SqlUnitOfWork:
     """One database transaction: commit explicitly, anything else rolls back."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
         self.conn: AsyncConnection | None = None
         self.requests = SqlRequests(self)
         self.history = SqlHistory(self)
@@ -603,6 +604,8 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self.conn = await self.engine.connect()
+        if self.read_only and is_sqlite(str(self.engine.url)):  # a plain BEGIN (store.db)
+            (await self.conn.get_raw_connection()).info[READ_ONLY] = True
         await self.conn.begin()
         return self
 
@@ -631,8 +634,8 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only)
 
 
 # ------------------------------------------------------------------ the case board's reads
