@@ -77,6 +77,27 @@ def _to_row(request: Request) -> dict[str, Any]:
     return row
 
 
+def _update_request(with_tail: bool) -> Any:
+    """The request's write-back, built once (its cache key is computed once, not per call):
+    every field, the version check, and with ``with_tail`` the audit chain's new end."""
+    names = (*_REQUEST_FIELDS, "case_ref", "confidentiality", "paused_from")
+    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in names}
+    values["version"] = bindparam("v_version_new")
+    if with_tail:
+        values["audit_hash"] = bindparam("v_audit_hash")
+    return update(R).where(R.c.id == bindparam("v_id"),
+                           R.c.version == bindparam("v_version")).values(values)
+
+
+_UPDATE = {flag: _update_request(flag) for flag in (False, True)}
+_INSERT_REQUEST = insert(R).values(
+    {name: bindparam(f"v_{name}") for name in (*_REQUEST_FIELDS, "case_ref", "confidentiality",
+                                               "paused_from", "version")}).returning(R.c.id)
+_FIRST_TIME = {dialect: make(I).values(platform=bindparam("p"), event_id=bindparam("e"),
+                                       at=bindparam("a")).on_conflict_do_nothing()
+               for dialect, make in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+
+
 def _to_request(row: Any) -> Request:
     m = row._mapping
     data = {name: m[name] for name in _REQUEST_FIELDS}
@@ -112,8 +133,8 @@ class _Repo:
 
 class SqlRequests(_Repo):
     async def add(self, request: Request) -> int:
-        result = await self.conn.execute(insert(R).values(**_to_row(request), version=1)
-                                         .returning(R.c.id))
+        params = {f"v_{k}": v for k, v in _to_row(request).items()}
+        result = await self.conn.execute(_INSERT_REQUEST, {**params, "v_version": 1})
         request.id = int(result.scalar_one())
         self._uow.tails.read[request.id] = None
         return request.id
@@ -130,13 +151,13 @@ class SqlRequests(_Repo):
     async def update(self, request: Request) -> None:
         """Write ``request`` back under its version; the audit chain's new last hash of the
         request (appended in this unit of work) goes in the same statement."""
-        values = {**_to_row(request), "version": request.version + 1}
+        params = {f"v_{k}": v for k, v in _to_row(request).items()}
+        params.update(v_id=request.id, v_version=request.version,
+                      v_version_new=request.version + 1)
         tail = self._uow.tails.take(request.id)
         if tail is not None:
-            values["audit_hash"] = tail
-        result = await self.conn.execute(
-            update(R).where(and_(R.c.id == request.id, R.c.version == request.version))
-            .values(**values))
+            params["v_audit_hash"] = tail
+        result = await self.conn.execute(_UPDATE[tail is not None], params)
         if result.rowcount != 1:
             raise Conflict(request.ref)
         request.version += 1
@@ -552,9 +573,9 @@ class SqlInbound(_Repo):
     async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
         """Record the event; False when it was recorded before. One statement (``INSERT … ON
         CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable."""
-        make = sqlite_insert if is_sqlite(str(self.conn.engine.url)) else pg_insert
-        result = await self.conn.execute(make(I).values(
-            platform=platform, event_id=event_id, at=at).on_conflict_do_nothing())
+        dialect = "sqlite" if is_sqlite(str(self.conn.engine.url)) else "postgresql"
+        result = await self.conn.execute(_FIRST_TIME[dialect],
+                                         {"p": platform, "e": event_id, "a": at})
         return bool(result.rowcount)
 
     async def forget_before(self, moment: datetime) -> int:
