@@ -80,10 +80,24 @@ class RoundTrips:
         sync = engine.sync_engine
         sqlite = sync.dialect.name == "sqlite"
 
+        import time
+
+        self.sql_s = 0.0  # seconds inside statements (driver round trips as SQLAlchemy sees)
+        started: list[float] = []
+
         def bump(*_: Any, **__: Any) -> None:
             self.count += 1
 
-        event.listen(sync, "before_cursor_execute", bump)
+        def before(*_: Any, **__: Any) -> None:
+            self.count += 1
+            started.append(time.perf_counter())
+
+        def after(*_: Any, **__: Any) -> None:
+            if started:
+                self.sql_s += time.perf_counter() - started.pop()
+
+        event.listen(sync, "before_cursor_execute", before)
+        event.listen(sync, "after_cursor_execute", after)
         event.listen(sync, "commit", bump)
         event.listen(sync, "rollback", bump)
         if not sqlite:
@@ -105,13 +119,15 @@ async def lifecycle(core: Any, clock: ManualClock, n: int,
         nonlocal event
         event += 1
         clock.set(clock.now() + timedelta(milliseconds=50))
-        before = counter.count
+        before, sql_before = counter.count, counter.sql_s
         with b.stopwatch() as t:
             outcome = await desk.handle_command(actors[slug], line, event_id=f"bench-{tag}{event}",
                                                 reply_in_room=True)
         times[verb].append(t[0])
         if trips is not None:
             trips.setdefault(verb, []).append(counter.count - before)
+            trips.setdefault(f"{verb}:sql_us", []).append(
+                round((counter.sql_s - sql_before) * 1e6))
         if outcome is None or not outcome.ok:
             failures.append(f"{line!r}: {outcome.reply.text if outcome else 'replayed'}")
         return outcome
@@ -184,18 +200,20 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             for verb, values in times.items():
                 s = b.summary(values)
                 rt = sorted(trips.get(verb, [0]))[len(trips.get(verb, [0])) // 2]
+                sql_ms = b.pct([float(v) for v in trips.get(f"{verb}:sql_us", [0])], 0.5) / 1e3
                 per_verb[verb] = {**s, "per_s": len(values) / s["total_s"],
-                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"], "round_trips": rt}
+                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"], "round_trips": rt,
+                                  "sql_p50_ms": sql_ms}
                 rows_out.append((verb, len(values), len(values) / s["total_s"], s["p50_ms"],
-                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"], rt))
+                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"], rt, sql_ms))
             all_times = [t for v in times.values() for t in v]
             s = b.summary(all_times)
             rows_out.append(("all", len(all_times), len(all_times) / s["total_s"], s["p50_ms"],
-                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"], ""))
+                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"], "", ""))
             rows_out.append(("floor tx", fl["n"], 1e3 / fl["mean_ms"], fl["p50_ms"],
-                             fl["p99_ms"], 1.0, 4))
+                             fl["p99_ms"], 1.0, 4, ""))
             b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor",
-                               "round trips"))
+                               "round trips", "in SQL p50 ms"))
             out["lifecycle"] = {"requests": n, "commands": commands, "wall_s": wall[0],
                                 "commands_per_s": commands / wall[0], "per_verb": per_verb,
                                 "floor": fl, "outbox_rows": outbox, "history_rows": history,
