@@ -521,3 +521,33 @@ async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(sqlite_url
         assert began == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN IMMEDIATE"]
     finally:
         await engine.dispose()
+
+
+async def test_a_command_costs_few_round_trips(any_url: str) -> None:
+    """open/ack/answer/close: the dedupe mark, the request read (with its thread rooms), the
+    history entry, the request's write-back (carrying its audit chain's end) and the posts; no
+    savepoint, no shared audit head, no separate thread read. (Before: 10–12.)"""
+    from sqlalchemy import event
+
+    from liaisonbot.service.desk import Actor
+
+    bot = await start_bot(make_settings(any_url))
+    try:
+        statements: list[str] = []
+        event.listen(bot.core.engine.sync_engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_: statements.append(statement))
+        counts = {}
+        for verb, line, user, room in (
+                ("open", "!liaison open C-1 to:ba-spo X", "alice", "icc"),
+                ("ack", "!liaison ack R-1", "bojan", "ba"),
+                ("answer", "!liaison answer R-1 done", "bojan", "ba"),
+                ("close", "!liaison close R-1", "alice", "icc")):
+            await bot.core.desk.handle_command(  # as the console does, minus the delivery
+                Actor(f"console:{user}", f"console:{room}"), line.removeprefix("!liaison "),
+                event_id=f"ev-{verb}")
+            counts[verb] = len([s for s in statements if not s.startswith(("BEGIN", "PRAGMA"))])
+            statements.clear()
+        assert counts == {"open": 5, "ack": 5, "answer": 5, "close": 5}
+        assert "audit_head" not in " ".join(statements)
+    finally:
+        await bot.core.close()

@@ -446,8 +446,7 @@ class Desk:
     async def _request_rooms(self, ctx: _Ctx, request: Request) -> list[str]:
         """Rooms holding the request's card: the requested office's rooms and the room it
         was opened from (from the thread map, else from the config)."""
-        links = await ctx.uow.threads.for_request(request.id)
-        rooms = [link.room for link in links]
+        rooms = list(await ctx.uow.threads.rooms_of(request.id))
         for room in self._card_rooms(request, origin=None):
             if room not in rooms:
                 rooms.append(room)

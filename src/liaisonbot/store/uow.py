@@ -16,6 +16,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -98,6 +99,18 @@ _FIRST_TIME = {dialect: make(I).values(platform=bindparam("p"), event_id=bindpar
                for dialect, make in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
 
 
+#: The rooms of a request's thread links (in id order) as a JSON array, a scalar subquery
+#: beside the request's columns: SQLite, PostgreSQL.
+_LINK_ROOMS: dict[bool, Any] = {
+    True: literal_column(
+        "(SELECT json_group_array(room) FROM (SELECT room FROM thread_link "
+        "WHERE thread_link.request_id = request.id ORDER BY thread_link.id))").label("link_rooms"),
+    False: literal_column(
+        "(SELECT json_agg(room ORDER BY id)::text FROM thread_link "
+        "WHERE thread_link.request_id = request.id)").label("link_rooms"),
+}
+
+
 def _to_request(row: Any) -> Request:
     m = row._mapping
     data = {name: m[name] for name in _REQUEST_FIELDS}
@@ -142,10 +155,14 @@ class SqlRequests(_Repo):
     async def get(self, request_id: int) -> Request | None:
         if not storable_id(request_id):
             return None  # beyond the column's range (PostgreSQL would raise): no such request
-        row = (await self.conn.execute(select(R).where(R.c.id == request_id))).first()
+        sqlite = is_sqlite(str(self.conn.engine.url))
+        row = (await self.conn.execute(select(R, _LINK_ROOMS[sqlite]).where(
+            R.c.id == request_id))).first()
         if row is None:
             return None
         self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        # The rooms of its thread links come in the same statement (the desk's fan-out).
+        self._uow.link_rooms[row.id] = json.loads(row.link_rooms) if row.link_rooms else []
         return _to_request(row)
 
     async def update(self, request: Request) -> None:
@@ -553,6 +570,12 @@ class SqlThreads(_Repo):
                                        .order_by(T.c.id))
         return [self._link(row) for row in rows]
 
+    async def rooms_of(self, request_id: int) -> list[str]:
+        known = self._uow.link_rooms.get(request_id)
+        if known is not None:
+            return known
+        return [link.room for link in await self.for_request(request_id)]
+
     async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]:
         found: dict[int, list[ThreadLink]] = {}
         request_ids = [n for n in request_ids if storable_id(n)]
@@ -622,6 +645,8 @@ class SqlUnitOfWork:
         self.inbound = SqlInbound(self)
         self.state = SqlState(self)
         self.tails = _Tails()
+        #: The rooms of the thread links of each request got in this unit of work.
+        self.link_rooms: dict[int, list[str]] = {}
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self.conn = await self.engine.connect()
@@ -648,6 +673,7 @@ class SqlUnitOfWork:
         assert self.conn is not None
         await self.conn.rollback()
         self.tails.clear()
+        self.link_rooms.clear()
         await self.conn.begin()
 
 
