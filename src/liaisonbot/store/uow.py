@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
@@ -40,7 +41,7 @@ from liaisonbot.service.ports import (
     OutboxItem,
     ThreadLink,
 )
-from liaisonbot.store.db import READ_ONLY, is_sqlite
+from liaisonbot.store.db import READ_ONLY, is_sqlite, write_lock
 from liaisonbot.store.tables import (
     INCOMPLETE_SQL,
     PENDING_SQL,
@@ -637,6 +638,7 @@ class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self.engine = engine
         self.read_only = read_only
+        self._lock: asyncio.Lock | None = None
         self.conn: AsyncConnection | None = None
         self.requests = SqlRequests(self)
         self.history = SqlHistory(self)
@@ -649,11 +651,29 @@ class SqlUnitOfWork:
         self.link_rooms: dict[int, list[str]] = {}
 
     async def __aenter__(self) -> SqlUnitOfWork:
+        lock = None if self.read_only else write_lock(self.engine)
+        if lock is not None:
+            # As long as SQLite's own busy timeout: a writer nested in another writer of the
+            # same task fails as it did with BEGIN IMMEDIATE alone, never hangs.
+            await asyncio.wait_for(lock.acquire(), 30)
+            self._lock = lock
+        try:
+            await self._begin()
+        except BaseException:
+            self._unlock()
+            raise
+        return self
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    async def _begin(self) -> None:
         self.conn = await self.engine.connect()
         if self.read_only and is_sqlite(str(self.engine.url)):  # a plain BEGIN (store.db)
             (await self.conn.get_raw_connection()).info[READ_ONLY] = True
         await self.conn.begin()
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.conn is not None
@@ -661,8 +681,11 @@ class SqlUnitOfWork:
             if self.conn.in_transaction():
                 await self.conn.rollback()
         finally:
-            await self.conn.close()
-            self.conn = None
+            try:
+                await self.conn.close()
+            finally:
+                self.conn = None
+                self._unlock()
 
     async def commit(self) -> None:
         assert self.conn is not None
