@@ -319,7 +319,7 @@ async def worker(url: str, n: int, floor: bool) -> None:
     try:
         if floor:
             async with core.engine.begin() as conn:  # the table, and a warm connection
-                await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER "
+                await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_floor (id BIGINT "
                                         "PRIMARY KEY, n INTEGER NOT NULL, note TEXT NOT NULL)"))
             began = time.perf_counter()
             done = len(await floor_tx_offset(core.engine, n))
@@ -335,12 +335,12 @@ async def worker(url: str, n: int, floor: bool) -> None:
 
 
 async def floor_tx_offset(engine: Any, count: int) -> list[float]:
-    """Bare INSERT+UPDATE transactions on ids no other replica uses (random 31-bit ids)."""
+    """Bare INSERT+UPDATE transactions on ids no other replica uses (random 62-bit ids)."""
     import secrets
 
     times: list[float] = []
     for _ in range(count):
-        key = secrets.randbits(31)
+        key = secrets.randbits(62)
         with b.stopwatch() as t:
             conn = await engine.connect()
             await conn.begin()
