@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from datetime import timedelta
@@ -68,8 +69,46 @@ async def floor_tx(engine: Any, count: int) -> list[float]:
     return times
 
 
-async def lifecycle(core: Any, clock: ManualClock, n: int) -> dict[str, list[float]]:
+class RoundTrips:
+    """Counts the database round trips of the engine (an SQLAlchemy event listener): every
+    statement the driver runs (an executemany counts once), every COMMIT/ROLLBACK, and on
+    PostgreSQL the BEGIN asyncpg sends itself (SQLite's BEGIN IMMEDIATE is a statement)."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+        self.count = 0
+        sync = engine.sync_engine
+        sqlite = sync.dialect.name == "sqlite"
+
+        import time
+
+        self.sql_s = 0.0  # seconds inside statements (driver round trips as SQLAlchemy sees)
+        started: list[float] = []
+
+        def bump(*_: Any, **__: Any) -> None:
+            self.count += 1
+
+        def before(*_: Any, **__: Any) -> None:
+            self.count += 1
+            started.append(time.perf_counter())
+
+        def after(*_: Any, **__: Any) -> None:
+            if started:
+                self.sql_s += time.perf_counter() - started.pop()
+
+        event.listen(sync, "before_cursor_execute", before)
+        event.listen(sync, "after_cursor_execute", after)
+        event.listen(sync, "commit", bump)
+        event.listen(sync, "rollback", bump)
+        if not sqlite:
+            event.listen(sync, "begin", bump)
+
+
+async def lifecycle(core: Any, clock: ManualClock, n: int,
+                    trips: dict[str, list[int]] | None = None,
+                    tag: str = "") -> dict[str, list[float]]:
     settings, desk = core.settings, core.desk
+    counter = RoundTrips(core.engine)
     actors = {slug: actor(settings, slug) for slug in EXAMPLE}
     times: dict[str, list[float]] = {"open": [], "ack": [], "answer": [], "close": []}
     ids: list[tuple[int, str, str]] = []
@@ -80,10 +119,15 @@ async def lifecycle(core: Any, clock: ManualClock, n: int) -> dict[str, list[flo
         nonlocal event
         event += 1
         clock.set(clock.now() + timedelta(milliseconds=50))
+        before, sql_before = counter.count, counter.sql_s
         with b.stopwatch() as t:
-            outcome = await desk.handle_command(actors[slug], line, event_id=f"bench-{event}",
+            outcome = await desk.handle_command(actors[slug], line, event_id=f"bench-{tag}{event}",
                                                 reply_in_room=True)
         times[verb].append(t[0])
+        if trips is not None:
+            trips.setdefault(verb, []).append(counter.count - before)
+            trips.setdefault(f"{verb}:sql_us", []).append(
+                round((counter.sql_s - sql_before) * 1e6))
         if outcome is None or not outcome.ok:
             failures.append(f"{line!r}: {outcome.reply.text if outcome else 'replayed'}")
         return outcome
@@ -137,8 +181,9 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             print(f"\n===== {backend}: {db.name}")
             # ---- 1. lifecycle
             floor = await floor_tx(core.engine, max(500, min(n // 5, 2000)))
+            trips: dict[str, list[int]] = {}
             with b.stopwatch() as wall:
-                times = await lifecycle(core, clock, n)
+                times = await lifecycle(core, clock, n, trips)
             commands = sum(len(v) for v in times.values())
             async with core.engine.connect() as conn:
                 outbox = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar()
@@ -154,23 +199,29 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             per_verb: dict[str, Any] = {}
             for verb, values in times.items():
                 s = b.summary(values)
+                rt = sorted(trips.get(verb, [0]))[len(trips.get(verb, [0])) // 2]
+                sql_ms = b.pct([float(v) for v in trips.get(f"{verb}:sql_us", [0])], 0.5) / 1e3
                 per_verb[verb] = {**s, "per_s": len(values) / s["total_s"],
-                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"]}
+                                  "x_floor_p50": s["p50_ms"] / fl["p50_ms"], "round_trips": rt,
+                                  "sql_p50_ms": sql_ms}
                 rows_out.append((verb, len(values), len(values) / s["total_s"], s["p50_ms"],
-                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"]))
+                                 s["p99_ms"], s["p50_ms"] / fl["p50_ms"], rt, sql_ms))
             all_times = [t for v in times.values() for t in v]
             s = b.summary(all_times)
             rows_out.append(("all", len(all_times), len(all_times) / s["total_s"], s["p50_ms"],
-                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"]))
+                             s["p99_ms"], s["p50_ms"] / fl["p50_ms"], "", ""))
             rows_out.append(("floor tx", fl["n"], 1e3 / fl["mean_ms"], fl["p50_ms"],
-                             fl["p99_ms"], 1.0))
-            b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor"))
+                             fl["p99_ms"], 1.0, 4, ""))
+            b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor",
+                               "round trips", "in SQL p50 ms"))
             out["lifecycle"] = {"requests": n, "commands": commands, "wall_s": wall[0],
                                 "commands_per_s": commands / wall[0], "per_verb": per_verb,
                                 "floor": fl, "outbox_rows": outbox, "history_rows": history,
                                 "maxrss_mb": b.maxrss_mb()}
 
             # ---- 2. big table
+            if rows <= 0:
+                return out
             maker = b.RowMaker(settings)
             icc = settings.directory.office(LIST_OFFICE)
 
@@ -256,11 +307,126 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
     return out
 
 
+async def worker(url: str, n: int, floor: bool) -> None:
+    """One replica (a process of its own): the lifecycle of N requests, or N bare floor
+    transactions, against ``url``; prints its count and wall time as JSON."""
+    import json
+    import time
+
+    settings = b.bench_settings(url)
+    clock = ManualClock(START)
+    core = await build_core(settings, clock=clock, migrate=False)
+    try:
+        if floor:
+            async with core.engine.begin() as conn:  # the table, and a warm connection
+                await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_floor (id BIGINT "
+                                        "PRIMARY KEY, n INTEGER NOT NULL, note TEXT NOT NULL)"))
+            began = time.perf_counter()
+            done = len(await floor_tx_offset(core.engine, n))
+        else:
+            began = time.perf_counter()
+            import secrets
+            times = await lifecycle(core, clock, n, tag=secrets.token_hex(4))
+            done = sum(len(v) for v in times.values())
+        wall = time.perf_counter() - began
+    finally:
+        await core.close()
+    print(json.dumps({"count": done, "wall_s": wall}))
+
+
+async def floor_tx_offset(engine: Any, count: int) -> list[float]:
+    """Bare INSERT+UPDATE transactions on ids no other replica uses (random 62-bit ids)."""
+    import secrets
+
+    times: list[float] = []
+    for _ in range(count):
+        key = secrets.randbits(62)
+        with b.stopwatch() as t:
+            conn = await engine.connect()
+            await conn.begin()
+            await conn.execute(text("INSERT INTO bench_floor (id, n, note) VALUES (:i, 0, 'r')"),
+                               {"i": key})
+            await conn.execute(text("UPDATE bench_floor SET n = n + 1 WHERE id = :i"),
+                               {"i": key})
+            await conn.commit()
+            await conn.close()
+        times.append(t[0])
+    return times
+
+
+async def replicas(n: int, rounds: int = 3) -> dict[str, Any]:
+    """PostgreSQL, replicas writing at once: N requests' lifecycle in one process alone, then
+    in two processes at the same time (each its own N requests); commands/s of all and the
+    scaling factor 1 → 2. The same for bare INSERT+UPDATE transactions (the floor: what the
+    machine and the database scale to, whatever the application does)."""
+    import json
+
+    async def spawn(url: str, count: int, floor: bool) -> Any:
+        args = [sys.executable, __file__, "--worker-url", url, "--n", str(count)]
+        if floor:
+            args.append("--worker-floor")
+        return await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+
+    async def run(url: str, count: int, floor: bool, processes: int) -> tuple[float, float]:
+        """Commands (or transactions) per second of all processes together, and the share
+        of samples (every 5 ms) in which some backend waited for a lock."""
+        import asyncpg
+
+        watcher = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        samples, waiting = 0, 0
+        procs = [await spawn(url, count, floor) for _ in range(processes)]
+        pending = [asyncio.ensure_future(p.communicate()) for p in procs]
+        while not all(task.done() for task in pending):
+            samples += 1
+            waiting += bool(await watcher.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            await asyncio.sleep(0.005)
+        await watcher.close()
+        outs = [json.loads(task.result()[0].decode().strip().splitlines()[-1])
+                for task in pending]
+        rate = sum(o["count"] for o in outs) / max(o["wall_s"] for o in outs)
+        return rate, waiting / max(samples, 1)
+
+    out: dict[str, Any] = {}
+    async with b.fresh_database("postgres") as db:
+        async with b.fresh_database("postgres") as floor_db:
+            rows = []
+            for label, url, floor, count in (("commands", db.url, False, n),
+                                             ("floor tx", floor_db.url, True, n * 4)):
+                ones, twos, waits = [], [], []
+                for _ in range(rounds):  # alternate, median: the machine is shared
+                    ones.append((await run(url, count, floor, 1))[0])
+                    rate, waited = await run(url, count, floor, 2)
+                    twos.append(rate)
+                    waits.append(waited)
+                one, two = b.pct(ones, 0.5), b.pct(twos, 0.5)
+                out[label] = {"one_per_s": one, "two_per_s": two, "scaling": two / one,
+                              "runs_one": ones, "runs_two": twos,
+                              "lock_wait_share_two": b.pct(waits, 0.5)}
+                rows.append((label, one, two, two / one, b.pct(waits, 0.5) * 100))
+            print(f"\n-- PostgreSQL, replicas writing at once ({n:,} requests' lifecycle each; "
+                  f"floor: {n * 4:,} bare INSERT+UPDATE transactions each; median of {rounds} "
+                  "alternating runs)\n")
+            b.table(rows, ("work", "1 process /s", "2 processes /s", "scaling",
+                           "% samples with a lock wait (2 processes)"))
+    return out
+
+
 async def main() -> None:
     parser = b.base_args(__doc__.split("\n")[0], 2_500)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--case-size", type=int, default=1_000)
+    parser.add_argument("--replicas", action="store_true",
+                        help="PostgreSQL: one process, then two writing at once (scaling)")
+    parser.add_argument("--worker-url", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-floor", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_url:
+        await worker(args.worker_url, args.n, args.worker_floor)
+        return
+    if args.replicas:
+        b.finish("desk-replicas", {"n": args.n, "replicas": await replicas(args.n)})
+        return
     results: dict[str, Any] = {"n": args.n, "rows": args.rows, "case_size": args.case_size}
     for backend in b.backends(args.backend):
         with b.stopwatch() as t:

@@ -144,9 +144,71 @@ async def run_backend(backend: str, n: int, rows: int) -> dict[str, Any]:
                 "claim_plan": plan, "claim_uses_index": verdict[0], "claim_index": verdict[1],
                 "claim_sql": " ".join(claim_sql.split()), "claim_sql_same_as_run": same,
                 "maxrss_mb": b.maxrss_mb()})
+            out["weekly"] = await weekly_report(core, clock, backend)
         finally:
             await core.close()
     return out
+
+
+REPORT_OFFICE = "icc-otp"
+REPORT_ACTIONS = ("acknowledged", "answered", "marked incomplete", "completed", "declined",
+                  "withdrawn")
+#: The floor of the weekly report: the office's requests and their history entries of the
+#: actions the figures read, each in one indexed statement, fetched raw.
+FLOOR_REQUESTS = ("SELECT * FROM request WHERE requested = :o UNION ALL "
+                  "SELECT * FROM request WHERE requesting = :o")
+FLOOR_HISTORY = ("SELECT * FROM history WHERE action IN ({actions}) AND request_id IN "
+                 "(SELECT id FROM request WHERE requested = :o UNION ALL "
+                 "SELECT id FROM request WHERE requesting = :o) ORDER BY id").format(
+    actions=", ".join(f"'{a}'" for a in REPORT_ACTIONS))
+
+
+async def weekly_report(core: Any, clock: ManualClock, backend: str) -> dict[str, Any]:
+    """The weekly report of one office over the whole table: a history for the bulk rows is
+    written first (an ``acknowledged`` entry for every request past ``open``, an ``answered``
+    one for the answered and closed; unsealed, the report does not verify), then the office's
+    report is queued by the real ``Ticker.reports`` at its Monday opening."""
+    from datetime import date, timedelta
+
+    with b.stopwatch() as load:
+        async with core.engine.begin() as conn:
+            if backend == "postgres":  # ids the application assigned (before 0005) skipped
+                await conn.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('history', 'id'), "
+                    "GREATEST((SELECT max(id) FROM history), 1))")
+            for action, at, where in (("acknowledged", "created_at", "status <> 'open'"),
+                                      ("answered", "updated_at",
+                                       "status IN ('answered', 'closed')")):
+                await conn.execute(text(
+                    "INSERT INTO history (request_id, at, actor, platform, action, detail, "
+                    f"prev_hash, hash) SELECT id, {at}, 'bench', 'console', '{action}', '{{}}', "
+                    f"'', '' FROM request WHERE {where}"))
+            if backend == "postgres":
+                await conn.exec_driver_sql("ANALYZE history")
+        async with core.engine.connect() as conn:
+            entries = (await conn.exec_driver_sql("SELECT count(*) FROM history")).scalar()
+    office = core.settings.directory.office(REPORT_OFFICE)
+    monday = date(2026, 11, 30)
+    clock.set(office.calendar.opening(monday) + timedelta(minutes=5))
+    core.ticker.weekly = frozenset({REPORT_OFFICE})
+    with b.stopwatch() as took:
+        queued = await core.ticker.reports(clock.now())
+    floor_s, counts = 0.0, []
+    for statement in (FLOOR_REQUESTS, FLOOR_HISTORY):
+        with b.stopwatch() as t:
+            async with core.engine.connect() as conn:
+                counts.append(len((await conn.execute(text(statement), {"o": REPORT_OFFICE})
+                                   ).all()))
+        floor_s += t[0]
+    print(f"\n-- weekly report of {REPORT_OFFICE} over every request it is party to "
+          f"({counts[0]:,} requests, {counts[1]:,} of its {entries:,} history entries read; "
+          f"history written in {load[0]:.1f}s)\n")
+    b.table([("Ticker.reports (one office)", queued, took[0], took[0] / floor_s),
+             ("floor: its two SELECTs raw", counts[0] + counts[1], floor_s, 1.0)],
+            ("step", "posts", "seconds", "x floor"))
+    return {"office": REPORT_OFFICE, "requests": counts[0], "entries_read": counts[1],
+            "history_rows": entries, "seconds": took[0], "floor_s": floor_s,
+            "x_floor": took[0] / floor_s, "queued": queued}
 
 
 async def main() -> None:

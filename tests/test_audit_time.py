@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_settings, start_bot
-from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text, verify
+from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, link_hash, utc_text, verify
 from liaisonbot.service.reports import verify_audit
 from test_cli import cli
 
@@ -57,7 +57,7 @@ async def test_chain_verifies_whatever_the_clock_offset(any_url: str, clock: str
         async with bot.core.uow() as tx:
             chain = await tx.history.chain()
         # Sealed in the canonical form itself, not merely accepted as a legacy entry.
-        assert chain and all(entry_hash(item.prev_hash, item.entry) == item.hash
+        assert chain and all(link_hash(item.prev_hash, item.entry) == item.hash
                              for item in chain)
         # And the check still catches a change.
         async with bot.core.engine.begin() as conn:
@@ -93,8 +93,10 @@ async def test_legacy_entries_sealed_with_the_clock_offset_still_verify(any_url:
                     " 'opened', :detail, :prev, :hash)"),
                     {**row, "at": row["at"].astimezone(UTC).replace(tzinfo=None),
                      "detail": json.dumps({"case": "C-1"})})
-            await conn.execute(text("INSERT INTO audit_head (id, last_id, last_hash)"
-                                    " VALUES (1, :id, :hash)"), {"id": len(rows), "hash": prev})
+            # As migration 0005 leaves a database written before it: the legacy chain's end.
+            await conn.execute(text("INSERT INTO audit_head (id, last_id, last_hash, legacy_upto,"
+                                    " legacy_hash) VALUES (1, :id, :hash, :id, :hash)"),
+                               {"id": len(rows), "hash": prev})
         assert await verify_audit(bot.core.uow) is None
         # New entries follow the legacy ones in the canonical form.
         await bot.exec("!liaison open C-1 to:ba-spo Records", user="alice", room="icc")

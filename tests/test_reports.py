@@ -69,3 +69,26 @@ def test_csv_cells_get_a_quote_only_when_they_start_like_a_formula() -> None:
            "basis": "-1", "note": "@x"}
     assert _csv_safe(row) == {"summary": "'=HYPERLINK(1)", "assignee": "", "eta": None,
                               "case": "ICC-1", "n": 3, "basis": "'-1", "note": "'@x"}
+
+
+async def test_weekly_report_reads_the_history_in_one_query(sqlite_url: str) -> None:
+    """No N+1: the report over many requests reads their history in one statement."""
+    from sqlalchemy import event
+
+    bot = await start_bot(make_settings(sqlite_url, reports={"weekly": ["ba-spo"]}))
+    try:
+        for n in range(6):
+            await bot.exec(f"!liaison open C-{n} to:ba-spo Records", user="alice", room="icc")
+            await bot.exec(f"!liaison ack R-{n + 1}", user="bojan", room="ba")
+        history_reads: list[str] = []
+
+        def seen(_c: object, _cur: object, statement: str, *_: object) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "FROM history" in statement:
+                history_reads.append(statement)
+
+        event.listen(bot.core.engine.sync_engine, "before_cursor_execute", seen)
+        queued = await bot.core.ticker.reports(datetime(2026, 12, 7, 8, 30, tzinfo=UTC))
+        assert queued >= 1
+        assert len(history_reads) == 1
+    finally:
+        await bot.core.close()

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from markupsafe import Markup, escape
 
-from liaisonbot.domain.audit import GENESIS, entry_hash
+from liaisonbot.domain.audit import ALL_LEGACY, GENESIS, Seal, entry_hash, link_hash
 from liaisonbot.domain.model import PENDING, Status
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
@@ -103,20 +103,40 @@ class ChainCheck:
 
 
 def check_entries(sealed: list[tuple[HistoryItem, str | None, str | None]],
-                  head: tuple[int, str] | None) -> ChainCheck:
-    """Each entry hashes to its stored hash, follows the entry before it and is followed by
-    the entry after it (or is the head)."""
+                  head: tuple[int, str] | None, seal: Seal = ALL_LEGACY,
+                  tail: str | None = None) -> ChainCheck:
+    """Each entry hashes to its stored hash and follows the entry before it. A legacy entry
+    (``domain.audit``) follows the entry with the id before it and is followed by the one
+    after it (or ends the legacy chain); a linked entry follows the request's previous entry,
+    and the request's last entry is the one its row records (``tail``)."""
+    previous: str | None = None
     for item, before, after in sealed:
         entry = item.entry
-        expected_prev = GENESIS if entry.id == 1 else before
+        if entry.id > seal.legacy_upto:
+            expected_prev = previous or GENESIS
+            if link_hash(item.prev_hash, entry) != item.hash:
+                return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_CHANGED)
+            if item.prev_hash != expected_prev:
+                return ChainCheck(False, len(sealed), entry.id,
+                                  m.BOARD_CHAIN_NOT_AFTER)
+            previous = item.hash
+            continue
+        legacy_prev = GENESIS if entry.id == 1 else before
         if entry_hash(item.prev_hash, entry) != item.hash:
             return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_CHANGED)
-        if item.prev_hash != expected_prev:
+        if item.prev_hash != legacy_prev:
             return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_NOT_AFTER)
+        if seal is not ALL_LEGACY and entry.id == seal.legacy_upto:
+            after = None  # the next id is a linked entry, of whichever request
         if after is not None and after != item.hash:
             return ChainCheck(False, len(sealed), entry.id + 1, m.BOARD_CHAIN_NOT_BEFORE)
-        if after is None and head != (entry.id, item.hash):
+        end = head if seal is ALL_LEGACY else (seal.legacy_upto, seal.legacy_hash)
+        if after is None and end != (entry.id, item.hash):
             return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_NO_NEXT)
+        previous = item.hash
+    if seal is not ALL_LEGACY and sealed and tail != previous:
+        return ChainCheck(False, len(sealed), sealed[-1][0].entry.id,
+                          m.BOARD_CHAIN_NO_NEXT)
     return ChainCheck(True, len(sealed))
 
 

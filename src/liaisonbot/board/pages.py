@@ -275,7 +275,7 @@ class Board:
 
     async def _cases(self, request: web.Request, viewer: Viewer,
                      office: Office) -> web.StreamResponse:
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             cases = await BoardReads(tx).cases(office.slug, self.clock.now())
         w = words(office.language)
         cut = (w(m.BOARD_CASES_CUT).format(limit=w.number(CASES_PAGE_LIMIT),
@@ -287,7 +287,7 @@ class Board:
 
     async def _cases_csv(self, request: web.Request, viewer: Viewer,
                          office: Office) -> web.StreamResponse:
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             cases = await BoardReads(tx).cases(office.slug, self.clock.now())
         return self._csv(f"{office.slug}-cases.csv", ("case", "requests", "open", "overdue"),
                          [list(row) for row in cases])
@@ -315,7 +315,7 @@ class Board:
         if not is_case_ref(ref):
             raise web.HTTPBadRequest(
                 text=words(office.language)(m.BOARD_BAD_CASE).format(case=ref[:80]))
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             reads = BoardReads(tx)
             rows = await reads.case_requests(ref, office.slug, status=status, partner=partner,
                                              instrument=via, limit=limit, offset=offset)
@@ -394,7 +394,7 @@ class Board:
     async def _request(self, request: web.Request, viewer: Viewer,
                        office: Office) -> web.StreamResponse:
         rid = int(request.match_info["rid"])
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             found = await tx.requests.get(rid)
             if found is None or not found.is_party(office.slug) or \
                     not field_shown(found, viewer, "id", directory=self.directory):
@@ -402,7 +402,9 @@ class Board:
             reads = BoardReads(tx)
             sealed = await reads.sealed_entries(rid)
             head = await reads.head()
-        check = check_entries(sealed, head)
+            seal = await tx.history.seal()
+            tail = await reads.tail(rid)
+        check = check_entries(sealed, head, seal, tail)
         show_text = field_shown(found, viewer, "notes", directory=self.directory)
         tz, w = office.calendar.tz.key, words(office.language)
         timeline = [{"at": datetime.fromisoformat(item.entry.at),
@@ -419,7 +421,7 @@ class Board:
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
 
     async def _partner_rows(self, office: Office) -> list[Any]:
-        async with self.uow() as tx:
+        async with self.uow(read_only=True) as tx:
             reads = BoardReads(tx)
             requests = await reads.party_times(office.slug)
             firsts = await reads.first_moments(office.slug, ACK_ACTIONS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -191,6 +191,12 @@ class Desk:
         if actor.thread_root is None:
             return False
         files = [(valid_text(name, 255), size) for name, size in files or []]
+        return await _retrying(lambda: self._relay_once(actor, text, event_id, files,
+                                                        source_ref))
+
+    async def _relay_once(self, actor: Actor, text: str, event_id: str | None,
+                          files: list[tuple[str, int]], source_ref: str | None) -> bool:
+        assert actor.thread_root is not None
         async with self.uow() as uow:
             link = await uow.threads.find(self._room_key(actor.room), actor.thread_root)
             if link is None:
@@ -242,6 +248,11 @@ class Desk:
     async def _relay_change(self, actor: Actor, source_ref: str, text: str, *,
                             event_id: str | None, kind: str) -> bool:
         actor, text = _valid(actor), valid_text(text)
+        return await _retrying(lambda: self._relay_change_once(actor, source_ref, text,
+                                                               event_id, kind))
+
+    async def _relay_change_once(self, actor: Actor, source_ref: str, text: str,
+                                 event_id: str | None, kind: str) -> bool:
         async with self.uow() as uow:
             known = await uow.state.get(_RELAY_KEY + source_ref)
             if known is None:
@@ -435,8 +446,7 @@ class Desk:
     async def _request_rooms(self, ctx: _Ctx, request: Request) -> list[str]:
         """Rooms holding the request's card: the requested office's rooms and the room it
         was opened from (from the thread map, else from the config)."""
-        links = await ctx.uow.threads.for_request(request.id)
-        rooms = [link.room for link in links]
+        rooms = list(await ctx.uow.threads.rooms_of(request.id))
         for room in self._card_rooms(request, origin=None):
             if room not in rooms:
                 rooms.append(room)
@@ -641,10 +651,12 @@ class Desk:
             request.status = rule.to_status
         request.updated_at = ctx.now
         self._reschedule(request)
-        await ctx.uow.requests.update(request)
         if request.status is not old_status:
             detail["status"] = [old_status.value, request.status.value]
+        # The entry first: the request's update then carries its chain's new end (one
+        # statement, under the version lock).
         await self._history(ctx, request, m.STATUS_VERB[verb], **detail)
+        await ctx.uow.requests.update(request)
         change = Changed(request=request, verb=verb, who=ctx.actor.display, office=office.slug,
                          detail=detail, private=private, transition=rule.to_status is not None)
         await self._fan_out(ctx, change)
@@ -683,6 +695,17 @@ class Desk:
                "withdraw": "reason"}.get(verb, "note")
         return {key: cmd.text, "eta": utc_text(request.eta) if cmd.eta and request.eta
                 else None}, cmd.text
+
+
+async def _retrying(attempt: Callable[[], Awaitable[bool]]) -> bool:
+    """Run ``attempt`` again on the new state when it lost a race for its request (the
+    request's audit chain moved meanwhile); the last try's Conflict propagates."""
+    for _ in range(3):
+        try:
+            return await attempt()
+        except Conflict:
+            continue
+    return await attempt()
 
 
 def _valid(actor: Actor) -> Actor:

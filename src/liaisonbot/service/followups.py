@@ -34,7 +34,7 @@ from liaisonbot.service.ports import (
     UnitOfWorkFactory,
 )
 from liaisonbot.service.reports import weekly_figures, weekly_text
-from liaisonbot.service.stats import statistics, statistics_text
+from liaisonbot.service.stats import REPORT_ACTIONS, statistics, statistics_text
 
 if TYPE_CHECKING:
     from liaisonbot.service.desk import Desk
@@ -83,7 +83,7 @@ class Ticker:
 
     async def next_due(self, after: datetime) -> datetime | None:
         """The next moment strictly after ``after`` at which a job falls due."""
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             candidates = [await uow.requests.next_nudge_after(after),
                           await uow.outbox.next_attempt_after(after)]
         for office in self.directory.offices:
@@ -256,7 +256,8 @@ class Ticker:
                                                     f"{year}-W{week:02d}", now):
                     continue
                 requests = await uow.requests.party_to(office.slug)
-                histories = {r.id: await uow.history.for_request(r.id) for r in requests}
+                # One query for the history of all of them (only what the figures read).
+                histories = await uow.history.for_office(office.slug, REPORT_ACTIONS)
                 w = words(office.language)
                 text = weekly_text(office.name, weekly_figures(office.slug, requests,
                                                                histories, now), w)

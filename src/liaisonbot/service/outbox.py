@@ -71,8 +71,14 @@ class OutboxWorker:
 
     def __init__(self, *, uow: UnitOfWorkFactory, gateways: Mapping[str, ChatGateway],
                  clock: Clock, retry: RetryPolicy | None = None, batch: int = 50,
-                 telemetry: Telemetry | None = None, owner: str | None = None) -> None:
+                 telemetry: Telemetry | None = None, owner: str | None = None,
+                 per_room: int = 20) -> None:
         self.uow = uow
+        #: How many entries of one room a round leases (delivered one after the other).
+        self.per_room = per_room
+        #: The thread links of the requests of the round's entries, read with the claim and
+        #: kept up to date as cards go out (no read transaction per post).
+        self._links: dict[int, list[ThreadLink]] = {}
         #: Who this worker's leases belong to: the process instance (``store.db.INSTANCE``).
         self.owner = owner or f"worker-{secrets.token_hex(6)}"
         self.telemetry = telemetry or NullTelemetry()
@@ -99,10 +105,41 @@ class OutboxWorker:
         async with self.uow() as uow:
             items = await uow.outbox.claim(self.clock.now(), self.batch,
                                            self.retry.lease_seconds, self.paused,
-                                           owner=self.owner)
+                                           owner=self.owner, per_room=self.per_room)
+            request_ids = sorted({i.request_id for i in items if i.request_id is not None})
+            links = await uow.threads.for_requests(request_ids) if request_ids else {}
             await uow.commit()
         self._held.update(item.id for item in items)
+        self._links = {rid: links.get(rid, []) for rid in request_ids}
         return items
+
+    async def _round(self, items: list[OutboxItem]) -> None:
+        """Deliver a round: rooms in parallel, each room's entries in order."""
+        rooms: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            rooms.setdefault(item.room, []).append(item)
+        await asyncio.gather(*(self._deliver_room(run) for run in rooms.values()))
+
+    async def _deliver_room(self, run: list[OutboxItem]) -> None:
+        """One room's leased entries, in order; after one that did not go out, the rest are
+        handed back at once (they go after it)."""
+        for number, item in enumerate(run):
+            try:
+                delivered = await self._deliver(item)
+            except asyncio.CancelledError:
+                await _uncancellable(self._hand_back(run[number + 1:]))
+                raise
+            if not delivered:
+                await self._hand_back(run[number + 1:])
+                return
+
+    async def _hand_back(self, items: list[OutboxItem]) -> None:
+        if not items:
+            return
+        async with self.uow() as uow:
+            await uow.outbox.release([item.id for item in items], self.clock.now())
+            await uow.commit()
+        self._held.difference_update(item.id for item in items)
 
     async def reclaim(self) -> list[int]:
         """Hand back the leases of processes that are gone (at start: what this process held
@@ -152,7 +189,7 @@ class OutboxWorker:
         """Lease one round (the head entry of each room) and deliver it; returns the count."""
         items = await self._claim()
         if items:
-            await asyncio.gather(*(self._deliver(item) for item in items))
+            await self._round(items)
         return len(items)
 
     async def finish(self, seconds: float) -> None:
@@ -169,7 +206,7 @@ class OutboxWorker:
             items = await self._claim()  # never cancelled half-way: leases always tracked
             if not items:
                 break
-            round_ = asyncio.gather(*(self._deliver(item) for item in items))
+            round_ = asyncio.ensure_future(self._round(items))
             done, _ = await asyncio.wait({round_}, timeout=max(deadline - loop.time(), 0))
             if not done:
                 log.info("shutdown: handing back unfinished deliveries",
@@ -228,7 +265,8 @@ class OutboxWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Deliver one entry; True when it went out."""
         gateway = self.gateways.get(item.platform)
         try:
             if gateway is None:
@@ -242,26 +280,31 @@ class OutboxWorker:
             raise
         except DeliveryError as error:
             await self._failed(item, error)
-            return
+            return False
         except Exception as error:  # a gateway bug must not lose the post
             log.exception("delivery %s to %s crashed", item.id, item.room)
             await self._failed(item, DeliveryError(f"{type(error).__name__}: {error}"))
-            return
+            return False
         # It is posted: record that even if shutdown cancels us meanwhile.
         await _uncancellable(self._done(item, receipt))
+        return True
 
     async def _delivery(self, item: OutboxItem) -> Delivery:
         thread = None
         related: list[ThreadLink] = []
         target = None
         if item.request_id is not None:
-            async with self.uow() as uow:
-                related = await uow.threads.for_request(item.request_id)
-                source = item.post.extra.get("target")
-                if item.post.kind in ("relay_edit", "relay_delete") and source:
-                    # Per-room order: the relay copy went out (or failed) before this entry.
-                    target = await uow.outbox.relay_copy(item.request_id, item.room,
-                                                         str(source))
+            cached = self._links.get(item.request_id)
+            source = item.post.extra.get("target")
+            if cached is None or (item.post.kind in ("relay_edit", "relay_delete") and source):
+                async with self.uow(read_only=True) as uow:
+                    related = await uow.threads.for_request(item.request_id)
+                    if source and item.post.kind in ("relay_edit", "relay_delete"):
+                        # Per-room order: the relay copy went out (or failed) before this.
+                        target = await uow.outbox.relay_copy(item.request_id, item.room,
+                                                             str(source))
+            else:
+                related = list(cached)
             thread = next((link for link in related if link.room == item.room), None)
         return Delivery(delivery_id=f"lb-{item.id}", room=item.room, post=item.post,
                         thread=thread, related=related, target_ref=target)
@@ -270,10 +313,14 @@ class OutboxWorker:
         now = self.clock.now()
         async with self.uow() as uow:
             await uow.outbox.done(item.id, receipt.message_ref, now)
+            link = None
             if item.post.kind == "card" and item.request_id is not None:
-                await uow.threads.add(ThreadLink(item.request_id, item.room, receipt.message_ref,
-                                                 receipt.message_ref), now)
+                link = ThreadLink(item.request_id, item.room, receipt.message_ref,
+                                  receipt.message_ref)
+                await uow.threads.add(link, now)
             await uow.commit()
+        if link is not None and item.request_id in self._links:
+            self._links[item.request_id].append(link)
         self._held.discard(item.id)
         self.delivered += 1
         latency = (now - item.created_at).total_seconds()

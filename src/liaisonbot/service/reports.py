@@ -51,11 +51,12 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
     """The case's requests (only those ``office`` is party to, when given) with history; the
     JSON form adds each request's instrument and the case's clock statistics (given the
     ``directory``)."""
-    async with uow() as tx:
+    async with uow(read_only=True) as tx:
         requests = (await tx.requests.for_case(case, office) if office
                     else await tx.requests.all_for_case(case))
         requests.sort(key=lambda r: r.id)
-        histories = {r.id: await tx.history.for_request(r.id) for r in requests}
+        found = await tx.history.for_requests([r.id for r in requests])
+        histories = {r.id: found.get(r.id, []) for r in requests}
     audience = Audience(Place.EXPORT, office)
     requests = [r for r in requests if visibility(r, audience, "id") is Shown.SHOWN]
     rows = [_row(r, audience) for r in requests]
@@ -122,10 +123,13 @@ def _markdown(case: str, office: str | None, requests: list[Request],
 
 
 async def verify_audit(uow: UnitOfWorkFactory) -> Break | None:
-    async with uow() as tx:
+    async with uow(read_only=True) as tx:
         chain = await tx.history.chain()
         head = await tx.history.head()
-    return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head)
+        seal = await tx.history.seal()
+        tails = await tx.history.tails()
+    return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head, seal,
+                  tails)
 
 
 # ---------------------------------------------------------------------- the weekly report

@@ -20,6 +20,10 @@ from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 
 _PAUSE, _RESUME = "marked incomplete", "completed"
+#: Every history action the weekly report's figures read (``weekly_figures`` and these
+#: statistics): the report reads only these entries, in one query.
+REPORT_ACTIONS = frozenset({"acknowledged", "answered", _PAUSE, _RESUME, "declined",
+                            "withdrawn"})
 NO_INSTRUMENT = "none"
 
 

@@ -69,10 +69,12 @@ class RequestRow(SQLModel, table=True):
     missing: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     incomplete_nudges_sent: int = 0
     eta_reminded: bool = False
+    # 0005: the hash of the request's last history entry (its audit chain's end)
+    audit_hash: str | None = Field(default=None, max_length=64)
 
 
 class HistoryRow(SQLModel, table=True):
-    """Append-only; each row seals the previous one (see ``domain.audit``)."""
+    """Append-only; each row seals the previous one of its request (see ``domain.audit``)."""
 
     __tablename__ = "history"
     __table_args__ = ({"sqlite_autoincrement": True},)
@@ -89,19 +91,27 @@ class HistoryRow(SQLModel, table=True):
 
 
 class AuditHeadRow(SQLModel, table=True):
-    """One row: the last sealed entry. Locking it serialises appends across processes."""
+    """One row: where the legacy global chain ends (0005) and the last entry of no request.
+    Request entries never touch it (each request's chain ends in ``request.audit_hash``)."""
 
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True)
     last_id: int = 0
     last_hash: str = Field(max_length=64)
+    legacy_upto: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    legacy_hash: str = Field(default="0" * 64, max_length=64,
+                             sa_column_kwargs={"server_default": "0" * 64})
 
 
 class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_pending", "next_attempt_at", "id",
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        # The claim: each room's oldest pending entries, by index (0005).
+        Index("ix_outbox_room_pending", "room", "id",
               sqlite_where=text("status = 'pending'"),
               postgresql_where=text("status = 'pending'")),
         {"sqlite_autoincrement": True},

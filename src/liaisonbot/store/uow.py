@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
@@ -16,16 +17,19 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, utc_text
+from liaisonbot.domain.audit import GENESIS, Entry, Seal, link_hash, utc_text
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.model import PENDING, Confidentiality, Kind, Request, Status
 from liaisonbot.domain.refs import storable_id
@@ -37,7 +41,7 @@ from liaisonbot.service.ports import (
     OutboxItem,
     ThreadLink,
 )
-from liaisonbot.store.db import is_sqlite
+from liaisonbot.store.db import READ_ONLY, is_sqlite, write_lock
 from liaisonbot.store.tables import (
     INCOMPLETE_SQL,
     PENDING_SQL,
@@ -75,6 +79,39 @@ def _to_row(request: Request) -> dict[str, Any]:
     return row
 
 
+def _update_request(with_tail: bool) -> Any:
+    """The request's write-back, built once (its cache key is computed once, not per call):
+    every field, the version check, and with ``with_tail`` the audit chain's new end."""
+    names = (*_REQUEST_FIELDS, "case_ref", "confidentiality", "paused_from")
+    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in names}
+    values["version"] = bindparam("v_version_new")
+    if with_tail:
+        values["audit_hash"] = bindparam("v_audit_hash")
+    return update(R).where(R.c.id == bindparam("v_id"),
+                           R.c.version == bindparam("v_version")).values(values)
+
+
+_UPDATE = {flag: _update_request(flag) for flag in (False, True)}
+_INSERT_REQUEST = insert(R).values(
+    {name: bindparam(f"v_{name}") for name in (*_REQUEST_FIELDS, "case_ref", "confidentiality",
+                                               "paused_from", "version")}).returning(R.c.id)
+_FIRST_TIME = {dialect: make(I).values(platform=bindparam("p"), event_id=bindparam("e"),
+                                       at=bindparam("a")).on_conflict_do_nothing()
+               for dialect, make in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+
+
+#: The rooms of a request's thread links (in id order) as a JSON array, a scalar subquery
+#: beside the request's columns: SQLite, PostgreSQL.
+_LINK_ROOMS: dict[bool, Any] = {
+    True: literal_column(
+        "(SELECT json_group_array(room) FROM (SELECT room FROM thread_link "
+        "WHERE thread_link.request_id = request.id ORDER BY thread_link.id))").label("link_rooms"),
+    False: literal_column(
+        "(SELECT json_agg(room ORDER BY id)::text FROM thread_link "
+        "WHERE thread_link.request_id = request.id)").label("link_rooms"),
+}
+
+
 def _to_request(row: Any) -> Request:
     m = row._mapping
     data = {name: m[name] for name in _REQUEST_FIELDS}
@@ -110,21 +147,35 @@ class _Repo:
 
 class SqlRequests(_Repo):
     async def add(self, request: Request) -> int:
-        result = await self.conn.execute(insert(R).values(**_to_row(request), version=1)
-                                         .returning(R.c.id))
+        params = {f"v_{k}": v for k, v in _to_row(request).items()}
+        result = await self.conn.execute(_INSERT_REQUEST, {**params, "v_version": 1})
         request.id = int(result.scalar_one())
+        self._uow.tails.read[request.id] = None
         return request.id
 
     async def get(self, request_id: int) -> Request | None:
         if not storable_id(request_id):
             return None  # beyond the column's range (PostgreSQL would raise): no such request
-        row = (await self.conn.execute(select(R).where(R.c.id == request_id))).first()
-        return _to_request(row) if row else None
+        sqlite = is_sqlite(str(self.conn.engine.url))
+        row = (await self.conn.execute(select(R, _LINK_ROOMS[sqlite]).where(
+            R.c.id == request_id))).first()
+        if row is None:
+            return None
+        self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        # The rooms of its thread links come in the same statement (the desk's fan-out).
+        self._uow.link_rooms[row.id] = json.loads(row.link_rooms) if row.link_rooms else []
+        return _to_request(row)
 
     async def update(self, request: Request) -> None:
-        result = await self.conn.execute(
-            update(R).where(and_(R.c.id == request.id, R.c.version == request.version))
-            .values(**_to_row(request), version=request.version + 1))
+        """Write ``request`` back under its version; the audit chain's new last hash of the
+        request (appended in this unit of work) goes in the same statement."""
+        params = {f"v_{k}": v for k, v in _to_row(request).items()}
+        params.update(v_id=request.id, v_version=request.version,
+                      v_version_new=request.version + 1)
+        tail = self._uow.tails.take(request.id)
+        if tail is not None:
+            params["v_audit_hash"] = tail
+        result = await self.conn.execute(_UPDATE[tail is not None], params)
         if result.rowcount != 1:
             raise Conflict(request.ref)
         request.version += 1
@@ -177,15 +228,17 @@ class SqlRequests(_Repo):
         needed; the version still moves, so a desk command holding an older copy re-reads."""
         if not requests:
             return
+        tails = self._uow.tails
         await self.conn.execute(
             update(R).where(R.c.id == bindparam("b_id")).values(
                 ack_nudges_sent=bindparam("b_ack"), answer_nudges_sent=bindparam("b_answer"),
                 next_nudge_at=bindparam("b_next"), version=R.c.version + 1,
                 incomplete_nudges_sent=bindparam("b_incomplete"),
-                eta_reminded=bindparam("b_eta")),
+                eta_reminded=bindparam("b_eta"), audit_hash=bindparam("b_hash")),
             [{"b_id": r.id, "b_ack": r.ack_nudges_sent, "b_answer": r.answer_nudges_sent,
               "b_next": r.next_nudge_at, "b_incomplete": r.incomplete_nudges_sent,
-              "b_eta": r.eta_reminded} for r in requests])
+              "b_eta": r.eta_reminded, "b_hash": tails.take(r.id) or tails.read.get(r.id)}
+             for r in requests])
         for request in requests:
             request.version += 1
 
@@ -198,7 +251,10 @@ class SqlRequests(_Repo):
                  .order_by(R.c.next_nudge_at).limit(limit))
         if not is_sqlite(str(self.conn.engine.url)):
             query = query.with_for_update(skip_locked=True)
-        return await self._many(query)
+        rows = (await self.conn.execute(query)).all()
+        for row in rows:
+            self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        return [_to_request(row) for row in rows]
 
 
 class SqlHistory(_Repo):
@@ -207,30 +263,57 @@ class SqlHistory(_Repo):
         await self.append_many([HistoryDraft(request_id, at, actor, platform, action, detail)])
 
     async def append_many(self, drafts: Sequence[HistoryDraft]) -> None:
-        """Seal ``drafts`` onto the chain: the head row is locked once, the entries are
-        inserted in one statement, and the head moves to the last of them."""
+        """Seal ``drafts`` onto their requests' chains (``domain.audit``): each links to the
+        request's last entry, known from the request row this unit of work read (its
+        ``audit_hash``), so no shared row is locked; all go in one statement. The request's
+        new last hash is written with the request's own update (or at commit, under its
+        version). Entries of no request chain under the head row, as before."""
         if not drafts:
             return
+        tails = self._uow.tails
+        rows = []
+        loose = [d for d in drafts if d.request_id is None]
+        for draft in drafts:
+            if draft.request_id is None:
+                continue
+            prev = await tails.current(self.conn, draft.request_id) or GENESIS
+            sealed = link_hash(prev, self._draft_entry(draft))
+            rows.append(self._row(draft, prev, sealed))
+            tails.moved(draft.request_id, sealed)
+        if rows:
+            await self.conn.execute(insert(H), rows)
+        if loose:
+            await self._append_loose(loose)
+
+    @staticmethod
+    def _draft_entry(draft: HistoryDraft) -> Entry:
+        return Entry(0, draft.request_id, utc_text(draft.at), draft.actor, draft.platform,
+                     draft.action, draft.detail)
+
+    @staticmethod
+    def _row(draft: HistoryDraft, prev: str, sealed: str) -> dict[str, Any]:
+        return {"request_id": draft.request_id, "at": draft.at, "actor": draft.actor,
+                "platform": draft.platform, "action": draft.action, "prev_hash": prev,
+                "hash": sealed,
+                "detail": json.dumps(draft.detail, sort_keys=True, ensure_ascii=False)}
+
+    async def _append_loose(self, drafts: Sequence[HistoryDraft]) -> None:
+        """Entries of no request (none today): one chain under the locked head row."""
         head = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1).with_for_update())
                 ).first()
         last_id, prev = (head.last_id, head.last_hash) if head else (0, GENESIS)
-        rows = []
         for draft in drafts:
-            last_id += 1
-            entry = Entry(last_id, draft.request_id, utc_text(draft.at), draft.actor,
-                          draft.platform, draft.action, draft.detail)
-            sealed = entry_hash(prev, entry)
-            rows.append({"id": entry.id, "request_id": draft.request_id, "at": draft.at,
-                         "actor": draft.actor, "platform": draft.platform,
-                         "action": draft.action, "prev_hash": prev, "hash": sealed,
-                         "detail": json.dumps(draft.detail, sort_keys=True, ensure_ascii=False)})
+            sealed = link_hash(prev, self._draft_entry(draft))
+            last_id = int((await self.conn.execute(
+                insert(H).values(**self._row(draft, prev, sealed)).returning(H.c.id))
+            ).scalar_one())
             prev = sealed
-        await self.conn.execute(insert(H), rows)
         if head:
             await self.conn.execute(update(HEAD).where(HEAD.c.id == 1)
                                     .values(last_id=last_id, last_hash=prev))
         else:
-            await self.conn.execute(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev))
+            await self.conn.execute(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev,
+                                                        legacy_upto=0, legacy_hash=GENESIS))
 
     @staticmethod
     def _entry(row: Any) -> Entry:
@@ -244,6 +327,32 @@ class SqlHistory(_Repo):
                                        .order_by(H.c.id))
         return [self._entry(row) for row in rows]
 
+    async def for_requests(self, request_ids: Sequence[int],
+                           actions: Collection[str] | None = None) -> dict[int, list[Entry]]:
+        """The entries of many requests in one query (optionally only ``actions``)."""
+        ids = [n for n in request_ids if storable_id(n)]
+        if not ids:
+            return {}
+        return await self._grouped(H.c.request_id.in_(ids), actions)
+
+    async def for_office(self, office: str,
+                         actions: Collection[str] | None = None) -> dict[int, list[Entry]]:
+        """The entries of every request ``office`` is party to, in one query: the requests
+        are a subquery (the two per-side indexes), not a list of ids sent over."""
+        party = select(R.c.id).where(R.c.requested == office).union_all(
+            select(R.c.id).where(R.c.requesting == office))
+        return await self._grouped(H.c.request_id.in_(party), actions)
+
+    async def _grouped(self, where: Any, actions: Collection[str] | None
+                       ) -> dict[int, list[Entry]]:
+        query = select(H).where(where)
+        if actions is not None:
+            query = query.where(H.c.action.in_(sorted(actions)))
+        found: dict[int, list[Entry]] = {}
+        for row in await self.conn.execute(query.order_by(H.c.id)):
+            found.setdefault(row.request_id, []).append(self._entry(row))
+        return found
+
     async def chain(self) -> list[HistoryItem]:
         rows = await self.conn.execute(select(H).order_by(H.c.id))
         return [HistoryItem(self._entry(row), row.prev_hash, row.hash) for row in rows]
@@ -251,6 +360,65 @@ class SqlHistory(_Repo):
     async def head(self) -> tuple[int, str] | None:
         row = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1))).first()
         return (row.last_id, row.last_hash) if row else None
+
+    async def seal(self) -> Seal:
+        """Where the legacy global chain ends (migration 0005); ``ALL_LEGACY`` is never
+        returned: a database without a head row has no legacy entries."""
+        row = (await self.conn.execute(select(HEAD.c.legacy_upto, HEAD.c.legacy_hash)
+                                       .where(HEAD.c.id == 1))).first()
+        return Seal(int(row[0]), str(row[1])) if row else Seal(0, GENESIS)
+
+    async def tails(self) -> dict[int, str]:
+        """Each request's stored last hash (``request.audit_hash``)."""
+        rows = await self.conn.execute(select(R.c.id, R.c.audit_hash)
+                                       .where(R.c.audit_hash.is_not(None)))
+        return {int(rid): str(tail) for rid, tail in rows}
+
+
+class _Tails:
+    """Each request's last audit hash as this unit of work knows it: ``read`` from its row,
+    ``dirty`` once entries were appended (to be written with the row, under its version)."""
+
+    def __init__(self) -> None:
+        self.read: dict[int, str | None] = {}
+        self.dirty: dict[int, str] = {}
+
+    def clear(self) -> None:
+        self.read.clear()
+        self.dirty.clear()
+
+    async def current(self, conn: AsyncConnection, request_id: int) -> str | None:
+        if request_id in self.dirty:
+            return self.dirty[request_id]
+        if request_id not in self.read:  # not read in this unit of work: read it now
+            self.read[request_id] = (await conn.execute(
+                select(R.c.audit_hash).where(R.c.id == request_id))).scalar()
+        return self.read[request_id]
+
+    def moved(self, request_id: int, tail: str) -> None:
+        self.dirty[request_id] = tail
+
+    def take(self, request_id: int | None) -> str | None:
+        """The new last hash to write with the request's row (then no longer pending)."""
+        if request_id is None or request_id not in self.dirty:
+            return None
+        tail = self.dirty.pop(request_id)
+        self.read[request_id] = tail
+        return tail
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write the tails no request update carried: under the request's version (moved on,
+        so a writer holding an older copy re-runs), or Conflict if another writer moved the
+        chain meanwhile."""
+        for request_id, tail in list(self.dirty.items()):
+            old = self.read.get(request_id)
+            result = await conn.execute(update(R).where(
+                R.c.id == request_id, R.c.audit_hash.is_not_distinct_from(old),
+            ).values(audit_hash=tail, version=R.c.version + 1))
+            if result.rowcount != 1:
+                raise Conflict(f"R-{request_id}")
+            self.read[request_id] = tail
+        self.dirty.clear()
 
 
 class SqlOutbox(_Repo):
@@ -270,23 +438,36 @@ class SqlOutbox(_Repo):
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = (), *,
-                    owner: str | None = None) -> list[OutboxItem]:
-        """Lease the oldest pending entry of each room whose turn has come (per-room order:
-        a room's later entries wait while an earlier one is leased or backing off). Rooms of
-        ``skip_platforms`` are left to another process (one that can post there now). The
-        lease names ``owner`` (a process instance)."""
+                    owner: str | None = None, per_room: int = 1) -> list[OutboxItem]:
+        """Lease up to ``per_room`` of the oldest pending entries of each room whose turn has
+        come, in id order (per-room order: a room's entries from the first one leased or
+        backing off on wait, and the caller delivers a room's entries one after the other).
+        Rooms of ``skip_platforms`` are left to another process (one that can post there
+        now). The lease names ``owner`` (a process instance). One ranked read over the
+        pending rows (``ix_outbox_room_pending``: room, id), one update."""
         pending = O.c.status == "pending"
         if skip_platforms:
             pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
-        head = (select(O.c.room, func.min(O.c.id).label("first"))
-                .where(pending).group_by(O.c.room).subquery())
-        query = (select(O).join(head, O.c.id == head.c.first)
-                 .where(O.c.next_attempt_at <= now,
-                        or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
+        ready = and_(O.c.next_attempt_at <= now,
+                     or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
+        ranked = select(
+            O.c.id, func.row_number().over(partition_by=O.c.room, order_by=O.c.id).label("rn"),
+            func.sum(sql_case((ready, 0), else_=1)).over(partition_by=O.c.room,
+                                                          order_by=O.c.id).label("blocked"),
+        ).where(pending).subquery()
+        query = (select(O, ranked.c.rn).join(ranked, O.c.id == ranked.c.id)
+                 .where(ranked.c.blocked == 0, ranked.c.rn <= per_room)
                  .order_by(O.c.id).limit(limit))
         if not is_sqlite(str(self.conn.engine.url)):
             query = query.with_for_update(of=O, skip_locked=True)
-        rows = (await self.conn.execute(query)).all()
+        rows: list[Any] = []
+        seen: dict[str, int] = {}
+        for row in (await self.conn.execute(query)).all():
+            # Another replica may hold a room's first rows (skipped locked): then none of
+            # that room's later rows may go out here, only an unbroken run from its first.
+            if row.rn == seen.get(row.room, 0) + 1:
+                seen[row.room] = row.rn
+                rows.append(row)
         if rows:
             until = now + timedelta(seconds=lease_seconds)
             await self.conn.execute(update(O).where(O.c.id.in_([r.id for r in rows]))
@@ -294,6 +475,14 @@ class SqlOutbox(_Repo):
                                             attempts=O.c.attempts + 1))
         return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
                            r.attempts + 1, r.created_at) for r in rows]
+
+    async def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        """Hand back leased entries not attempted (a room's later entries after an earlier
+        one failed): due again at ``at``, their counted attempt given back. One statement."""
+        if item_ids:
+            await self.conn.execute(update(O).where(O.c.id.in_(list(item_ids))).values(
+                next_attempt_at=at, lease_until=None, lease_owner=None,
+                attempts=case((O.c.attempts > 0, O.c.attempts - 1), else_=0)))
 
     async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
         """Extend ``owner``'s leases on ``item_ids`` (a heartbeat while they are in flight);
@@ -382,6 +571,12 @@ class SqlThreads(_Repo):
                                        .order_by(T.c.id))
         return [self._link(row) for row in rows]
 
+    async def rooms_of(self, request_id: int) -> list[str]:
+        known = self._uow.link_rooms.get(request_id)
+        if known is not None:
+            return known
+        return [link.room for link in await self.for_request(request_id)]
+
     async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]:
         found: dict[int, list[ThreadLink]] = {}
         request_ids = [n for n in request_ids if storable_id(n)]
@@ -400,8 +595,12 @@ class SqlThreads(_Repo):
 
 class SqlInbound(_Repo):
     async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
-        return await self._insert_new(insert(I).values(platform=platform, event_id=event_id,
-                                                       at=at))
+        """Record the event; False when it was recorded before. One statement (``INSERT … ON
+        CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable."""
+        dialect = "sqlite" if is_sqlite(str(self.conn.engine.url)) else "postgresql"
+        result = await self.conn.execute(_FIRST_TIME[dialect],
+                                         {"p": platform, "e": event_id, "a": at})
+        return bool(result.rowcount)
 
     async def forget_before(self, moment: datetime) -> int:
         result = await self.conn.execute(delete(I).where(I.c.at < moment))
@@ -436,8 +635,10 @@ class SqlState(_Repo):
 class SqlUnitOfWork:
     """One database transaction: commit explicitly, anything else rolls back."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
+        self._lock: asyncio.Lock | None = None
         self.conn: AsyncConnection | None = None
         self.requests = SqlRequests(self)
         self.history = SqlHistory(self)
@@ -445,11 +646,34 @@ class SqlUnitOfWork:
         self.threads = SqlThreads(self)
         self.inbound = SqlInbound(self)
         self.state = SqlState(self)
+        self.tails = _Tails()
+        #: The rooms of the thread links of each request got in this unit of work.
+        self.link_rooms: dict[int, list[str]] = {}
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self.conn = await self.engine.connect()
-        await self.conn.begin()
+        lock = None if self.read_only else write_lock(self.engine)
+        if lock is not None:
+            # As long as SQLite's own busy timeout: a writer nested in another writer of the
+            # same task fails as it did with BEGIN IMMEDIATE alone, never hangs.
+            await asyncio.wait_for(lock.acquire(), 30)
+            self._lock = lock
+        try:
+            await self._begin()
+        except BaseException:
+            self._unlock()
+            raise
         return self
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    async def _begin(self) -> None:
+        self.conn = await self.engine.connect()
+        if self.read_only and is_sqlite(str(self.engine.url)):  # a plain BEGIN (store.db)
+            (await self.conn.get_raw_connection()).info[READ_ONLY] = True
+        await self.conn.begin()
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.conn is not None
@@ -457,16 +681,22 @@ class SqlUnitOfWork:
             if self.conn.in_transaction():
                 await self.conn.rollback()
         finally:
-            await self.conn.close()
-            self.conn = None
+            try:
+                await self.conn.close()
+            finally:
+                self.conn = None
+                self._unlock()
 
     async def commit(self) -> None:
         assert self.conn is not None
+        await self.tails.flush(self.conn)
         await self.conn.commit()
 
     async def rollback(self) -> None:
         assert self.conn is not None
         await self.conn.rollback()
+        self.tails.clear()
+        self.link_rooms.clear()
         await self.conn.begin()
 
 
@@ -474,8 +704,8 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only)
 
 
 # ------------------------------------------------------------------ the case board's reads
@@ -574,6 +804,11 @@ class BoardReads:
             select(H.c.id, H.c.prev_hash).where(H.c.id.in_([i + 1 for i in ids])))).all())
         return [(HistoryItem(SqlHistory._entry(row), row.prev_hash, row.hash),
                  before.get(row.id - 1), after.get(row.id + 1)) for row in rows]
+
+    async def tail(self, request_id: int) -> str | None:
+        """The request's stored last audit hash (its chain's end)."""
+        return (await self.conn.execute(select(R.c.audit_hash)
+                                        .where(R.c.id == request_id))).scalar()
 
     async def head(self) -> tuple[int, str] | None:
         row = (await self.conn.execute(select(HEAD.c.last_id, HEAD.c.last_hash))).first()
