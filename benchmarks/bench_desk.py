@@ -152,11 +152,14 @@ async def lifecycle(core: Any, clock: ManualClock, n: int,
 
 async def timed_command(core: Any, cap: b.Capture, who: Actor, line: str
                         ) -> tuple[list[float], Any, list[Any]]:
-    times, outcome, statements = [], None, []
+    times: list[float] = []
+    outcome: Any = None
+    statements: list[Any] = []
     for _ in range(REPEAT):
-        with cap.recording() as statements, b.stopwatch() as t:
+        with cap.recording() as recorded, b.stopwatch() as t:
             outcome = await core.desk.handle_command(who, line, reply_in_room=True)
         times.append(t[0])
+        statements = recorded
     return times, outcome, statements
 
 

@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import event
+from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from liaisonbot.config import Settings, parse  # noqa: E402
@@ -350,7 +350,7 @@ class RowMaker:
         return (office.calendar.deadline(start, duration),
                 office.calendar.deadline(start, self.policy.ack_within))
 
-    @lru_cache(maxsize=200_000)
+    @lru_cache(maxsize=200_000)  # noqa: B019 (one planner per benchmark run)
     def _moments(self, slug: str, due: datetime) -> tuple[datetime, ...]:
         calendar = self.directory.office(slug).calendar  # type: ignore[union-attr]
         return tuple(calendar.after(due, d) for d in self.policy.nudges_after_due)

@@ -23,7 +23,7 @@ class Platform(Protocol):
 
     async def start(self) -> None: ...
 
-    async def quiesce(self, timeout: float) -> None:
+    async def quiesce(self, timeout: float) -> None:  # noqa: ASYNC109 (a drain budget)
         """Wait (at most ``timeout`` s) for inbound work already acknowledged to finish."""
 
     async def stop(self) -> None: ...

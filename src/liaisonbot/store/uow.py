@@ -740,10 +740,10 @@ class BoardReads:
         """``(case, requests, open, overdue)`` for each case ``office`` is party to."""
         overdue = sql_case((and_(R.c.status.in_(_PENDING), R.c.due_at <= now), 1), else_=0)
         totals: dict[str, list[int]] = {}
-        for column in (R.c.requesting, R.c.requested):
+        for side in (R.c.requesting, R.c.requested):
             rows = await self.conn.execute(
                 select(R.c.case_ref, func.count(), func.sum(_pending_flag()), func.sum(overdue))
-                .where(column == office).group_by(R.c.case_ref))
+                .where(side == office).group_by(R.c.case_ref))
             for case_ref, count, pending, late in rows:
                 got = totals.setdefault(case_ref, [0, 0, 0])
                 got[0] += int(count)

@@ -99,7 +99,7 @@ class Inbound:
 
         return run
 
-    async def quiesce(self, timeout: float) -> None:
+    async def quiesce(self, timeout: float) -> None:  # noqa: ASYNC109 (a drain budget)
         """Wait (bounded) for acknowledged commands and events to finish their work."""
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=timeout)

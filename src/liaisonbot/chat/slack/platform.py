@@ -132,7 +132,7 @@ class SlackPlatform:
                 self.app, self.app_token, web_client=AsyncWebClient(base_url=self.teams.base_url))
             await self._socket.connect_async()
 
-    async def quiesce(self, timeout: float) -> None:
+    async def quiesce(self, timeout: float) -> None:  # noqa: ASYNC109 (a drain budget)
         """Let acknowledged commands finish (their work runs after the ack)."""
         await self.inbound.quiesce(timeout)
 
