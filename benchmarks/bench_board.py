@@ -84,23 +84,10 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             maker = b.RowMaker(settings)
             icc = settings.directory.office(OFFICE)
 
-            def big_case() -> Any:
-                batch = []
-                for i in range(case_size):
-                    other = maker.offices[1 + i % (len(maker.offices) - 1)]
-                    pair = (icc, other) if i % 2 else (other, icc)
-                    row = None
-                    if i % 10 < 3:
-                        while row is None:
-                            row = maker.pending_row(BIG_CASE, origin=pair[0], requested=pair[1])
-                    else:
-                        row = maker.ended_row(BIG_CASE, origin=pair[0], requested=pair[1])
-                    batch.append(row)
-                yield batch
 
             with b.stopwatch() as load:
                 inserted = await b.bulk_insert(db, maker.generate(rows))
-                inserted += await b.bulk_insert(db, big_case())
+                inserted += await b.bulk_insert(db, maker.one_case(BIG_CASE, icc, case_size))
             if backend == "postgres":
                 async with core.engine.begin() as conn:
                     await conn.exec_driver_sql("ANALYZE request")

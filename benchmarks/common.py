@@ -431,6 +431,22 @@ class RowMaker:
         return self._row(request, f"Bank and phone records, item {rng.randint(1, 99999)}",
                          None, created, rng.random() < 0.1)
 
+    def one_case(self, case: str, office: Office, size: int) -> Iterator[list[Any]]:
+        """One batch of ``size`` requests in ``case`` between ``office`` and the others, in
+        both directions; three in ten pending, the rest ended."""
+        batch = []
+        for i in range(size):
+            other = self.offices[1 + i % (len(self.offices) - 1)]
+            pair = (office, other) if i % 2 else (other, office)
+            row = None
+            if i % 10 < 3:
+                while row is None:
+                    row = self.pending_row(case, origin=pair[0], requested=pair[1])
+            else:
+                row = self.ended_row(case, origin=pair[0], requested=pair[1])
+            batch.append(row)
+        yield batch
+
     def ended_row(self, case: str, *, requested: Office | None = None,
                   origin: Office | None = None) -> tuple[Any, ...]:
         rng = self.rng
