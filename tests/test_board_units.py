@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from conftest import make_settings
-from liaisonbot.board.figures import check_entries, quantile
+from liaisonbot.board.figures import check_entries
 from liaisonbot.board.visible import Viewer, field_shown
 from liaisonbot.domain.audit import GENESIS, Entry, entry_hash
 from liaisonbot.domain.model import Confidentiality, Kind, Request, Status
 from liaisonbot.service.ports import HistoryItem
+from liaisonbot.service.stats import quantile
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 DIRECTORY = make_settings("sqlite+aiosqlite:///x.db").directory

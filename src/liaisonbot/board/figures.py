@@ -2,94 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 
 from markupsafe import Markup, escape
 
 from liaisonbot.domain.audit import ALL_LEGACY, GENESIS, Seal, entry_hash, link_hash
-from liaisonbot.domain.model import PENDING, Status
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import HistoryItem
-from liaisonbot.service.stats import percentile
+from liaisonbot.service.reports import PartnerFigures
 
 ACK_ACTIONS = ("acknowledged", "answered")
-
-
-@dataclass(frozen=True)
-class Partner:
-    """How requests between the office and one partner went (both directions)."""
-
-    partner: str
-    open: int
-    overdue: int
-    ack_median_h: float | None
-    ack_p90_h: float | None
-    answer_median_d: float | None
-    answer_p90_d: float | None
-    answered: int
-    on_time: int
-
-    @property
-    def on_time_share(self) -> float | None:
-        return self.on_time / self.answered if self.answered else None
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """Nearest-rank quantile (``q`` in 0..1, the same as the weekly report's); None for no
-    values."""
-    return percentile(values, q) if values else None
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-class PartyTimes(Protocol):
-    """What the partner figures need of a request the office is party to."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def partner(self) -> str: ...
-    @property
-    def status(self) -> Status: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def due_at(self) -> datetime: ...
-
-
-def partner_figures(requests: Sequence[PartyTimes], firsts: dict[tuple[int, str], datetime],
-                    now: datetime) -> list[Partner]:
-    by_partner: dict[str, list[PartyTimes]] = {}
-    for request in requests:
-        by_partner.setdefault(request.partner, []).append(request)
-    rows = []
-    for partner, items in sorted(by_partner.items()):
-        acks: list[float] = []
-        answers: list[float] = []
-        on_time = 0
-        for request in items:
-            acked = firsts.get((request.id, "acknowledged")) or firsts.get((request.id,
-                                                                             "answered"))
-            answered = firsts.get((request.id, "answered"))
-            if acked:
-                acks.append((acked - request.created_at).total_seconds() / 3600)
-            if answered:
-                answers.append((answered - request.created_at).total_seconds() / 86400)
-                on_time += answered <= request.due_at
-        rows.append(Partner(
-            partner=partner, open=sum(r.status in PENDING for r in items),
-            overdue=sum(r.status in PENDING and r.due_at <= now for r in items),
-            ack_median_h=_round(quantile(acks, 0.5)), ack_p90_h=_round(quantile(acks, 0.9)),
-            answer_median_d=_round(quantile(answers, 0.5)),
-            answer_p90_d=_round(quantile(answers, 0.9)), answered=len(answers),
-            on_time=on_time))
-    return rows
 
 
 @dataclass(frozen=True)
@@ -140,7 +64,7 @@ def check_entries(sealed: list[tuple[HistoryItem, str | None, str | None]],
     return ChainCheck(True, len(sealed))
 
 
-def partner_chart(rows: list[Partner], name: Callable[[str], str] = str,
+def partner_chart(rows: list[PartnerFigures], name: Callable[[str], str] = str,
                   w: Words | None = None) -> Markup:
     """A small horizontal bar chart (SVG, server-rendered): open and overdue requests and the
     share answered on time, per partner, labelled in ``w``'s language (English by default).

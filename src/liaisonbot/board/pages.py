@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import jinja2
 from aiohttp import web
 
-from liaisonbot.board.figures import ACK_ACTIONS, check_entries, partner_chart, partner_figures
+from liaisonbot.board.figures import ACK_ACTIONS, check_entries, partner_chart
 from liaisonbot.board.oidc import CALLBACK_PATH, IssuerUnreachable, OidcClient, SignInError
 from liaisonbot.board.session import LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, Sealer
 from liaisonbot.board.visible import Viewer, field_shown
@@ -29,6 +29,7 @@ from liaisonbot.domain.timefmt import local_time
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, translator, words
 from liaisonbot.service.ports import Clock
+from liaisonbot.service.reports import PartnerFigures, PartyRequest, partner_figures
 from liaisonbot.store.uow import BoardReads, SqlUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -420,12 +421,18 @@ class Board:
             answer=self._field(found, viewer, "answer", found.answer, w),
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
 
-    async def _partner_rows(self, office: Office) -> list[Any]:
+    async def _partner_rows(self, office: Office) -> list[PartnerFigures]:
+        """The weekly report's partner figures (``reports.partner_figures``), from the
+        board's two indexed reads instead of whole histories."""
         async with self.uow(read_only=True) as tx:
             reads = BoardReads(tx)
             requests = await reads.party_times(office.slug)
             firsts = await reads.first_moments(office.slug, ACK_ACTIONS)
-        return partner_figures(requests, firsts, self.clock.now())
+        by_partner: dict[str, list[PartyRequest]] = {}
+        for row in requests:
+            by_partner.setdefault(row.partner, []).append(row)
+        return partner_figures(by_partner, lambda rid, action: firsts.get((rid, action)),
+                               self.clock.now())
 
     async def _partners(self, request: web.Request, viewer: Viewer,
                         office: Office) -> web.StreamResponse:
@@ -440,8 +447,8 @@ class Board:
         fields = ("partner", "open", "overdue", "ack_median_h", "ack_p90_h",
                   "answer_median_d", "answer_p90_d", "answered", "answered_on_time")
         return self._csv(f"{office.slug}-partners.csv", fields,
-                         [[r.partner, r.open, r.overdue, r.ack_median_h, r.ack_p90_h,
-                           r.answer_median_d, r.answer_p90_d, r.answered, r.on_time]
+                         [[r.partner, r.open, r.overdue, r.median_ack_hours, r.p90_ack_hours,
+                           r.median_answer_days, r.p90_answer_days, r.answered, r.on_time]
                           for r in rows])
 
     @staticmethod

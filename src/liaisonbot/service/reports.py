@@ -5,19 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import median
-from typing import Any
+from typing import Any, Protocol
 
 from liaisonbot.domain.audit import Break, Entry, verify
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.model import PENDING_OR_PAUSED, Request
+from liaisonbot.domain.model import PENDING, PENDING_OR_PAUSED, Request, Status
 from liaisonbot.domain.visibility import Audience, Place, Shown, visibility
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import UnitOfWorkFactory
-from liaisonbot.service.stats import request_clock, statistics
+from liaisonbot.service.stats import quantile, request_clock, statistics
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
           "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis")
@@ -145,10 +146,62 @@ class PartnerFigures:
     median_answer_days: float | None
     answered: int
     on_time: int
+    p90_ack_hours: float | None = None
+    p90_answer_days: float | None = None
 
     @property
     def on_time_share(self) -> float | None:
         return self.on_time / self.answered if self.answered else None
+
+
+class PartyRequest(Protocol):
+    """What the partner figures need of a request (a full ``Request`` or a board row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+#: When a request was first acknowledged (an answer counts as one) and first answered.
+FirstMoment = Callable[[int, str], datetime | None]
+
+
+def partner_figures(by_partner: dict[str, list[PartyRequest]], first: FirstMoment,
+                    now: datetime) -> list[PartnerFigures]:
+    """Per partner office: open and overdue now; median and 90th percentile time to
+    acknowledge (hours) and to answer (days), and the share answered by the due date, over all
+    their requests so far. The one computation behind the weekly report and the board."""
+    rows = []
+    for partner, items in sorted(by_partner.items()):
+        acks: list[float] = []
+        answers: list[float] = []
+        on_time = 0
+        for request in items:
+            acked = first(request.id, "acknowledged") or first(request.id, "answered")
+            answered = first(request.id, "answered")
+            if acked:
+                acks.append((acked - request.created_at).total_seconds() / 3600)
+            if answered:
+                answers.append((answered - request.created_at).total_seconds() / 86400)
+                on_time += answered <= request.due_at
+        rows.append(PartnerFigures(
+            partner=partner, open=sum(r.status in PENDING_OR_PAUSED for r in items),
+            overdue=sum(r.status in PENDING and r.due_at <= now for r in items),
+            median_ack_hours=_tenths(median(acks) if acks else None),
+            median_answer_days=_tenths(median(answers) if answers else None),
+            answered=len(answers), on_time=on_time,
+            p90_ack_hours=_tenths(quantile(acks, 0.9)),
+            p90_answer_days=_tenths(quantile(answers, 0.9))))
+    return rows
+
+
+def _tenths(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _first(entries: list[Entry], action: str) -> datetime | None:
@@ -158,31 +211,13 @@ def _first(entries: list[Entry], action: str) -> datetime | None:
 
 def weekly_figures(office: str, requests: list[Request], histories: dict[int, list[Entry]],
                    now: datetime) -> list[PartnerFigures]:
-    """Per partner office: open and overdue now; median time to acknowledge (hours) and to
-    answer (days) and the share answered by the due date, over all their requests so far."""
-    by_partner: dict[str, list[Request]] = {}
+    """``partner_figures`` over ``office``'s requests, from their histories."""
+    by_partner: dict[str, list[PartyRequest]] = {}
     audience = Audience(Place.REPORT, office)
     for request in (r for r in requests if visibility(r, audience, "status") is Shown.SHOWN):
         by_partner.setdefault(request.other_party(office), []).append(request)
-    rows = []
-    for partner, items in sorted(by_partner.items()):
-        acks, answers, on_time = [], [], 0
-        for request in items:
-            entries = histories.get(request.id, [])
-            acked = _first(entries, "acknowledged") or _first(entries, "answered")
-            answered = _first(entries, "answered")
-            if acked:
-                acks.append((acked - request.created_at).total_seconds() / 3600)
-            if answered:
-                answers.append((answered - request.created_at).total_seconds() / 86400)
-                on_time += answered <= request.due_at
-        rows.append(PartnerFigures(
-            partner=partner, open=sum(r.status in PENDING_OR_PAUSED for r in items),
-            overdue=sum(r.is_overdue(now) for r in items),
-            median_ack_hours=round(median(acks), 1) if acks else None,
-            median_answer_days=round(median(answers), 1) if answers else None,
-            answered=len(answers), on_time=on_time))
-    return rows
+    return partner_figures(by_partner,
+                           lambda rid, action: _first(histories.get(rid, []), action), now)
 
 
 def weekly_text(office_name: str, rows: list[PartnerFigures], w: Words | None = None) -> str:

@@ -66,6 +66,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
 
 
+def quantile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile, None for no values."""
+    return percentile(values, share) if values else None
+
+
 def _pauses(entries: list[Entry], now: datetime) -> list[tuple[datetime, datetime]]:
     found, start = [], None
     for entry in entries:
