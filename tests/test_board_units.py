@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from conftest import make_settings
 from liaisonbot.board.figures import check_entries
@@ -77,3 +77,17 @@ def test_chain_check_for_one_request() -> None:
     broken = check_entries(_around(changed, 1), head)
     assert not broken.ok and broken.broken_entry == 3
     assert not check_entries(_around(items, 1), (4, items[3].hash)).ok  # entry 5 is not the head
+
+
+def test_chain_check_accepts_what_audit_verify_accepts() -> None:
+    """An entry sealed before the canonical UTC form (with the clock's offset) verifies on the
+    board as it does in ``liaisonbot audit verify``: one rule, ``audit.legacy_sealed``."""
+    from liaisonbot.domain.audit import verify
+
+    local = NOW.astimezone(timezone(timedelta(hours=1))).isoformat()
+    old = Entry(1, 1, local, "console:a", "console", "opened", {})
+    stored = entry_hash(GENESIS, old)
+    item = HistoryItem(Entry(1, 1, NOW.isoformat(), "console:a", "console", "opened", {}),
+                       GENESIS, stored)  # read back in UTC, as the database returns it
+    assert verify([(item.entry, item.prev_hash, item.hash)], (1, stored)) is None
+    assert check_entries([(item, None, None)], (1, stored)).ok

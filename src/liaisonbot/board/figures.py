@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from liaisonbot.domain.audit import ALL_LEGACY, GENESIS, Seal, entry_hash, link_hash
+from liaisonbot.domain.audit import ALL_LEGACY, GENESIS, Seal, legacy_sealed, link_hash
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import HistoryItem
@@ -46,7 +46,7 @@ def check_entries(sealed: list[tuple[HistoryItem, str | None, str | None]],
             previous = item.hash
             continue
         legacy_prev = GENESIS if entry.id == 1 else before
-        if entry_hash(item.prev_hash, entry) != item.hash:
+        if not legacy_sealed(item.prev_hash, entry, item.hash):
             return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_CHANGED)
         if item.prev_hash != legacy_prev:
             return ChainCheck(False, len(sealed), entry.id, m.BOARD_CHAIN_NOT_AFTER)

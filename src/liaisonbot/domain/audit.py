@@ -127,8 +127,7 @@ def verify(chain: Iterable[tuple[Entry, str, str]], head: tuple[int, str] | None
             return Break(last_id + 1, f"entry {last_id + 1} is missing")
         if prev_hash != expected_prev:
             return Break(entry.id, f"entry {entry.id} does not follow entry {last_id}")
-        if entry_hash(prev_hash, entry) != stored_hash and not _legacy_match(
-                prev_hash, entry, stored_hash):
+        if not legacy_sealed(prev_hash, entry, stored_hash):
             return Break(entry.id, f"entry {entry.id} was changed after it was written")
         expected_prev, last_id = stored_hash, entry.id
         if entry.request_id is not None:  # entries of no request link from the legacy head
@@ -158,6 +157,13 @@ def verify(chain: Iterable[tuple[Entry, str, str]], head: tuple[int, str] | None
                          "added after it)" if tails.get(rid) else
                          f"request {rid} does not record its last entry {got[0]}")
     return None
+
+
+def legacy_sealed(prev_hash: str, entry: Entry, stored_hash: str) -> bool:
+    """Whether a legacy (global-chain) entry hashes to ``stored_hash``: sealed in the
+    canonical UTC form, or the old way with the clock's own offset."""
+    return entry_hash(prev_hash, entry) == stored_hash or _legacy_match(prev_hash, entry,
+                                                                       stored_hash)
 
 
 def _legacy_end(last_id: int, last_hash: str, seal: Seal) -> Break | None:
