@@ -461,3 +461,13 @@ def test_check_config_command_exits_1_naming_the_instrument(tmp_path: Path) -> N
     assert "instruments.eaw.requires: a list of fields from: basis, person, measure" in \
         done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_contracts_profile_form_is_sound(sqlite_url: str) -> None:
+    """CONTRACT.md's example profile has no ``source`` key: its name cites the source in
+    brackets, which then counts as the source."""
+    contract = {"eio": {"name": "European Investigation Order (Directive 2014/41/EU)",
+                        "ack_within": "7d", "due": "120d", "urgent": "1d",
+                        "requires": ["basis"]}}
+    settings = make_settings(sqlite_url, instruments=contract)
+    assert settings.directory.instruments["eio"].source == "Directive 2014/41/EU"

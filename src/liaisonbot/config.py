@@ -167,10 +167,13 @@ def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
         for name in raw:
             if name not in _INSTRUMENT_KEYS:
                 problems.add(f"{key}.{name}", "unknown key; known: " + ", ".join(_INSTRUMENT_KEYS))
-        for name in ("name", "source"):
-            if not str(raw.get(name, "")).strip():
-                problems.add(f"{key}.{name}", "is required (the display name and the legal "
-                             "source it cites)")
+        source = str(raw.get("source", "")).strip() or _cited_in(str(raw.get("name", "")))
+        if not str(raw.get("name", "")).strip():
+            problems.add(f"{key}.name", "is required (the instrument's display name)")
+        if not source:
+            problems.add(f"{key}.source", "is required (the legal source the instrument cites), "
+                         'unless the name ends with it in brackets, like name = "European '
+                         'Investigation Order (Directive 2014/41/EU)"')
         clocks = {name: _duration(raw[name], f"{key}.{name}", problems, units=_CLOCK_UNITS)
                   if name in raw else None for name in ("ack_within", "due", "urgent")}
         requires = raw.get("requires", [])
@@ -179,7 +182,7 @@ def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
             requires = [r for r in requires if r in REQUIRABLE] if isinstance(requires,
                                                                                list) else []
         found[slug] = Instrument(
-            slug=slug, name=str(raw.get("name", slug)), source=str(raw.get("source", "")),
+            slug=slug, name=str(raw.get("name", slug)), source=source,
             short=str(raw.get("short", "")), requires=tuple(str(r) for r in requires),
             ack_cite=str(raw.get("ack_cite", "")), due_cite=str(raw.get("due_cite", "")),
             urgent_cite=str(raw.get("urgent_cite", "")), **clocks)
@@ -344,6 +347,15 @@ def _weekly(data: dict[str, Any], offices: list[Office], problems: _Problems) ->
         if slug not in slugs:
             problems.add("reports.weekly", f"there is no office {slug!r}")
     return frozenset(str(s) for s in raw if s in slugs)
+
+
+def _cited_in(name: str) -> str:
+    """The source a name cites in closing brackets: ``EIO (Directive 2014/41/EU)`` → the
+    directive (the contract's example profile gives its source that way)."""
+    name = name.strip()
+    if not name.endswith(")") or "(" not in name:
+        return ""
+    return name[name.rindex("(") + 1:-1].strip()
 
 
 def _url_ok(url: str) -> bool:
