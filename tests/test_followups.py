@@ -146,9 +146,9 @@ async def test_housekeeping_forgets_only_old_marks(testbot: TestBot) -> None:
     async with testbot.core.uow() as uow:
         await uow.inbound.first_time("slack", "Ev-old", now - timedelta(days=40))
         await uow.inbound.first_time("slack", "Ev-new", now - timedelta(days=1))
-        await uow.state.put("slack:try:lb-1", "1", now - timedelta(days=8))
-        await uow.state.put("slack:try:lb-2", "1", now - timedelta(days=1))
-        await uow.state.put("slack:tryhard", "x", now - timedelta(days=80))  # not the prefix
+        await uow.state.put("relay:old", "1", now - timedelta(days=91))
+        await uow.state.put("relay:new", "1", now - timedelta(days=1))
+        await uow.state.put("relayx", "x", now - timedelta(days=180))  # not the prefix
         await uow.state.put("matrix:next_batch", "s1", now - timedelta(days=80))
         await uow.commit()
     testbot.clock.set(now + timedelta(days=1))
@@ -157,7 +157,7 @@ async def test_housekeeping_forgets_only_old_marks(testbot: TestBot) -> None:
     async with testbot.core.uow() as uow:
         assert not await uow.inbound.first_time("slack", "Ev-new", now)
         assert await uow.inbound.first_time("slack", "Ev-old", now)
-        assert await uow.state.get("slack:try:lb-1") is None
-        assert await uow.state.get("slack:try:lb-2") == "1"
-        assert await uow.state.get("slack:tryhard") == "x"
+        assert await uow.state.get("relay:old") is None
+        assert await uow.state.get("relay:new") == "1"
+        assert await uow.state.get("relayx") == "x"
         assert await uow.state.get("matrix:next_batch") == "s1"

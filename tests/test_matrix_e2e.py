@@ -5,11 +5,14 @@ restarts, idempotent sends, hostile text, foreign servers and invites."""
 # ruff: noqa: F811  (fixture imported by name; polling helpers with timeouts)
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from liaisonbot.domain.cards import Post
 from liaisonbot.service import messages as msg
@@ -325,7 +328,6 @@ async def test_resend_after_txn_forgotten_found_in_history(synapse: SynapseServe
             # Padding after the lost event, so the search has to look past other bot events.
             post = Post(kind="reply", text="lost answer", as_of=datetime.now(UTC).isoformat())
             delivery = Delivery("lb-lost-1", f"matrix:{room_a}", post, None)
-            assert not await gateway.attempts.begin(delivery.delivery_id)  # attempt 1 starts
             sent = await other_device.client.room_send(
                 room_a, "m.room.message",
                 message_content(post, delivery_id=delivery.delivery_id),
@@ -336,7 +338,9 @@ async def test_resend_after_txn_forgotten_found_in_history(synapse: SynapseServe
                 await gateway.deliver(Delivery(f"lb-pad-{i}", f"matrix:{room_a}", pad, None))
             assert gateway.history_checks == 0  # first attempts never search
 
-            receipt = await gateway.deliver(delivery)  # attempt 2
+            # attempt 2: the outbox's claim says an earlier attempt may have been posted
+            delivery = replace(delivery, in_doubt=True)
+            receipt = await gateway.deliver(delivery)
             assert receipt.message_ref == lost_event
             assert gateway.history_checks == 1
             again = await gateway.deliver(delivery)  # and a third time, still the same
@@ -349,16 +353,14 @@ async def test_resend_after_txn_forgotten_found_in_history(synapse: SynapseServe
 
 async def test_lost_send_in_encrypted_room_not_repeated_after_restart(
         synapse: SynapseServer, tmp_path: Path) -> None:
-    """Encrypted room: the event went out but the answer was lost and the txn id is forgotten;
-    after a restart the gateway decrypts its own event from history and returns it."""
+    """Encrypted room: the event went out but the answer was lost, the txn id is forgotten and
+    the bot stopped before it heard back; after the restart the outbox hands the entry to the
+    gateway in doubt, and the gateway decrypts its own event from history and returns it."""
     from aiohttp.client_exceptions import ServerDisconnectedError
-
-    from liaisonbot.service.ports import DeliveryError
 
     bot, alice, bob, room_a, _room_b, settings = await _two_offices(synapse, tmp_path,
                                                                     encrypted=True)
     post = Post(kind="reply", text="secret once", as_of=datetime.now(UTC).isoformat())
-    delivery = Delivery("lb-lost-enc", f"matrix:{room_a}", post, None)
     landed: list[str] = []
     try:
         async with running_bot(settings, bot) as running:
@@ -368,6 +370,8 @@ async def test_lost_send_in_encrypted_room_not_repeated_after_restart(
 
             async def send_then_lose(room_id: str, message_type: str, content: dict[str, Any],
                                      tx_id: str | None = None, **kw: Any) -> Any:
+                if landed:  # the retry hangs until the shutdown cancels it
+                    await asyncio.Event().wait()
                 # a txn id Synapse will not recognise later = "it forgot the txn id"
                 resp = await real_send(room_id, message_type, content,
                                        tx_id=f"{tx_id}-forgotten", **kw)
@@ -375,20 +379,34 @@ async def test_lost_send_in_encrypted_room_not_repeated_after_restart(
                 raise ServerDisconnectedError()
 
             client.room_send = send_then_lose  # type: ignore[method-assign]
-            with pytest.raises(DeliveryError):
-                await running.platform.gateway.deliver(delivery)
-            client.room_send = real_send  # type: ignore[method-assign]
             async with running.core.uow() as uow:
-                assert await uow.state.get("matrix:try:lb-lost-enc") == "1"
-        assert len(landed) == 1
+                entry = await uow.outbox.add(platform="matrix", room=f"matrix:{room_a}",
+                                             post=post, request_id=None,
+                                             at=running.core.clock.now())
+                await uow.commit()
+            running.core.outbox.wake()
+            await eventually(lambda: len(landed) == 1, what="the first send landed")
+
+            async def settled_in_doubt() -> bool:
+                async with running.core.uow(read_only=True) as uow:
+                    row = (await uow.conn.execute(text(
+                        "SELECT status, in_doubt, last_error FROM outbox WHERE id = :i"),
+                        {"i": entry})).one()
+                return row.status == "pending" and bool(row.in_doubt) and bool(row.last_error)
+
+            await eventually(settled_in_doubt, what="the lost answer left the entry in doubt")
+        assert len(landed) == 1 and running.core.outbox.delivered == 0
 
         async with running_bot(settings, bot) as running:
             await wait_joined(running.platform, room_a)
-            receipt = await running.platform.gateway.deliver(delivery)
-            assert receipt.message_ref == landed[0]
+            await eventually(lambda: running.core.outbox.delivered == 1, what="redelivered")
             assert running.platform.gateway.history_checks == 1
+            async with running.core.uow(read_only=True) as uow:
+                ref = (await uow.conn.execute(text(
+                    "SELECT message_ref FROM outbox WHERE id = :i"), {"i": entry})).scalar()
+            assert ref == landed[0]
         await alice.sync_once()
-        assert await _marker_events(alice, room_a, "lb-lost-enc") == landed
+        assert await _marker_events(alice, room_a, f"lb-{entry}") == landed
     finally:
         await alice.close()
         await bob.close()

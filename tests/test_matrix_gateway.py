@@ -1,46 +1,24 @@
-"""The Matrix gateway's try-marker and the sync's pending-undecryptable record, without a
-homeserver (the Synapse tests in test_matrix_e2e.py cover the real round trips)."""
+"""The Matrix gateway's search for a post in doubt (through the real outbox on SQLite) and the
+sync's pending-undecryptable record, without a homeserver (the Synapse tests in
+test_matrix_e2e.py cover the real round trips)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from conftest import TestBot
 from liaisonbot.chat.matrix.gateway import MatrixGateway
 from liaisonbot.chat.matrix.sync import _Undecrypted, dump_pending, load_pending
 from liaisonbot.domain.cards import Post
-from liaisonbot.service.ports import Delivery, DeliveryError, ManualClock, StateRepository
+from liaisonbot.service.outbox import OutboxWorker
 
 ROOM = "!room"
-
-
-class _State(StateRepository):
-    def __init__(self) -> None:
-        self.rows: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.rows.get(key)
-
-    async def put(self, key: str, value: str, at: datetime) -> None:
-        self.rows[key] = value
-
-
-class _Uow:  # a partial unit of work: only the state repository the gateway uses
-    def __init__(self, state: _State) -> None:
-        self.state = state
-
-    async def __aenter__(self) -> _Uow:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        pass
-
-    async def commit(self) -> None:
-        pass
 
 
 class _Refusal:
@@ -76,42 +54,61 @@ class _Client:
         return RoomMessagesResponse(room_id=ROOM, chunk=[], start="s", end=None)
 
 
-def _gateway(client: _Client) -> tuple[MatrixGateway, _State]:
-    state = _State()
-    gateway = MatrixGateway(client, uow=lambda: _Uow(state),  # type: ignore[arg-type]
-                            clock=ManualClock(), key_lock=asyncio.Lock())
-    return gateway, state
+async def _first_round(testbot: TestBot, client: _Client) -> tuple[MatrixGateway, OutboxWorker]:
+    """One post queued for the room and a worker whose Matrix gateway talks to ``client``;
+    the first round delivers (and fails, in these tests)."""
+    core = testbot.core
+    gateway = MatrixGateway(client, uow=core.uow,  # type: ignore[arg-type]
+                            clock=testbot.clock, key_lock=asyncio.Lock())
+    worker = OutboxWorker(uow=core.uow, gateways={"matrix": gateway}, clock=testbot.clock,
+                          owner="gateway-test")
+    async with core.uow() as uow:
+        await uow.outbox.add(platform="matrix", room=f"matrix:{ROOM}",
+                             post=Post(kind="reply", text="hi"), request_id=None,
+                             at=testbot.clock.now())
+        await uow.commit()
+    assert await worker.run_once() == 1
+    return gateway, worker
 
 
-def _delivery(delivery_id: str) -> Delivery:
-    return Delivery(delivery_id, f"matrix:{ROOM}", Post(kind="reply", text="hi"), None)
+async def _in_doubt(testbot: TestBot) -> list[bool]:
+    async with testbot.core.uow(read_only=True) as uow:
+        rows = await uow.conn.execute(text(
+            "SELECT in_doubt FROM outbox WHERE room = :r AND status = 'pending'"),
+            {"r": f"matrix:{ROOM}"})
+        return [bool(row[0]) for row in rows]
+
+
+async def _next_round(testbot: TestBot, worker: OutboxWorker) -> None:
+    testbot.clock.set(testbot.clock.now() + timedelta(hours=1))
+    assert await worker.run_once() == 1
 
 
 @pytest.mark.asyncio
-async def test_refused_send_clears_marker_so_the_retry_does_not_search() -> None:
+async def test_refused_send_clears_the_doubt_so_the_retry_does_not_search(
+        testbot: TestBot) -> None:
     from nio import RoomSendResponse
 
-    client = _Client([_Refusal(403, "M_FORBIDDEN"), RoomSendResponse("$ok", ROOM)])
-    gateway, state = _gateway(client)
-    with pytest.raises(DeliveryError) as error:
-        await gateway.deliver(_delivery("lb-1"))
-    assert error.value.permanent
-    assert state.rows["matrix:try:lb-1"] == "0"
-    assert (await gateway.deliver(_delivery("lb-1"))).message_ref == "$ok"
+    client = _Client([_Refusal(429, "M_LIMIT_EXCEEDED"), RoomSendResponse("$ok", ROOM)])
+    gateway, worker = await _first_round(testbot, client)
+    assert await _in_doubt(testbot) == [False]  # the 429 proved nothing was posted
+    await _next_round(testbot, worker)
     assert gateway.history_checks == 0 and client.history == 0 and client.sent == 2
+    assert worker.delivered == 1
 
 
 @pytest.mark.asyncio
-async def test_server_error_keeps_marker_so_the_retry_searches_first() -> None:
+async def test_server_error_leaves_the_post_in_doubt_so_the_retry_searches_first(
+        testbot: TestBot) -> None:
     from nio import RoomSendResponse
 
     client = _Client([_Refusal(502, "M_UNKNOWN"), RoomSendResponse("$ok", ROOM)])
-    gateway, state = _gateway(client)
-    with pytest.raises(DeliveryError):
-        await gateway.deliver(_delivery("lb-2"))
-    assert state.rows["matrix:try:lb-2"] == "1"  # the 502 may have come after the send
-    assert (await gateway.deliver(_delivery("lb-2"))).message_ref == "$ok"
+    gateway, worker = await _first_round(testbot, client)
+    assert gateway.history_checks == 0  # a first attempt never searches
+    assert await _in_doubt(testbot) == [True]  # the 502 may have come after the send
+    await _next_round(testbot, worker)
     assert gateway.history_checks == 1 and client.history == 1 and client.sent == 2
+    assert worker.delivered == 1
 
 
 def test_pending_undecryptable_round_trip_and_garbage() -> None:

@@ -4,6 +4,7 @@ links with the claim, and settles each post in one transaction after the platfor
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, text
@@ -123,5 +124,94 @@ async def test_a_room_whose_first_entry_another_replica_holds_gives_nothing(
                 assert [i.post.text for i in got] == ["b1"]
                 await second.commit()
             await first.commit()
+    finally:
+        await engine.dispose()
+
+
+class Doubtful(ChatGateway):
+    """Records whether each delivery came ``in_doubt``; raises the errors it is told to, once
+    each, in order."""
+
+    platform = "console"
+
+    def __init__(self, errors: dict[str, list[DeliveryError]]) -> None:
+        self.calls: list[tuple[str, bool]] = []
+        self.errors = errors
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        self.calls.append((delivery.post.text, delivery.in_doubt))
+        queued = self.errors.get(delivery.post.text)
+        if queued:
+            raise queued.pop(0)
+        return Receipt(delivery.delivery_id)
+
+
+async def _doubts(uow: Any) -> dict[str, bool]:
+    """Post text → in_doubt of the pending entries."""
+    async with uow(read_only=True) as tx:
+        rows = await tx.conn.execute(text(
+            "SELECT post, in_doubt FROM outbox WHERE status = 'pending'"))
+        return {Post.from_json(row.post).text: bool(row.in_doubt) for row in rows}
+
+
+def _unknown() -> DeliveryError:
+    return DeliveryError("502 after the send, maybe posted")
+
+
+def _refused() -> DeliveryError:
+    return DeliveryError("403 refused", not_sent=True)
+
+
+async def test_an_entry_is_in_doubt_only_while_an_attempt_may_have_posted(any_url: str) -> None:
+    posts = [("console:a", "a1"), ("console:a", "a2"), ("console:a", "a3"), ("console:b", "b1")]
+    engine, uow, clock = await _setup(any_url, posts)
+    try:
+        gateway = Doubtful({"a1": [_unknown()], "b1": [_refused()]})
+        worker = OutboxWorker(uow=uow, gateways={"console": gateway}, clock=clock,
+                              retry=RetryPolicy(base_seconds=1), per_room=5)
+        assert await worker.run_once() == 4
+        assert sorted(gateway.calls) == [("a1", False), ("b1", False)]  # first tries: no doubt
+        # a1's outcome is unknown; a2, a3 were handed back unattempted; b1 was refused.
+        assert await _doubts(uow) == {"a1": True, "a2": False, "a3": False, "b1": False}
+        gateway.calls.clear()
+        clock.set(clock.now() + timedelta(hours=1))
+        assert await worker.run_once() == 4
+        assert sorted(gateway.calls) == [("a1", True), ("a2", False), ("a3", False),
+                                         ("b1", False)]
+        assert await _doubts(uow) == {}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_refusal_after_a_doubtful_attempt_keeps_the_doubt(any_url: str) -> None:
+    engine, uow, clock = await _setup(any_url, [("console:a", "a1")])
+    try:
+        gateway = Doubtful({"a1": [_unknown(), _refused()]})
+        worker = OutboxWorker(uow=uow, gateways={"console": gateway}, clock=clock,
+                              retry=RetryPolicy(base_seconds=1))
+        for _ in range(3):
+            assert await worker.run_once() == 1
+            clock.set(clock.now() + timedelta(hours=1))
+        # The refusal proves only that the second attempt posted nothing, not the first.
+        assert gateway.calls == [("a1", False), ("a1", True), ("a1", True)]
+        assert worker.delivered == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_after_a_crash_only_the_entry_in_flight_is_in_doubt(any_url: str) -> None:
+    posts = [("console:a", "a1"), ("console:a", "a2"), ("console:a", "a3")]
+    engine, uow, clock = await _setup(any_url, posts)
+    try:
+        crashed = OutboxWorker(uow=uow, gateways={}, clock=clock, owner="gone-1", per_room=5)
+        assert len(await crashed._claim()) == 3  # leased, a1 in flight, then the process died
+        gateway = Doubtful({})
+        worker = OutboxWorker(uow=uow, gateways={"console": gateway}, clock=clock,
+                              owner="alive-2", per_room=5)
+        assert len(await worker.reclaim()) == 3
+        assert await worker.run_once() == 3
+        # Entries are delivered in order, so only the room's first can have been posted;
+        # the later ones still marked were leased before their turn came.
+        assert gateway.calls == [("a1", True), ("a2", False), ("a3", False)]
     finally:
         await engine.dispose()

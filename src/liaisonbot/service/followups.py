@@ -44,10 +44,9 @@ log = logging.getLogger(__name__)
 #: How long inbound event ids are kept for replay protection (a Matrix backfill or a Slack
 #: retry never reaches further back than days).
 KEEP_INBOUND = timedelta(days=30)
-#: State rows that only matter for a while: delivery attempt marks (a delivery is given up
-#: after hours) and relay sources (edits of month-old messages are not carried over).
-KEEP_STATE = {"slack:try:": timedelta(days=7), "matrix:try:": timedelta(days=7),
-              "relay:": timedelta(days=90)}
+#: State rows that only matter for a while: relay sources (edits of month-old messages are
+#: not carried over).
+KEEP_STATE = {"relay:": timedelta(days=90)}
 
 
 class Ticker:

@@ -1,9 +1,16 @@
 """Delivering the outbox: lease, post through the platform's gateway, mark done or back off.
 
-Per-room order holds: only the oldest pending entry of a room is leased, so a room's posts
-go out one after another while rooms proceed side by side. An entry is marked done only after
-its gateway confirmed; a crash in between leaves it leased, and it is tried again with the
-same ``delivery_id`` (gateways make that idempotent).
+Per-room order holds: a round leases a room's oldest pending entries (up to ``per_room``) and
+delivers them one after another while rooms proceed side by side; after one that did not go
+out, the rest are handed back. An entry is marked done only after its gateway confirmed; a
+crash in between leaves it leased, and it is tried again with the same ``delivery_id``.
+
+A delivered post costs one transaction of its own, the record of its outcome: the claim (one
+per round) leases the entries and marks them ``in_doubt`` in the same statement, so a gateway
+needs no committed marker before it sends. A retry of an entry whose earlier attempt may have
+been posted (crash, lost answer, 5xx) reaches the gateway with ``Delivery.in_doubt`` set, and
+the gateway looks for the earlier copy before posting again; a clear refusal
+(``DeliveryError.not_sent``) and a hand-back clear the doubt.
 
 Leases are short (``RetryPolicy.lease_seconds``, 8 s) and name their owner, this process's
 instance id; a heartbeat renews them every ``renew_seconds`` (2.5 s) while their deliveries are in
@@ -307,7 +314,8 @@ class OutboxWorker:
                 related = list(cached)
             thread = next((link for link in related if link.room == item.room), None)
         return Delivery(delivery_id=f"lb-{item.id}", room=item.room, post=item.post,
-                        thread=thread, related=related, target_ref=target)
+                        thread=thread, related=related, target_ref=target,
+                        in_doubt=item.in_doubt)
 
     async def _done(self, item: OutboxItem, receipt: Receipt) -> None:
         now = self.clock.now()
@@ -364,7 +372,11 @@ class OutboxWorker:
             else:
                 await uow.outbox.retry(item.id, str(error),
                                        self.clock.now() + timedelta(seconds=delay),
-                                       counted=not rate_limited)
+                                       counted=not rate_limited,
+                                       # this attempt posted nothing, and none before it may
+                                       # have (an entry in doubt stays so: the search that
+                                       # came first is the only proof)
+                                       not_sent=error.not_sent and not item.in_doubt)
             await uow.commit()
         self._held.discard(item.id)
         self.telemetry.delivery(item.platform, "failed" if permanent else "retry",

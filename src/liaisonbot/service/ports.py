@@ -104,6 +104,8 @@ class OutboxItem:
     post: Post
     attempts: int
     created_at: datetime
+    #: An earlier attempt may have reached the platform (see ``Delivery.in_doubt``).
+    in_doubt: bool = False
 
 
 class RequestRepository(Protocol):
@@ -156,8 +158,9 @@ class OutboxRepository(Protocol):
         """Hand back the leases of processes that are gone (ids)."""
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None: ...
     async def retry(self, item_id: int, error: str, at: datetime, *,
-                    counted: bool = True) -> None:
-        """Back off until ``at``; ``counted=False`` gives back the attempt ``claim`` counted."""
+                    counted: bool = True, not_sent: bool = False) -> None:
+        """Back off until ``at``; ``counted=False`` gives back the attempt ``claim`` counted;
+        ``not_sent`` clears the entry's doubt (the platform proved nothing was posted)."""
     async def fail(self, item_id: int, error: str) -> None: ...
     async def backlog(self) -> int: ...
     async def next_attempt_after(self, moment: datetime) -> datetime | None: ...
@@ -231,6 +234,10 @@ class Delivery:
     #: For ``relay_edit``/``relay_delete`` posts: the message ref of this room's copy of the
     #: relayed message to change (None when that copy was never delivered).
     target_ref: str | None = None
+    #: An earlier attempt of this delivery may have been posted (its outcome is unknown: a
+    #: crash, a lost answer, a 5xx): the gateway looks for it before posting again. False on
+    #: a first attempt and after a clear refusal, so the common path never searches.
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,13 +249,16 @@ class Receipt:
 
 class DeliveryError(Exception):
     """A delivery that failed; ``retry_after`` seconds when the platform said, ``permanent``
-    when trying again cannot help (room gone, bot removed)."""
+    when trying again cannot help (room gone, bot removed). ``not_sent`` when the platform's
+    answer proves nothing was posted (a 4xx, a rate limit): the next attempt need not look
+    for an earlier copy. A rate limit (``retry_after``) is always ``not_sent``."""
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False) -> None:
+                 permanent: bool = False, not_sent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.not_sent = not_sent or retry_after is not None
 
 
 class ChatGateway(Protocol):

@@ -55,6 +55,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # No rollback when a connection goes back to the pool: every unit of work ends its
+    # transaction itself (commit, or rollback in ``__aexit__``), and on aiosqlite that
+    # redundant rollback is one more thread round trip per transaction.
+    kwargs.setdefault("pool_reset_on_return", None)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
 

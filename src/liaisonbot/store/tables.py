@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from liaisonbot.store.types import UTCDateTime
@@ -129,6 +130,11 @@ class OutboxRow(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: The process instance holding the lease (``store.db.INSTANCE`` of that process).
     lease_owner: str | None = Field(default=None, max_length=64)
+    #: An earlier attempt may have reached the platform (a send whose outcome is unknown:
+    #: a crash, a lost answer, a 5xx): the gateway looks for it before posting again.
+    #: Set by the claim that leases the entry, cleared when it is handed back unattempted or
+    #: the platform clearly refused it (``service.outbox``).
+    in_doubt: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_ref: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, max_length=500)

@@ -444,7 +444,13 @@ class SqlOutbox(_Repo):
         backing off on wait, and the caller delivers a room's entries one after the other).
         Rooms of ``skip_platforms`` are left to another process (one that can post there
         now). The lease names ``owner`` (a process instance). One ranked read over the
-        pending rows (``ix_outbox_room_pending``: room, id), one update."""
+        pending rows (``ix_outbox_room_pending``: room, id), one update.
+
+        The update also marks every leased entry ``in_doubt`` (its attempt is about to start),
+        so no gateway commits a marker of its own before sending. Only a room's first pending
+        entry can really be in doubt: a room's entries go out one after the other and an
+        entry handed back unattempted is cleared, so a later entry still marked is a lease a
+        crash left behind before its turn came, and is delivered without a search."""
         pending = O.c.status == "pending"
         if skip_platforms:
             pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
@@ -472,16 +478,18 @@ class SqlOutbox(_Repo):
             until = now + timedelta(seconds=lease_seconds)
             await self.conn.execute(update(O).where(O.c.id.in_([r.id for r in rows]))
                                     .values(lease_until=until, lease_owner=owner,
-                                            attempts=O.c.attempts + 1))
+                                            attempts=O.c.attempts + 1, in_doubt=True))
         return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
-                           r.attempts + 1, r.created_at) for r in rows]
+                           r.attempts + 1, r.created_at, in_doubt=bool(r.in_doubt and r.rn == 1))
+                for r in rows]
 
     async def release(self, item_ids: Sequence[int], at: datetime) -> None:
         """Hand back leased entries not attempted (a room's later entries after an earlier
-        one failed): due again at ``at``, their counted attempt given back. One statement."""
+        one failed): due again at ``at``, their counted attempt given back, not in doubt.
+        One statement."""
         if item_ids:
             await self.conn.execute(update(O).where(O.c.id.in_(list(item_ids))).values(
-                next_attempt_at=at, lease_until=None, lease_owner=None,
+                next_attempt_at=at, lease_until=None, lease_owner=None, in_doubt=False,
                 attempts=case((O.c.attempts > 0, O.c.attempts - 1), else_=0)))
 
     async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
@@ -519,11 +527,14 @@ class SqlOutbox(_Repo):
             lease_owner=None, last_error=None))
 
     async def retry(self, item_id: int, error: str, at: datetime, *,
-                    counted: bool = True) -> None:
+                    counted: bool = True, not_sent: bool = False) -> None:
         """Back off until ``at``. ``counted=False`` hands back the attempt ``claim`` counted
-        (a rate limit or a shutdown is not a failure of the post)."""
+        (a rate limit or a shutdown is not a failure of the post); ``not_sent`` clears the
+        doubt (the platform's answer proved nothing was posted)."""
         values: dict[str, Any] = {"next_attempt_at": at, "lease_until": None,
                                   "lease_owner": None, "last_error": error[:500]}
+        if not_sent:
+            values["in_doubt"] = False
         if not counted:
             values["attempts"] = case((O.c.attempts > 0, O.c.attempts - 1), else_=0)
         await self.conn.execute(update(O).where(O.c.id == item_id).values(**values))
@@ -688,9 +699,12 @@ class SqlUnitOfWork:
                 self._unlock()
 
     async def commit(self) -> None:
+        """Commit; on SQLite the process's write queue moves on at once (the connection's
+        return to the pool is not the next writer's business)."""
         assert self.conn is not None
         await self.tails.flush(self.conn)
         await self.conn.commit()
+        self._unlock()
 
     async def rollback(self) -> None:
         assert self.conn is not None

@@ -4,13 +4,13 @@ Idempotency has two layers:
 
 - The txn id is the outbox's ``delivery_id``, so a resend from the same device returns the first
   event — but Synapse remembers txn ids for about 30-60 minutes only.
-- Every event carries ``"org.liaisonbot.delivery": delivery_id``, and before sending, the
-  gateway commits ``matrix:try:<delivery_id> = 1`` (``chat.attempts``, as the Slack gateway
-  does). When a delivery comes back with that row at ``1`` (an earlier send may have landed:
+- Every event carries ``"org.liaisonbot.delivery": delivery_id``. When a delivery comes back
+  ``in_doubt`` (the outbox's claim marks each leased entry, so an earlier send may have landed:
   lost response, 5xx, crash), the room's recent history is searched backwards from the live
   end for the bot's own event with that marker (``history_limit`` events of the bot, encrypted
   ones decrypted with the bot's own group sessions) and its id is returned instead of sending.
-  A clear refusal (a 4xx answer) sets the row to ``0``, so the next try skips the search.
+  A clear refusal (a 4xx answer) is ``DeliveryError.not_sent``: the next try skips the search.
+  A first attempt never searches and costs no transaction of its own.
   Left open: an event older than the searched window, or one the bot can no longer decrypt
   (crypto store lost), is not found and the post goes out again.
 """
@@ -34,7 +34,6 @@ from nio import (
 )
 from nio.exceptions import LocalProtocolError, SendRetryError
 
-from liaisonbot.chat.attempts import Attempts
 from liaisonbot.chat.matrix.html import MARKER, MEGOLM, message_content
 from liaisonbot.chat.matrix.trust import LiaisonClient
 from liaisonbot.domain.refs import native_id
@@ -53,7 +52,7 @@ def error_of(resp: Any, what: str) -> DeliveryError:
         ms = getattr(resp, "retry_after_ms", None)
         seconds = float(header) if header and header.isdigit() else (ms / 1000 if ms else 5.0)
         return DeliveryError(f"{what}: rate limited", retry_after=seconds)
-    return DeliveryError(f"{what}: {resp}", permanent=code in _PERMANENT)
+    return DeliveryError(f"{what}: {resp}", permanent=code in _PERMANENT, not_sent=refused(resp))
 
 
 def refused(resp: Any) -> bool:
@@ -78,7 +77,6 @@ class MatrixGateway:
         self.key_lock = key_lock
         self.room_wait_seconds = room_wait_seconds
         self.history_limit = history_limit
-        self.attempts = Attempts(uow, "matrix", clock.now)
         self.history_checks = 0
         self._dm_locks: dict[str, asyncio.Lock] = {}
 
@@ -116,7 +114,7 @@ class MatrixGateway:
         content = message_content(post, delivery_id=delivery.delivery_id,
                                   thread_root=thread_root, edit_of=edit_of)
         await self._ready(room_id)
-        if await self.attempts.begin(delivery.delivery_id):
+        if delivery.in_doubt:
             found = await self._find(room_id, delivery.delivery_id)
             if found:
                 log.info("matrix delivery found in history; not sent again",
@@ -127,8 +125,6 @@ class MatrixGateway:
                                            tx_id=delivery.delivery_id,
                                            ignore_unverified_devices=True)
         if not isinstance(resp, RoomSendResponse):
-            if refused(resp):
-                await self.attempts.not_sent(delivery.delivery_id)
             raise error_of(resp, f"send to {room_id}")
         return Receipt(message_ref=resp.event_id)
 

@@ -89,6 +89,10 @@ class MatrixPlatform:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        try:  # the last token handled in full (written at most every second meanwhile)
+            await self.sync.flush()
+        except Exception:  # a restart then replays a little more; the desk drops it
+            log.exception("matrix sync token not saved at stop")
         await self.client.close()
 
     async def health(self) -> dict[str, Any]:

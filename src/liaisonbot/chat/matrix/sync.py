@@ -1,7 +1,11 @@
 """The inbound side: one long-polling /sync loop that hands events to the desk exactly once.
 
 - The sync token is kept in core state (``matrix:next_batch``) and written only after every
-  event of that sync was handled; the desk's inbound table drops replays by event id.
+  event of that sync was handled; the desk's inbound table drops replays by event id. It is
+  written at most every ``save_seconds`` (1 s) while events flow, at once when the pending
+  undecryptable set changed, and at stop: a crash replays at most that second, which the desk
+  drops, and the write stays off the path between a command and its reply (on SQLite it would
+  queue before the outbox's claim of that reply).
 - First start (no token): one sync whose history is skipped. Later starts sync from the token
   (with full state, so nio knows rooms and their encryption again); a ``limited`` timeline is
   paged back with ``/messages`` to the last handled moment (``matrix:seen_ts``), capped.
@@ -140,8 +144,12 @@ class MatrixSync:
                  uow: UnitOfWorkFactory, clock: Clock, key_lock: asyncio.Lock,
                  wake_outbox: Any, poll_ms: int = 30_000, timeline_limit: int = 50,
                  grace_seconds: float = 60.0, backfill_pages: int = 10,
-                 identity: CrossSigning | None = None, telemetry: Any = None) -> None:
+                 identity: CrossSigning | None = None, telemetry: Any = None,
+                 save_seconds: float = 1.0) -> None:
         self.client = client
+        self.save_seconds = save_seconds
+        self._saved_token: str | None = None
+        self._saved_at = float("-inf")
         self.identity = identity
         self.telemetry = telemetry
         self._identity_next = 0.0
@@ -180,7 +188,7 @@ class MatrixSync:
     async def start(self) -> None:
         """The first sync (skipping history on a first start), then join bound rooms."""
         async with self.uow() as uow:
-            self._token = await uow.state.get(TOKEN_KEY)
+            self._token = self._saved_token = await uow.state.get(TOKEN_KEY)
             self._seen_ts = int(await uow.state.get(SEEN_KEY) or 0)
             pending = await uow.state.get(PENDING_KEY)
         for item in load_pending(pending):
@@ -230,21 +238,29 @@ class MatrixSync:
             for room_id, info in resp.rooms.join.items():
                 await self._timeline(room_id, info.timeline)
         await self._retry_undecrypted()
-        await self._save(resp.next_batch)
+        self._token = resp.next_batch
+        if full_state or time.monotonic() - self._saved_at >= self.save_seconds \
+                or dump_pending(list(self._undecrypted.values())) != self._pending_saved:
+            await self.flush()
         self.state.synced, self.state.failing = True, False
         self.state.last_sync = self.clock.now()
         self.state.last_sync_monotonic = time.monotonic()
 
-    async def _save(self, token: str) -> None:
+    async def flush(self) -> None:
+        """Write the token of the last sync handled in full (with the pending undecryptable
+        set and the last moment seen, in one transaction), if it moved since the last write."""
+        token = self._token
+        pending = dump_pending(list(self._undecrypted.values()))
+        if token is None or (token == self._saved_token and pending == self._pending_saved):
+            return
         async with self.uow() as uow:
             await uow.state.put(TOKEN_KEY, token, self.clock.now())
             await uow.state.put(SEEN_KEY, str(self._seen_ts), self.clock.now())
-            pending = dump_pending(list(self._undecrypted.values()))
             if pending != self._pending_saved:
                 await uow.state.put(PENDING_KEY, pending, self.clock.now())
             await uow.commit()
-        self._token = token
-        self._pending_saved = pending
+        self._saved_token, self._pending_saved = token, pending
+        self._saved_at = time.monotonic()
 
     async def _key_chores(self) -> None:
         c = self.client

@@ -1,16 +1,14 @@
 """Posting to Slack: Block Kit cards and notes, card updates, DMs; idempotent and paced.
 
 Idempotency. ``chat.postMessage`` has no idempotency key, so every post carries message
-metadata ``{event_type: "liaisonbot_delivery", event_payload: {delivery_id}}``. Before the
-first call for a delivery the gateway writes a marker ``slack:try:<delivery_id> = 1`` in the
-state table (committed; ``chat.attempts``, shared with the Matrix gateway). When a delivery
-comes back with that marker set, an earlier attempt may have reached Slack (a dropped
-connection, an HTTP 500, a crash of this process): the channel's recent history
-(``conversations.history``, or ``conversations.replies`` for a thread) is searched for the
-delivery id and its ``ts`` returned instead of posting again. An answer that proves nothing was
-posted (429, ``ok: false``) sets the marker to ``0``, so the next try skips the search. The
-marker lives in SQL, so this holds across restarts; the cost is one small transaction per post,
-and a history call only on the doubtful retries (history is rate limited to ~50 calls/min, so
+metadata ``{event_type: "liaisonbot_delivery", event_payload: {delivery_id}}``. When a
+delivery comes back ``in_doubt`` (the outbox's claim marks each entry it leases, in SQL, so
+this holds across restarts), an earlier attempt may have reached Slack (a dropped connection,
+an HTTP 500, a crash of this process): the channel's recent history (``conversations.history``,
+or ``conversations.replies`` for a thread) is searched for the delivery id and its ``ts``
+returned instead of posting again. An answer that proves nothing was posted (429,
+``ok: false``) is ``DeliveryError.not_sent``, so the next try skips the search. A first attempt
+costs no transaction and no history call (history is rate limited to ~50 calls/min, so
 searching on every post would not scale).
 
 Pacing: at most one post per ``pace_seconds`` per channel (Slack allows about 1/s); a 429
@@ -30,14 +28,13 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from liaisonbot.chat.attempts import Attempts
 from liaisonbot.chat.slack.blocks import render
 from liaisonbot.chat.slack.priority import AckFirst
 from liaisonbot.chat.slack.teams import Team, Teams
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.refs import native_id
-from liaisonbot.service.ports import Delivery, DeliveryError, Receipt, UnitOfWorkFactory
+from liaisonbot.service.ports import Delivery, DeliveryError, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +50,16 @@ class SlackGateway:
 
     platform = "slack"
 
-    def __init__(self, *, teams: Teams, directory: Directory, uow: UnitOfWorkFactory,
+    def __init__(self, *, teams: Teams, directory: Directory,
                  pace_seconds: float = 1.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.teams = teams
         self.directory = directory
-        self.uow = uow
         self.pace_seconds = pace_seconds
         self._sleep = sleep
         self._monotonic = monotonic
         self._next_slot: dict[str, float] = {}
-        self.attempts = Attempts(uow, "slack")
         self.history_checks = 0
         #: Set by the platform: each post waits (bounded) behind acknowledgements in progress.
         self.priority: AckFirst | None = None
@@ -85,7 +80,7 @@ class SlackGateway:
             return await self._relay_change(team, delivery)
         channel = await self._channel(team, delivery)
         thread_ts = self._thread_ts(delivery)
-        if await self.attempts.begin(delivery.delivery_id):
+        if delivery.in_doubt:
             found = await self._find(team, channel, thread_ts, delivery.delivery_id)
             if found:
                 return Receipt(found)
@@ -97,8 +92,7 @@ class SlackGateway:
         if thread_ts:
             args["thread_ts"] = thread_ts
         await self._pace(team, channel)
-        response = await self._call(team, channel, delivery.delivery_id,
-                                    team.client.chat_postMessage(**args))
+        response = await self._call(team, channel, team.client.chat_postMessage(**args))
         return Receipt(str(response["ts"]))
 
     # ------------------------------------------------------------------ parts
@@ -122,7 +116,7 @@ class SlackGateway:
     async def _channel(self, team: Team, delivery: Delivery) -> str:
         if delivery.post.kind != "direct":
             return native_id(delivery.room)
-        opened = await self._call(team, "", None, team.client.conversations_open(
+        opened = await self._call(team, "", team.client.conversations_open(
             users=native_id(delivery.room)))
         return str(opened["channel"]["id"])
 
@@ -132,7 +126,7 @@ class SlackGateway:
         channel = native_id(delivery.room)
         text, blocks = render(delivery.post, side=self._side(delivery), team=team.team_id)
         await self._pace(team, channel)
-        await self._call(team, channel, None, team.client.chat_update(
+        await self._call(team, channel, team.client.chat_update(
             channel=channel, ts=delivery.thread.message_ref, text=text, blocks=blocks))
         return Receipt(delivery.thread.message_ref)
 
@@ -152,7 +146,7 @@ class SlackGateway:
                                   team=team.team_id)
             call = team.client.chat_update(channel=channel, ts=target, text=text, blocks=blocks)
         try:
-            await self._call(team, channel, None, call)
+            await self._call(team, channel, call)
         except DeliveryError as error:
             if "message_not_found" in str(error) or "cant_delete_message" in str(error):
                 return Receipt("")
@@ -166,21 +160,20 @@ class SlackGateway:
             await self._sleep(wait)
         self._next_slot[key] = self._monotonic() + self.pace_seconds
 
-    async def _call(self, team: Team, channel: str, delivery_id: str | None,
-                    call: Awaitable[Any]) -> Any:
+    async def _call(self, team: Team, channel: str, call: Awaitable[Any]) -> Any:
         """Run one Web API call; Slack's answers become ``DeliveryError``s."""
         try:
             return await call
         except SlackApiError as error:
             status = error.response.status_code
             code = str(error.response.get("error", "")) if status < 500 else f"http_{status}"
-            if status < 500 and delivery_id:
-                await self.attempts.not_sent(delivery_id)  # a clear "no": nothing was posted
+            not_sent = status < 500  # a clear "no": nothing was posted
             if status == 429:
                 retry_after = float(error.response.headers.get("Retry-After", 1) or 1)
                 self._next_slot[f"{team.team_id}/{channel}"] = self._monotonic() + retry_after
                 raise DeliveryError("slack ratelimited", retry_after=retry_after) from error
-            raise DeliveryError(f"slack: {code}", permanent=code in PERMANENT_ERRORS) from error
+            raise DeliveryError(f"slack: {code}", permanent=code in PERMANENT_ERRORS,
+                                not_sent=not_sent) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryError(f"slack unreachable: {type(error).__name__}") from error
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -24,7 +24,6 @@ from liaisonbot.chat.slack.listeners import Inbound
 from liaisonbot.chat.slack.priority import AckFirst
 from liaisonbot.chat.slack.teams import ENV_APP_TOKEN, ENV_SECRET, Teams, tokens_from_env
 from liaisonbot.config import Settings
-from liaisonbot.service.ports import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -163,7 +162,6 @@ def build_slack(settings: Settings, core: Core, *, env: Mapping[str, str] | None
     teams = Teams(tokens_from_env(env), settings.slack.api_base_url)
     extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
     gateway = SlackGateway(teams=teams, directory=settings.directory,
-                           uow=cast(UnitOfWorkFactory, core.uow),
                            pace_seconds=pace_seconds, **extra)
     try:
         return SlackPlatform(core=core, teams=teams, gateway=gateway, mode=settings.slack.mode,
