@@ -551,3 +551,41 @@ async def test_a_command_costs_few_round_trips(any_url: str) -> None:
         assert "audit_head" not in " ".join(statements)
     finally:
         await bot.core.close()
+
+
+async def test_a_sqlite_statement_is_one_thread_round_trip(sqlite_url: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``store.onehop``: a statement, its rows included, costs one hand-over to aiosqlite's
+    thread (SQLAlchemy's adapter alone spends four), and the results are intact."""
+    from aiosqlite.core import Connection
+
+    await upgrade_async(sqlite_url)
+    engine = make_engine(sqlite_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    trips: list[object] = []
+    real = Connection._execute
+
+    async def counted(self: Connection, fn: object, *args: object, **kw: object) -> object:
+        trips.append(fn)
+        return await real(self, fn, *args, **kw)
+
+    monkeypatch.setattr(Connection, "_execute", counted)
+    try:
+        async with uow() as tx:
+            trips.clear()
+            assert await tx.state.get("k") is None
+            assert len(trips) == 1  # SELECT with its (no) rows
+            trips.clear()
+            await tx.state.put("k", "v", MONDAY_10)  # UPDATE (0 rows), then INSERT
+            assert len(trips) == 2
+            trips.clear()
+            request_id = await tx.requests.add(_request())
+            assert request_id > 0 and len(trips) == 1  # INSERT … RETURNING id
+            trips.clear()
+            await tx.commit()
+            assert len(trips) == 1
+        async with uow(read_only=True) as tx:
+            assert await tx.state.get("k") == "v"
+            assert (await tx.requests.get(request_id)) is not None
+    finally:
+        await engine.dispose()

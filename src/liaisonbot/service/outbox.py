@@ -242,8 +242,22 @@ class OutboxWorker:
             await self._run(stop, idle_seconds)
 
     async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
+        # The idle wait is on ``_wake`` alone (stopping sets it too): a post queued by the desk
+        # starts the next round one loop step after ``wake()``, not after several.
+        watch = asyncio.ensure_future(self._wake_on(stop))
+        try:
+            await self._rounds(stop, idle_seconds)
+        finally:
+            watch.cancel()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _rounds(self, stop: asyncio.Event, idle_seconds: float) -> None:
         while not stop.is_set():
             wait = idle_seconds
+            self._wake.clear()  # a wake() from here on (posts queued meanwhile) is kept
             try:
                 count = await self.run_once()
             except Exception as error:  # the worker must outlive a database hiccup
@@ -257,15 +271,11 @@ class OutboxWorker:
             else:
                 if self.on_success is not None:
                     self.on_success()
-            if count:
+            if count or stop.is_set():
                 continue
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()),
-                       asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=wait,
-                               return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     @staticmethod
     async def _pause(stop: asyncio.Event, seconds: float) -> None:

@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from liaisonbot.store import onehop
+
 #: This process's instance id: it owns the outbox leases the process takes, and on PostgreSQL
 #: it is the ``application_name`` of every connection, so another process can tell whether a
 #: lease's owner is still connected (``pg_stat_activity``). At most 63 characters.
@@ -59,6 +61,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # transaction itself (commit, or rollback in ``__aexit__``), and on aiosqlite that
     # redundant rollback is one more thread round trip per transaction.
     kwargs.setdefault("pool_reset_on_return", None)
+    onehop.install()  # one thread round trip per statement (store.onehop)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
 

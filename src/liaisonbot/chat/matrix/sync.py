@@ -223,6 +223,9 @@ class MatrixSync:
                 backoff = min(backoff * 2, 60.0)
 
     async def sync_once(self, *, full_state: bool = False, handle: bool = True) -> None:
+        # One loop step first: the outbox round a command just woke claims its reply before
+        # this task spends a millisecond building the next long poll.
+        await asyncio.sleep(0)
         resp = await self.client.sync(timeout=0 if full_state else self.poll_ms,
                                       sync_filter=self._filter(), since=self._token,
                                       full_state=full_state or None)
