@@ -22,6 +22,7 @@ from liaisonbot.service.ports import (
 from liaisonbot.store.db import make_engine
 from liaisonbot.store.migrate import upgrade
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
+from support.poll import eventually
 
 
 class Recorder(ChatGateway):
@@ -204,7 +205,7 @@ async def test_after_a_crash_only_the_entry_in_flight_is_in_doubt(any_url: str) 
     engine, uow, clock = await _setup(any_url, posts)
     try:
         crashed = OutboxWorker(uow=uow, gateways={}, clock=clock, owner="gone-1", per_room=5)
-        assert len(await crashed._claim()) == 3  # leased, a1 in flight, then the process died
+        assert len((await crashed._claim()).items) == 3  # leased, a1 in flight, then it died
         gateway = Doubtful({})
         worker = OutboxWorker(uow=uow, gateways={"console": gateway}, clock=clock,
                               owner="alive-2", per_room=5)
@@ -213,5 +214,71 @@ async def test_after_a_crash_only_the_entry_in_flight_is_in_doubt(any_url: str) 
         # Entries are delivered in order, so only the room's first can have been posted;
         # the later ones still marked were leased before their turn came.
         assert gateway.calls == [("a1", True), ("a2", False), ("a3", False)]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_command_reply_is_leased_in_the_command_transaction(any_url: str) -> None:
+    """While the worker runs, a command's posts are leased inside its own transaction and go
+    out at once: two transactions in all (the command, the record of the delivery)."""
+    from conftest import make_settings, start_bot
+    from liaisonbot.service.desk import Actor
+
+    bot = await start_bot(make_settings(any_url))
+    core = bot.core
+    stop = asyncio.Event()
+    rounds: list[int] = []
+    core.outbox.on_success = lambda: rounds.append(1)
+    worker = asyncio.create_task(core.outbox.run(stop, idle_seconds=30))
+    try:
+        await eventually(lambda: rounds, timeout=5, what="the worker's first (empty) round")
+        commits = _transactions(core.engine)
+        before = core.outbox.delivered
+        outcome = await core.desk.handle_command(Actor("console:alice", "console:icc"),
+                                                 "help", event_id="ev-help-1")
+        assert outcome is not None and outcome.ok
+        # No round is due: the worker's idle wait is 30 s, the command's own lease sends it.
+        await eventually(lambda: core.outbox.delivered > before, timeout=5, what="the reply")
+        assert core.outbox.delivered == before + 1
+        await asyncio.sleep(0.05)  # and nothing after it: no claim transaction either
+        assert commits[0] == 2 and len(rounds) == 1
+        assert any("help" in line.lower() for line in bot.out)
+    finally:
+        stop.set()
+        await worker
+        await core.close()
+
+
+async def test_a_command_leaves_a_busy_room_to_the_round_that_holds_it(any_url: str) -> None:
+    """A room whose head is in flight in a round gets nothing leased by a command: its post
+    goes after, in order."""
+    engine, uow, clock = await _setup(any_url, [("console:a", "a1")])
+    try:
+        release = asyncio.Event()
+
+        class Held(Recorder):
+            async def deliver(self, delivery: Delivery) -> Receipt:
+                if delivery.post.text == "a1":
+                    await release.wait()
+                return await super().deliver(delivery)
+
+        gateway = Held()
+        worker = OutboxWorker(uow=uow, gateways={"console": gateway}, clock=clock)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop, idle_seconds=30))
+        await eventually(lambda: worker._held, timeout=5, what="a1 in flight")
+        async with uow() as tx:
+            await tx.outbox.add(platform="console", room="console:a",
+                                post=Post(kind="note", text="a2"), request_id=None,
+                                at=clock.now())
+            deliver = await worker.claim_in(tx, ["console:a"])
+            await tx.commit()
+        assert deliver is not None
+        deliver()  # nothing leased: it only wakes the worker
+        release.set()
+        await eventually(lambda: len(gateway.seen) == 2, timeout=5, what="a1, then a2")
+        assert gateway.seen == [("console:a", "a1"), ("console:a", "a2")]
+        stop.set()
+        await running
     finally:
         await engine.dispose()

@@ -52,7 +52,7 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
     outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry,
                           telemetry=telemetry, owner=INSTANCE)
     desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
-                telemetry=telemetry)
+                telemetry=telemetry, claim_posts=outbox.claim_in)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,
                     weekly=settings.weekly_report)
     return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, all_gateways)

@@ -116,12 +116,20 @@ class _Ctx:
 
 
 class Desk:
-    """The request desk. ``on_posted`` is called after a commit that queued posts."""
+    """The request desk. ``on_posted`` is called after a commit that queued posts.
+
+    ``claim_posts`` (the outbox worker's ``claim_in``), when given, leases the rooms' due posts
+    inside the command's own transaction and returns what delivers them once it committed (in
+    place of ``on_posted``): a reply goes out with no claim transaction of its own."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, directory: Directory,
                  on_posted: Callable[[], None] | None = None,
-                 telemetry: Telemetry | None = None) -> None:
+                 telemetry: Telemetry | None = None,
+                 claim_posts: Callable[[UnitOfWork, list[str]],
+                                       Awaitable[Callable[[], None] | None]] | None = None
+                 ) -> None:
         self.uow = uow
+        self.claim_posts = claim_posts
         self.telemetry = telemetry or NullTelemetry()
         self.clock = clock
         self.directory = directory
@@ -333,9 +341,12 @@ class Desk:
         await ctx.uow.outbox.add_many([
             OutboxDraft(platform=platform_of(room), room=room, post=post,
                         request_id=post.request_id, at=ctx.now) for room, post in ctx.posts])
+        deliver = None
+        if ctx.posts and self.claim_posts is not None:  # leased here, sent right after commit
+            deliver = await self.claim_posts(ctx.uow, [room for room, _ in ctx.posts])
         await ctx.uow.commit()
         if ctx.posts:
-            self.on_posted()
+            (deliver or self.on_posted)()
 
     def _text(self, ctx: _Ctx, kind: str, text: str, **kw: Any) -> Post:
         return Post(kind=kind, text=text, tz=ctx.tz, as_of=ctx.now.isoformat(),

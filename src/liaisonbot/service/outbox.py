@@ -12,6 +12,12 @@ been posted (crash, lost answer, 5xx) reaches the gateway with ``Delivery.in_dou
 the gateway looks for the earlier copy before posting again; a clear refusal
 (``DeliveryError.not_sent``) and a hand-back clear the doubt.
 
+While ``run()`` delivers, a command's posts do not wait for a round: the desk leases them in
+the command's own transaction (``claim_in``: the same claim, limited to the command's rooms, so
+a room busy in a round gets nothing and its post follows in order) and they go out right after
+its commit, in a round of their own — a reply costs the command's transaction and the record
+of its delivery, nothing else.
+
 Leases are short (``RetryPolicy.lease_seconds``, 8 s) and name their owner, this process's
 instance id; a heartbeat renews them every ``renew_seconds`` (2.5 s) while their deliveries are in
 flight. A process that dies stops renewing, so another takes its rows within one lease; and
@@ -24,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,6 +45,7 @@ from liaisonbot.service.ports import (
     Receipt,
     Telemetry,
     ThreadLink,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 
@@ -73,6 +80,17 @@ class RetryPolicy:
         return min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
 
 
+#: A round's thread links by request id, read with its claim and kept up to date as its cards
+#: go out (no read transaction per post).
+_Links = dict[int, list[ThreadLink]]
+
+
+@dataclass(frozen=True)
+class _Round:
+    items: list[OutboxItem]
+    links: _Links
+
+
 class OutboxWorker:
     """Delivers pending posts. ``wake()`` after queueing; ``run()`` until ``stop`` is set."""
 
@@ -83,9 +101,13 @@ class OutboxWorker:
         self.uow = uow
         #: How many entries of one room a round leases (delivered one after the other).
         self.per_room = per_room
-        #: The thread links of the requests of the round's entries, read with the claim and
-        #: kept up to date as cards go out (no read transaction per post).
-        self._links: dict[int, list[ThreadLink]] = {}
+        #: ``run()`` is delivering: posts a command queues are then leased in the command's
+        #: own transaction (``claim_in``) and delivered at once (``_direct`` rounds).
+        self._live = False
+        self._direct: set[asyncio.Future[None]] = set()
+        #: A claim ran while commands' own rounds held rooms (it may have left their later
+        #: posts): the round that ends wakes the worker to take them.
+        self._deferred = False
         #: Who this worker's leases belong to: the process instance (``store.db.INSTANCE``).
         self.owner = owner or f"worker-{secrets.token_hex(6)}"
         self.telemetry = telemetry or NullTelemetry()
@@ -108,31 +130,69 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _claim(self) -> list[OutboxItem]:
-        async with self.uow() as uow:
-            items = await uow.outbox.claim(self.clock.now(), self.batch,
-                                           self.retry.lease_seconds, self.paused,
-                                           owner=self.owner, per_room=self.per_room)
-            request_ids = sorted({i.request_id for i in items if i.request_id is not None})
-            links = await uow.threads.for_requests(request_ids) if request_ids else {}
-            await uow.commit()
-        self._held.update(item.id for item in items)
-        self._links = {rid: links.get(rid, []) for rid in request_ids}
-        return items
+    async def _lease(self, uow: UnitOfWork, rooms: Collection[str] | None = None) -> _Round:
+        """Lease a round in ``uow``'s transaction (of ``rooms`` only, when given), with the
+        thread links of its requests."""
+        if self._direct:
+            self._deferred = True
+        items = await uow.outbox.claim(self.clock.now(), self.batch, self.retry.lease_seconds,
+                                       self.paused, owner=self.owner, per_room=self.per_room,
+                                       rooms=rooms)
+        request_ids = sorted({i.request_id for i in items if i.request_id is not None})
+        links = await uow.threads.for_requests(request_ids) if request_ids else {}
+        return _Round(items, {rid: links.get(rid, []) for rid in request_ids})
 
-    async def _round(self, items: list[OutboxItem]) -> None:
+    async def _claim(self) -> _Round:
+        async with self.uow() as uow:
+            leased = await self._lease(uow)
+            await uow.commit()
+        self._held.update(item.id for item in leased.items)
+        return leased
+
+    async def claim_in(self, uow: UnitOfWork,
+                       rooms: Collection[str]) -> Callable[[], None] | None:
+        """Lease, inside the caller's own transaction, the due entries of ``rooms`` (the posts
+        it just queued, after any older ones of those rooms still pending there). Returns what
+        to call once the caller has committed: it delivers them at once, with no claim
+        transaction and no wait for the next round. None while ``run()`` is not delivering
+        (the console and tests drain instead): the caller then just wakes the worker."""
+        if not self._live or not rooms:
+            return None
+        leased = await self._lease(uow, rooms)
+        return lambda: self._deliver_leased(leased)
+
+    def _deliver_leased(self, leased: _Round) -> None:
+        if not leased.items:  # those rooms are busy in a round: the worker takes them next
+            self._deferred = True
+            self.wake()
+            return
+        self._held.update(item.id for item in leased.items)
+        task = asyncio.ensure_future(self._round(leased))
+        self._direct.add(task)
+        task.add_done_callback(self._direct_done)
+
+    def _direct_done(self, task: asyncio.Future[None]) -> None:
+        self._direct.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox delivery of a command's posts failed",
+                      exc_info=task.exception())
+        if self._deferred:  # what queued behind this round's rooms meanwhile
+            self._deferred = False
+            self.wake()
+
+    async def _round(self, leased: _Round) -> None:
         """Deliver a round: rooms in parallel, each room's entries in order."""
         rooms: dict[str, list[OutboxItem]] = {}
-        for item in items:
+        for item in leased.items:
             rooms.setdefault(item.room, []).append(item)
-        await asyncio.gather(*(self._deliver_room(run) for run in rooms.values()))
+        await asyncio.gather(*(self._deliver_room(run, leased.links) for run in rooms.values()))
 
-    async def _deliver_room(self, run: list[OutboxItem]) -> None:
+    async def _deliver_room(self, run: list[OutboxItem], links: _Links) -> None:
         """One room's leased entries, in order; after one that did not go out, the rest are
         handed back at once (they go after it)."""
         for number, item in enumerate(run):
             try:
-                delivered = await self._deliver(item)
+                delivered = await self._deliver(item, links)
             except asyncio.CancelledError:
                 await _uncancellable(self._hand_back(run[number + 1:]))
                 raise
@@ -194,10 +254,10 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Lease one round (the head entry of each room) and deliver it; returns the count."""
-        items = await self._claim()
-        if items:
-            await self._round(items)
-        return len(items)
+        leased = await self._claim()
+        if leased.items:
+            await self._round(leased)
+        return len(leased.items)
 
     async def finish(self, seconds: float) -> None:
         """Shutting down: deliver what is due for up to ``seconds``; a round still running
@@ -209,19 +269,26 @@ class OutboxWorker:
     async def _finish(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
+        if self._direct:  # commands' own deliveries first (they hold their rooms' heads)
+            await self._settle(set(self._direct), deadline)
         while loop.time() < deadline:
-            items = await self._claim()  # never cancelled half-way: leases always tracked
-            if not items:
+            leased = await self._claim()  # never cancelled half-way: leases always tracked
+            if not leased.items:
                 break
-            round_ = asyncio.ensure_future(self._round(items))
-            done, _ = await asyncio.wait({round_}, timeout=max(deadline - loop.time(), 0))
-            if not done:
-                log.info("shutdown: handing back unfinished deliveries",
-                         extra={"outbox_ids": [item.id for item in items]})
-                round_.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await round_
+            if not await self._settle({asyncio.ensure_future(self._round(leased))}, deadline):
                 break
+
+    async def _settle(self, rounds: set[asyncio.Future[None]], deadline: float) -> bool:
+        """Wait for ``rounds`` until ``deadline``; cancel what is left (each unfinished entry
+        is handed back). True when all finished."""
+        loop = asyncio.get_running_loop()
+        _, pending = await asyncio.wait(rounds, timeout=max(deadline - loop.time(), 0))
+        for round_ in pending:
+            log.info("shutdown: handing back unfinished deliveries")
+            round_.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await round_
+        return not pending
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Deliver until nothing is due now (the console and tests use this)."""
@@ -245,9 +312,11 @@ class OutboxWorker:
         # The idle wait is on ``_wake`` alone (stopping sets it too): a post queued by the desk
         # starts the next round one loop step after ``wake()``, not after several.
         watch = asyncio.ensure_future(self._wake_on(stop))
+        self._live = True
         try:
             await self._rounds(stop, idle_seconds)
         finally:
+            self._live = False
             watch.cancel()
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
@@ -282,13 +351,13 @@ class OutboxWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
 
-    async def _deliver(self, item: OutboxItem) -> bool:
+    async def _deliver(self, item: OutboxItem, links: _Links) -> bool:
         """Deliver one entry; True when it went out."""
         gateway = self.gateways.get(item.platform)
         try:
             if gateway is None:
                 raise DeliveryError(f"no gateway for {item.platform}", permanent=True)
-            delivery = await self._delivery(item)
+            delivery = await self._delivery(item, links)
             receipt = await gateway.deliver(delivery)
         except asyncio.CancelledError:
             # Shutting down mid-delivery: hand the entry back now rather than at lease end
@@ -303,15 +372,15 @@ class OutboxWorker:
             await self._failed(item, DeliveryError(f"{type(error).__name__}: {error}"))
             return False
         # It is posted: record that even if shutdown cancels us meanwhile.
-        await _uncancellable(self._done(item, receipt))
+        await _uncancellable(self._done(item, receipt, links))
         return True
 
-    async def _delivery(self, item: OutboxItem) -> Delivery:
+    async def _delivery(self, item: OutboxItem, links: _Links) -> Delivery:
         thread = None
         related: list[ThreadLink] = []
         target = None
         if item.request_id is not None:
-            cached = self._links.get(item.request_id)
+            cached = links.get(item.request_id)
             source = item.post.extra.get("target")
             if cached is None or (item.post.kind in ("relay_edit", "relay_delete") and source):
                 async with self.uow(read_only=True) as uow:
@@ -327,7 +396,7 @@ class OutboxWorker:
                         thread=thread, related=related, target_ref=target,
                         in_doubt=item.in_doubt)
 
-    async def _done(self, item: OutboxItem, receipt: Receipt) -> None:
+    async def _done(self, item: OutboxItem, receipt: Receipt, links: _Links) -> None:
         now = self.clock.now()
         async with self.uow() as uow:
             await uow.outbox.done(item.id, receipt.message_ref, now)
@@ -337,8 +406,8 @@ class OutboxWorker:
                                   receipt.message_ref)
                 await uow.threads.add(link, now)
             await uow.commit()
-        if link is not None and item.request_id in self._links:
-            self._links[item.request_id].append(link)
+        if link is not None and item.request_id in links:
+            links[item.request_id].append(link)
         self._held.discard(item.id)
         self.delivered += 1
         latency = (now - item.created_at).total_seconds()

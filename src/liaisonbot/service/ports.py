@@ -150,7 +150,9 @@ class OutboxRepository(Protocol):
     async def add_many(self, drafts: Sequence[OutboxDraft]) -> None: ...
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = (), *,
-                    owner: str | None = None, per_room: int = 1) -> list[OutboxItem]: ...
+                    owner: str | None = None, per_room: int = 1,
+                    rooms: Collection[str] | None = None) -> list[OutboxItem]:
+        """Lease each room's oldest due entries (of ``rooms`` only, when given)."""
     async def release(self, item_ids: Sequence[int], at: datetime) -> None: ...
     async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
         """Extend ``owner``'s leases on ``item_ids``; returns how many it still held."""

@@ -438,7 +438,8 @@ class SqlOutbox(_Repo):
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = (), *,
-                    owner: str | None = None, per_room: int = 1) -> list[OutboxItem]:
+                    owner: str | None = None, per_room: int = 1,
+                    rooms: Collection[str] | None = None) -> list[OutboxItem]:
         """Lease up to ``per_room`` of the oldest pending entries of each room whose turn has
         come, in id order (per-room order: a room's entries from the first one leased or
         backing off on wait, and the caller delivers a room's entries one after the other).
@@ -452,6 +453,8 @@ class SqlOutbox(_Repo):
         entry handed back unattempted is cleared, so a later entry still marked is a lease a
         crash left behind before its turn came, and is delivered without a search."""
         pending = O.c.status == "pending"
+        if rooms is not None:  # a command's own rooms (``OutboxWorker.claim_in``)
+            pending = and_(pending, O.c.room.in_(sorted(set(rooms))))
         if skip_platforms:
             pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
         ready = and_(O.c.next_attempt_at <= now,
