@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from liaisonbot.store import onehop
+
 #: This process's instance id: it owns the outbox leases the process takes, and on PostgreSQL
 #: it is the ``application_name`` of every connection, so another process can tell whether a
 #: lease's owner is still connected (``pg_stat_activity``). At most 63 characters.
@@ -57,6 +59,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _one_hop(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # The adapter's connection over an aiosqlite connection whose cursors run each
+        # statement in one hop to its thread (store.onehop), with the URL's own arguments.
+        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=onehop.connect, **cparams)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

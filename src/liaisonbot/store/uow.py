@@ -129,7 +129,8 @@ _MARK_AND_GET = text(
     ", (SELECT json_agg(room ORDER BY id)::text FROM thread_link "
     "WHERE thread_link.request_id = request.id) AS link_rooms "
     "FROM (SELECT 1) AS one LEFT JOIN request ON request.id = :id"
-).bindparams(bindparam("a", type_=I.c.at.type)).columns(column("marked"), *R.c, column("link_rooms"))
+).bindparams(bindparam("a", type_=I.c.at.type)).columns(
+    column("marked"), *R.c, column("link_rooms"))
 
 
 def _update_with_entry(with_tail: bool) -> Any:

@@ -1,0 +1,108 @@
+"""SQLite through aiosqlite with one thread hop per statement.
+
+aiosqlite runs each sqlite3 call in its connection's thread: SQLAlchemy's adapter makes a
+cursor (a hop), executes (a hop), fetches (a hop) and closes it (a hop) for every statement,
+and each hop is a wake-up of that thread and then of the event loop. Here the connection
+SQLAlchemy gets (``async_creator``) hands out cursors that do all of it in the thread in one
+call: execute, fetch every row, keep the description, row count and last row id, close. The
+rows are fetched at once as the adapter did anyway (no server-side cursors here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+
+class OneHopCursor:
+    """The async cursor SQLAlchemy's aiosqlite adapter drives, one hop per execute."""
+
+    arraysize = 1
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> OneHopCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def _run(self, sql: str, parameters: Any, many: bool) -> tuple[Any, int, Any, list[Any]]:
+        cursor = self._connection._conn.cursor()  # in the connection's thread
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            elif parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+        finally:
+            cursor.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
+        (self.description, self.rowcount, self.lastrowid,
+         self._rows) = await self._connection._execute(self._run, sql, parameters, False)
+        return self
+
+    async def executemany(self, sql: str, parameters: Sequence[Any]) -> OneHopCursor:
+        (self.description, self.rowcount, self.lastrowid,
+         self._rows) = await self._connection._execute(self._run, sql, parameters, True)
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = size or self.arraysize
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class OneHopConnection:
+    """An aiosqlite connection whose cursors are :class:`OneHopCursor`; everything else is
+    the aiosqlite connection's own."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.__dict__["_inner"] = connection
+
+    def cursor(self) -> OneHopCursor:
+        return OneHopCursor(self._inner)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)
+
+
+async def connect(database: str, **kwargs: Any) -> OneHopConnection:
+    """An aiosqlite connection (its thread a daemon, as SQLAlchemy makes it) wrapped in
+    :class:`OneHopConnection`; SQLAlchemy's adapter calls it with the URL's arguments."""
+    pending = aiosqlite.connect(database, **kwargs)
+    pending._thread.daemon = True
+    return OneHopConnection(await pending)
+
+
+__all__ = ["OneHopConnection", "OneHopCursor", "connect"]
