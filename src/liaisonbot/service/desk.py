@@ -158,9 +158,11 @@ class Desk:
             return outcome
         result = "duplicate" if outcome is None else "ok" if outcome.ok else "refused"
         self.telemetry.command(verb, actor.platform, result)
-        log.info("command", extra={"verb": verb, "platform": actor.platform, "outcome": result,
-                                   "request": format_request_id(outcome.request_id)
-                                   if outcome and outcome.request_id else None})
+        if log.isEnabledFor(logging.INFO):  # the record is built only when it is written
+            log.info("command", extra={"verb": verb, "platform": actor.platform,
+                                       "outcome": result,
+                                       "request": format_request_id(outcome.request_id)
+                                       if outcome and outcome.request_id else None})
         return outcome
 
     async def _attempts(self, actor: Actor, command: c.Command | None,

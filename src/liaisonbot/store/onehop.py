@@ -90,6 +90,13 @@ class OneHopConnection:
     def cursor(self) -> OneHopCursor:
         return OneHopCursor(self._inner)
 
+    async def rollback(self) -> None:
+        """Roll back; no hop when no transaction is open (the pool's reset of a connection
+        whose unit of work committed). The flag is read between statements, while the
+        connection's thread has nothing of this connection's in hand."""
+        if self._inner._conn.in_transaction:
+            await self._inner.rollback()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
