@@ -133,6 +133,20 @@ _MARK_AND_GET = text(
     column("marked"), *R.c, column("link_rooms"))
 
 
+#: SQLite: the same in one statement of its own kind: the mark's ``RETURNING`` carries the
+#: request's columns as scalar subqueries by primary key (no row: a replay; NULL columns: no
+#: such request). SQLite has no data-modifying CTEs; a subquery in RETURNING it allows.
+_ROOMS_BY_ID = (select(T.c.room).where(T.c.request_id == bindparam("id")).order_by(T.c.id)
+                .subquery())
+_MARK_AND_GET_SQLITE = sqlite_insert(I).values(
+    platform=bindparam("p"), event_id=bindparam("e"), at=bindparam("a"),
+).on_conflict_do_nothing().returning(
+    literal_column("1").label("marked"),
+    *[select(col).where(R.c.id == bindparam("id")).scalar_subquery().label(col.name)
+      for col in R.c],
+    select(func.json_group_array(_ROOMS_BY_ID.c.room)).scalar_subquery().label("link_rooms"))
+
+
 def _update_with_entry(with_tail: bool) -> Any:
     """PostgreSQL: the request's write-back with its one new history entry inserted by the
     same statement (a data-modifying CTE): one round trip instead of two, and the two still
@@ -695,13 +709,17 @@ class SqlInbound(_Repo):
         CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable.
         With ``request_id`` (the request the command names) PostgreSQL reads that request in
         the same statement, for the next ``requests.get``."""
-        if request_id is not None and not self.sqlite and storable_id(request_id):
-            # PostgreSQL: the request the command names is read in the same statement.
-            row = (await self.conn.execute(_MARK_AND_GET, {
-                "p": platform, "e": event_id, "a": at, "id": request_id})).one()
-            if row.marked:
-                self._uow.prefetched[request_id] = row
-            return bool(row.marked)
+        if request_id is not None and storable_id(request_id):
+            # The request the command names is read in the same statement.
+            params = {"p": platform, "e": event_id, "a": at, "id": request_id}
+            if self.sqlite:
+                row = (await self.conn.execute(_MARK_AND_GET_SQLITE, params)).first()
+            else:
+                row = (await self.conn.execute(_MARK_AND_GET, params)).one()
+            if row is None or not row.marked:
+                return False
+            self._uow.prefetched[request_id] = row
+            return True
         dialect = "sqlite" if self.sqlite else "postgresql"
         result = await self.conn.execute(_FIRST_TIME[dialect],
                                          {"p": platform, "e": event_id, "a": at})
