@@ -344,7 +344,8 @@ class SqlHistory(_Repo):
             await tails.defer_entry(self.conn, rows[0])
         elif rows:
             await tails.write_entries(self.conn)
-            await self.conn.execute(_INSERT_HISTORY, rows)
+            # One row as one execute (a list of one would take the executemany path).
+            await self.conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
         if loose:
             await self._append_loose(loose)
 
@@ -473,7 +474,7 @@ class _Tails:
         """Send the deferred entry on its own (before another history write or read)."""
         if self.entry is not None:
             entry, self.entry = self.entry, None
-            await conn.execute(_INSERT_HISTORY, [entry])
+            await conn.execute(_INSERT_HISTORY, entry)
 
     async def current(self, conn: AsyncConnection, request_id: int) -> str | None:
         if request_id in self.dirty:
