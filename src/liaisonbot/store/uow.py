@@ -185,7 +185,6 @@ class _Repo:
     def sqlite(self) -> bool:
         return self.conn.dialect.name == "sqlite"
 
-
     async def _insert_new(self, statement: Any) -> bool:
         """Insert in a savepoint; False (and nothing else undone) when the key exists."""
         try:
@@ -708,8 +707,9 @@ class SqlInbound(_Repo):
                          request_id: int | None = None) -> bool:
         """Record the event; False when it was recorded before. One statement (``INSERT … ON
         CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable.
-        With ``request_id`` (the request the command names) PostgreSQL reads that request in
-        the same statement, for the next ``requests.get``."""
+        With ``request_id`` (the request the command names) that request is read by the same
+        statement (PostgreSQL: a CTE; SQLite: subqueries in ``RETURNING``), for the next
+        ``requests.get``."""
         if request_id is not None and storable_id(request_id):
             # The request the command names is read in the same statement.
             params = {"p": platform, "e": event_id, "a": at, "id": request_id}
