@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -183,10 +184,16 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
         try:
             print(f"\n===== {backend}: {db.name}")
             # ---- 1. lifecycle
+            # CPU seconds of this process (all its threads) as well as wall time: other
+            # jobs on a shared machine move the wall figures, much less these.
+            cpu0 = time.process_time()
             floor = await floor_tx(core.engine, max(500, min(n // 5, 2000)))
+            floor_cpu_ms = (time.process_time() - cpu0) / len(floor) * 1e3
+            cpu0 = time.process_time()
             trips: dict[str, list[int]] = {}
             with b.stopwatch() as wall:
                 times = await lifecycle(core, clock, n, trips)
+            command_cpu_ms = (time.process_time() - cpu0) / (4 * n) * 1e3
             commands = sum(len(v) for v in times.values())
             async with core.engine.connect() as conn:
                 outbox = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar()
@@ -197,7 +204,10 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
                   f"{history:,} history rows written; peak RSS {b.maxrss_mb():.0f} MB")
             print(f"-- floor: bare INSERT+UPDATE transaction, {fl['n']:,} runs: "
                   f"p50 {fl['p50_ms']:.3f} ms, p99 {fl['p99_ms']:.3f} ms, "
-                  f"{1e3 / fl['mean_ms']:,.0f} tx/s\n")
+                  f"{1e3 / fl['mean_ms']:,.0f} tx/s")
+            print(f"-- CPU of the process: {command_cpu_ms:.3f} ms per command, "
+                  f"{floor_cpu_ms:.3f} ms per floor transaction "
+                  f"({command_cpu_ms / floor_cpu_ms:.1f}×)\n")
             rows_out = []
             per_verb: dict[str, Any] = {}
             for verb, values in times.items():
@@ -220,7 +230,8 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             out["lifecycle"] = {"requests": n, "commands": commands, "wall_s": wall[0],
                                 "commands_per_s": commands / wall[0], "per_verb": per_verb,
                                 "floor": fl, "outbox_rows": outbox, "history_rows": history,
-                                "maxrss_mb": b.maxrss_mb()}
+                                "maxrss_mb": b.maxrss_mb(), "cpu_ms_per_command": command_cpu_ms,
+                                "floor_cpu_ms_per_tx": floor_cpu_ms}
 
             # ---- 2. big table
             if rows <= 0:

@@ -547,45 +547,13 @@ async def test_a_command_costs_few_round_trips(any_url: str) -> None:
                 event_id=f"ev-{verb}")
             counts[verb] = len([s for s in statements if not s.startswith(("BEGIN", "PRAGMA"))])
             statements.clear()
-        assert counts == {"open": 5, "ack": 5, "answer": 5, "close": 5}
+        # The mark reads the request the command names (one statement); on PostgreSQL the
+        # entry goes with the request's write-back (or with its chain's end, for an open).
+        if any_url.startswith("sqlite"):
+            assert counts == {"open": 5, "ack": 4, "answer": 4, "close": 4}
+        else:
+            assert counts == {"open": 4, "ack": 3, "answer": 3, "close": 3}
         assert "audit_head" not in " ".join(statements)
     finally:
         await bot.core.close()
 
-
-async def test_a_sqlite_statement_is_one_thread_round_trip(sqlite_url: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """``store.onehop``: a statement, its rows included, costs one hand-over to aiosqlite's
-    thread (SQLAlchemy's adapter alone spends four), and the results are intact."""
-    from aiosqlite.core import Connection
-
-    await upgrade_async(sqlite_url)
-    engine = make_engine(sqlite_url)
-    uow = SqlUnitOfWorkFactory(engine)
-    trips: list[object] = []
-    real = Connection._execute
-
-    async def counted(self: Connection, fn: object, *args: object, **kw: object) -> object:
-        trips.append(fn)
-        return await real(self, fn, *args, **kw)
-
-    monkeypatch.setattr(Connection, "_execute", counted)
-    try:
-        async with uow() as tx:
-            trips.clear()
-            assert await tx.state.get("k") is None
-            assert len(trips) == 1  # SELECT with its (no) rows
-            trips.clear()
-            await tx.state.put("k", "v", MONDAY_10)  # UPDATE (0 rows), then INSERT
-            assert len(trips) == 2
-            trips.clear()
-            request_id = await tx.requests.add(_request())
-            assert request_id > 0 and len(trips) == 1  # INSERT … RETURNING id
-            trips.clear()
-            await tx.commit()
-            assert len(trips) == 1
-        async with uow(read_only=True) as tx:
-            assert await tx.state.get("k") == "v"
-            assert (await tx.requests.get(request_id)) is not None
-    finally:
-        await engine.dispose()

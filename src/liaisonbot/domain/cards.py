@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -69,7 +69,14 @@ class Post:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The post as stored in the outbox: the same JSON as ``dataclasses.asdict`` would
+        give (field order, cards as objects, tuples as arrays), without its deep copy of
+        every value (a post's fields are JSON values already)."""
+        data = {name: getattr(self, name) for name in _POST_FIELDS}
+        if self.card is not None:
+            data["card"] = self.card.__dict__
+        data["cards"] = [card.__dict__ for card in self.cards]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Post:
@@ -78,3 +85,6 @@ class Post:
         data["cards"] = tuple(Card(**c) for c in data.get("cards") or ())
         data["mentions"] = tuple(data.get("mentions") or ())
         return cls(**data)
+
+
+_POST_FIELDS = tuple(f.name for f in fields(Post))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from liaisonbot.domain.instruments import Instrument
 from liaisonbot.domain.model import Office, Policy
 from liaisonbot.domain.refs import same_slack_ref
+
+#: How many rooms ``office_for_room`` remembers (the config's rooms, and the DMs and unbound
+#: rooms commands come from): the memo is dropped when it grows past this.
+_ROOMS_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -17,14 +22,31 @@ class Directory:
     instruments: dict[str, Instrument] = field(default_factory=dict)
 
     def office(self, slug: str) -> Office | None:
-        return next((o for o in self.offices if o.slug == slug), None)
+        return self._by_slug.get(slug)
+
+    @cached_property
+    def _by_slug(self) -> dict[str, Office]:
+        found: dict[str, Office] = {}
+        for office in self.offices:
+            found.setdefault(office.slug, office)  # the first of a slug, as a scan finds it
+        return found
+
+    @cached_property
+    def _room_offices(self) -> dict[str, Office | None]:
+        """Rooms already looked up (every command asks several times): bounded."""
+        return {}
 
     def office_for_room(self, room: str) -> Office | None:
         """The office a room is bound to (a Slack room matches with or without its team)."""
-        for office in self.offices:
-            if any(same_slack_ref(bound, room) for bound in office.rooms):
-                return office
-        return None
+        known = self._room_offices
+        if room in known:
+            return known[room]
+        found = next((office for office in self.offices
+                      if any(same_slack_ref(bound, room) for bound in office.rooms)), None)
+        if len(known) >= _ROOMS_REMEMBERED:
+            known.clear()
+        known[room] = found
+        return found
 
     def bound_room(self, room: str) -> str | None:
         """The room reference as written in the config, for a room seen on a platform."""

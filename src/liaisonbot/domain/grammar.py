@@ -104,6 +104,8 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Split on whitespace; double quotes (straight or curly) group words, also after ``key:``."""
+    if not any(quote in text for quote in _QUOTES):  # the common case: plain words
+        return [Token(word) for word in text.split()]
     tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:

@@ -166,9 +166,11 @@ class Desk:
             return outcome
         result = "duplicate" if outcome is None else "ok" if outcome.ok else "refused"
         self.telemetry.command(verb, actor.platform, result)
-        log.info("command", extra={"verb": verb, "platform": actor.platform, "outcome": result,
-                                   "request": format_request_id(outcome.request_id)
-                                   if outcome and outcome.request_id else None})
+        if log.isEnabledFor(logging.INFO):  # the record is built only when it is written
+            log.info("command", extra={"verb": verb, "platform": actor.platform,
+                                       "outcome": result,
+                                       "request": format_request_id(outcome.request_id)
+                                       if outcome and outcome.request_id else None})
         return outcome
 
     async def _attempts(self, actor: Actor, command: c.Command | None,
@@ -296,11 +298,13 @@ class Desk:
         return self.directory.bound_room(room) or room
 
     async def _mark(self, uow: UnitOfWork, platform: str, keys: Sequence[str],
-                    now: datetime) -> bool:
-        """Record every dedupe key; False (a replay) when any was recorded before."""
+                    now: datetime, *, request_id: int | None = None) -> bool:
+        """Record every dedupe key; False (a replay) when any was recorded before. The
+        request the command names (``request_id``) may be read with the first mark."""
         for key in keys:
-            if not await uow.inbound.first_time(platform, key, now):
+            if not await uow.inbound.first_time(platform, key, now, request_id=request_id):
                 return False
+            request_id = None
         return True
 
     async def _run(self, actor: Actor, command: c.Command | None,
@@ -310,7 +314,8 @@ class Desk:
         now = self.clock.now()
         keys = [k for k in (event_id, *also_mark) if k]
         async with self.uow() as uow:
-            if not await self._mark(uow, actor.platform, keys, now):
+            if not await self._mark(uow, actor.platform, keys, now,
+                                    request_id=getattr(command, "request_id", None)):
                 return None
             ctx = _Ctx(uow, actor, now, self.directory.office_for_room(actor.room))
             outcome = self._refused(ctx, refusal) if refusal else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gettext
 import io
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -105,10 +105,7 @@ class Words:
 
     def local_time(self, moment: datetime, tz: str) -> str:
         """``Wed 2026-12-30 17:30 CET`` (en), ``mer. 30 déc. 2026, 17:30 CET`` (fr)…"""
-        zone = ZoneInfo(tz)
-        local = moment.astimezone(zone)
-        text = format_datetime(local, self(m.DATE_TIME), tzinfo=zone, locale=self.babel_locale)
-        return f"{text} {local.tzname() or tz}"
+        return _local_time(self.babel_locale, self(m.DATE_TIME), moment, tz)
 
     def relative(self, moment: datetime, now: datetime) -> str:
         """``in 5 days`` / ``5 days ago`` (days from 1.5 days, hours from 1.5 hours, else
@@ -125,9 +122,7 @@ class Words:
         else:
             unit, size = "minute", 60
         span = round(abs(seconds) / size) * size
-        return format_timedelta(timedelta(seconds=span if seconds >= 0 else -span),
-                                granularity=unit, threshold=1e9, add_direction=True,
-                                locale=self.babel_locale)
+        return _relative(self.babel_locale, span if seconds >= 0 else -span, unit)
 
     def when(self, moment: datetime, tz: str, now: datetime) -> str:
         """``Wed 2026-12-30 17:30 CET (in 5 days)``, in this language."""
@@ -151,6 +146,22 @@ class Words:
                 return f"{self.tenths(size)} {unit}"
             size /= 1024  # type: ignore[assignment]
         return str(size)
+
+
+# A command writes the same due date for several readers, and a day's posts share a few
+# distances ("in 5 days"): Babel's formatting is done once per distinct value.
+@lru_cache(maxsize=8192)
+def _local_time(babel_locale: str, pattern: str, moment: datetime, tz: str) -> str:
+    zone = ZoneInfo(tz)
+    local = moment.astimezone(zone)
+    text = format_datetime(local, pattern, tzinfo=zone, locale=babel_locale)
+    return f"{text} {local.tzname() or tz}"
+
+
+@lru_cache(maxsize=4096)
+def _relative(babel_locale: str, seconds: int, unit: Literal["day", "hour", "minute"]) -> str:
+    return format_timedelta(timedelta(seconds=seconds), granularity=unit, threshold=1e9,
+                            add_direction=True, locale=babel_locale)
 
 
 @cache

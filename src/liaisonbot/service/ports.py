@@ -181,8 +181,11 @@ class ThreadRepository(Protocol):
 
 
 class InboundRepository(Protocol):
-    async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
-        """Record an inbound event; False when it was recorded before (a replay)."""
+    async def first_time(self, platform: str, event_id: str, at: datetime, *,
+                         request_id: int | None = None) -> bool:
+        """Record an inbound event; False when it was recorded before (a replay).
+        ``request_id``: the request the caller reads next (an implementation may read it
+        in the same round trip)."""
     async def forget_before(self, moment: datetime) -> int: ...
 
 

@@ -61,9 +61,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # transaction itself (commit, or rollback in ``__aexit__``), and on aiosqlite that
     # redundant rollback is one more thread round trip per transaction.
     kwargs.setdefault("pool_reset_on_return", None)
-    onehop.install()  # one thread round trip per statement (store.onehop)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _one_hop(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # The adapter's connection over an aiosqlite connection whose cursors run each
+        # statement in one hop to its thread (store.onehop), with the URL's own arguments.
+        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=onehop.connect, **cparams)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,136 +1,115 @@
-"""SQLite statements in one thread round trip each (instead of four).
+"""SQLite through aiosqlite with one thread hop per statement.
 
-aiosqlite runs a connection in a thread of its own; every call from the event loop is a round
-trip to that thread and back. SQLAlchemy's aiosqlite adapter spends four per statement: make a
-cursor, execute, fetch the rows, close the cursor. On a busy machine each hand-over waits for
-the OS to schedule the other thread, so a command's seven statements (with BEGIN and COMMIT)
-cost milliseconds of waiting, not of SQL. This cursor runs the whole sequence in the
-connection's thread at once (``aiosqlite.Connection._execute``) and keeps the rows, the
-description, the row count and the last row id it brought back.
-
-It replaces the adapter's cursor class for this process's aiosqlite connections
-(``install()``, called by ``store.db.make_engine``). Server-side cursors are not used here. It
-leans on two internals — SQLAlchemy's ``AsyncAdapt_aiosqlite_connection._cursor_cls`` and
-aiosqlite's ``Connection._execute``/``_conn`` — so ``install()`` checks that both exist and
-otherwise leaves the adapter as it is (slower, still correct); ``tests/test_store.py`` counts
-the round trips, so an upgrade that changes them is noticed.
+aiosqlite runs each sqlite3 call in its connection's thread: SQLAlchemy's adapter makes a
+cursor (a hop), executes (a hop), fetches (a hop) and closes it (a hop) for every statement,
+and each hop is a wake-up of that thread and then of the event loop. Here the connection
+SQLAlchemy gets (``async_creator``) hands out cursors that do all of it in the thread in one
+call: execute, fetch every row, keep the description, row count and last row id, close. The
+rows are fetched at once as the adapter did anyway (no server-side cursors here).
 """
 
 from __future__ import annotations
 
-import collections
-import logging
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-try:  # SQLAlchemy's adapter (2.0.44+/2.1)
-    from sqlalchemy.dialects.sqlite.aiosqlite import (
-        AsyncAdapt_aiosqlite_connection,
-        AsyncAdapt_aiosqlite_cursor,
-    )
-    from sqlalchemy.util import EMPTY_DICT
-    from sqlalchemy.util.concurrency import await_
-except ImportError:  # pragma: no cover - an adapter we do not know: leave it alone
-    AsyncAdapt_aiosqlite_connection = AsyncAdapt_aiosqlite_cursor = None  # type: ignore[misc,assignment]
+import aiosqlite
 
 
-def _run(conn: sqlite3.Connection, operation: str, parameters: Any,
-         many: bool) -> tuple[Any, int, int | None, list[Any] | None]:
-    """In the connection's thread: the whole statement, its rows and what the cursor says."""
-    cursor = conn.cursor()
-    try:
-        if many:
-            cursor.executemany(operation, parameters)
-        elif parameters is None:
-            cursor.execute(operation)
-        else:
-            cursor.execute(operation, parameters)
-        rows = cursor.fetchall() if cursor.description else None
-        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
-    finally:
-        cursor.close()
+class OneHopCursor:
+    """The async cursor SQLAlchemy's aiosqlite adapter drives, one hop per execute."""
+
+    arraysize = 1
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> OneHopCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def _run(self, sql: str, parameters: Any, many: bool) -> tuple[Any, int, Any, list[Any]]:
+        cursor = self._connection._conn.cursor()  # in the connection's thread
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            elif parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+        finally:
+            cursor.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
+        (self.description, self.rowcount, self.lastrowid,
+         self._rows) = await self._connection._execute(self._run, sql, parameters, False)
+        return self
+
+    async def executemany(self, sql: str, parameters: Sequence[Any]) -> OneHopCursor:
+        (self.description, self.rowcount, self.lastrowid,
+         self._rows) = await self._connection._execute(self._run, sql, parameters, True)
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = size or self.arraysize
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._rows = []
 
 
-if AsyncAdapt_aiosqlite_cursor is not None:
-    class OneHopCursor(AsyncAdapt_aiosqlite_cursor):  # type: ignore[misc,valid-type]
-        """A DBAPI cursor over aiosqlite whose statements cost one thread round trip."""
+class OneHopConnection:
+    """An aiosqlite connection whose cursors are :class:`OneHopCursor`; everything else is
+    the aiosqlite connection's own."""
 
-        __slots__ = ("_description", "_lastrowid", "_rowcount")
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.__dict__["_inner"] = connection
 
-        def __init__(self, adapt_connection: Any) -> None:
-            self._adapt_connection = adapt_connection
-            self._connection = adapt_connection._connection
-            self._cursor = None  # type: ignore[assignment]  # no aiosqlite cursor at all
-            self._soft_closed_memoized = EMPTY_DICT
-            self._rows: collections.deque[Any] = collections.deque()
-            self._description: Any = None
-            self._rowcount = -1
-            self._lastrowid: int | None = None
+    def cursor(self) -> OneHopCursor:
+        return OneHopCursor(self._inner)
 
-        @property
-        def description(self) -> Any:
-            return self._description
+    async def rollback(self) -> None:
+        """Roll back; no hop when no transaction is open (the pool's reset of a connection
+        whose unit of work committed). The flag is read between statements, while the
+        connection's thread has nothing of this connection's in hand."""
+        if self._inner._conn.in_transaction:
+            await self._inner.rollback()
 
-        @property
-        def rowcount(self) -> int:
-            return self._rowcount
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
-        @property
-        def lastrowid(self) -> Any:
-            return self._lastrowid
-
-        @property
-        def arraysize(self) -> int:
-            return 1
-
-        @arraysize.setter
-        def arraysize(self, value: int) -> None:
-            pass
-
-        async def _statement(self, operation: str, parameters: Any, many: bool) -> None:
-            async with self._adapt_connection._execute_mutex:
-                aio = self._connection
-                description, rowcount, lastrowid, rows = await aio._execute(
-                    _run, aio._conn, operation, parameters, many)
-            self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
-            self._rows = collections.deque(rows or ())
-
-        def execute(self, operation: Any, parameters: Any = None) -> Any:
-            try:
-                await_(self._statement(operation, parameters, False))
-            except Exception as error:
-                self._adapt_connection._handle_exception(error)
-
-        def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
-            try:
-                await_(self._statement(operation, seq_of_parameters, True))
-            except Exception as error:
-                self._adapt_connection._handle_exception(error)
-
-        async def _async_soft_close(self) -> None:
-            return None  # the rows are here already; there is no cursor to close
-
-        def close(self) -> None:
-            self._rows.clear()
-else:  # pragma: no cover
-    OneHopCursor = None  # type: ignore[assignment,misc]
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)
 
 
-def install() -> bool:
-    """Make the aiosqlite adapter use ``OneHopCursor``; False when the internals it needs are
-    not there (then nothing changes)."""
-    if OneHopCursor is None or AsyncAdapt_aiosqlite_connection is None:
-        return False
-    try:
-        from aiosqlite.core import Connection
-    except ImportError:  # pragma: no cover
-        return False
-    if not (hasattr(Connection, "_execute") and hasattr(Connection, "_conn")
-            and getattr(AsyncAdapt_aiosqlite_connection, "_cursor_cls", None) is not None):
-        log.warning("aiosqlite adapter not as expected: SQLite statements take the slow path")
-        return False
-    AsyncAdapt_aiosqlite_connection._cursor_cls = OneHopCursor
-    return True
+async def connect(database: str, **kwargs: Any) -> OneHopConnection:
+    """An aiosqlite connection (its thread a daemon, as SQLAlchemy makes it) wrapped in
+    :class:`OneHopConnection`; SQLAlchemy's adapter calls it with the URL's arguments."""
+    pending = aiosqlite.connect(database, **kwargs)
+    pending._thread.daemon = True
+    return OneHopConnection(await pending)
+
+
+__all__ = ["OneHopConnection", "OneHopCursor", "connect"]

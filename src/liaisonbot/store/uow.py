@@ -112,6 +112,53 @@ _LINK_ROOMS: dict[bool, Any] = {
 }
 
 
+#: One request with its thread rooms, by id (built once per dialect).
+_GET_REQUEST = {sqlite: select(R, _LINK_ROOMS[sqlite]).where(R.c.id == bindparam("id"))
+                for sqlite in (True, False)}
+_INSERT_HISTORY = insert(H)
+_HISTORY_COLUMNS = ("request_id", "at", "actor", "platform", "action", "prev_hash", "hash",
+                    "detail")
+#: PostgreSQL: the dedupe mark and the request the command names in one statement (a
+#: data-modifying CTE); ``marked`` is 1 the first time, 0 for a replay; the request's columns
+#: are NULL when there is no such request.
+_MARK_AND_GET = text(
+    "WITH mark AS (INSERT INTO inbound_event (platform, event_id, at) VALUES (:p, :e, :a) "
+    "ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT (SELECT count(*) FROM mark) AS marked, "
+    + ", ".join(f"request.{c.name}" for c in R.c) +
+    ", (SELECT json_agg(room ORDER BY id)::text FROM thread_link "
+    "WHERE thread_link.request_id = request.id) AS link_rooms "
+    "FROM (SELECT 1) AS one LEFT JOIN request ON request.id = :id"
+).bindparams(bindparam("a", type_=I.c.at.type)).columns(
+    column("marked"), *R.c, column("link_rooms"))
+
+
+#: SQLite: the same in one statement of its own kind: the mark's ``RETURNING`` carries the
+#: request's columns as scalar subqueries by primary key (no row: a replay; NULL columns: no
+#: such request). SQLite has no data-modifying CTEs; a subquery in RETURNING it allows.
+_ROOMS_BY_ID = (select(T.c.room).where(T.c.request_id == bindparam("id")).order_by(T.c.id)
+                .subquery())
+_MARK_AND_GET_SQLITE = sqlite_insert(I).values(
+    platform=bindparam("p"), event_id=bindparam("e"), at=bindparam("a"),
+).on_conflict_do_nothing().returning(
+    literal_column("1").label("marked"),
+    *[select(col).where(R.c.id == bindparam("id")).scalar_subquery().label(col.name)
+      for col in R.c],
+    select(func.json_group_array(_ROOMS_BY_ID.c.room)).scalar_subquery().label("link_rooms"))
+
+
+def _update_with_entry(with_tail: bool) -> Any:
+    """PostgreSQL: the request's write-back with its one new history entry inserted by the
+    same statement (a data-modifying CTE): one round trip instead of two, and the two still
+    stand or fall together (one statement)."""
+    entry = insert(H).values({name: bindparam(f"h_{name}", type_=H.c[name].type)
+                              for name in _HISTORY_COLUMNS}).cte("new_entry")
+    return _update_request(with_tail).add_cte(entry)
+
+
+_UPDATE_WITH_ENTRY = {flag: _update_with_entry(flag) for flag in (False, True)}
+
+
 def _to_request(row: Any) -> Request:
     m = row._mapping
     data = {name: m[name] for name in _REQUEST_FIELDS}
@@ -134,6 +181,9 @@ class _Repo:
         assert self._uow.conn is not None, "use the unit of work inside 'async with'"
         return self._uow.conn
 
+    @property
+    def sqlite(self) -> bool:
+        return self.conn.dialect.name == "sqlite"
 
     async def _insert_new(self, statement: Any) -> bool:
         """Insert in a savepoint; False (and nothing else undone) when the key exists."""
@@ -156,10 +206,11 @@ class SqlRequests(_Repo):
     async def get(self, request_id: int) -> Request | None:
         if not storable_id(request_id):
             return None  # beyond the column's range (PostgreSQL would raise): no such request
-        sqlite = is_sqlite(str(self.conn.engine.url))
-        row = (await self.conn.execute(select(R, _LINK_ROOMS[sqlite]).where(
-            R.c.id == request_id))).first()
-        if row is None:
+        if request_id in self._uow.prefetched:  # read with the dedupe mark
+            row = self._uow.prefetched.pop(request_id)
+        else:
+            row = (await self.conn.execute(_GET_REQUEST[self.sqlite], {"id": request_id})).first()
+        if row is None or row.id is None:
             return None
         self._uow.tails.read.setdefault(row.id, row.audit_hash)
         # The rooms of its thread links come in the same statement (the desk's fan-out).
@@ -175,7 +226,12 @@ class SqlRequests(_Repo):
         tail = self._uow.tails.take(request.id)
         if tail is not None:
             params["v_audit_hash"] = tail
-        result = await self.conn.execute(_UPDATE[tail is not None], params)
+        entry = self._uow.tails.take_entry(request.id)
+        if entry is None:
+            result = await self.conn.execute(_UPDATE[tail is not None], params)
+        else:  # PostgreSQL: the entry sealed for this update goes in the same statement
+            params.update({f"h_{name}": entry[name] for name in _HISTORY_COLUMNS})
+            result = await self.conn.execute(_UPDATE_WITH_ENTRY[tail is not None], params)
         if result.rowcount != 1:
             raise Conflict(request.ref)
         request.version += 1
@@ -249,7 +305,7 @@ class SqlRequests(_Repo):
     async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
         query = (select(R).where(R.c.next_nudge_at.is_not(None), R.c.next_nudge_at <= now)
                  .order_by(R.c.next_nudge_at).limit(limit))
-        if not is_sqlite(str(self.conn.engine.url)):
+        if not self.sqlite:
             query = query.with_for_update(skip_locked=True)
         rows = (await self.conn.execute(query)).all()
         for row in rows:
@@ -280,8 +336,15 @@ class SqlHistory(_Repo):
             sealed = link_hash(prev, self._draft_entry(draft))
             rows.append(self._row(draft, prev, sealed))
             tails.moved(draft.request_id, sealed)
-        if rows:
-            await self.conn.execute(insert(H), rows)
+        if len(rows) == 1 and not self.sqlite and rows[0]["request_id"] in tails.read:
+            # PostgreSQL: one entry of a request this unit of work read or added: it goes
+            # with the request's write-back (or with its chain's end at commit), one
+            # statement for both.
+            await tails.defer_entry(self.conn, rows[0])
+        elif rows:
+            await tails.write_entries(self.conn)
+            # One row as one execute (a list of one would take the executemany path).
+            await self.conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
         if loose:
             await self._append_loose(loose)
 
@@ -323,6 +386,7 @@ class SqlHistory(_Repo):
     async def for_request(self, request_id: int) -> list[Entry]:
         if not storable_id(request_id):
             return []
+        await self._uow.tails.write_entries(self.conn)
         rows = await self.conn.execute(select(H).where(H.c.request_id == request_id)
                                        .order_by(H.c.id))
         return [self._entry(row) for row in rows]
@@ -345,6 +409,7 @@ class SqlHistory(_Repo):
 
     async def _grouped(self, where: Any, actions: Collection[str] | None
                        ) -> dict[int, list[Entry]]:
+        await self._uow.tails.write_entries(self.conn)
         query = select(H).where(where)
         if actions is not None:
             query = query.where(H.c.action.in_(sorted(actions)))
@@ -354,6 +419,7 @@ class SqlHistory(_Repo):
         return found
 
     async def chain(self) -> list[HistoryItem]:
+        await self._uow.tails.write_entries(self.conn)
         rows = await self.conn.execute(select(H).order_by(H.c.id))
         return [HistoryItem(self._entry(row), row.prev_hash, row.hash) for row in rows]
 
@@ -382,10 +448,32 @@ class _Tails:
     def __init__(self) -> None:
         self.read: dict[int, str | None] = {}
         self.dirty: dict[int, str] = {}
+        #: PostgreSQL: a sealed history row not yet sent, written with its request's
+        #: write-back (or its chain's end at commit) in one statement. At most one at a time
+        #: (a later history write or read sends it first), so entries keep their order.
+        self.entry: dict[str, Any] | None = None
 
     def clear(self) -> None:
         self.read.clear()
         self.dirty.clear()
+        self.entry = None
+
+    async def defer_entry(self, conn: AsyncConnection, row: dict[str, Any]) -> None:
+        await self.write_entries(conn)
+        self.entry = row
+
+    def take_entry(self, request_id: int) -> dict[str, Any] | None:
+        """The deferred entry of ``request_id``, for the statement that writes its request."""
+        if self.entry is None or self.entry["request_id"] != request_id:
+            return None
+        entry, self.entry = self.entry, None
+        return entry
+
+    async def write_entries(self, conn: AsyncConnection) -> None:
+        """Send the deferred entry on its own (before another history write or read)."""
+        if self.entry is not None:
+            entry, self.entry = self.entry, None
+            await conn.execute(_INSERT_HISTORY, entry)
 
     async def current(self, conn: AsyncConnection, request_id: int) -> str | None:
         if request_id in self.dirty:
@@ -409,16 +497,37 @@ class _Tails:
     async def flush(self, conn: AsyncConnection) -> None:
         """Write the tails no request update carried: under the request's version (moved on,
         so a writer holding an older copy re-runs), or Conflict if another writer moved the
-        chain meanwhile."""
+        chain meanwhile. A deferred entry of such a request goes in the same statement."""
+        if self.entry is not None and self.entry["request_id"] not in self.dirty:
+            await self.write_entries(conn)
         for request_id, tail in list(self.dirty.items()):
             old = self.read.get(request_id)
-            result = await conn.execute(update(R).where(
-                R.c.id == request_id, R.c.audit_hash.is_not_distinct_from(old),
-            ).values(audit_hash=tail, version=R.c.version + 1))
+            entry = self.take_entry(request_id)
+            params: dict[str, Any] = {"t_id": request_id, "t_old": old, "t_tail": tail}
+            if entry is not None:
+                params.update({f"h_{name}": entry[name] for name in _HISTORY_COLUMNS})
+            result = await conn.execute(_MOVE_TAIL[entry is not None], params)
             if result.rowcount != 1:
                 raise Conflict(f"R-{request_id}")
             self.read[request_id] = tail
         self.dirty.clear()
+
+
+def _move_tail(with_entry: bool) -> Any:
+    """A request's chain end moved under its old value (and, on PostgreSQL, the entry that
+    moved it inserted by the same statement)."""
+    statement = update(R).where(
+        R.c.id == bindparam("t_id"),
+        R.c.audit_hash.is_not_distinct_from(bindparam("t_old", type_=R.c.audit_hash.type)),
+    ).values(audit_hash=bindparam("t_tail"), version=R.c.version + 1)
+    if with_entry:
+        statement = statement.add_cte(insert(H).values(
+            {name: bindparam(f"h_{name}", type_=H.c[name].type)
+             for name in _HISTORY_COLUMNS}).cte("new_entry"))
+    return statement
+
+
+_MOVE_TAIL = {flag: _move_tail(flag) for flag in (False, True)}
 
 
 class SqlOutbox(_Repo):
@@ -608,10 +717,25 @@ class SqlThreads(_Repo):
 
 
 class SqlInbound(_Repo):
-    async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
+    async def first_time(self, platform: str, event_id: str, at: datetime, *,
+                         request_id: int | None = None) -> bool:
         """Record the event; False when it was recorded before. One statement (``INSERT … ON
-        CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable."""
-        dialect = "sqlite" if is_sqlite(str(self.conn.engine.url)) else "postgresql"
+        CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable.
+        With ``request_id`` (the request the command names) that request is read by the same
+        statement (PostgreSQL: a CTE; SQLite: subqueries in ``RETURNING``), for the next
+        ``requests.get``."""
+        if request_id is not None and storable_id(request_id):
+            # The request the command names is read in the same statement.
+            params = {"p": platform, "e": event_id, "a": at, "id": request_id}
+            if self.sqlite:
+                row = (await self.conn.execute(_MARK_AND_GET_SQLITE, params)).first()
+            else:
+                row = (await self.conn.execute(_MARK_AND_GET, params)).one()
+            if row is None or not row.marked:
+                return False
+            self._uow.prefetched[request_id] = row
+            return True
+        dialect = "sqlite" if self.sqlite else "postgresql"
         result = await self.conn.execute(_FIRST_TIME[dialect],
                                          {"p": platform, "e": event_id, "a": at})
         return bool(result.rowcount)
@@ -663,6 +787,8 @@ class SqlUnitOfWork:
         self.tails = _Tails()
         #: The rooms of the thread links of each request got in this unit of work.
         self.link_rooms: dict[int, list[str]] = {}
+        #: Request rows read with the dedupe mark (PostgreSQL), for the next ``get``.
+        self.prefetched: dict[int, Any] = {}
 
     async def __aenter__(self) -> SqlUnitOfWork:
         lock = None if self.read_only else write_lock(self.engine)
@@ -714,6 +840,7 @@ class SqlUnitOfWork:
         await self.conn.rollback()
         self.tails.clear()
         self.link_rooms.clear()
+        self.prefetched.clear()
         await self.conn.begin()
 
 
