@@ -75,6 +75,9 @@ members = ["matrix:{member}"]
 
 
 FLOOR = "own echo (floor)"
+#: ``--pin``: the bots on the last CPU, the homeserver and the partner on the others (as a bot
+#: on a machine of its own); set in ``main``.
+PIN_BOT: list[str] = []
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -106,6 +109,7 @@ def bot_process(server: SynapseServer, bot: RegisteredUser, room: str, member: s
     with log.open("w") as err:
         entry = os.environ.get("BENCH_MATRIX_BOT_ENTRY")  # a profiling wrapper, if any
         argv = [sys.executable, entry] if entry else [sys.executable, "-m", "liaisonbot.cli"]
+        argv = [*PIN_BOT, *argv]
         proc = subprocess.Popen([*argv, "run", "--config", str(config)], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
     try:
@@ -130,7 +134,7 @@ def bot_process(server: SynapseServer, bot: RegisteredUser, room: str, member: s
 @contextlib.contextmanager
 def bare_bot_process(server: SynapseServer, bot: RegisteredUser) -> Any:
     """The bare nio bot (``--bare-child``) in its own process."""
-    proc = subprocess.Popen([sys.executable, __file__, "--bare-child", server.base_url,
+    proc = subprocess.Popen([*PIN_BOT, sys.executable, __file__, "--bare-child", server.base_url,
                              bot.user_id, bot.device_id, bot.access_token],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                             stdout=subprocess.PIPE, text=True)
@@ -348,6 +352,12 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 200
     flags = set(sys.argv[1:])
+    if "--pin" in flags:
+        last = os.cpu_count() or 1
+        if last < 2:
+            raise SystemExit("--pin needs two CPUs")
+        PIN_BOT[:] = ["taskset", "-c", str(last - 1)]
+        os.sched_setaffinity(0, set(range(last - 1)))  # Synapse inherits it
     with SynapseServer() as server:
         results = asyncio.run(bench(server, n, encrypted="--encrypted" in flags,
                                     in_process="--in-process" in flags))

@@ -93,10 +93,21 @@ async def test_sqlite_runs_a_statement_in_one_hop(tmp_path: Path,
                 assert many.rowcount == 2
                 rows = (await conn.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
                 assert [tuple(r) for r in rows] == [(1, "a"), (2, "b"), (3, "c")]
-            # BEGIN IMMEDIATE, three statements, COMMIT: one hop each
-            assert len(hops) == 5, hops
+            # BEGIN IMMEDIATE goes with the first statement; three statements, COMMIT
+            assert len(hops) == 4, hops
             hops.clear()
         assert hops == []  # the pool's reset of a committed connection: nothing to roll back
+        async with engine.connect() as conn:  # a transaction with no statement: no hop at all
+            async with conn.begin():
+                pass
+            await conn.begin()
+            await conn.rollback()
+        assert hops == []
+        async with engine.connect() as conn:  # the deferred BEGIN IMMEDIATE still locks
+            async with conn.begin():
+                await conn.execute(text("UPDATE t SET v = v WHERE id = 1"))
+                raw = await conn.get_raw_connection()
+                assert raw.driver_connection._conn.in_transaction
         async with engine.connect() as conn:  # a rollback that has something to undo
             await conn.execute(text("INSERT INTO t (v) VALUES ('gone')"))
             await conn.rollback()

@@ -185,6 +185,9 @@ class OutboxWorker:
         rooms: dict[str, list[OutboxItem]] = {}
         for item in leased.items:
             rooms.setdefault(item.room, []).append(item)
+        if len(rooms) == 1:  # a reply: no task of its own, it starts at once
+            await self._deliver_room(leased.items, leased.links)
+            return
         await asyncio.gather(*(self._deliver_room(run, leased.links) for run in rooms.values()))
 
     async def _deliver_room(self, run: list[OutboxItem], links: _Links) -> None:

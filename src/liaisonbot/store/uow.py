@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
@@ -530,6 +531,35 @@ def _move_tail(with_entry: bool) -> Any:
 _MOVE_TAIL = {flag: _move_tail(flag) for flag in (False, True)}
 
 
+@functools.cache
+def _claim_query(by_room: bool, skipping: bool, sqlite: bool) -> Any:
+    """``SqlOutbox.claim``'s ranked read, built once per shape (a command's own rooms or all;
+    platforms skipped or not; PostgreSQL locks the rows, skipping those another replica
+    holds). Parameters: now, per_room, limit, and rooms / skip as lists."""
+    now = bindparam("now", type_=O.c.next_attempt_at.type)
+    pending = O.c.status == "pending"
+    if by_room:
+        pending = and_(pending, O.c.room.in_(bindparam("rooms", expanding=True)))
+    if skipping:
+        pending = and_(pending, O.c.platform.not_in(bindparam("skip", expanding=True)))
+    ready = and_(O.c.next_attempt_at <= now, or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
+    ranked = select(
+        O.c.id, func.row_number().over(partition_by=O.c.room, order_by=O.c.id).label("rn"),
+        func.sum(sql_case((ready, 0), else_=1)).over(partition_by=O.c.room,
+                                                      order_by=O.c.id).label("blocked"),
+    ).where(pending).subquery()
+    query = (select(O, ranked.c.rn).join(ranked, O.c.id == ranked.c.id)
+             .where(ranked.c.blocked == 0, ranked.c.rn <= bindparam("per_room"))
+             .order_by(O.c.id).limit(bindparam("limit")))
+    return query if sqlite else query.with_for_update(of=O, skip_locked=True)
+
+
+#: The claim's lease (ids, owner, until), which also marks the entries in doubt.
+_LEASE = update(O).where(O.c.id.in_(bindparam("ids", expanding=True))).values(
+    lease_until=bindparam("until", type_=O.c.lease_until.type), lease_owner=bindparam("owner"),
+    attempts=O.c.attempts + 1, in_doubt=True)
+
+
 class SqlOutbox(_Repo):
     async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
                   at: datetime) -> int:
@@ -561,36 +591,24 @@ class SqlOutbox(_Repo):
         entry can really be in doubt: a room's entries go out one after the other and an
         entry handed back unattempted is cleared, so a later entry still marked is a lease a
         crash left behind before its turn came, and is delivered without a search."""
-        pending = O.c.status == "pending"
-        if rooms is not None:  # a command's own rooms (``OutboxWorker.claim_in``)
-            pending = and_(pending, O.c.room.in_(sorted(set(rooms))))
+        query = _claim_query(rooms is not None, bool(skip_platforms), self.sqlite)
+        params: dict[str, Any] = {"now": now, "per_room": per_room, "limit": limit}
+        if rooms is not None:
+            params["rooms"] = sorted(set(rooms))
         if skip_platforms:
-            pending = and_(pending, O.c.platform.not_in(list(skip_platforms)))
-        ready = and_(O.c.next_attempt_at <= now,
-                     or_(O.c.lease_until.is_(None), O.c.lease_until <= now))
-        ranked = select(
-            O.c.id, func.row_number().over(partition_by=O.c.room, order_by=O.c.id).label("rn"),
-            func.sum(sql_case((ready, 0), else_=1)).over(partition_by=O.c.room,
-                                                          order_by=O.c.id).label("blocked"),
-        ).where(pending).subquery()
-        query = (select(O, ranked.c.rn).join(ranked, O.c.id == ranked.c.id)
-                 .where(ranked.c.blocked == 0, ranked.c.rn <= per_room)
-                 .order_by(O.c.id).limit(limit))
-        if not is_sqlite(str(self.conn.engine.url)):
-            query = query.with_for_update(of=O, skip_locked=True)
+            params["skip"] = sorted(skip_platforms)
         rows: list[Any] = []
         seen: dict[str, int] = {}
-        for row in (await self.conn.execute(query)).all():
+        for row in (await self.conn.execute(query, params)).all():
             # Another replica may hold a room's first rows (skipped locked): then none of
             # that room's later rows may go out here, only an unbroken run from its first.
             if row.rn == seen.get(row.room, 0) + 1:
                 seen[row.room] = row.rn
                 rows.append(row)
         if rows:
-            until = now + timedelta(seconds=lease_seconds)
-            await self.conn.execute(update(O).where(O.c.id.in_([r.id for r in rows]))
-                                    .values(lease_until=until, lease_owner=owner,
-                                            attempts=O.c.attempts + 1, in_doubt=True))
+            await self.conn.execute(_LEASE, {
+                "ids": [r.id for r in rows], "owner": owner,
+                "until": now + timedelta(seconds=lease_seconds)})
         return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
                            r.attempts + 1, r.created_at, in_doubt=bool(r.in_doubt and r.rn == 1))
                 for r in rows]
