@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """A request as a room sees it. ``summary`` is None when the room may not see it."""
 
@@ -44,7 +44,7 @@ class Card:
         return f"R-{self.request_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Post:
     """One message the bot makes: a card, a reply, a thread note, a relay, a nudge or a DM.
 
