@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_memory.py [--rooms 1000] [--requests 100000]
         [--commands 2000] [--step 5] [--trace] [--untuned] [--backend sqlite|postgres]
+        [--adapters]
 
 A generated config: the four offices of config/liaisonbot.toml plus synthetic ones (European
 zones and holiday calendars, ten console rooms each) until there are ROOMS rooms. REQUESTS
@@ -23,6 +24,9 @@ loader's rows and caches are not counted:
 
 Both children first do what ``liaisonbot run`` does about memory (``liaisonbot.memory``: two
 malloc arenas; free pages returned after each tick); ``--untuned`` leaves glibc's defaults.
+
+``--adapters``: the day child also imports the Slack and the Matrix adapters (a deployment
+with both platforms configured; they are not started, the gateways stay null).
 
 ``--trace`` adds a third child: the day again under tracemalloc, printing the top allocation
 sites still held at the end (tracemalloc's own overhead makes its RSS meaningless).
@@ -178,7 +182,7 @@ class NullGateway:
 
 
 async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
-                    trace: bool) -> dict[str, Any]:
+                    trace: bool, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     tuned = _tune()
     if trace:
         import tracemalloc
@@ -186,7 +190,7 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
         tracemalloc.start(1)
     peaks = PeakByPhase()
     settings = memory_settings(url, rooms)
-    _import_as_run(settings)
+    _import_as_run(settings, extra)
     from sqlalchemy import text
 
     from liaisonbot.bootstrap import build_core
@@ -334,6 +338,7 @@ def run_child(*args: str) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"rooms": args.rooms, "requests": args.requests,
+                           "day_adapters": list(args.adapters),
                            "commands": args.commands, "backend": args.backend,
                            "tuned": not args.untuned}
     async with b.fresh_database(args.backend) as db:
@@ -348,8 +353,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         floor = run_child("--child", "floor", "--url", db.url, "--rooms", str(args.rooms))
         adapters = {p: run_child("--child", "floor", "--url", db.url, "--rooms", str(args.rooms),
                                  "--with", p) for p in ("slack", "matrix")}
+        with_adapters = [arg for p in args.adapters for arg in ("--with", p)]
         day_args = ("--rooms", str(args.rooms), "--commands", str(args.commands),
-                    "--step", str(args.step))
+                    "--step", str(args.step), *with_adapters)
         async with fresh_copy(db) as url:  # each day starts from the loaded state
             day = run_child("--child", "day", "--url", url, *day_args)
         traced = None
@@ -357,6 +363,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             async with fresh_copy(db) as url:
                 traced = run_child("--child", "trace", "--url", url, *day_args)
     out |= {"loaded": loaded, "floor": floor, "adapters": adapters, "day": day}
+    if args.adapters:
+        print("the day imported the Slack and Matrix adapters (not run; the floor has none)")
     print(f"\n{args.rooms} rooms, {loaded:,} requests, a day in {day['steps']} steps: "
           f"{day['commands']} commands ({day['refused']} refused), {day['tick_posts']} posts "
           f"queued by the ticker, {day['delivered']} delivered, {day['seconds']:.1f} s")
@@ -400,15 +408,18 @@ def cli() -> None:
                         help="glibc's malloc defaults (no arena limit, no trim)")
     parser.add_argument("--child", choices=("floor", "day", "trace"))
     parser.add_argument("--url")
-    parser.add_argument("--with", dest="extra", choices=("slack", "matrix"),
-                        help="floor child: also import this platform's adapter")
+    parser.add_argument("--with", dest="extra", choices=("slack", "matrix"), action="append",
+                        default=[], help="child: also import this platform's adapter")
+    parser.add_argument("--adapters", action="store_const", const=("slack", "matrix"),
+                        default=(), help="the day also imports the Slack and Matrix adapters "
+                        "(a deployment with both platforms; they are not run)")
     args = parser.parse_args()
     if args.child == "floor":
-        extra = (args.extra,) if args.extra else ()
-        print(json.dumps(asyncio.run(child_floor(args.url, args.rooms, extra))))
+        print(json.dumps(asyncio.run(child_floor(args.url, args.rooms, tuple(args.extra)))))
     elif args.child in ("day", "trace"):
         print(json.dumps(asyncio.run(child_day(args.url, args.rooms, args.commands, args.step,
-                                               args.child == "trace")), default=str))
+                                               args.child == "trace", tuple(args.extra))),
+                         default=str))
     else:
         if args.untuned:
             os.environ["BENCH_UNTUNED"] = "1"
