@@ -2,22 +2,31 @@
 
     .venv/bin/python benchmarks/bench_memory.py [--rooms 1000] [--requests 100000]
         [--commands 2000] [--step 5] [--trace] [--untuned] [--backend sqlite|postgres]
+        [--adapters]
 
 A generated config: the four offices of config/liaisonbot.toml plus synthetic ones (European
 zones and holiday calendars, ten console rooms each) until there are ROOMS rooms. REQUESTS
 requests are bulk-loaded (common.RowMaker: ~15 % pending, 2,000 owing a nudge at the start).
-Each figure is measured in its own fresh child process (ru_maxrss of that process), so the
+Each figure is measured in its own fresh child process (its VmHWM: see peak_rss_mb), so the
 loader's rows and caches are not counted:
 
-* floor: the interpreter with the package imported (core, Slack, Matrix, web), the generated
-  config parsed (its holiday calendars built) and the database opened (engine, one query);
-* day: ``build_core`` with a null gateway per platform and a ManualClock run through 24 hours
-  (Wed 06:00 UTC → Thu 06:00 UTC) in STEP-minute steps: COMMANDS desk commands spread over the
-  office hours (open, ack, answer, list CASE, overdue, show), then ``Ticker.tick`` (nudges,
-  digests, housekeeping) and ``OutboxWorker.drain`` (every post delivered) at each step.
+* floor: the interpreter with what ``liaisonbot run`` imports for the generated config (the
+  CLI, the runner with the core and the web server; no platform adapter, as none is
+  configured), the config parsed (its holiday calendars built) and the database opened
+  (engine, one query); the same floor plus the Slack or the Matrix adapter, to show what
+  configuring one adds;
+* day: the same imports, ``build_core`` as ``run`` calls it (the schema checked without
+  Alembic: the database is current) with a null gateway per platform, and a ManualClock run
+  through 24 hours (Wed 06:00 UTC → Thu 06:00 UTC) in STEP-minute steps: COMMANDS desk
+  commands spread over the office hours (open, ack, answer, list CASE, overdue, show), then
+  ``Ticker.tick`` (nudges, digests, housekeeping) and ``OutboxWorker.drain`` (every post
+  delivered) at each step.
 
 Both children first do what ``liaisonbot run`` does about memory (``liaisonbot.memory``: two
 malloc arenas; free pages returned after each tick); ``--untuned`` leaves glibc's defaults.
+
+``--adapters``: the day child also imports the Slack and the Matrix adapters (a deployment
+with both platforms configured; they are not started, the gateways stay null).
 
 ``--trace`` adds a third child: the day again under tracemalloc, printing the top allocation
 sites still held at the end (tracemalloc's own overhead makes its RSS meaningless).
@@ -77,6 +86,17 @@ def memory_settings(url: str, rooms: int) -> Any:
     return parse(data, f"bench_memory({rooms} rooms)")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident size (VmHWM). Not ``ru_maxrss``: Linux carries a process's
+    maximum over ``exec``, so a child's ``ru_maxrss`` starts at what its parent (this bench,
+    holding the loaded rows) had resident when it spawned the child."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def rss_now_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -85,12 +105,17 @@ def rss_now_mb() -> float:
 # ----------------------------------------------------------------------------- children
 
 
-def _import_everything() -> None:
-    import liaisonbot.bootstrap
-    import liaisonbot.chat.matrix.platform
-    import liaisonbot.chat.slack.platform
-    import liaisonbot.runner
-    import liaisonbot.web  # noqa: F401
+def _import_as_run(settings: Any, extra: tuple[str, ...] = ()) -> None:
+    """What ``liaisonbot run`` imports with ``settings``: the CLI, the runner (core, web) and the
+    adapter of each platform configured (none in the generated config), plus ``extra``."""
+    import liaisonbot.cli
+    import liaisonbot.runner  # noqa: F401
+
+    adapters = {"slack": "liaisonbot.chat.slack.platform",
+                "matrix": "liaisonbot.chat.matrix.platform"}
+    wanted = {p for p in adapters if getattr(settings, p).enabled} | set(extra)
+    for platform in sorted(wanted):
+        __import__(adapters[platform])
 
 
 def _tune() -> bool:
@@ -103,19 +128,19 @@ def _tune() -> bool:
     return True
 
 
-async def child_floor(url: str, rooms: int) -> dict[str, Any]:
+async def child_floor(url: str, rooms: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     _tune()
-    _import_everything()
+    settings = memory_settings(url, rooms)  # the config is parsed before anything runs
+    _import_as_run(settings, extra)
     from sqlalchemy import text
 
     from liaisonbot.store.db import make_engine
 
-    memory_settings(url, rooms)  # the config is parsed before anything runs
     engine = make_engine(url)
     async with engine.connect() as conn:
         await conn.execute(text("SELECT count(*) FROM request"))
     await engine.dispose()
-    return {"maxrss_mb": b.maxrss_mb(), "rss_mb": rss_now_mb()}
+    return {"maxrss_mb": peak_rss_mb(), "rss_mb": rss_now_mb()}
 
 
 class PeakByPhase:
@@ -157,13 +182,15 @@ class NullGateway:
 
 
 async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
-                    trace: bool) -> dict[str, Any]:
+                    trace: bool, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     tuned = _tune()
     if trace:
         import tracemalloc
 
         tracemalloc.start(1)
-    _import_everything()
+    peaks = PeakByPhase()
+    settings = memory_settings(url, rooms)
+    _import_as_run(settings, extra)
     from sqlalchemy import text
 
     from liaisonbot.bootstrap import build_core
@@ -171,11 +198,10 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
     from liaisonbot.service.desk import Actor
     from liaisonbot.service.ports import ManualClock
 
-    peaks = PeakByPhase()
-    settings = memory_settings(url, rooms)
     clock = ManualClock(START)
     nulls = {p: NullGateway(p) for p in PLATFORMS}
-    core = await build_core(settings, clock=clock, gateways=nulls)  # migrates, as `run` does
+    # as `run` does: the schema checked (and migrated in a child process if behind)
+    core = await build_core(settings, clock=clock, gateways=nulls, migrate_in_child=True)
     offices = list(settings.directory.offices)
     rng = random.Random(16)
     async with core.engine.connect() as conn:
@@ -246,7 +272,7 @@ async def child_day(url: str, rooms: int, commands: int, step_minutes: int,
             phases[f"+{(s + 1) * step_minutes // 60}h"] = rss_now_mb()
     seconds = time.perf_counter() - started
     out: dict[str, Any] = {
-        "maxrss_mb": b.maxrss_mb(), "rss_mb": rss_now_mb(), "steps": steps,
+        "maxrss_mb": peak_rss_mb(), "rss_mb": rss_now_mb(), "steps": steps,
         "commands": done, "refused": failed, "tick_posts": queued, "delivered": delivered,
         "seconds": seconds, "phases": phases, "peaks": peaks.stop()}
     if trace:
@@ -312,6 +338,7 @@ def run_child(*args: str) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"rooms": args.rooms, "requests": args.requests,
+                           "day_adapters": list(args.adapters),
                            "commands": args.commands, "backend": args.backend,
                            "tuned": not args.untuned}
     async with b.fresh_database(args.backend) as db:
@@ -324,26 +351,34 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             2000, args.requests // 50)))
         del maker
         floor = run_child("--child", "floor", "--url", db.url, "--rooms", str(args.rooms))
+        adapters = {p: run_child("--child", "floor", "--url", db.url, "--rooms", str(args.rooms),
+                                 "--with", p) for p in ("slack", "matrix")}
+        with_adapters = [arg for p in args.adapters for arg in ("--with", p)]
         day_args = ("--rooms", str(args.rooms), "--commands", str(args.commands),
-                    "--step", str(args.step))
+                    "--step", str(args.step), *with_adapters)
         async with fresh_copy(db) as url:  # each day starts from the loaded state
             day = run_child("--child", "day", "--url", url, *day_args)
         traced = None
         if args.trace:
             async with fresh_copy(db) as url:
                 traced = run_child("--child", "trace", "--url", url, *day_args)
-    out |= {"loaded": loaded, "floor": floor, "day": day}
+    out |= {"loaded": loaded, "floor": floor, "adapters": adapters, "day": day}
+    if args.adapters:
+        print("the day imported the Slack and Matrix adapters (not run; the floor has none)")
     print(f"\n{args.rooms} rooms, {loaded:,} requests, a day in {day['steps']} steps: "
           f"{day['commands']} commands ({day['refused']} refused), {day['tick_posts']} posts "
           f"queued by the ticker, {day['delivered']} delivered, {day['seconds']:.1f} s")
     b.table([
-        ("floor: package imported, DB opened", floor["maxrss_mb"], floor["rss_mb"], 1.0),
+        ("floor: run's imports, DB opened", floor["maxrss_mb"], floor["rss_mb"], 1.0),
         ("after a day of traffic", day["maxrss_mb"], day["rss_mb"],
          day["maxrss_mb"] / floor["maxrss_mb"]),
         ("over the floor", day["maxrss_mb"] - floor["maxrss_mb"],
          day["rss_mb"] - floor["rss_mb"], None)],
         ("process", "peak RSS MB", "RSS at end MB", "x floor"))
     print(f"goal: peak RSS <= 150 MB: {'met' if day['maxrss_mb'] <= 150 else 'NOT met'}")
+    print("a platform adapter configured adds its imports to every figure (floor peak with it): "
+          + ", ".join(f"{p} +{a['maxrss_mb'] - floor['maxrss_mb']:.1f} MB "
+                      f"({a['maxrss_mb']:.1f})" for p, a in adapters.items()))
     print("RSS by phase of the day (MB): " + ", ".join(
         f"{k} {v:.0f}" for k, v in day["phases"].items()))
     print("highest RSS seen while each part ran (MB, 5 ms samples): " + ", ".join(
@@ -373,12 +408,18 @@ def cli() -> None:
                         help="glibc's malloc defaults (no arena limit, no trim)")
     parser.add_argument("--child", choices=("floor", "day", "trace"))
     parser.add_argument("--url")
+    parser.add_argument("--with", dest="extra", choices=("slack", "matrix"), action="append",
+                        default=[], help="child: also import this platform's adapter")
+    parser.add_argument("--adapters", action="store_const", const=("slack", "matrix"),
+                        default=(), help="the day also imports the Slack and Matrix adapters "
+                        "(a deployment with both platforms; they are not run)")
     args = parser.parse_args()
     if args.child == "floor":
-        print(json.dumps(asyncio.run(child_floor(args.url, args.rooms))))
+        print(json.dumps(asyncio.run(child_floor(args.url, args.rooms, tuple(args.extra)))))
     elif args.child in ("day", "trace"):
         print(json.dumps(asyncio.run(child_day(args.url, args.rooms, args.commands, args.step,
-                                               args.child == "trace")), default=str))
+                                               args.child == "trace", tuple(args.extra))),
+                         default=str))
     else:
         if args.untuned:
             os.environ["BENCH_UNTUNED"] = "1"

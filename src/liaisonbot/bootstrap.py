@@ -15,7 +15,7 @@ from liaisonbot.service.followups import Ticker
 from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
 from liaisonbot.service.ports import ChatGateway, Clock, SystemClock
 from liaisonbot.store.db import INSTANCE, make_engine
-from liaisonbot.store.migrate import upgrade_async
+from liaisonbot.store.schema import ensure_schema
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
 
@@ -39,11 +39,14 @@ class Core:
 
 async def build_core(settings: Settings, *, clock: Clock | None = None,
                      gateways: Mapping[str, ChatGateway] | None = None,
-                     migrate: bool = True, retry: RetryPolicy | None = None) -> Core:
+                     migrate: bool = True, migrate_in_child: bool = False,
+                     retry: RetryPolicy | None = None) -> Core:
     """Migrate (unless told not to) and wire the core. Gateways may be added later to
-    ``core.gateways`` (the worker reads the same dict)."""
+    ``core.gateways`` (the worker reads the same dict). A database already at the head
+    revision is not touched and Alembic is not imported; ``migrate_in_child`` (``run``) runs
+    the migrations, when there are some, in a child process (``store.schema``)."""
     if migrate:
-        await upgrade_async(settings.database_url)
+        await ensure_schema(settings.database_url, child=migrate_in_child)
     engine = make_engine(settings.database_url)
     uow = SqlUnitOfWorkFactory(engine)
     clock = clock or SystemClock()

@@ -148,7 +148,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from liaisonbot.domain.refs import is_case_ref
     from liaisonbot.service.reports import export_case
     from liaisonbot.store.db import make_engine
-    from liaisonbot.store.migrate import upgrade_async
+    from liaisonbot.store.schema import ensure_schema
     from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
     if not is_case_ref(args.case):
@@ -158,7 +158,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     if args.office and settings.directory.office(args.office) is None:
         print(f"liaisonbot: there is no office {args.office!r}", file=sys.stderr)
         return 2
-    await upgrade_async(settings.database_url)
+    await ensure_schema(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         text = await export_case(SqlUnitOfWorkFactory(engine), args.case, fmt=args.format,

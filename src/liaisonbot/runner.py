@@ -221,7 +221,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    core = await build_core(settings)
+    core = await build_core(settings, migrate_in_child=True)  # Alembic stays out of here
     platforms = _platforms(settings, core)
     for platform in platforms:
         core.gateways[platform.name] = platform.gateway

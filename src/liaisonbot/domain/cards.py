@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """A request as a room sees it. ``summary`` is None when the room may not see it."""
 
@@ -44,7 +44,7 @@ class Card:
         return f"R-{self.request_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Post:
     """One message the bot makes: a card, a reply, a thread note, a relay, a nudge or a DM.
 
@@ -74,8 +74,8 @@ class Post:
         every value (a post's fields are JSON values already)."""
         data = {name: getattr(self, name) for name in _POST_FIELDS}
         if self.card is not None:
-            data["card"] = self.card.__dict__
-        data["cards"] = [card.__dict__ for card in self.cards]
+            data["card"] = _card_dict(self.card)
+        data["cards"] = [_card_dict(card) for card in self.cards]
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -88,3 +88,9 @@ class Post:
 
 
 _POST_FIELDS = tuple(f.name for f in fields(Post))
+_CARD_FIELDS = tuple(f.name for f in fields(Card))
+
+
+def _card_dict(card: Card) -> dict[str, Any]:
+    """A card's fields in order (slotted: no ``__dict__``)."""
+    return {name: getattr(card, name) for name in _CARD_FIELDS}

@@ -53,7 +53,7 @@ class Ticker:
     """Runs the follow-up jobs that are due at the clock's now."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, desk: Desk,
-                 on_posted: Callable[[], None] | None = None, batch: int = 500,
+                 on_posted: Callable[[], None] | None = None, batch: int = 100,
                  weekly: frozenset[str] = frozenset()) -> None:
         self.uow = uow
         self.clock = clock
@@ -167,7 +167,8 @@ class Ticker:
         if nudge.merged > 1:
             text += " " + w(m.NUDGE_MERGED).format(merged=w.number(nudge.merged))
         posts: list[tuple[str, Post]] = []
-        audience = Audience(Place.ROOM, office.slug)
+        # one card for all the office's rooms (they see the same: the office's audience)
+        card = self.present.card(request, now=now, audience=Audience(Place.ROOM, office.slug))
         for room in office.rooms:
             mentions = distinct_users(u for u in office.escalation
                                       if platform_of(u) == platform_of(room)) \
@@ -176,8 +177,7 @@ class Ticker:
                            if mentions else "")
             posts.append((room, Post(kind="nudge", text=body, tz=tz, as_of=now.isoformat(),
                                      locale=w.language,
-                                     request_id=request.id, mentions=mentions,
-                                     card=self.present.card(request, now=now, audience=audience))))
+                                     request_id=request.id, mentions=mentions, card=card)))
         for link in links:
             if link.room in office.rooms:
                 continue
