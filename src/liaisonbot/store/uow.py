@@ -609,7 +609,11 @@ class SqlOutbox(_Repo):
             await self.conn.execute(_LEASE, {
                 "ids": [r.id for r in rows], "owner": owner,
                 "until": now + timedelta(seconds=lease_seconds)})
-        return [OutboxItem(r.id, r.platform, r.room, r.request_id, Post.from_json(r.post),
+        # Posts are immutable: identical ones (an office's digest to each of its rooms) are
+        # parsed once and shared, so a round of digests holds one copy of their cards.
+        posts: dict[str, Post] = {}
+        return [OutboxItem(r.id, r.platform, r.room, r.request_id,
+                           posts.get(r.post) or posts.setdefault(r.post, Post.from_json(r.post)),
                            r.attempts + 1, r.created_at, in_doubt=bool(r.in_doubt and r.rn == 1))
                 for r in rows]
 
