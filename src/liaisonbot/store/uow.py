@@ -816,8 +816,12 @@ class SqlUnitOfWork:
         lock = None if self.read_only else write_lock(self.engine)
         if lock is not None:
             # As long as SQLite's own busy timeout: a writer nested in another writer of the
-            # same task fails as it did with BEGIN IMMEDIATE alone, never hangs.
-            await asyncio.wait_for(lock.acquire(), 30)
+            # same task fails as it did with BEGIN IMMEDIATE alone, never hangs. A free queue
+            # is taken at once (``wait_for`` would cost a task and a loop step).
+            if lock.locked():
+                await asyncio.wait_for(lock.acquire(), 30)
+            else:
+                await lock.acquire()
             self._lock = lock
         try:
             await self._begin()
