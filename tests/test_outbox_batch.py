@@ -282,3 +282,42 @@ async def test_a_command_leaves_a_busy_room_to_the_round_that_holds_it(any_url: 
         await running
     finally:
         await engine.dispose()
+
+
+async def test_a_shutdown_hands_back_a_command_reply_still_in_flight(any_url: str) -> None:
+    """A reply leased in its command's transaction and stuck at the platform when the process
+    stops is handed back at once (pending, no lease, still in doubt), not left leased."""
+    engine, uow, clock = await _setup(any_url, [])
+    try:
+        stuck = asyncio.Event()
+
+        class Stuck(Recorder):
+            async def deliver(self, delivery: Delivery) -> Receipt:
+                stuck.set()
+                await asyncio.Event().wait()  # never answers
+                raise AssertionError("unreachable")
+
+        worker = OutboxWorker(uow=uow, gateways={"console": Stuck()}, clock=clock)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop, idle_seconds=30))
+        await eventually(lambda: worker._live, timeout=5, what="the worker running")
+        async with uow() as tx:
+            await tx.outbox.add(platform="console", room="console:a",
+                                post=Post(kind="reply", text="r1"), request_id=None,
+                                at=clock.now())
+            deliver = await worker.claim_in(tx, ["console:a"])
+            await tx.commit()
+        assert deliver is not None
+        deliver()
+        await eventually(stuck.is_set, timeout=5, what="the reply at the platform")
+        stop.set()
+        await running
+        await worker.finish(0.05)
+        assert not worker._direct  # the delivery was cancelled, not left running behind
+        assert not worker._held
+        async with uow(read_only=True) as tx:
+            row = (await tx.conn.execute(text(
+                "SELECT status, lease_owner, in_doubt FROM outbox"))).one()
+        assert (row.status, row.lease_owner, bool(row.in_doubt)) == ("pending", None, True)
+    finally:
+        await engine.dispose()
