@@ -321,3 +321,22 @@ async def test_a_shutdown_hands_back_a_command_reply_still_in_flight(any_url: st
         assert (row.status, row.lease_owner, bool(row.in_doubt)) == ("pending", None, True)
     finally:
         await engine.dispose()
+
+
+async def test_a_lease_that_ran_out_leaves_its_entry_in_doubt(any_url: str) -> None:
+    """A replica that takes over a dead one's rooms after their leases ran out (no reclaim):
+    the head entry, maybe posted by the dead one, is looked for first."""
+    posts = [("console:a", "a1"), ("console:a", "a2")]
+    engine, uow, clock = await _setup(any_url, posts)
+    try:
+        crashed = OutboxWorker(uow=uow, gateways={}, clock=clock, owner="gone-3", per_room=5)
+        assert len((await crashed._claim()).items) == 2
+        gateway = Doubtful({})
+        other = OutboxWorker(uow=uow, gateways={"console": gateway}, clock=clock,
+                             owner="alive-4", per_room=5)
+        assert await other.run_once() == 0  # still leased
+        clock.set(clock.now() + timedelta(seconds=60))
+        assert await other.run_once() == 2
+        assert gateway.calls == [("a1", True), ("a2", False)]
+    finally:
+        await engine.dispose()

@@ -6,11 +6,11 @@ out, the rest are handed back. An entry is marked done only after its gateway co
 crash in between leaves it leased, and it is tried again with the same ``delivery_id``.
 
 A delivered post costs one transaction of its own, the record of its outcome: the claim (one
-per round) leases the entries and marks them ``in_doubt`` in the same statement, so a gateway
-needs no committed marker before it sends. A retry of an entry whose earlier attempt may have
-been posted (crash, lost answer, 5xx) reaches the gateway with ``Delivery.in_doubt`` set, and
-the gateway looks for the earlier copy before posting again; a clear refusal
-(``DeliveryError.not_sent``) and a hand-back clear the doubt.
+per round) leases the entries, and a gateway needs no committed marker before it sends. An
+entry whose earlier attempt may have been posted — it failed with an unknown outcome (lost
+answer, 5xx), or its lease was never settled (a crash) — is ``in_doubt`` in SQL and reaches the
+gateway with ``Delivery.in_doubt`` set, and the gateway looks for the earlier copy before
+posting again; a clear refusal (``DeliveryError.not_sent``) and a hand-back clear the doubt.
 
 While ``run()`` delivers, a command's posts do not wait for a round: the desk leases them in
 the command's own transaction (``claim_in``: the same claim, limited to the command's rooms, so

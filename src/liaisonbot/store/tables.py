@@ -132,8 +132,9 @@ class OutboxRow(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=64)
     #: An earlier attempt may have reached the platform (a send whose outcome is unknown:
     #: a crash, a lost answer, a 5xx): the gateway looks for it before posting again.
-    #: Set by the claim that leases the entry, cleared when it is handed back unattempted or
-    #: the platform clearly refused it (``service.outbox``).
+    #: Set when an attempt ends with an unknown outcome or its lease is never settled (the
+    #: next claim or ``release_dead``), cleared when it is handed back unattempted or the
+    #: platform clearly refused it (``store.uow.SqlOutbox.claim``).
     in_doubt: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_ref: str | None = Field(default=None, max_length=255)

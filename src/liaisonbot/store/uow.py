@@ -548,16 +548,28 @@ def _claim_query(by_room: bool, skipping: bool, sqlite: bool) -> Any:
         func.sum(sql_case((ready, 0), else_=1)).over(partition_by=O.c.room,
                                                       order_by=O.c.id).label("blocked"),
     ).where(pending).subquery()
+    if sqlite:  # one writer at a time: lease what the ranked read finds in one statement
+        due = (select(ranked.c.id)
+               .where(ranked.c.blocked == 0, ranked.c.rn <= bindparam("per_room"))
+               .order_by(ranked.c.id).limit(bindparam("limit")))
+        return _lease(O.c.id.in_(due)).returning(*O.c)
     query = (select(O, ranked.c.rn).join(ranked, O.c.id == ranked.c.id)
              .where(ranked.c.blocked == 0, ranked.c.rn <= bindparam("per_room"))
              .order_by(O.c.id).limit(bindparam("limit")))
-    return query if sqlite else query.with_for_update(of=O, skip_locked=True)
+    return query.with_for_update(of=O, skip_locked=True)
 
 
-#: The claim's lease (ids, owner, until), which also marks the entries in doubt.
-_LEASE = update(O).where(O.c.id.in_(bindparam("ids", expanding=True))).values(
-    lease_until=bindparam("until", type_=O.c.lease_until.type), lease_owner=bindparam("owner"),
-    attempts=O.c.attempts + 1, in_doubt=True)
+def _lease(which: Any) -> Any:
+    """Lease ``which`` entries (until, owner). An entry whose earlier lease was never settled
+    (its process died, or its lease ran out) becomes ``in_doubt``: settling clears the lease."""
+    return update(O).where(which).values(
+        lease_until=bindparam("until", type_=O.c.lease_until.type),
+        lease_owner=bindparam("owner"), attempts=O.c.attempts + 1,
+        in_doubt=sql_case((O.c.lease_until.is_not(None), True), else_=O.c.in_doubt))
+
+
+#: PostgreSQL's lease of the rows its ranked read locked (ids, owner, until).
+_LEASE = _lease(O.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class SqlOutbox(_Repo):
@@ -583,39 +595,56 @@ class SqlOutbox(_Repo):
         come, in id order (per-room order: a room's entries from the first one leased or
         backing off on wait, and the caller delivers a room's entries one after the other).
         Rooms of ``skip_platforms`` are left to another process (one that can post there
-        now). The lease names ``owner`` (a process instance). One ranked read over the
-        pending rows (``ix_outbox_room_pending``: room, id), one update.
+        now). The lease names ``owner`` (a process instance). A ranked read over the pending
+        rows (``ix_outbox_room_pending``: room, id) and the lease: on SQLite one
+        ``UPDATE … RETURNING`` statement, on PostgreSQL a locking read and an update.
 
-        The update also marks every leased entry ``in_doubt`` (its attempt is about to start),
-        so no gateway commits a marker of its own before sending. Only a room's first pending
-        entry can really be in doubt: a room's entries go out one after the other and an
-        entry handed back unattempted is cleared, so a later entry still marked is a lease a
-        crash left behind before its turn came, and is delivered without a search."""
+        An entry comes back ``in_doubt`` when an earlier attempt may have been posted: one that
+        failed with an unknown outcome (``retry`` keeps it so), or one whose lease was never
+        settled (a crash: ``release_dead`` marks it, or a lease that ran out: the lease marks
+        it), so no gateway commits a marker of its own before sending. Only a room's first
+        pending entry can really be in doubt: a room's entries go out one after the other and
+        an entry handed back unattempted is cleared, so a later entry still marked was leased
+        by a crashed round before its turn came, and is delivered without a search."""
         query = _claim_query(rooms is not None, bool(skip_platforms), self.sqlite)
         params: dict[str, Any] = {"now": now, "per_room": per_room, "limit": limit}
         if rooms is not None:
             params["rooms"] = sorted(set(rooms))
         if skip_platforms:
             params["skip"] = sorted(skip_platforms)
-        rows: list[Any] = []
+        until = now + timedelta(seconds=lease_seconds)
+        # Posts are immutable: identical ones (an office's digest to each of its rooms) are
+        # parsed once and shared, so a round of digests holds one copy of their cards.
+        posts: dict[str, Post] = {}
+
+        def item(r: Any, attempts: int, doubt: bool, first: bool) -> OutboxItem:
+            post = posts.get(r.post) or posts.setdefault(r.post, Post.from_json(r.post))
+            # Only a room's first pending entry can really be in doubt (see above).
+            return OutboxItem(r.id, r.platform, r.room, r.request_id, post, attempts,
+                              r.created_at, in_doubt=doubt and first)
+
+        if self.sqlite:  # leased and read back in one statement (new values: doubt included)
+            rows = sorted((await self.conn.execute(
+                query, {**params, "until": until, "owner": owner})).all(), key=lambda r: r.id)
+            firsts = {r.room for r in rows}
+            out = []
+            for r in rows:
+                out.append(item(r, r.attempts, bool(r.in_doubt), r.room in firsts))
+                firsts.discard(r.room)
+            return out
+        leased: list[Any] = []
         seen: dict[str, int] = {}
         for row in (await self.conn.execute(query, params)).all():
             # Another replica may hold a room's first rows (skipped locked): then none of
             # that room's later rows may go out here, only an unbroken run from its first.
             if row.rn == seen.get(row.room, 0) + 1:
                 seen[row.room] = row.rn
-                rows.append(row)
-        if rows:
-            await self.conn.execute(_LEASE, {
-                "ids": [r.id for r in rows], "owner": owner,
-                "until": now + timedelta(seconds=lease_seconds)})
-        # Posts are immutable: identical ones (an office's digest to each of its rooms) are
-        # parsed once and shared, so a round of digests holds one copy of their cards.
-        posts: dict[str, Post] = {}
-        return [OutboxItem(r.id, r.platform, r.room, r.request_id,
-                           posts.get(r.post) or posts.setdefault(r.post, Post.from_json(r.post)),
-                           r.attempts + 1, r.created_at, in_doubt=bool(r.in_doubt and r.rn == 1))
-                for r in rows]
+                leased.append(row)
+        if leased:
+            await self.conn.execute(_LEASE, {"ids": [r.id for r in leased], "owner": owner,
+                                             "until": until})
+        return [item(r, r.attempts + 1, bool(r.in_doubt) or r.lease_until is not None,
+                     r.rn == 1) for r in leased]
 
     async def release(self, item_ids: Sequence[int], at: datetime) -> None:
         """Hand back leased entries not attempted (a room's later entries after an earlier
@@ -652,7 +681,7 @@ class SqlOutbox(_Repo):
             dead = and_(O.c.lease_owner.is_not(None), O.c.lease_owner != owner,
                         O.c.lease_owner.not_in(alive))
         result = await self.conn.execute(update(O).where(held, dead).values(
-            lease_until=None, lease_owner=None).returning(O.c.id))
+            lease_until=None, lease_owner=None, in_doubt=True).returning(O.c.id))
         return sorted(int(row[0]) for row in result)
 
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None:
@@ -666,9 +695,8 @@ class SqlOutbox(_Repo):
         (a rate limit or a shutdown is not a failure of the post); ``not_sent`` clears the
         doubt (the platform's answer proved nothing was posted)."""
         values: dict[str, Any] = {"next_attempt_at": at, "lease_until": None,
-                                  "lease_owner": None, "last_error": error[:500]}
-        if not_sent:
-            values["in_doubt"] = False
+                                  "lease_owner": None, "last_error": error[:500],
+                                  "in_doubt": not not_sent}
         if not counted:
             values["attempts"] = case((O.c.attempts > 0, O.c.attempts - 1), else_=0)
         await self.conn.execute(update(O).where(O.c.id == item_id).values(**values))

@@ -5,8 +5,8 @@ Idempotency has two layers:
 - The txn id is the outbox's ``delivery_id``, so a resend from the same device returns the first
   event — but Synapse remembers txn ids for about 30-60 minutes only.
 - Every event carries ``"org.liaisonbot.delivery": delivery_id``. When a delivery comes back
-  ``in_doubt`` (the outbox's claim marks each leased entry, so an earlier send may have landed:
-  lost response, 5xx, crash), the room's recent history is searched backwards from the live
+  ``in_doubt`` (the outbox keeps that in SQL: an earlier send may have landed — lost response,
+  5xx, crash), the room's recent history is searched backwards from the live
   end for the bot's own event with that marker (``history_limit`` events of the bot, encrypted
   ones decrypted with the bot's own group sessions) and its id is returned instead of sending.
   A clear refusal (a 4xx answer) is ``DeliveryError.not_sent``: the next try skips the search.

@@ -2,8 +2,8 @@
 
 Idempotency. ``chat.postMessage`` has no idempotency key, so every post carries message
 metadata ``{event_type: "liaisonbot_delivery", event_payload: {delivery_id}}``. When a
-delivery comes back ``in_doubt`` (the outbox's claim marks each entry it leases, in SQL, so
-this holds across restarts), an earlier attempt may have reached Slack (a dropped connection,
+delivery comes back ``in_doubt`` (the outbox keeps that in SQL, so it holds across
+restarts), an earlier attempt may have reached Slack (a dropped connection,
 an HTTP 500, a crash of this process): the channel's recent history (``conversations.history``,
 or ``conversations.replies`` for a thread) is searched for the delivery id and its ``ts``
 returned instead of posting again. An answer that proves nothing was posted (429,

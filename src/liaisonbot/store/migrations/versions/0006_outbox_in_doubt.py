@@ -1,9 +1,10 @@
 """outbox entries say themselves whether an earlier attempt may have been posted
 
 Before: each gateway committed a ``<platform>:try:<delivery id>`` state row right before it
-sent (a transaction per post on top of the claim and the record of the outcome). After: the
-claim that leases an entry marks it ``in_doubt`` in the same statement, and handing it back
-unattempted or a clear refusal clears it (``liaisonbot.service.outbox``). The markers of
+sent (a transaction per post on top of the claim and the record of the outcome). After: an
+entry is ``in_doubt`` when an attempt may have been posted (an unknown outcome, a lease never
+settled), and handing it back unattempted or a clear refusal clears it
+(``liaisonbot.store.uow.SqlOutbox.claim``). The markers of
 pending entries become the column; all ``*:try:*`` rows are dropped.
 
 Revision ID: 0006
