@@ -75,6 +75,7 @@ members = ["matrix:{member}"]
 
 
 FLOOR = "own echo (floor)"
+SETTLE = 0.05
 #: ``--pin``: the bots on the last CPU, the homeserver and the partner on the others (as a bot
 #: on a machine of its own); set in ``main``.
 PIN_BOT: list[str] = []
@@ -269,6 +270,9 @@ async def _rounds(alice: PartnerClient, n: int, floor_room: str,
         t0, _ = await send(room, f"!liaison list {tag}")
         return await watch.arrival(answer(room, bot_id, tag)) - t0
 
+    # After each measurement the bots get SETTLE seconds to finish what follows a reply (the
+    # record of the delivery, the next long poll), so that work is not billed to whatever is
+    # measured next.
     with Watch(alice) as watch:
         for name, (room, bot_id) in bots.items():
             await ask(room, bot_id, f"{name[:4].upper()}-WARMUP")
@@ -279,8 +283,10 @@ async def _rounds(alice: PartnerClient, n: int, floor_room: str,
                 return bool(ev.event_id == e)
 
             results[FLOOR].append(await watch.arrival(echo) - t0)
+            await asyncio.sleep(SETTLE)
             for name, (room, bot_id) in bots.items():
                 results[name].append(await ask(room, bot_id, f"{name[:4].upper()}-{i}"))
+                await asyncio.sleep(SETTLE)
     return results
 
 

@@ -104,7 +104,8 @@ class OutboxWorker:
         #: ``run()`` is delivering: posts a command queues are then leased in the command's
         #: own transaction (``claim_in``) and delivered at once (``_direct`` rounds).
         self._live = False
-        self._direct: set[asyncio.Future[None]] = set()
+        #: Those rounds, with the platform of their posts ("" when several).
+        self._direct: dict[asyncio.Future[None], str] = {}
         #: A claim ran while commands' own rounds held rooms (it may have left their later
         #: posts): the round that ends wakes the worker to take them.
         self._deferred = False
@@ -163,6 +164,14 @@ class OutboxWorker:
         leased = await self._lease(uow, rooms)
         return lambda: self._deliver_leased(leased)
 
+    async def sent(self, platform: str, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait (up to ``timeout`` seconds) for the commands' own rounds of ``platform`` now
+        in flight: a chat loop calls it before it asks its server for more, so the server
+        takes the reply before the next long poll (as a bot that answers in line would)."""
+        rounds = [task for task, room_platform in self._direct.items() if room_platform == platform]
+        if rounds:
+            await asyncio.wait(rounds, timeout=timeout)
+
     def _deliver_leased(self, leased: _Round) -> None:
         if not leased.items:  # those rooms are busy in a round: the worker takes them next
             self._deferred = True
@@ -170,11 +179,12 @@ class OutboxWorker:
             return
         self._held.update(item.id for item in leased.items)
         task = asyncio.ensure_future(self._round(leased))
-        self._direct.add(task)
+        platforms = {item.platform for item in leased.items}
+        self._direct[task] = platforms.pop() if len(platforms) == 1 else ""
         task.add_done_callback(self._direct_done)
 
     def _direct_done(self, task: asyncio.Future[None]) -> None:
-        self._direct.discard(task)
+        self._direct.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("outbox delivery of a command's posts failed",
                       exc_info=task.exception())

@@ -35,6 +35,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -143,6 +144,7 @@ class MatrixSync:
     def __init__(self, client: AsyncClient, *, settings: Settings, desk: Desk,
                  uow: UnitOfWorkFactory, clock: Clock, key_lock: asyncio.Lock,
                  wake_outbox: Any, poll_ms: int = 30_000, timeline_limit: int = 50,
+                 replies_sent: Callable[[str, float], Awaitable[None]] | None = None,
                  grace_seconds: float = 60.0, backfill_pages: int = 10,
                  identity: CrossSigning | None = None, telemetry: Any = None,
                  save_seconds: float = 1.0) -> None:
@@ -162,6 +164,9 @@ class MatrixSync:
         self.clock = clock
         self.key_lock = key_lock
         self.wake_outbox = wake_outbox
+        #: ``OutboxWorker.sent``: the replies to this sync's commands are posted before the
+        #: next long poll (the homeserver serves one, then the other).
+        self.replies_sent = replies_sent
         self.poll_ms = poll_ms
         self.timeline_limit = timeline_limit
         self.grace_seconds = grace_seconds
@@ -223,8 +228,10 @@ class MatrixSync:
                 backoff = min(backoff * 2, 60.0)
 
     async def sync_once(self, *, full_state: bool = False, handle: bool = True) -> None:
-        # One loop step first: the outbox round a command just woke claims its reply before
-        # this task spends a millisecond building the next long poll.
+        # The replies to the last sync's commands go out first (up to half a second), and
+        # one loop step lets a round just woken start before this task builds the long poll.
+        if self.replies_sent is not None:
+            await self.replies_sent("matrix", 0.5)
         await asyncio.sleep(0)
         resp = await self.client.sync(timeout=0 if full_state else self.poll_ms,
                                       sync_filter=self._filter(), since=self._token,
