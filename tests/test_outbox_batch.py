@@ -249,6 +249,20 @@ async def test_a_command_reply_is_leased_in_the_command_transaction(any_url: str
         await core.close()
 
 
+async def _as_a_command(uow: Any, worker: OutboxWorker, clock: ManualClock,
+                        text: str) -> Any:
+    """Queue a post to console:a and lease it as a command's transaction does; returns what
+    the desk calls after its commit."""
+    async with uow() as tx:
+        await tx.outbox.add(platform="console", room="console:a",
+                            post=Post(kind="reply", text=text), request_id=None,
+                            at=clock.now())
+        deliver = await worker.claim_in(tx, ["console:a"])
+        await tx.commit()
+    assert deliver is not None
+    return deliver
+
+
 async def test_a_command_leaves_a_busy_room_to_the_round_that_holds_it(any_url: str) -> None:
     """A room whose head is in flight in a round gets nothing leased by a command: its post
     goes after, in order."""
@@ -267,14 +281,7 @@ async def test_a_command_leaves_a_busy_room_to_the_round_that_holds_it(any_url: 
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop, idle_seconds=30))
         await eventually(lambda: worker._held, timeout=5, what="a1 in flight")
-        async with uow() as tx:
-            await tx.outbox.add(platform="console", room="console:a",
-                                post=Post(kind="note", text="a2"), request_id=None,
-                                at=clock.now())
-            deliver = await worker.claim_in(tx, ["console:a"])
-            await tx.commit()
-        assert deliver is not None
-        deliver()  # nothing leased: it only wakes the worker
+        (await _as_a_command(uow, worker, clock, "a2"))()  # nothing leased: only a wake
         release.set()
         await eventually(lambda: len(gateway.seen) == 2, timeout=5, what="a1, then a2")
         assert gateway.seen == [("console:a", "a1"), ("console:a", "a2")]
@@ -301,14 +308,7 @@ async def test_a_shutdown_hands_back_a_command_reply_still_in_flight(any_url: st
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop, idle_seconds=30))
         await eventually(lambda: worker._live, timeout=5, what="the worker running")
-        async with uow() as tx:
-            await tx.outbox.add(platform="console", room="console:a",
-                                post=Post(kind="reply", text="r1"), request_id=None,
-                                at=clock.now())
-            deliver = await worker.claim_in(tx, ["console:a"])
-            await tx.commit()
-        assert deliver is not None
-        deliver()
+        (await _as_a_command(uow, worker, clock, "r1"))()
         await eventually(stuck.is_set, timeout=5, what="the reply at the platform")
         stop.set()
         await running
