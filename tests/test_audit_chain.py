@@ -73,24 +73,18 @@ async def test_entries_link_per_request_and_rows_keep_the_end(any_url: str) -> N
         await bot.core.close()
 
 
-async def test_verify_finds_a_changed_entry(any_url: str) -> None:
+@pytest.mark.parametrize(("tamper", "entry_id", "reason"), [
+    ("UPDATE history SET actor = 'console:eve' WHERE id = 3", 3, "changed"),
+    ("DELETE FROM history WHERE id = 3", 5, "follow"),  # removed in the middle
+], ids=["changed", "removed-in-the-middle"])
+async def test_verify_finds_a_tampered_entry(any_url: str, tamper: str, entry_id: int,
+                                             reason: str) -> None:
     bot = await _bot_with_history(any_url)
     try:
         async with bot.core.engine.begin() as conn:
-            await conn.execute(text("UPDATE history SET actor = 'console:eve' WHERE id = 3"))
+            await conn.execute(text(tamper))
         broken = await verify_audit(bot.core.uow)
-        assert broken is not None and broken.entry_id == 3 and "changed" in broken.reason
-    finally:
-        await bot.core.close()
-
-
-async def test_verify_finds_a_removed_entry_in_the_middle(any_url: str) -> None:
-    bot = await _bot_with_history(any_url)
-    try:
-        async with bot.core.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM history WHERE id = 3"))
-        broken = await verify_audit(bot.core.uow)
-        assert broken is not None and broken.entry_id == 5 and "follow" in broken.reason
+        assert broken is not None and broken.entry_id == entry_id and reason in broken.reason
     finally:
         await bot.core.close()
 

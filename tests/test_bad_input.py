@@ -247,8 +247,7 @@ async def test_a_matrix_event_error_does_not_stop_the_batch() -> None:
     client = SimpleNamespace(add_to_device_callback=lambda *_: None)
     sync = MatrixSync(client, settings=SimpleNamespace(),  # type: ignore[arg-type]
                       desk=SimpleNamespace(), uow=SimpleNamespace(),  # type: ignore[arg-type]
-                      clock=SimpleNamespace(), key_lock=asyncio.Lock(),  # type: ignore[arg-type]
-                      wake_outbox=None)
+                      clock=SimpleNamespace(), key_lock=asyncio.Lock())  # type: ignore[arg-type]
     seen: list[str] = []
 
     async def event(room_id: str, ev: Any) -> None:

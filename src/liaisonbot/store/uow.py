@@ -626,11 +626,11 @@ class SqlOutbox(_Repo):
         if self.sqlite:  # leased and read back in one statement (new values: doubt included)
             rows = sorted((await self.conn.execute(
                 query, {**params, "until": until, "owner": owner})).all(), key=lambda r: r.id)
-            firsts = {r.room for r in rows}
+            started: set[str] = set()  # a room's lowest id here is its first pending entry
             out = []
             for r in rows:
-                out.append(item(r, r.attempts, bool(r.in_doubt), r.room in firsts))
-                firsts.discard(r.room)
+                out.append(item(r, r.attempts, bool(r.in_doubt), r.room not in started))
+                started.add(r.room)
             return out
         leased: list[Any] = []
         seen: dict[str, int] = {}

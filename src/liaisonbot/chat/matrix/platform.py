@@ -47,7 +47,7 @@ class MatrixPlatform:
         self.sync = MatrixSync(self.client, settings=settings, desk=core.desk,
                                uow=core.uow,  # type: ignore[arg-type]
                                clock=core.clock, key_lock=key_lock,
-                               wake_outbox=core.outbox.wake, poll_ms=poll_ms,
+                               poll_ms=poll_ms,
                                replies_sent=core.outbox.sent,
                                timeline_limit=timeline_limit, grace_seconds=grace_seconds,
                                identity=self.identity, telemetry=core.telemetry)

@@ -143,7 +143,7 @@ class MatrixSync:
 
     def __init__(self, client: AsyncClient, *, settings: Settings, desk: Desk,
                  uow: UnitOfWorkFactory, clock: Clock, key_lock: asyncio.Lock,
-                 wake_outbox: Any, poll_ms: int = 30_000, timeline_limit: int = 50,
+                 poll_ms: int = 30_000, timeline_limit: int = 50,
                  replies_sent: Callable[[str, float], Awaitable[None]] | None = None,
                  grace_seconds: float = 60.0, backfill_pages: int = 10,
                  identity: CrossSigning | None = None, telemetry: Any = None,
@@ -163,7 +163,6 @@ class MatrixSync:
         self.uow = uow
         self.clock = clock
         self.key_lock = key_lock
-        self.wake_outbox = wake_outbox
         #: ``OutboxWorker.sent``: the replies to this sync's commands are posted before the
         #: next long poll (the homeserver serves one, then the other).
         self.replies_sent = replies_sent
