@@ -6,8 +6,11 @@
 1. open → ack → answer → close for N requests (default 10,000) through Desk.handle_command
    (ManualClock, console actors in the offices' rooms, reply_in_room=True, an event id per
    command as the chat platforms pass one), phase by phase. Commands/s and p50/p99 per verb,
-   next to a floor measured in the same run: a bare single-row INSERT+UPDATE transaction on
-   the same engine. Outbox rows are written as in production and not delivered.
+   next to a floor measured in the same run, between the commands (after every third, so a
+   busy moment of the machine weighs on both alike): a bare single-row INSERT+UPDATE
+   transaction on the same engine, opened as a unit of work opens one. Round trips: hops to
+   SQLite's thread, statements and BEGIN/COMMIT on PostgreSQL. CPU per command and per floor
+   transaction. Outbox rows are written as in production and not delivered.
 2. ROWS requests (default 1,000,000) bulk-inserted, plus one case of K (default 1,000)
    requests; then `list CASE` and `overdue` for one office: the desk command's time, the raw
    time of the SQL it ran (captured), and that SQL's plan with "uses index: yes/no".
@@ -31,6 +34,7 @@ from sqlalchemy import text
 from liaisonbot.bootstrap import build_core
 from liaisonbot.service.desk import Actor
 from liaisonbot.service.ports import ManualClock
+from liaisonbot.store.onehop import OneHopConnection
 from liaisonbot.store.tables import PENDING_SQL, RequestRow
 
 START = b.NOW - timedelta(hours=3)  # 09:00 UTC on a Wednesday
@@ -50,47 +54,66 @@ def actor(settings: Any, slug: str) -> Actor:
     return Actor(PEOPLE[slug], office.rooms[0], name=PEOPLE[slug].split(":")[1])
 
 
-async def floor_tx(engine: Any, count: int) -> list[float]:
-    """A bare single-row INSERT + UPDATE transaction, the same way a unit of work opens one."""
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_floor "
-                                "(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, note TEXT NOT NULL)"))
-    times: list[float] = []
-    for i in range(count):
+class Floor:
+    """A bare single-row INSERT + UPDATE transaction, the same way a unit of work opens one:
+    run between the commands (every ``FLOOR_EVERY``-th), so both see the same machine."""
+
+    def __init__(self, engine: Any, first_id: int = 1) -> None:
+        self.engine = engine
+        self.times: list[float] = []
+        self.cpu_s = 0.0
+        self.trips: list[int] = []
+        self._n = first_id - 1
+
+    async def setup(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER "
+                                    "PRIMARY KEY, n INTEGER NOT NULL, note TEXT NOT NULL)"))
+
+    async def once(self, counter: RoundTrips) -> None:
+        self._n += 1
+        i = self._n
+        trips, cpu = counter.count, time.process_time()
         with b.stopwatch() as t:
-            conn = await engine.connect()
+            conn = await self.engine.connect()
             await conn.begin()
             await conn.execute(text("INSERT INTO bench_floor (id, n, note) VALUES (:i, 0, :s)"),
-                               {"i": i + 1, "s": f"row {i}"})
+                               {"i": i, "s": f"row {i}"})
             await conn.execute(text("UPDATE bench_floor SET n = n + 1 WHERE id = :i"),
-                               {"i": i + 1})
+                               {"i": i})
             await conn.commit()
             await conn.close()
-        times.append(t[0])
-    return times
+        self.cpu_s += time.process_time() - cpu
+        self.times.append(t[0])
+        self.trips.append(counter.count - trips)
+
+
+FLOOR_EVERY = 3
 
 
 class RoundTrips:
-    """Counts the database round trips of the engine (an SQLAlchemy event listener): every
-    statement the driver runs (an executemany counts once), every COMMIT/ROLLBACK, and on
-    PostgreSQL the BEGIN asyncpg sends itself (SQLite's BEGIN IMMEDIATE is a statement)."""
+    """Counts the database round trips of the engine. SQLite: every hop to the connection's
+    thread (``OneHopConnection.hops``: a statement with the writes kept before it, a COMMIT
+    with the writes kept for it, a ROLLBACK). PostgreSQL (an SQLAlchemy event listener):
+    every statement the driver runs (an executemany counts once), every COMMIT/ROLLBACK, and
+    the BEGIN asyncpg sends itself. ``sql_s``: the time inside statements SQLAlchemy runs
+    (on SQLite the writes kept for the COMMIT are not in it)."""
 
     def __init__(self, engine: Any) -> None:
         from sqlalchemy import event
-        self.count = 0
+        self._events = 0
         sync = engine.sync_engine
-        sqlite = sync.dialect.name == "sqlite"
+        self.sqlite = sync.dialect.name == "sqlite"
+        self._hops0 = OneHopConnection.hops
 
-        import time
-
-        self.sql_s = 0.0  # seconds inside statements (driver round trips as SQLAlchemy sees)
+        self.sql_s = 0.0
         started: list[float] = []
 
         def bump(*_: Any, **__: Any) -> None:
-            self.count += 1
+            self._events += 1
 
         def before(*_: Any, **__: Any) -> None:
-            self.count += 1
+            self._events += 1
             started.append(time.perf_counter())
 
         def after(*_: Any, **__: Any) -> None:
@@ -99,15 +122,21 @@ class RoundTrips:
 
         event.listen(sync, "before_cursor_execute", before)
         event.listen(sync, "after_cursor_execute", after)
-        event.listen(sync, "commit", bump)
-        event.listen(sync, "rollback", bump)
-        if not sqlite:
+        if not self.sqlite:
+            event.listen(sync, "commit", bump)
+            event.listen(sync, "rollback", bump)
             event.listen(sync, "begin", bump)
+
+    @property
+    def count(self) -> int:
+        return OneHopConnection.hops - self._hops0 if self.sqlite else self._events
 
 
 async def lifecycle(core: Any, clock: ManualClock, n: int,
                     trips: dict[str, list[int]] | None = None,
-                    tag: str = "") -> dict[str, list[float]]:
+                    tag: str = "", floor: Floor | None = None) -> dict[str, list[float]]:
+    """open → ack → answer → close for ``n`` requests; ``trips`` gets each command's round
+    trips and time in SQL, and ``trips["cpu_s"]`` the CPU seconds of the commands."""
     settings, desk = core.settings, core.desk
     counter = RoundTrips(core.engine)
     actors = {slug: actor(settings, slug) for slug in EXAMPLE}
@@ -120,11 +149,15 @@ async def lifecycle(core: Any, clock: ManualClock, n: int,
         nonlocal event
         event += 1
         clock.set(clock.now() + timedelta(milliseconds=50))
-        before, sql_before = counter.count, counter.sql_s
+        before, sql_before, cpu = counter.count, counter.sql_s, time.process_time()
         with b.stopwatch() as t:
             outcome = await desk.handle_command(actors[slug], line, event_id=f"bench-{tag}{event}",
                                                 reply_in_room=True)
         times[verb].append(t[0])
+        if trips is not None:
+            trips.setdefault("cpu_s", [0])[0] += time.process_time() - cpu  # type: ignore
+        if floor is not None and event % FLOOR_EVERY == 0:
+            await floor.once(counter)
         if trips is not None:
             trips.setdefault(verb, []).append(counter.count - before)
             trips.setdefault(f"{verb}:sql_us", []).append(
@@ -186,23 +219,33 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             # ---- 1. lifecycle
             # CPU seconds of this process (all its threads) as well as wall time: other
             # jobs on a shared machine move the wall figures, much less these.
-            cpu0 = time.process_time()
-            floor = await floor_tx(core.engine, max(500, min(n // 5, 2000)))
-            floor_cpu_ms = (time.process_time() - cpu0) / len(floor) * 1e3
-            cpu0 = time.process_time()
+            bare = Floor(core.engine)
+            await bare.setup()
+            # The same floor back to back, before the commands (the way earlier rounds of
+            # this benchmark measured it): a thread kept hot, so a lower figure.
+            hot = Floor(core.engine, first_id=10_000_000)
+            hot_counter = RoundTrips(core.engine)
+            for _ in range(500):
+                await hot.once(hot_counter)
             trips: dict[str, list[int]] = {}
             with b.stopwatch() as wall:
-                times = await lifecycle(core, clock, n, trips)
-            command_cpu_ms = (time.process_time() - cpu0) / (4 * n) * 1e3
+                times = await lifecycle(core, clock, n, trips, floor=bare)
+            floor = bare.times
+            floor_cpu_ms = bare.cpu_s / len(floor) * 1e3
+            command_cpu_ms = trips.pop("cpu_s")[0] / (4 * n) * 1e3
+            floor_trips = sorted(bare.trips)[len(bare.trips) // 2]
             commands = sum(len(v) for v in times.values())
+            busy_s = sum(sum(v) for v in times.values())  # the commands' own time
             async with core.engine.connect() as conn:
                 outbox = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar()
                 history = (await conn.exec_driver_sql("SELECT count(*) FROM history")).scalar()
             fl = b.summary(floor)
             print(f"\n-- lifecycle: {n:,} requests, {commands:,} commands in {wall[0]:.1f}s "
-                  f"({commands / wall[0]:,.0f} commands/s); {outbox:,} outbox rows and "
+                  f"(with a floor transaction after every {FLOOR_EVERY}rd) "
+                  f"({commands / busy_s:,.0f} commands/s); {outbox:,} outbox rows and "
                   f"{history:,} history rows written; peak RSS {b.maxrss_mb():.0f} MB")
-            print(f"-- floor: bare INSERT+UPDATE transaction, {fl['n']:,} runs: "
+            print(f"-- floor: bare INSERT+UPDATE transaction, {fl['n']:,} runs between the "
+                  f"commands: "
                   f"p50 {fl['p50_ms']:.3f} ms, p99 {fl['p99_ms']:.3f} ms, "
                   f"{1e3 / fl['mean_ms']:,.0f} tx/s")
             print(f"-- CPU of the process: {command_cpu_ms:.3f} ms per command, "
@@ -224,12 +267,20 @@ async def run_backend(backend: str, n: int, rows: int, case_size: int) -> dict[s
             rows_out.append(("all", len(all_times), len(all_times) / s["total_s"], s["p50_ms"],
                              s["p99_ms"], s["p50_ms"] / fl["p50_ms"], "", ""))
             rows_out.append(("floor tx", fl["n"], 1e3 / fl["mean_ms"], fl["p50_ms"],
-                             fl["p99_ms"], 1.0, 4, ""))
+                             fl["p99_ms"], 1.0, floor_trips, ""))
+            hf = b.summary(hot.times)
+            rows_out.append(("floor b2b", hf["n"], 1e3 / hf["mean_ms"], hf["p50_ms"],
+                             hf["p99_ms"], hf["p50_ms"] / fl["p50_ms"], floor_trips, ""))
             b.table(rows_out, ("verb", "count", "per s", "p50 ms", "p99 ms", "p50 / floor",
                                "round trips", "in SQL p50 ms"))
+            print(f"-- all commands' p50 against the back-to-back floor's: "
+                  f"{b.summary(all_times)['p50_ms'] / hf['p50_ms']:.2f}×")
             out["lifecycle"] = {"requests": n, "commands": commands, "wall_s": wall[0],
-                                "commands_per_s": commands / wall[0], "per_verb": per_verb,
-                                "floor": fl, "outbox_rows": outbox, "history_rows": history,
+                                "commands_per_s": commands / busy_s, "per_verb": per_verb,
+                                "floor": fl, "floor_back_to_back": hf,
+                                "x_floor_back_to_back_p50": b.summary(
+                                    [t for v in times.values() for t in v])["p50_ms"]
+                                / hf["p50_ms"], "outbox_rows": outbox, "history_rows": history,
                                 "maxrss_mb": b.maxrss_mb(), "cpu_ms_per_command": command_cpu_ms,
                                 "floor_cpu_ms_per_tx": floor_cpu_ms}
 

@@ -21,6 +21,7 @@ from liaisonbot.domain import grammar
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.service.reports import verify_audit
 from liaisonbot.store.db import make_engine
+from liaisonbot.store.onehop import OneHopConnection
 
 
 def _card(n: int, **kw: Any) -> Card:
@@ -117,10 +118,11 @@ async def test_sqlite_runs_a_statement_in_one_hop(tmp_path: Path,
 
 
 async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> None:
-    """A change: the mark reading the request (one statement), then on PostgreSQL the
-    request's write-back with its entry and the posts (three in all), on SQLite the entry,
-    the write-back and the posts (four); a replay stores nothing, a refusal and an unknown
-    request keep only their marks; the chain verifies."""
+    """A change: on PostgreSQL the mark reading the request (one statement), the request's
+    write-back with its entry, and the posts (three in all); on SQLite the request read, then
+    the mark, the entry, the write-back and the posts kept for the COMMIT: two hops in all. A
+    replay stores nothing, a refusal and an unknown request keep only their marks; the chain
+    verifies."""
     from sqlalchemy import event
 
     bot = await start_bot(make_settings(any_url))
@@ -131,14 +133,16 @@ async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> N
                      lambda _c, _cur, statement, *_: statements.append(statement))
         from liaisonbot.service.desk import Actor
         ack = Actor("console:bojan", "console:ba")
+        hops = OneHopConnection.hops
         outcome = await bot.core.desk.handle_command(ack, "ack R-1 eta:5d on it",
                                                      event_id="ev-1")
         assert outcome is not None and outcome.ok
         statements = [s for s in statements if not s.startswith("BEGIN")]
-        assert "inbound_event" in statements[0] and "request.id" in statements[0]
-        if any_url.startswith("sqlite"):
-            assert len(statements) == 4 and "RETURNING" in statements[0]
+        if any_url.startswith("sqlite"):  # the mark goes with the writes and the COMMIT
+            assert len(statements) == 1 and statements[0].startswith("SELECT request.id")
+            assert OneHopConnection.hops - hops == 2  # BEGIN + read; mark, writes, COMMIT
         else:
+            assert "inbound_event" in statements[0] and "request.id" in statements[0]
             assert len(statements) == 3 and "WITH mark" in statements[0]
             assert "new_entry" in statements[1] and "UPDATE request" in statements[1]
         assert await bot.core.desk.handle_command(ack, "ack R-1 eta:5d on it",
@@ -154,5 +158,66 @@ async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> N
                                              "WHERE event_id LIKE 'ev-%'"))).scalar()
         assert actions == ["opened", "acknowledged"] and marks == 3
         assert await verify_audit(bot.core.uow) is None
+    finally:
+        await bot.core.close()
+
+
+
+async def test_kept_writes_go_with_the_commit_and_a_failed_check_stores_nothing(
+        sqlite_url: str) -> None:
+    """SQLite keeps a unit of work's writes for the commit's hop: what it writes reads back as
+    SQLAlchemy's own writes do (datetimes, flags); a write-back whose version check fails at
+    the commit raises Conflict and stores nothing of the transaction, and the connection is
+    clean for the next unit of work (no transaction left open, the write lock free)."""
+    from datetime import UTC, datetime
+
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.ports import Conflict, OutboxDraft
+
+    bot = await start_bot(make_settings(sqlite_url))
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    post = Post(kind="reply", text="kept", tz="UTC", as_of=at.isoformat(), locale="en")
+    try:
+        await bot.exec("!liaison open C-1 to:ba-spo X", user="alice", room="icc")
+
+        async def counts() -> tuple[int, int, int]:
+            async with bot.core.engine.connect() as conn:
+                found = [(await conn.execute(text(q))).scalar() for q in (
+                    "SELECT version FROM request WHERE id = 1",
+                    "SELECT count(*) FROM history", "SELECT count(*) FROM outbox")]
+                return found[0], found[1], found[2]
+
+        before = await counts()
+        with pytest.raises(Conflict):
+            async with bot.core.uow() as uow:
+                request = await uow.requests.get(1)
+                assert request is not None
+                # Another writer moved the row on (here: in this same transaction, before).
+                await uow.conn.execute(text("UPDATE request SET version = version + 1"))
+                await uow.history.append(request_id=1, at=at, actor="console:bojan",
+                                         platform="console", action="noted", detail={})
+                await uow.requests.update(request)
+                await uow.outbox.add_many([OutboxDraft("console", "console:icc", post, 1, at)])
+                await uow.commit()  # the kept write-back's check fails here
+        assert await counts() == before  # nothing of it, not even the statement run early
+        async with bot.core.uow() as uow:  # the next writer is not blocked and sees no rest
+            raw = uow.raw
+            assert raw is not None
+            await uow.outbox.add_many([OutboxDraft("console", "console:icc", post, 1, at)])
+            await uow.commit()
+            assert not raw._inner._conn.in_transaction
+        async with bot.core.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT created_at, next_attempt_at, in_doubt, status, attempts, post "
+                "FROM outbox ORDER BY id DESC LIMIT 1"))).one()
+            reference = (await conn.execute(text(
+                "SELECT created_at FROM outbox ORDER BY id LIMIT 1"))).scalar()
+        assert row.created_at == row.next_attempt_at == "2026-03-04 05:06:07.890123"
+        assert len(reference) == len(row.created_at)  # the format SQLAlchemy itself writes
+        assert (row.in_doubt, row.status, row.attempts) == (0, "pending", 0)
+        assert Post.from_json(row.post) == post
+        async with bot.core.uow() as uow:
+            items = await uow.outbox.claim(at, 50, 8)
+        assert any(i.created_at == at and i.post == post for i in items)
     finally:
         await bot.core.close()

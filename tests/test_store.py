@@ -78,8 +78,9 @@ async def test_stale_update_loses_with_conflict(any_url: str) -> None:
     assert mine is not None
     mine.status = Status.DECLINED
     async with uow() as tx:
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict):  # at once, or at the commit that carries the write
             await tx.requests.update(mine)
+            await tx.commit()
     async with uow() as tx:
         final = await tx.requests.get(request_id)
     await engine.dispose()
@@ -497,19 +498,23 @@ async def test_the_worker_reclaims_a_dead_owners_lease_when_it_starts(sqlite_url
     assert worker.delivered == 1 and clock.now() == MONDAY_10
 
 
-async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(sqlite_url: str) -> None:
+async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """BEGIN IMMEDIATE only where a write happens: a reader begins while a writer holds the
     lock (with BEGIN IMMEDIATE it would wait for the writer, here: the busy timeout)."""
+    from liaisonbot.store.onehop import OneHopConnection
+
     await upgrade_async(sqlite_url)
     engine = make_engine(sqlite_url)
     uow = SqlUnitOfWorkFactory(engine)
     began: list[str] = []
+    keep = OneHopConnection.begin_with
 
-    from sqlalchemy import event
+    def begin_with(self: OneHopConnection, sql: str) -> None:
+        began.append(sql)
+        keep(self, sql)
 
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_: began.append(statement)
-                 if statement.startswith("BEGIN") else None)
+    monkeypatch.setattr(OneHopConnection, "begin_with", begin_with)
     try:
         async with uow() as writer:
             await writer.state.put("k", "v", MONDAY_10)
@@ -526,31 +531,40 @@ async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(sqlite_url
 async def test_a_command_costs_few_round_trips(any_url: str) -> None:
     """open/ack/answer/close: the dedupe mark, the request read (with its thread rooms), the
     history entry, the request's write-back (carrying its audit chain's end) and the posts; no
-    savepoint, no shared audit head, no separate thread read. (Before: 10–12.)"""
+    savepoint, no shared audit head, no separate thread read. (Before: 10–12.) On SQLite the
+    writes (the mark among them) go with the COMMIT: two hops to the database's thread."""
     from sqlalchemy import event
 
     from liaisonbot.service.desk import Actor
+    from liaisonbot.store.onehop import OneHopConnection
 
     bot = await start_bot(make_settings(any_url))
     try:
         statements: list[str] = []
         event.listen(bot.core.engine.sync_engine, "before_cursor_execute",
                      lambda _c, _cur, statement, *_: statements.append(statement))
-        counts = {}
+        counts, hops = {}, {}
+        # The pool's connection is opened (its PRAGMAs) by a first command.
+        await bot.core.desk.handle_command(Actor("console:alice", "console:icc"), "help",
+                                           event_id="ev-warm")
+        statements.clear()
         for verb, line, user, room in (
                 ("open", "!liaison open C-1 to:ba-spo X", "alice", "icc"),
                 ("ack", "!liaison ack R-1", "bojan", "ba"),
                 ("answer", "!liaison answer R-1 done", "bojan", "ba"),
                 ("close", "!liaison close R-1", "alice", "icc")):
+            before = OneHopConnection.hops
             await bot.core.desk.handle_command(  # as the console does, minus the delivery
                 Actor(f"console:{user}", f"console:{room}"), line.removeprefix("!liaison "),
                 event_id=f"ev-{verb}")
+            hops[verb] = OneHopConnection.hops - before
             counts[verb] = len([s for s in statements if not s.startswith(("BEGIN", "PRAGMA"))])
             statements.clear()
         # The mark reads the request the command names (one statement); on PostgreSQL the
         # entry goes with the request's write-back (or with its chain's end, for an open).
-        if any_url.startswith("sqlite"):
-            assert counts == {"open": 5, "ack": 4, "answer": 4, "close": 4}
+        if any_url.startswith("sqlite"):  # the request's insert or read; the rest kept
+            assert counts == {"open": 1, "ack": 1, "answer": 1, "close": 1}
+            assert hops == {"open": 2, "ack": 2, "answer": 2, "close": 2}
         else:
             assert counts == {"open": 4, "ack": 3, "answer": 3, "close": 3}
         assert "audit_head" not in " ".join(statements)

@@ -40,6 +40,7 @@ from liaisonbot.service.ports import (
     Conflict,
     NullTelemetry,
     OutboxDraft,
+    Replay,
     Telemetry,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -299,10 +300,12 @@ class Desk:
 
     async def _mark(self, uow: UnitOfWork, platform: str, keys: Sequence[str],
                     now: datetime, *, request_id: int | None = None) -> bool:
-        """Record every dedupe key; False (a replay) when any was recorded before. The
-        request the command names (``request_id``) may be read with the first mark."""
+        """Record every dedupe key; False (a replay) when any was recorded before, or
+        ``Replay`` raised at the commit (the store may write the marks with it). The request
+        the command names (``request_id``) may be read with the first mark."""
         for key in keys:
-            if not await uow.inbound.first_time(platform, key, now, request_id=request_id):
+            if not await uow.inbound.first_time(platform, key, now, request_id=request_id,
+                                                at_commit=True):
                 return False
             request_id = None
         return True
@@ -313,6 +316,15 @@ class Desk:
                    also_mark: Sequence[str] = ()) -> Outcome | None:
         now = self.clock.now()
         keys = [k for k in (event_id, *also_mark) if k]
+        try:
+            return await self._run_once(actor, command, refusal, now=now, keys=keys,
+                                        reply_in_room=reply_in_room)
+        except Replay:
+            return None  # an event handled before: nothing of this run was stored
+
+    async def _run_once(self, actor: Actor, command: c.Command | None,
+                        refusal: str | Refusal | CommandError | None, *, now: datetime,
+                        keys: list[str], reply_in_room: bool) -> Outcome | None:
         async with self.uow() as uow:
             if not await self._mark(uow, actor.platform, keys, now,
                                     request_id=getattr(command, "request_id", None)):

@@ -83,7 +83,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     def _on_begin(connection: Any) -> None:
         # Writers take the write lock when they begin (they queue instead of failing to
         # upgrade a read lock); a read-only unit of work takes none.
-        read_only = connection.connection.info.pop(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # The BEGIN is kept for the transaction's first hop (store.onehop), without a
+        # statement execution of SQLAlchemy's of its own.
+        fairy = connection.connection
+        sql = "BEGIN" if fairy.info.pop(READ_ONLY, False) else "BEGIN IMMEDIATE"
+        driver = fairy.driver_connection
+        if isinstance(driver, onehop.OneHopConnection):
+            driver.begin_with(sql)
+        else:
+            connection.exec_driver_sql(sql)
 
     return engine

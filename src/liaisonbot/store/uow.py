@@ -40,9 +40,12 @@ from liaisonbot.service.ports import (
     HistoryItem,
     OutboxDraft,
     OutboxItem,
+    Replay,
     ThreadLink,
 )
 from liaisonbot.store.db import READ_ONLY, is_sqlite, write_lock
+from liaisonbot.store.kept import Kept
+from liaisonbot.store.onehop import OneHopConnection
 from liaisonbot.store.tables import (
     INCOMPLETE_SQL,
     PENDING_SQL,
@@ -93,6 +96,7 @@ def _update_request(with_tail: bool) -> Any:
 
 
 _UPDATE = {flag: _update_request(flag) for flag in (False, True)}
+_UPDATE_KEPT = {flag: Kept(statement) for flag, statement in _UPDATE.items()}
 _INSERT_REQUEST = insert(R).values(
     {name: bindparam(f"v_{name}") for name in (*_REQUEST_FIELDS, "case_ref", "confidentiality",
                                                "paused_from", "version")}).returning(R.c.id)
@@ -119,6 +123,16 @@ _GET_REQUEST = {sqlite: select(R, _LINK_ROOMS[sqlite]).where(R.c.id == bindparam
 _INSERT_HISTORY = insert(H)
 _HISTORY_COLUMNS = ("request_id", "at", "actor", "platform", "action", "prev_hash", "hash",
                     "detail")
+#: A history entry kept for the commit (SQLite); its values named ``h_<column>``.
+_ENTRY_KEPT = Kept(insert(H).values({name: bindparam(f"h_{name}", type_=H.c[name].type)
+                                     for name in _HISTORY_COLUMNS}))
+#: An outbox row kept for the commit (SQLite): pending, due at once (``o_at``).
+_OUTBOX_KEPT = Kept(insert(O).values(
+    platform=bindparam("o_platform", type_=O.c.platform.type),
+    room=bindparam("o_room", type_=O.c.room.type), post=bindparam("o_post", type_=O.c.post.type),
+    request_id=bindparam("o_request_id", type_=O.c.request_id.type), status="pending",
+    attempts=0, in_doubt=False, created_at=bindparam("o_at", type_=O.c.created_at.type),
+    next_attempt_at=bindparam("o_at", type_=O.c.next_attempt_at.type)))
 #: PostgreSQL: the dedupe mark and the request the command names in one statement (a
 #: data-modifying CTE); ``marked`` is 1 the first time, 0 for a replay; the request's columns
 #: are NULL when there is no such request.
@@ -134,18 +148,8 @@ _MARK_AND_GET = text(
     column("marked"), *R.c, column("link_rooms"))
 
 
-#: SQLite: the same in one statement of its own kind: the mark's ``RETURNING`` carries the
-#: request's columns as scalar subqueries by primary key (no row: a replay; NULL columns: no
-#: such request). SQLite has no data-modifying CTEs; a subquery in RETURNING it allows.
-_ROOMS_BY_ID = (select(T.c.room).where(T.c.request_id == bindparam("id")).order_by(T.c.id)
-                .subquery())
-_MARK_AND_GET_SQLITE = sqlite_insert(I).values(
-    platform=bindparam("p"), event_id=bindparam("e"), at=bindparam("a"),
-).on_conflict_do_nothing().returning(
-    literal_column("1").label("marked"),
-    *[select(col).where(R.c.id == bindparam("id")).scalar_subquery().label(col.name)
-      for col in R.c],
-    select(func.json_group_array(_ROOMS_BY_ID.c.room)).scalar_subquery().label("link_rooms"))
+#: SQLite: the mark kept for the commit (``first_time(at_commit=True)``).
+_MARK_KEPT = Kept(_FIRST_TIME["sqlite"])
 
 
 def _update_with_entry(with_tail: bool) -> Any:
@@ -228,6 +232,10 @@ class SqlRequests(_Repo):
         if tail is not None:
             params["v_audit_hash"] = tail
         entry = self._uow.tails.take_entry(request.id)
+        if entry is None and self._uow.keep(_UPDATE_KEPT[tail is not None], params, expect=1,
+                                            error=Conflict(request.ref)):
+            request.version += 1  # checked at commit: Conflict then, and nothing stored
+            return
         if entry is None:
             result = await self.conn.execute(_UPDATE[tail is not None], params)
         else:  # PostgreSQL: the entry sealed for this update goes in the same statement
@@ -286,16 +294,12 @@ class SqlRequests(_Repo):
         if not requests:
             return
         tails = self._uow.tails
-        await self.conn.execute(
-            update(R).where(R.c.id == bindparam("b_id")).values(
-                ack_nudges_sent=bindparam("b_ack"), answer_nudges_sent=bindparam("b_answer"),
-                next_nudge_at=bindparam("b_next"), version=R.c.version + 1,
-                incomplete_nudges_sent=bindparam("b_incomplete"),
-                eta_reminded=bindparam("b_eta"), audit_hash=bindparam("b_hash")),
-            [{"b_id": r.id, "b_ack": r.ack_nudges_sent, "b_answer": r.answer_nudges_sent,
-              "b_next": r.next_nudge_at, "b_incomplete": r.incomplete_nudges_sent,
-              "b_eta": r.eta_reminded, "b_hash": tails.take(r.id) or tails.read.get(r.id)}
-             for r in requests])
+        rows = [{"b_id": r.id, "b_ack": r.ack_nudges_sent, "b_answer": r.answer_nudges_sent,
+                 "b_next": r.next_nudge_at, "b_incomplete": r.incomplete_nudges_sent,
+                 "b_eta": r.eta_reminded, "b_hash": tails.take(r.id) or tails.read.get(r.id)}
+                for r in requests]
+        if not self._uow.keep(_NUDGES_KEPT, rows, many=True):
+            await self.conn.execute(_NUDGES_KEPT.statement, rows)
         for request in requests:
             request.version += 1
 
@@ -312,6 +316,15 @@ class SqlRequests(_Repo):
         for row in rows:
             self._uow.tails.read.setdefault(row.id, row.audit_hash)
         return [_to_request(row) for row in rows]
+
+
+_NUDGES_KEPT = Kept(update(R).where(R.c.id == bindparam("b_id")).values(
+    ack_nudges_sent=bindparam("b_ack", type_=R.c.ack_nudges_sent.type),
+    answer_nudges_sent=bindparam("b_answer", type_=R.c.answer_nudges_sent.type),
+    next_nudge_at=bindparam("b_next", type_=R.c.next_nudge_at.type), version=R.c.version + 1,
+    incomplete_nudges_sent=bindparam("b_incomplete", type_=R.c.incomplete_nudges_sent.type),
+    eta_reminded=bindparam("b_eta", type_=R.c.eta_reminded.type),
+    audit_hash=bindparam("b_hash", type_=R.c.audit_hash.type)))
 
 
 class SqlHistory(_Repo):
@@ -344,8 +357,14 @@ class SqlHistory(_Repo):
             await tails.defer_entry(self.conn, rows[0])
         elif rows:
             await tails.write_entries(self.conn)
-            # One row as one execute (a list of one would take the executemany path).
-            await self.conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
+            kept = [{f"h_{name}": row[name] for name in _HISTORY_COLUMNS} for row in rows] \
+                if self._uow.raw is not None else None
+            if kept and self._uow.keep(_ENTRY_KEPT, kept[0] if len(kept) == 1 else kept,
+                                       many=len(kept) > 1):
+                pass  # written with the commit (SQLite)
+            else:
+                # One row as one execute (a list of one would take the executemany path).
+                await self.conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
         if loose:
             await self._append_loose(loose)
 
@@ -495,7 +514,7 @@ class _Tails:
         self.read[request_id] = tail
         return tail
 
-    async def flush(self, conn: AsyncConnection) -> None:
+    async def flush(self, conn: AsyncConnection, uow: SqlUnitOfWork) -> None:
         """Write the tails no request update carried: under the request's version (moved on,
         so a writer holding an older copy re-runs), or Conflict if another writer moved the
         chain meanwhile. A deferred entry of such a request goes in the same statement."""
@@ -507,6 +526,9 @@ class _Tails:
             params: dict[str, Any] = {"t_id": request_id, "t_old": old, "t_tail": tail}
             if entry is not None:
                 params.update({f"h_{name}": entry[name] for name in _HISTORY_COLUMNS})
+            elif uow.keep(_MOVE_TAIL_KEPT, params, expect=1, error=Conflict(f"R-{request_id}")):
+                self.read[request_id] = tail
+                continue
             result = await conn.execute(_MOVE_TAIL[entry is not None], params)
             if result.rowcount != 1:
                 raise Conflict(f"R-{request_id}")
@@ -529,6 +551,7 @@ def _move_tail(with_entry: bool) -> Any:
 
 
 _MOVE_TAIL = {flag: _move_tail(flag) for flag in (False, True)}
+_MOVE_TAIL_KEPT = Kept(_MOVE_TAIL[False])
 
 
 @functools.cache
@@ -572,6 +595,28 @@ def _lease(which: Any) -> Any:
 _LEASE = _lease(O.c.id.in_(bindparam("ids", expanding=True)))
 
 
+#: A delivered entry recorded (its id, when, the platform's message ref).
+_DONE = Kept(update(O).where(O.c.id == bindparam("d_id")).values(
+    status="done", delivered_at=bindparam("d_at", type_=O.c.delivered_at.type),
+    message_ref=bindparam("d_ref", type_=O.c.message_ref.type), lease_until=None,
+    lease_owner=None, last_error=None))
+
+
+def _retry(counted: bool) -> Kept:
+    """An entry backing off until ``r_at`` (``counted``: the attempt stays counted)."""
+    values: dict[str, Any] = {
+        "next_attempt_at": bindparam("r_at", type_=O.c.next_attempt_at.type),
+        "lease_until": None, "lease_owner": None,
+        "last_error": bindparam("r_error", type_=O.c.last_error.type),
+        "in_doubt": bindparam("r_doubt", type_=O.c.in_doubt.type)}
+    if not counted:
+        values["attempts"] = case((O.c.attempts > 0, O.c.attempts - 1), else_=0)
+    return Kept(update(O).where(O.c.id == bindparam("r_id")).values(values))
+
+
+_RETRY = {counted: _retry(counted) for counted in (True, False)}
+
+
 class SqlOutbox(_Repo):
     async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
                   at: datetime) -> int:
@@ -581,7 +626,11 @@ class SqlOutbox(_Repo):
         return int(result.scalar_one())
 
     async def add_many(self, drafts: Sequence[OutboxDraft]) -> None:
-        if drafts:
+        if drafts and self._uow.raw is not None:  # SQLite: written with the commit
+            self._uow.keep(_OUTBOX_KEPT, [
+                {"o_platform": d.platform, "o_room": d.room, "o_post": d.post.to_json(),
+                 "o_request_id": d.request_id, "o_at": d.at} for d in drafts], many=True)
+        elif drafts:
             await self.conn.execute(insert(O), [
                 {"platform": d.platform, "room": d.room, "post": d.post.to_json(),
                  "request_id": d.request_id, "status": "pending", "attempts": 0,
@@ -685,21 +734,19 @@ class SqlOutbox(_Repo):
         return sorted(int(row[0]) for row in result)
 
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None:
-        await self.conn.execute(update(O).where(O.c.id == item_id).values(
-            status="done", delivered_at=at, message_ref=message_ref, lease_until=None,
-            lease_owner=None, last_error=None))
+        values = {"d_id": item_id, "d_at": at, "d_ref": message_ref}
+        if not self._uow.keep(_DONE, values):  # SQLite: written with the commit
+            await self.conn.execute(_DONE.statement, values)
 
     async def retry(self, item_id: int, error: str, at: datetime, *,
                     counted: bool = True, not_sent: bool = False) -> None:
         """Back off until ``at``. ``counted=False`` hands back the attempt ``claim`` counted
         (a rate limit or a shutdown is not a failure of the post); ``not_sent`` clears the
         doubt (the platform's answer proved nothing was posted)."""
-        values: dict[str, Any] = {"next_attempt_at": at, "lease_until": None,
-                                  "lease_owner": None, "last_error": error[:500],
-                                  "in_doubt": not not_sent}
-        if not counted:
-            values["attempts"] = case((O.c.attempts > 0, O.c.attempts - 1), else_=0)
-        await self.conn.execute(update(O).where(O.c.id == item_id).values(**values))
+        values = {"r_id": item_id, "r_at": at, "r_error": error[:500],
+                  "r_doubt": not not_sent}
+        if not self._uow.keep(_RETRY[counted], values):  # SQLite: written with the commit
+            await self.conn.execute(_RETRY[counted].statement, values)
 
     async def fail(self, item_id: int, error: str) -> None:
         await self.conn.execute(update(O).where(O.c.id == item_id).values(
@@ -768,20 +815,26 @@ class SqlThreads(_Repo):
 
 class SqlInbound(_Repo):
     async def first_time(self, platform: str, event_id: str, at: datetime, *,
-                         request_id: int | None = None) -> bool:
+                         request_id: int | None = None, at_commit: bool = False) -> bool:
         """Record the event; False when it was recorded before. One statement (``INSERT … ON
         CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable.
-        With ``request_id`` (the request the command names) that request is read by the same
-        statement (PostgreSQL: a CTE; SQLite: subqueries in ``RETURNING``), for the next
-        ``requests.get``."""
-        if request_id is not None and storable_id(request_id):
+
+        SQLite, ``at_commit``: the mark is kept for the commit's hop (``store.kept``), which
+        raises ``Replay`` (and stores nothing) when the event was recorded before; the
+        transaction holds SQLite's write lock from its start, so no other writer can record
+        it meanwhile. A replay is rare (a platform's retry): running its command once more
+        for nothing costs less than a hop for every command.
+
+        PostgreSQL, with ``request_id`` (the request the command names): that request is read
+        by the same statement (a data-modifying CTE), for the next ``requests.get``."""
+        if at_commit and self._uow.keep(_MARK_KEPT, {"p": platform, "e": event_id, "a": at},
+                                        expect=1, error=Replay(event_id)):
+            return True
+        if request_id is not None and storable_id(request_id) and not self.sqlite:
             # The request the command names is read in the same statement.
             params = {"p": platform, "e": event_id, "a": at, "id": request_id}
-            if self.sqlite:
-                row = (await self.conn.execute(_MARK_AND_GET_SQLITE, params)).first()
-            else:
-                row = (await self.conn.execute(_MARK_AND_GET, params)).one()
-            if row is None or not row.marked:
+            row = (await self.conn.execute(_MARK_AND_GET, params)).one()
+            if not row.marked:
                 return False
             self._uow.prefetched[request_id] = row
             return True
@@ -839,6 +892,25 @@ class SqlUnitOfWork:
         self.link_rooms: dict[int, list[str]] = {}
         #: Request rows read with the dedupe mark (PostgreSQL), for the next ``get``.
         self.prefetched: dict[int, Any] = {}
+        #: SQLite, writing: the driver connection that keeps writes for the commit's hop.
+        self.raw: OneHopConnection | None = None
+
+    def keep(self, statement: Kept, values: Any, *, many: bool = False,
+             expect: int | None = None, error: BaseException | None = None) -> bool:
+        """Keep a write for the transaction's next hop, usually the commit's (SQLite; see
+        ``store.kept``): False when this connection cannot, and the caller executes it.
+        ``expect``: the row count it must have, else ``error`` is raised (at the commit)
+        and nothing of the transaction is stored."""
+        if self.raw is None:
+            return False
+        assert self.conn is not None
+        if many:
+            sql, rows = statement.many(self.conn.dialect, values)
+            self.raw.later(sql, rows, many=True)
+        else:
+            sql, row = statement.parameters(self.conn.dialect, values)
+            self.raw.later(sql, row, expect=expect, error=error)
+        return True
 
     async def __aenter__(self) -> SqlUnitOfWork:
         lock = None if self.read_only else write_lock(self.engine)
@@ -868,6 +940,9 @@ class SqlUnitOfWork:
         if self.read_only and is_sqlite(str(self.engine.url)):  # a plain BEGIN (store.db)
             (await self.conn.get_raw_connection()).info[READ_ONLY] = True
         await self.conn.begin()
+        if not self.read_only:
+            driver = self.conn.sync_connection.connection.driver_connection
+            self.raw = driver if isinstance(driver, OneHopConnection) else None
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.conn is not None
@@ -879,13 +954,14 @@ class SqlUnitOfWork:
                 await self.conn.close()
             finally:
                 self.conn = None
+                self.raw = None
                 self._unlock()
 
     async def commit(self) -> None:
         """Commit; on SQLite the process's write queue moves on at once (the connection's
         return to the pool is not the next writer's business)."""
         assert self.conn is not None
-        await self.tails.flush(self.conn)
+        await self.tails.flush(self.conn, self)
         await self.conn.commit()
         self._unlock()
 
