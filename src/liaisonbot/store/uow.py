@@ -940,8 +940,9 @@ class SqlUnitOfWork:
         if self.read_only and is_sqlite(str(self.engine.url)):  # a plain BEGIN (store.db)
             (await self.conn.get_raw_connection()).info[READ_ONLY] = True
         await self.conn.begin()
-        if not self.read_only:
-            driver = self.conn.sync_connection.connection.driver_connection
+        sync = self.conn.sync_connection
+        if not self.read_only and sync is not None:
+            driver = sync.connection.driver_connection
             self.raw = driver if isinstance(driver, OneHopConnection) else None
 
     async def __aexit__(self, *exc: object) -> None:
