@@ -118,8 +118,8 @@ async def test_sqlite_runs_a_statement_in_one_hop(tmp_path: Path,
 
 
 async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> None:
-    """A change: on PostgreSQL the mark reading the request (one statement), the request's
-    write-back with its entry, and the posts (three in all); on SQLite the request read, then
+    """A change: on PostgreSQL the mark reading the request (one statement), then the
+    request's write-back, its entry and the posts (one statement of kept writes); on SQLite the request read, then
     the mark, the entry, the write-back and the posts kept for the COMMIT: two hops in all. A
     replay stores nothing, a refusal and an unknown request keep only their marks; the chain
     verifies."""
@@ -143,8 +143,10 @@ async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> N
             assert OneHopConnection.hops - hops == 2  # BEGIN + read; mark, writes, COMMIT
         else:
             assert "inbound_event" in statements[0] and "request.id" in statements[0]
-            assert len(statements) == 3 and "WITH mark" in statements[0]
-            assert "new_entry" in statements[1] and "UPDATE request" in statements[1]
+            # the entry, the write-back and the posts: one statement of kept writes
+            assert len(statements) == 2 and "WITH mark" in statements[0]
+            assert all(f"INTO {table}" in statements[1] for table in ("history", "outbox"))
+            assert "UPDATE request" in statements[1]
         assert await bot.core.desk.handle_command(ack, "ack R-1 eta:5d on it",
                                                   event_id="ev-1") is None  # replay
         refused = await bot.core.desk.handle_command(ack, "close R-1", event_id="ev-2")
@@ -164,17 +166,19 @@ async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> N
 
 
 async def test_kept_writes_go_with_the_commit_and_a_failed_check_stores_nothing(
-        sqlite_url: str) -> None:
-    """SQLite keeps a unit of work's writes for the commit's hop: what it writes reads back as
-    SQLAlchemy's own writes do (datetimes, flags); a write-back whose version check fails at
-    the commit raises Conflict and stores nothing of the transaction, and the connection is
-    clean for the next unit of work (no transaction left open, the write lock free)."""
+        any_url: str) -> None:
+    """A unit of work's writes are kept (SQLite: for the commit's hop; PostgreSQL: one
+    statement): what they write reads back as SQLAlchemy's own writes do (datetimes, flags);
+    a write-back whose version check fails at the commit raises Conflict and stores nothing
+    of the transaction, and the connection is clean for the next unit of work (no
+    transaction left open, the write lock free)."""
     from datetime import UTC, datetime
 
     from liaisonbot.domain.cards import Post
     from liaisonbot.service.ports import Conflict, OutboxDraft
 
-    bot = await start_bot(make_settings(sqlite_url))
+    bot = await start_bot(make_settings(any_url))
+    sqlite = any_url.startswith("sqlite")
     at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
     post = Post(kind="reply", text="kept", tz="UTC", as_of=at.isoformat(), locale="en")
     try:
@@ -202,19 +206,25 @@ async def test_kept_writes_go_with_the_commit_and_a_failed_check_stores_nothing(
         assert await counts() == before  # nothing of it, not even the statement run early
         async with bot.core.uow() as uow:  # the next writer is not blocked and sees no rest
             raw = uow.raw
-            assert raw is not None
-            await uow.outbox.add_many([OutboxDraft("console", "console:icc", post, 1, at)])
+            assert (raw is not None) == sqlite
+            await uow.outbox.add_many([OutboxDraft("console", "console:icc", post, 1, at),
+                                       OutboxDraft("console", "console:ba", post, 1, at)])
             await uow.commit()
-            assert not raw._inner._conn.in_transaction
+            assert raw is None or not raw._inner._conn.in_transaction
         async with bot.core.engine.connect() as conn:
-            row = (await conn.execute(text(
-                "SELECT created_at, next_attempt_at, in_doubt, status, attempts, post "
-                "FROM outbox ORDER BY id DESC LIMIT 1"))).one()
+            rows = (await conn.execute(text(
+                "SELECT created_at, next_attempt_at, in_doubt, status, attempts, post, room "
+                "FROM outbox ORDER BY id DESC LIMIT 2"))).all()
             reference = (await conn.execute(text(
                 "SELECT created_at FROM outbox ORDER BY id LIMIT 1"))).scalar()
-        assert row.created_at == row.next_attempt_at == "2026-03-04 05:06:07.890123"
-        assert len(reference) == len(row.created_at)  # the format SQLAlchemy itself writes
-        assert (row.in_doubt, row.status, row.attempts) == (0, "pending", 0)
+        assert [r.room for r in rows] == ["console:ba", "console:icc"]  # in their order
+        row = rows[0]
+        if sqlite:
+            assert row.created_at == row.next_attempt_at == "2026-03-04 05:06:07.890123"
+            assert len(reference) == len(row.created_at)  # the format SQLAlchemy writes
+        else:
+            assert row.created_at == row.next_attempt_at == at.replace(tzinfo=None)
+        assert (int(row.in_doubt), row.status, row.attempts) == (0, "pending", 0)
         assert Post.from_json(row.post) == post
         async with bot.core.uow() as uow:
             items = await uow.outbox.claim(at, 50, 8)

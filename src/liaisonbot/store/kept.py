@@ -1,4 +1,5 @@
-"""Write statements kept for the transaction's next hop (SQLite; see ``store.onehop``).
+"""Write statements kept for later: for the transaction's next hop (SQLite; see
+``store.onehop``), or for one statement with the other writes kept (PostgreSQL).
 
 A unit of work's writes whose results nobody reads before its commit — a history entry, the
 request's version-checked write-back, a command's outbox rows, the record of a delivery — are
@@ -9,12 +10,22 @@ hop, with no SQLAlchemy statement execution for any of them.
 
 Only for statements without ``RETURNING`` whose row count the caller checks through
 ``expect`` (a write-back under its version changes exactly one row, or ``Conflict``).
+
+PostgreSQL has no hop to ride on: there the kept writes go as one statement
+(``send_together``), each a data-modifying CTE returning a row per row it changed, the final
+``SELECT`` their counts; an ``executemany`` of an ``INSERT`` becomes one multi-row
+``VALUES``. The CTEs of one statement run in no set order and see none of each other's
+changes, so a write to a table already written by the statement starts the next statement:
+a request's write-back and its chain's end, or two history entries, stay in their order.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+from sqlalchemy import Insert
 
 #: A placeholder's value name, its default (``_REQUIRED`` when the caller must give it) and
 #: the bind processor of its type (None when the driver takes the value as it is).
@@ -25,10 +36,13 @@ _REQUIRED = object()
 class Kept:
     """A write statement (SQLAlchemy Core, bind parameters named) prepared for keeping."""
 
-    __slots__ = ("_forms", "statement")
+    __slots__ = ("_forms", "insert", "statement", "table")
 
     def __init__(self, statement: Any) -> None:
-        self.statement = statement
+        self.insert = isinstance(statement, Insert)
+        # No implicit RETURNING of the new key (PostgreSQL): nobody reads it.
+        self.statement = statement.inline() if self.insert else statement
+        self.table = str(statement.table.name)
         self._forms: dict[type, tuple[str, tuple[_Slot, ...]]] = {}
 
     def form(self, dialect: Any) -> tuple[str, tuple[_Slot, ...]]:
@@ -68,4 +82,86 @@ def _row(slots: tuple[_Slot, ...], values: Mapping[str, Any]) -> tuple[Any, ...]
     return tuple(out)
 
 
-__all__ = ["Kept"]
+class KeptWrite(NamedTuple):
+    """A write kept by a unit of work: one row's values, or rows for an executemany."""
+
+    kept: Kept
+    values: Any
+    many: bool
+    expect: int | None
+    error: BaseException | None
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _shifted(sql: str, by: int) -> str:
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + by}", sql) if by else sql
+
+
+def _values_group(sql: str) -> tuple[int, int]:
+    """Where an INSERT's ``VALUES (…)`` group starts and ends (the parenthesis matched)."""
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    depth = 0
+    for end in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            return start, end + 1
+    raise ValueError("unbalanced VALUES group")
+
+
+def _part(write: KeptWrite, dialect: Any, offset: int) -> tuple[str, list[Any]]:
+    """One write as a CTE body (SQL shifted past ``offset`` placeholders) and its values."""
+    sql, slots = write.kept.form(dialect)
+    rows = list(write.values) if write.many else [write.values]
+    if len(rows) > 1:
+        start, end = _values_group(sql)
+        group = sql[start:end]
+        sql = sql[:start] + ", ".join(_shifted(group, i * len(slots))
+                                      for i in range(len(rows))) + sql[end:]
+    params = [value for row in rows for value in _row(slots, row)]
+    return _shifted(sql, offset) + " RETURNING 1", params
+
+
+async def send_together(conn: Any, writes: Sequence[KeptWrite]) -> None:
+    """PostgreSQL: run ``writes`` in order, as few statements as the order allows (see the
+    module's text); raise the first failed check's error. ``conn``: an AsyncConnection."""
+    batch: list[KeptWrite] = []
+    tables: set[str] = set()
+    for write in writes:
+        alone = write.many and not write.kept.insert  # an UPDATE executemany: on its own
+        if batch and (alone or write.kept.table in tables):
+            await _send(conn, batch)
+            batch, tables = [], set()
+        if alone:
+            await conn.execute(write.kept.statement, list(write.values))
+            continue
+        batch.append(write)
+        tables.add(write.kept.table)
+    if batch:
+        await _send(conn, batch)
+
+
+async def _send(conn: Any, batch: list[KeptWrite]) -> None:
+    if len(batch) == 1 and batch[0].expect is None:  # one write, no check: as it is
+        write = batch[0]
+        await conn.execute(write.kept.statement,
+                           list(write.values) if write.many else write.values)
+        return
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, write in enumerate(batch):
+        sql, values = _part(write, conn.dialect, len(params))
+        parts.append(f"k{n} AS ({sql})")
+        params.extend(values)
+    counts = ", ".join(f"(SELECT count(*) FROM k{n})" for n in range(len(batch)))
+    row = (await conn.exec_driver_sql(f"WITH {', '.join(parts)} SELECT {counts}",
+                                      tuple(params))).one()
+    for write, changed in zip(batch, row, strict=True):
+        if write.expect is not None and changed != write.expect:
+            raise write.error or RuntimeError(
+                f"a kept write to {write.kept.table} changed {changed} rows, "
+                f"not {write.expect}")
+
+
+__all__ = ["Kept", "KeptWrite", "send_together"]

@@ -44,7 +44,7 @@ from liaisonbot.service.ports import (
     ThreadLink,
 )
 from liaisonbot.store.db import READ_ONLY, is_sqlite, write_lock
-from liaisonbot.store.kept import Kept
+from liaisonbot.store.kept import Kept, KeptWrite, send_together
 from liaisonbot.store.onehop import OneHopConnection
 from liaisonbot.store.tables import (
     INCOMPLETE_SQL,
@@ -149,19 +149,7 @@ _MARK_AND_GET = text(
 
 
 #: SQLite: the mark kept for the commit (``first_time(at_commit=True)``).
-_MARK_KEPT = Kept(_FIRST_TIME["sqlite"])
-
-
-def _update_with_entry(with_tail: bool) -> Any:
-    """PostgreSQL: the request's write-back with its one new history entry inserted by the
-    same statement (a data-modifying CTE): one round trip instead of two, and the two still
-    stand or fall together (one statement)."""
-    entry = insert(H).values({name: bindparam(f"h_{name}", type_=H.c[name].type)
-                              for name in _HISTORY_COLUMNS}).cte("new_entry")
-    return _update_request(with_tail).add_cte(entry)
-
-
-_UPDATE_WITH_ENTRY = {flag: _update_with_entry(flag) for flag in (False, True)}
+_MARK_KEPT = {dialect: Kept(statement) for dialect, statement in _FIRST_TIME.items()}
 
 
 def _to_request(row: Any) -> Request:
@@ -190,11 +178,20 @@ class _Repo:
     def sqlite(self) -> bool:
         return self.conn.dialect.name == "sqlite"
 
+    async def _run(self, statement: Any, parameters: Any = None) -> Any:
+        """Execute ``statement`` after the writes kept so far (PostgreSQL; on SQLite they go
+        with the statement's own hop)."""
+        if self._uow.kept:
+            await self._uow.send_kept()
+        return await self.conn.execute(statement, parameters)
+
     async def _insert_new(self, statement: Any) -> bool:
         """Insert in a savepoint; False (and nothing else undone) when the key exists."""
+        if self._uow.kept:
+            await self._uow.send_kept()
         try:
             async with self.conn.begin_nested():
-                await self.conn.execute(statement)
+                await self._run(statement)
         except IntegrityError:
             return False
         return True
@@ -203,6 +200,8 @@ class _Repo:
 class SqlRequests(_Repo):
     async def add(self, request: Request) -> int:
         params = {f"v_{k}": v for k, v in _to_row(request).items()}
+        # A new row: it reads nothing the writes kept so far (the mark) would change, so
+        # they may wait for the commit on PostgreSQL too.
         result = await self.conn.execute(_INSERT_REQUEST, {**params, "v_version": 1})
         request.id = int(result.scalar_one())
         self._uow.tails.read[request.id] = None
@@ -214,7 +213,7 @@ class SqlRequests(_Repo):
         if request_id in self._uow.prefetched:  # read with the dedupe mark
             row = self._uow.prefetched.pop(request_id)
         else:
-            row = (await self.conn.execute(_GET_REQUEST[self.sqlite], {"id": request_id})).first()
+            row = (await self._run(_GET_REQUEST[self.sqlite], {"id": request_id})).first()
         if row is None or row.id is None:
             return None
         self._uow.tails.read.setdefault(row.id, row.audit_hash)
@@ -231,26 +230,15 @@ class SqlRequests(_Repo):
         tail = self._uow.tails.take(request.id)
         if tail is not None:
             params["v_audit_hash"] = tail
-        entry = self._uow.tails.take_entry(request.id)
-        if entry is None and self._uow.keep(_UPDATE_KEPT[tail is not None], params, expect=1,
-                                            error=Conflict(request.ref)):
-            request.version += 1  # checked at commit: Conflict then, and nothing stored
-            return
-        if entry is None:
-            result = await self.conn.execute(_UPDATE[tail is not None], params)
-        else:  # PostgreSQL: the entry sealed for this update goes in the same statement
-            params.update({f"h_{name}": entry[name] for name in _HISTORY_COLUMNS})
-            result = await self.conn.execute(_UPDATE_WITH_ENTRY[tail is not None], params)
-        if result.rowcount != 1:
-            raise Conflict(request.ref)
-        request.version += 1
+        if not self._uow.keep(_UPDATE_KEPT[tail is not None], params, expect=1,
+                              error=Conflict(request.ref)):
+            result = await self._run(_UPDATE[tail is not None], params)
+            if result.rowcount != 1:
+                raise Conflict(request.ref)
+        request.version += 1  # kept: checked at commit (Conflict then, nothing stored)
 
     async def _many(self, query: Any) -> list[Request]:
-        return await self._many_on(self.conn, query)
-
-    @staticmethod
-    async def _many_on(conn: AsyncConnection, query: Any) -> list[Request]:
-        return [_to_request(row) for row in (await conn.execute(query)).all()]
+        return [_to_request(row) for row in (await self._run(query)).all()]
 
     async def for_case(self, case: str, office: str) -> list[Request]:
         return await self._many(select(R).where(R.c.case_ref == case, _party(office)))
@@ -271,7 +259,7 @@ class SqlRequests(_Repo):
             select(R).where(R.c.requesting == office)))
 
     async def overdue_counts(self, now: datetime) -> dict[str, int]:
-        rows = await self.conn.execute(
+        rows = await self._run(
             select(R.c.requested, func.count()).where(text(PENDING_SQL), R.c.due_at <= now)
             .group_by(R.c.requested))
         return {office: int(count) for office, count in rows}
@@ -299,12 +287,12 @@ class SqlRequests(_Repo):
                  "b_eta": r.eta_reminded, "b_hash": tails.take(r.id) or tails.read.get(r.id)}
                 for r in requests]
         if not self._uow.keep(_NUDGES_KEPT, rows, many=True):
-            await self.conn.execute(_NUDGES_KEPT.statement, rows)
+            await self._run(_NUDGES_KEPT.statement, rows)
         for request in requests:
             request.version += 1
 
     async def next_nudge_after(self, moment: datetime) -> datetime | None:
-        return (await self.conn.execute(select(func.min(R.c.next_nudge_at))
+        return (await self._run(select(func.min(R.c.next_nudge_at))
                                         .where(R.c.next_nudge_at > moment))).scalar()
 
     async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
@@ -312,7 +300,7 @@ class SqlRequests(_Repo):
                  .order_by(R.c.next_nudge_at).limit(limit))
         if not self.sqlite:
             query = query.with_for_update(skip_locked=True)
-        rows = (await self.conn.execute(query)).all()
+        rows = (await self._run(query)).all()
         for row in rows:
             self._uow.tails.read.setdefault(row.id, row.audit_hash)
         return [_to_request(row) for row in rows]
@@ -346,27 +334,25 @@ class SqlHistory(_Repo):
         for draft in drafts:
             if draft.request_id is None:
                 continue
-            prev = await tails.current(self.conn, draft.request_id) or GENESIS
-            sealed = link_hash(prev, self._draft_entry(draft))
-            rows.append(self._row(draft, prev, sealed))
+            prev = tails.last(draft.request_id) if tails.knows(draft.request_id) \
+                else await self._tail_of(draft.request_id)
+            sealed = link_hash(prev or GENESIS, self._draft_entry(draft))
+            rows.append(self._row(draft, prev or GENESIS, sealed))
             tails.moved(draft.request_id, sealed)
-        if len(rows) == 1 and not self.sqlite and rows[0]["request_id"] in tails.read:
-            # PostgreSQL: one entry of a request this unit of work read or added: it goes
-            # with the request's write-back (or with its chain's end at commit), one
-            # statement for both.
-            await tails.defer_entry(self.conn, rows[0])
-        elif rows:
-            await tails.write_entries(self.conn)
-            kept = [{f"h_{name}": row[name] for name in _HISTORY_COLUMNS} for row in rows] \
-                if self._uow.raw is not None else None
-            if kept and self._uow.keep(_ENTRY_KEPT, kept[0] if len(kept) == 1 else kept,
-                                       many=len(kept) > 1):
-                pass  # written with the commit (SQLite)
-            else:
+        if rows:
+            kept = [{f"h_{name}": row[name] for name in _HISTORY_COLUMNS} for row in rows]
+            if not self._uow.keep(_ENTRY_KEPT, kept[0] if len(kept) == 1 else kept,
+                                  many=len(kept) > 1):
                 # One row as one execute (a list of one would take the executemany path).
-                await self.conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
+                await self._run(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
         if loose:
             await self._append_loose(loose)
+
+    async def _tail_of(self, request_id: int) -> str | None:
+        """The stored last hash of a request this unit of work did not read."""
+        tail = (await self._run(select(R.c.audit_hash).where(R.c.id == request_id))).scalar()
+        self._uow.tails.read[request_id] = tail
+        return tail  # type: ignore[no-any-return]
 
     @staticmethod
     def _draft_entry(draft: HistoryDraft) -> Entry:
@@ -382,20 +368,20 @@ class SqlHistory(_Repo):
 
     async def _append_loose(self, drafts: Sequence[HistoryDraft]) -> None:
         """Entries of no request (none today): one chain under the locked head row."""
-        head = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1).with_for_update())
+        head = (await self._run(select(HEAD).where(HEAD.c.id == 1).with_for_update())
                 ).first()
         last_id, prev = (head.last_id, head.last_hash) if head else (0, GENESIS)
         for draft in drafts:
             sealed = link_hash(prev, self._draft_entry(draft))
-            last_id = int((await self.conn.execute(
+            last_id = int((await self._run(
                 insert(H).values(**self._row(draft, prev, sealed)).returning(H.c.id))
             ).scalar_one())
             prev = sealed
         if head:
-            await self.conn.execute(update(HEAD).where(HEAD.c.id == 1)
+            await self._run(update(HEAD).where(HEAD.c.id == 1)
                                     .values(last_id=last_id, last_hash=prev))
         else:
-            await self.conn.execute(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev,
+            await self._run(insert(HEAD).values(id=1, last_id=last_id, last_hash=prev,
                                                         legacy_upto=0, legacy_hash=GENESIS))
 
     @staticmethod
@@ -406,8 +392,7 @@ class SqlHistory(_Repo):
     async def for_request(self, request_id: int) -> list[Entry]:
         if not storable_id(request_id):
             return []
-        await self._uow.tails.write_entries(self.conn)
-        rows = await self.conn.execute(select(H).where(H.c.request_id == request_id)
+        rows = await self._run(select(H).where(H.c.request_id == request_id)
                                        .order_by(H.c.id))
         return [self._entry(row) for row in rows]
 
@@ -429,34 +414,32 @@ class SqlHistory(_Repo):
 
     async def _grouped(self, where: Any, actions: Collection[str] | None
                        ) -> dict[int, list[Entry]]:
-        await self._uow.tails.write_entries(self.conn)
         query = select(H).where(where)
         if actions is not None:
             query = query.where(H.c.action.in_(sorted(actions)))
         found: dict[int, list[Entry]] = {}
-        for row in await self.conn.execute(query.order_by(H.c.id)):
+        for row in await self._run(query.order_by(H.c.id)):
             found.setdefault(row.request_id, []).append(self._entry(row))
         return found
 
     async def chain(self) -> list[HistoryItem]:
-        await self._uow.tails.write_entries(self.conn)
-        rows = await self.conn.execute(select(H).order_by(H.c.id))
+        rows = await self._run(select(H).order_by(H.c.id))
         return [HistoryItem(self._entry(row), row.prev_hash, row.hash) for row in rows]
 
     async def head(self) -> tuple[int, str] | None:
-        row = (await self.conn.execute(select(HEAD).where(HEAD.c.id == 1))).first()
+        row = (await self._run(select(HEAD).where(HEAD.c.id == 1))).first()
         return (row.last_id, row.last_hash) if row else None
 
     async def seal(self) -> Seal:
         """Where the legacy global chain ends (migration 0005); ``ALL_LEGACY`` is never
         returned: a database without a head row has no legacy entries."""
-        row = (await self.conn.execute(select(HEAD.c.legacy_upto, HEAD.c.legacy_hash)
+        row = (await self._run(select(HEAD.c.legacy_upto, HEAD.c.legacy_hash)
                                        .where(HEAD.c.id == 1))).first()
         return Seal(int(row[0]), str(row[1])) if row else Seal(0, GENESIS)
 
     async def tails(self) -> dict[int, str]:
         """Each request's stored last hash (``request.audit_hash``)."""
-        rows = await self.conn.execute(select(R.c.id, R.c.audit_hash)
+        rows = await self._run(select(R.c.id, R.c.audit_hash)
                                        .where(R.c.audit_hash.is_not(None)))
         return {int(rid): str(tail) for rid, tail in rows}
 
@@ -468,40 +451,19 @@ class _Tails:
     def __init__(self) -> None:
         self.read: dict[int, str | None] = {}
         self.dirty: dict[int, str] = {}
-        #: PostgreSQL: a sealed history row not yet sent, written with its request's
-        #: write-back (or its chain's end at commit) in one statement. At most one at a time
-        #: (a later history write or read sends it first), so entries keep their order.
-        self.entry: dict[str, Any] | None = None
 
     def clear(self) -> None:
         self.read.clear()
         self.dirty.clear()
-        self.entry = None
 
-    async def defer_entry(self, conn: AsyncConnection, row: dict[str, Any]) -> None:
-        await self.write_entries(conn)
-        self.entry = row
+    def knows(self, request_id: int) -> bool:
+        return request_id in self.dirty or request_id in self.read
 
-    def take_entry(self, request_id: int) -> dict[str, Any] | None:
-        """The deferred entry of ``request_id``, for the statement that writes its request."""
-        if self.entry is None or self.entry["request_id"] != request_id:
-            return None
-        entry, self.entry = self.entry, None
-        return entry
-
-    async def write_entries(self, conn: AsyncConnection) -> None:
-        """Send the deferred entry on its own (before another history write or read)."""
-        if self.entry is not None:
-            entry, self.entry = self.entry, None
-            await conn.execute(_INSERT_HISTORY, entry)
-
-    async def current(self, conn: AsyncConnection, request_id: int) -> str | None:
+    def last(self, request_id: int) -> str | None:
+        """The request's last hash as this unit of work knows it (None: no entry yet)."""
         if request_id in self.dirty:
             return self.dirty[request_id]
-        if request_id not in self.read:  # not read in this unit of work: read it now
-            self.read[request_id] = (await conn.execute(
-                select(R.c.audit_hash).where(R.c.id == request_id))).scalar()
-        return self.read[request_id]
+        return self.read.get(request_id)
 
     def moved(self, request_id: int, tail: str) -> None:
         self.dirty[request_id] = tail
@@ -514,44 +476,26 @@ class _Tails:
         self.read[request_id] = tail
         return tail
 
-    async def flush(self, conn: AsyncConnection, uow: SqlUnitOfWork) -> None:
-        """Write the tails no request update carried: under the request's version (moved on,
-        so a writer holding an older copy re-runs), or Conflict if another writer moved the
-        chain meanwhile. A deferred entry of such a request goes in the same statement."""
-        if self.entry is not None and self.entry["request_id"] not in self.dirty:
-            await self.write_entries(conn)
+    async def flush(self, uow: SqlUnitOfWork) -> None:
+        """Write the tails no request update carried: under the request's old last hash,
+        moving its version on (so a writer holding an older copy re-runs), or Conflict if
+        another writer moved the chain meanwhile. Kept for the commit."""
         for request_id, tail in list(self.dirty.items()):
-            old = self.read.get(request_id)
-            entry = self.take_entry(request_id)
-            params: dict[str, Any] = {"t_id": request_id, "t_old": old, "t_tail": tail}
-            if entry is not None:
-                params.update({f"h_{name}": entry[name] for name in _HISTORY_COLUMNS})
-            elif uow.keep(_MOVE_TAIL_KEPT, params, expect=1, error=Conflict(f"R-{request_id}")):
-                self.read[request_id] = tail
-                continue
-            result = await conn.execute(_MOVE_TAIL[entry is not None], params)
-            if result.rowcount != 1:
-                raise Conflict(f"R-{request_id}")
+            params = {"t_id": request_id, "t_old": self.read.get(request_id), "t_tail": tail}
+            if not uow.keep(_MOVE_TAIL, params, expect=1, error=Conflict(f"R-{request_id}")):
+                assert uow.conn is not None
+                result = await uow.conn.execute(_MOVE_TAIL.statement, params)
+                if result.rowcount != 1:
+                    raise Conflict(f"R-{request_id}")
             self.read[request_id] = tail
         self.dirty.clear()
 
 
-def _move_tail(with_entry: bool) -> Any:
-    """A request's chain end moved under its old value (and, on PostgreSQL, the entry that
-    moved it inserted by the same statement)."""
-    statement = update(R).where(
-        R.c.id == bindparam("t_id"),
-        R.c.audit_hash.is_not_distinct_from(bindparam("t_old", type_=R.c.audit_hash.type)),
-    ).values(audit_hash=bindparam("t_tail"), version=R.c.version + 1)
-    if with_entry:
-        statement = statement.add_cte(insert(H).values(
-            {name: bindparam(f"h_{name}", type_=H.c[name].type)
-             for name in _HISTORY_COLUMNS}).cte("new_entry"))
-    return statement
-
-
-_MOVE_TAIL = {flag: _move_tail(flag) for flag in (False, True)}
-_MOVE_TAIL_KEPT = Kept(_MOVE_TAIL[False])
+#: A request's chain end moved under its old value.
+_MOVE_TAIL = Kept(update(R).where(
+    R.c.id == bindparam("t_id"),
+    R.c.audit_hash.is_not_distinct_from(bindparam("t_old", type_=R.c.audit_hash.type)),
+).values(audit_hash=bindparam("t_tail", type_=R.c.audit_hash.type), version=R.c.version + 1))
 
 
 @functools.cache
@@ -620,21 +564,19 @@ _RETRY = {counted: _retry(counted) for counted in (True, False)}
 class SqlOutbox(_Repo):
     async def add(self, *, platform: str, room: str, post: Post, request_id: int | None,
                   at: datetime) -> int:
-        result = await self.conn.execute(insert(O).values(
+        result = await self._run(insert(O).values(
             platform=platform, room=room, post=post.to_json(), request_id=request_id,
             status="pending", attempts=0, created_at=at, next_attempt_at=at).returning(O.c.id))
         return int(result.scalar_one())
 
     async def add_many(self, drafts: Sequence[OutboxDraft]) -> None:
-        if drafts and self._uow.raw is not None:  # SQLite: written with the commit
-            self._uow.keep(_OUTBOX_KEPT, [
-                {"o_platform": d.platform, "o_room": d.room, "o_post": d.post.to_json(),
-                 "o_request_id": d.request_id, "o_at": d.at} for d in drafts], many=True)
-        elif drafts:
-            await self.conn.execute(insert(O), [
-                {"platform": d.platform, "room": d.room, "post": d.post.to_json(),
-                 "request_id": d.request_id, "status": "pending", "attempts": 0,
-                 "created_at": d.at, "next_attempt_at": d.at} for d in drafts])
+        """Queue posts, pending and due at once; kept for the commit (``store.kept``)."""
+        if not drafts:
+            return
+        rows = [{"o_platform": d.platform, "o_room": d.room, "o_post": d.post.to_json(),
+                 "o_request_id": d.request_id, "o_at": d.at} for d in drafts]
+        if not self._uow.keep(_OUTBOX_KEPT, rows, many=True):
+            await self._run(_OUTBOX_KEPT.statement, rows)
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = (), *,
@@ -673,7 +615,7 @@ class SqlOutbox(_Repo):
                               r.created_at, in_doubt=doubt and first)
 
         if self.sqlite:  # leased and read back in one statement (new values: doubt included)
-            rows = sorted((await self.conn.execute(
+            rows = sorted((await self._run(
                 query, {**params, "until": until, "owner": owner})).all(), key=lambda r: r.id)
             started: set[str] = set()  # a room's lowest id here is its first pending entry
             out = []
@@ -683,14 +625,14 @@ class SqlOutbox(_Repo):
             return out
         leased: list[Any] = []
         seen: dict[str, int] = {}
-        for row in (await self.conn.execute(query, params)).all():
+        for row in (await self._run(query, params)).all():
             # Another replica may hold a room's first rows (skipped locked): then none of
             # that room's later rows may go out here, only an unbroken run from its first.
             if row.rn == seen.get(row.room, 0) + 1:
                 seen[row.room] = row.rn
                 leased.append(row)
         if leased:
-            await self.conn.execute(_LEASE, {"ids": [r.id for r in leased], "owner": owner,
+            await self._run(_LEASE, {"ids": [r.id for r in leased], "owner": owner,
                                              "until": until})
         return [item(r, r.attempts + 1, bool(r.in_doubt) or r.lease_until is not None,
                      r.rn == 1) for r in leased]
@@ -700,7 +642,7 @@ class SqlOutbox(_Repo):
         one failed): due again at ``at``, their counted attempt given back, not in doubt.
         One statement."""
         if item_ids:
-            await self.conn.execute(update(O).where(O.c.id.in_(list(item_ids))).values(
+            await self._run(update(O).where(O.c.id.in_(list(item_ids))).values(
                 next_attempt_at=at, lease_until=None, lease_owner=None, in_doubt=False,
                 attempts=case((O.c.attempts > 0, O.c.attempts - 1), else_=0)))
 
@@ -709,7 +651,7 @@ class SqlOutbox(_Repo):
         a lease another process took over meanwhile is left alone. Returns how many."""
         if not item_ids:
             return 0
-        result = await self.conn.execute(update(O).where(
+        result = await self._run(update(O).where(
             O.c.id.in_(list(item_ids)), O.c.lease_owner == owner, O.c.status == "pending",
         ).values(lease_until=until))
         return int(result.rowcount or 0)
@@ -729,14 +671,14 @@ class SqlOutbox(_Repo):
                      .where(text("application_name IS NOT NULL")))
             dead = and_(O.c.lease_owner.is_not(None), O.c.lease_owner != owner,
                         O.c.lease_owner.not_in(alive))
-        result = await self.conn.execute(update(O).where(held, dead).values(
+        result = await self._run(update(O).where(held, dead).values(
             lease_until=None, lease_owner=None, in_doubt=True).returning(O.c.id))
         return sorted(int(row[0]) for row in result)
 
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None:
         values = {"d_id": item_id, "d_at": at, "d_ref": message_ref}
         if not self._uow.keep(_DONE, values):  # SQLite: written with the commit
-            await self.conn.execute(_DONE.statement, values)
+            await self._run(_DONE.statement, values)
 
     async def retry(self, item_id: int, error: str, at: datetime, *,
                     counted: bool = True, not_sent: bool = False) -> None:
@@ -746,25 +688,25 @@ class SqlOutbox(_Repo):
         values = {"r_id": item_id, "r_at": at, "r_error": error[:500],
                   "r_doubt": not not_sent}
         if not self._uow.keep(_RETRY[counted], values):  # SQLite: written with the commit
-            await self.conn.execute(_RETRY[counted].statement, values)
+            await self._run(_RETRY[counted].statement, values)
 
     async def fail(self, item_id: int, error: str) -> None:
-        await self.conn.execute(update(O).where(O.c.id == item_id).values(
+        await self._run(update(O).where(O.c.id == item_id).values(
             status="failed", lease_until=None, lease_owner=None, last_error=error[:500]))
 
     async def backlog(self) -> int:
-        return int((await self.conn.execute(
+        return int((await self._run(
             select(func.count()).select_from(O).where(O.c.status == "pending"))).scalar_one())
 
     async def next_attempt_after(self, moment: datetime) -> datetime | None:
-        return (await self.conn.execute(select(func.min(O.c.next_attempt_at)).where(
+        return (await self._run(select(func.min(O.c.next_attempt_at)).where(
             O.c.status == "pending", O.c.next_attempt_at > moment))).scalar()
 
     async def relay_copy(self, request_id: int, room: str, source_ref: str) -> str | None:
         """The message ref of the delivered ``relay`` post of ``source_ref`` in ``room`` (the
         request's outbox rows are few; ``request_id`` is indexed, the JSON is read here)."""
         needle = json.dumps(source_ref, ensure_ascii=False)
-        rows = await self.conn.execute(select(O.c.post, O.c.message_ref).where(
+        rows = await self._run(select(O.c.post, O.c.message_ref).where(
             O.c.request_id == request_id, O.c.room == room, O.c.status == "done",
             O.c.post.contains(needle, autoescape=True)).order_by(O.c.id))
         for row in rows:
@@ -776,7 +718,7 @@ class SqlOutbox(_Repo):
 
 class SqlThreads(_Repo):
     async def add(self, link: ThreadLink, at: datetime) -> None:
-        await self.conn.execute(insert(T).values(
+        await self._run(insert(T).values(
             request_id=link.request_id, room=link.room, message_ref=link.message_ref,
             thread_root=link.thread_root, created_at=at))
 
@@ -787,7 +729,7 @@ class SqlThreads(_Repo):
     async def for_request(self, request_id: int) -> list[ThreadLink]:
         if not storable_id(request_id):
             return []
-        rows = await self.conn.execute(select(T).where(T.c.request_id == request_id)
+        rows = await self._run(select(T).where(T.c.request_id == request_id)
                                        .order_by(T.c.id))
         return [self._link(row) for row in rows]
 
@@ -801,14 +743,14 @@ class SqlThreads(_Repo):
         found: dict[int, list[ThreadLink]] = {}
         request_ids = [n for n in request_ids if storable_id(n)]
         if request_ids:
-            rows = await self.conn.execute(select(T).where(T.c.request_id.in_(request_ids))
+            rows = await self._run(select(T).where(T.c.request_id.in_(request_ids))
                                            .order_by(T.c.id))
             for row in rows:
                 found.setdefault(row.request_id, []).append(self._link(row))
         return found
 
     async def find(self, room: str, thread_root: str) -> ThreadLink | None:
-        row = (await self.conn.execute(select(T).where(T.c.room == room,
+        row = (await self._run(select(T).where(T.c.room == room,
                                                        T.c.thread_root == thread_root))).first()
         return self._link(row) if row else None
 
@@ -827,46 +769,48 @@ class SqlInbound(_Repo):
 
         PostgreSQL, with ``request_id`` (the request the command names): that request is read
         by the same statement (a data-modifying CTE), for the next ``requests.get``."""
-        if at_commit and self._uow.keep(_MARK_KEPT, {"p": platform, "e": event_id, "a": at},
-                                        expect=1, error=Replay(event_id)):
+        dialect = "sqlite" if self.sqlite else "postgresql"
+        named = request_id if request_id is not None and storable_id(request_id) \
+            and not self.sqlite else None
+        if at_commit and named is None and self._uow.keep(
+                _MARK_KEPT[dialect], {"p": platform, "e": event_id, "a": at}, expect=1,
+                error=Replay(event_id)):
             return True
-        if request_id is not None and storable_id(request_id) and not self.sqlite:
+        if named is not None:
             # The request the command names is read in the same statement.
             params = {"p": platform, "e": event_id, "a": at, "id": request_id}
-            row = (await self.conn.execute(_MARK_AND_GET, params)).one()
+            row = (await self._run(_MARK_AND_GET, params)).one()
             if not row.marked:
                 return False
-            self._uow.prefetched[request_id] = row
+            self._uow.prefetched[named] = row
             return True
-        dialect = "sqlite" if self.sqlite else "postgresql"
-        result = await self.conn.execute(_FIRST_TIME[dialect],
-                                         {"p": platform, "e": event_id, "a": at})
+        result = await self._run(_FIRST_TIME[dialect], {"p": platform, "e": event_id, "a": at})
         return bool(result.rowcount)
 
     async def forget_before(self, moment: datetime) -> int:
-        result = await self.conn.execute(delete(I).where(I.c.at < moment))
+        result = await self._run(delete(I).where(I.c.at < moment))
         return int(result.rowcount or 0)
 
 
 class SqlState(_Repo):
     async def get(self, key: str) -> str | None:
-        return (await self.conn.execute(select(S.c.value).where(S.c.key == key))).scalar()
+        return (await self._run(select(S.c.value).where(S.c.key == key))).scalar()
 
     async def put(self, key: str, value: str, at: datetime) -> None:
-        changed = await self.conn.execute(update(S).where(S.c.key == key)
+        changed = await self._run(update(S).where(S.c.key == key)
                                           .values(value=value, updated_at=at))
         if changed.rowcount == 0:
-            await self.conn.execute(insert(S).values(key=key, value=value, updated_at=at))
+            await self._run(insert(S).values(key=key, value=value, updated_at=at))
 
     async def forget(self, prefix: str, before: datetime) -> int:
         """Delete keys starting with ``prefix`` last written before ``before``."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        result = await self.conn.execute(delete(S).where(
+        result = await self._run(delete(S).where(
             S.c.key.like(escaped + "%", escape="\\"), S.c.updated_at < before))
         return int(result.rowcount or 0)
 
     async def claim_day(self, office: str, day: date) -> bool:
-        changed = await self.conn.execute(update(D).where(D.c.office == office, D.c.last_on < day)
+        changed = await self._run(update(D).where(D.c.office == office, D.c.last_on < day)
                                           .values(last_on=day))
         if changed.rowcount:
             return True
@@ -894,23 +838,37 @@ class SqlUnitOfWork:
         self.prefetched: dict[int, Any] = {}
         #: SQLite, writing: the driver connection that keeps writes for the commit's hop.
         self.raw: OneHopConnection | None = None
+        #: PostgreSQL: the writes kept so far, sent as one statement before the next one
+        #: (``send_kept``) or the commit.
+        self.kept: list[KeptWrite] = []
+        self._postgres = engine.dialect.name == "postgresql"
 
     def keep(self, statement: Kept, values: Any, *, many: bool = False,
              expect: int | None = None, error: BaseException | None = None) -> bool:
-        """Keep a write for the transaction's next hop, usually the commit's (SQLite; see
-        ``store.kept``): False when this connection cannot, and the caller executes it.
-        ``expect``: the row count it must have, else ``error`` is raised (at the commit)
-        and nothing of the transaction is stored."""
-        if self.raw is None:
-            return False
+        """Keep a write for later (``store.kept``): on SQLite for the transaction's next hop,
+        usually the commit's; on PostgreSQL for one statement with the other writes kept,
+        sent before the next statement or the commit. False when neither can be done (the
+        caller executes it). ``expect``: the row count it must have, else ``error`` is raised
+        (at the latest at the commit) and nothing of the transaction is stored."""
         assert self.conn is not None
-        if many:
-            sql, rows = statement.many(self.conn.dialect, values)
-            self.raw.later(sql, rows, many=True)
-        else:
-            sql, row = statement.parameters(self.conn.dialect, values)
-            self.raw.later(sql, row, expect=expect, error=error)
-        return True
+        if self.raw is not None:
+            if many:
+                sql, rows = statement.many(self.conn.dialect, values)
+                self.raw.later(sql, rows, many=True)
+            else:
+                sql, row = statement.parameters(self.conn.dialect, values)
+                self.raw.later(sql, row, expect=expect, error=error)
+            return True
+        if self._postgres:
+            self.kept.append(KeptWrite(statement, values, many, expect, error))
+            return True
+        return False
+
+    async def send_kept(self) -> None:
+        """PostgreSQL: send the kept writes, in as few statements as their order allows."""
+        kept, self.kept = self.kept, []
+        assert self.conn is not None
+        await send_together(self.conn, kept)
 
     async def __aenter__(self) -> SqlUnitOfWork:
         lock = None if self.read_only else write_lock(self.engine)
@@ -956,19 +914,23 @@ class SqlUnitOfWork:
             finally:
                 self.conn = None
                 self.raw = None
+                self.kept.clear()
                 self._unlock()
 
     async def commit(self) -> None:
         """Commit; on SQLite the process's write queue moves on at once (the connection's
         return to the pool is not the next writer's business)."""
         assert self.conn is not None
-        await self.tails.flush(self.conn, self)
+        await self.tails.flush(self)
+        if self.kept:
+            await self.send_kept()
         await self.conn.commit()
         self._unlock()
 
     async def rollback(self) -> None:
         assert self.conn is not None
         await self.conn.rollback()
+        self.kept.clear()
         self.tails.clear()
         self.link_rooms.clear()
         self.prefetched.clear()
