@@ -139,7 +139,7 @@ async def test_the_mark_reads_the_request_and_the_chain_holds(any_url: str) -> N
         assert outcome is not None and outcome.ok
         statements = [s for s in statements if not s.startswith("BEGIN")]
         if any_url.startswith("sqlite"):  # the mark goes with the writes and the COMMIT
-            assert len(statements) == 1 and statements[0].startswith("SELECT request.id")
+            assert statements == []  # the read goes straight through the driver
             assert OneHopConnection.hops - hops == 2  # BEGIN + read; mark, writes, COMMIT
         else:
             assert "inbound_event" in statements[0] and "request.id" in statements[0]
@@ -229,5 +229,65 @@ async def test_kept_writes_go_with_the_commit_and_a_failed_check_stores_nothing(
         async with bot.core.uow() as uow:
             items = await uow.outbox.claim(at, 50, 8)
         assert any(i.created_at == at and i.post == post for i in items)
+    finally:
+        await bot.core.close()
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_a_kept_utc_value_is_the_text_sqlalchemy_writes(moment: Any) -> None:
+    """The kept writes' one-step conversion of a UTC column gives SQLite exactly the text
+    SQLAlchemy's own processors give (so text comparisons order both alike)."""
+    from sqlalchemy.dialects import sqlite
+
+    from liaisonbot.store.kept import _sqlite_utc
+    from liaisonbot.store.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    theirs = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert theirs is not None
+    try:
+        expected = theirs(moment)
+    except (OverflowError, ValueError):  # beyond datetime's range once in UTC
+        with pytest.raises((OverflowError, ValueError)):
+            _sqlite_utc(moment)
+        return
+    assert _sqlite_utc(moment) == expected
+
+
+async def test_sqlite_reads_a_request_through_the_driver_as_sqlalchemy_does(
+        sqlite_url: str) -> None:
+    """The request a command names is read on SQLite straight through the driver: the same
+    Request (every field, UTC datetimes, flags, None where none) and thread rooms as the
+    statement run through SQLAlchemy gives, for requests in several states."""
+    from liaisonbot.store.uow import _GET_REQUEST, _to_request
+
+    bot = await start_bot(make_settings(sqlite_url))
+    try:
+        await bot.exec("!liaison open C-1 to:ba-spo urgent conf:confidential X", user="alice",
+                       room="icc")
+        await bot.exec("!liaison open C-1 to:ba-spo Y", user="alice", room="icc")
+        await bot.exec("!liaison ack R-2 eta:5d on it", user="bojan", room="ba")
+        await bot.exec("!liaison snooze R-2 3d waiting for the court", user="alice",
+                       room="icc")
+        for request_id in (1, 2, 3):
+            async with bot.core.uow() as uow:
+                raw = uow.raw
+                assert raw is not None
+                hops = OneHopConnection.hops
+                mine = await uow.requests.get(request_id)
+                assert OneHopConnection.hops - hops == 1
+                rooms = uow.link_rooms.get(request_id)
+                row = (await uow.conn.execute(_GET_REQUEST[True], {"id": request_id})).first()
+            if request_id == 3:  # no such request
+                assert mine is None and row is None
+                continue
+            assert row is not None and mine is not None
+            assert mine == _to_request(row)
+            if request_id == 1:
+                assert mine.urgent is True and mine.eta is None
+            else:  # acknowledged with an eta, snoozed
+                assert mine.eta is not None and mine.eta.tzinfo is not None
+                assert mine.snoozed_until is not None and mine.urgent is False
+            assert rooms == (json.loads(row.link_rooms) if row.link_rooms else [])
     finally:
         await bot.core.close()

@@ -34,9 +34,9 @@ def _candidates(request: Request, policy: Policy, calendar: BusinessCalendar) ->
     found: list[datetime] = []
     if request.status is Status.OPEN and request.ack_nudges_sent < policy.ack_nudges:
         found.append(request.ack_due_at)
-    moments = _answer_moments(request, policy, calendar)
-    if request.answer_nudges_sent < len(moments):
-        found.append(moments[request.answer_nudges_sent])
+    offsets = policy.nudges_after_due
+    if request.answer_nudges_sent < len(offsets):  # only the next one (each is a calendar walk)
+        found.append(calendar.after(request.due_at, offsets[request.answer_nudges_sent]))
     return found
 
 

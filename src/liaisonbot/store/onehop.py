@@ -151,6 +151,16 @@ class OneHopConnection:
         driver's own (positional, already converted)."""
         self.__dict__.setdefault("_later", []).append((sql, parameters, many, expect, error))
 
+    async def fetch(self, sql: str, parameters: Any) -> list[Any]:
+        """Every row of a read run straight through the driver (with the ``BEGIN`` and the
+        writes kept so far, in one hop), for a hot read that needs nothing of SQLAlchemy's."""
+        begin = self.__dict__.pop("_begin", None)
+        later = self.__dict__.pop("_later", None)
+        OneHopConnection.hops += 1
+        cursor = OneHopCursor(self._inner)
+        return (await self._inner._execute(cursor._run, sql, parameters, False, begin,
+                                           later))[3]
+
     async def commit(self) -> None:
         """Commit with the kept writes in one hop; a transaction whose ``BEGIN`` was never
         sent and that kept nothing has nothing to commit."""

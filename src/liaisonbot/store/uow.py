@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Collection, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Boolean,
     Table,
     and_,
     bindparam,
@@ -58,6 +59,7 @@ from liaisonbot.store.tables import (
     StateRow,
     ThreadRow,
 )
+from liaisonbot.store.types import UTCDateTime
 
 R: Table = RequestRow.__table__  # type: ignore[attr-defined]
 H: Table = HistoryRow.__table__  # type: ignore[attr-defined]
@@ -153,12 +155,55 @@ _MARK_KEPT = {dialect: Kept(statement) for dialect, statement in _FIRST_TIME.ite
 
 
 def _to_request(row: Any) -> Request:
-    m = row._mapping
+    return _request_from(row._mapping)
+
+
+def _request_from(m: Mapping[str, Any]) -> Request:
     data = {name: m[name] for name in _REQUEST_FIELDS}
     data.update(kind=Kind(m["kind"]), status=Status(m["status"]),
                 confidentiality=Confidentiality(m["confidentiality"]),
                 paused_from=Status(m["paused_from"]) if m["paused_from"] else None)
     return Request(id=m["id"], case=m["case_ref"], version=m["version"], **data)
+
+
+def _utc_from_text(value: str | None) -> datetime | None:
+    """A UTC column's text as SQLite holds it, as ``UTCDateTime`` reads it back."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if value is not None else None
+
+
+class _SqliteGet:
+    """SQLite: a request by id (with its thread rooms) read straight through the driver, in
+    the hop the statement needs anyway but with none of SQLAlchemy's statement execution
+    around it (a command's one read): the SQL SQLAlchemy compiles for ``_GET_REQUEST``, each
+    column converted as its type reads it back (UTC datetimes, flags)."""
+
+    def __init__(self) -> None:
+        self._form: tuple[str, tuple[str, ...]] | None = None
+        self._convert: dict[str, Any] = {}
+        for col in R.c:
+            if isinstance(col.type, UTCDateTime):
+                self._convert[col.name] = _utc_from_text
+            elif isinstance(col.type, Boolean):
+                self._convert[col.name] = _flag
+
+    def form(self, dialect: Any) -> tuple[str, tuple[str, ...]]:
+        if self._form is None:
+            compiled = _GET_REQUEST[True].compile(dialect=dialect)
+            assert compiled.positiontup == ["id"], compiled.positiontup
+            self._form = (compiled.string, (*[col.name for col in R.c], "link_rooms"))
+        return self._form
+
+    def row(self, names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
+        convert = self._convert
+        return {name: convert[name](value) if name in convert else value
+                for name, value in zip(names, values, strict=True)}
+
+
+def _flag(value: Any) -> bool | None:
+    return bool(value) if value is not None else None
+
+
+_SQLITE_GET = _SqliteGet()
 
 
 def _party(office: str) -> Any:
@@ -210,16 +255,23 @@ class SqlRequests(_Repo):
     async def get(self, request_id: int) -> Request | None:
         if not storable_id(request_id):
             return None  # beyond the column's range (PostgreSQL would raise): no such request
+        raw = self._uow.raw
+        m: Mapping[str, Any] | None
         if request_id in self._uow.prefetched:  # read with the dedupe mark
-            row = self._uow.prefetched.pop(request_id)
+            m = self._uow.prefetched.pop(request_id)._mapping
+        elif raw is not None:  # SQLite: straight through the driver (_SqliteGet)
+            sql, names = _SQLITE_GET.form(self.conn.dialect)
+            rows = await raw.fetch(sql, (request_id,))
+            m = _SQLITE_GET.row(names, rows[0]) if rows else None
         else:
             row = (await self._run(_GET_REQUEST[self.sqlite], {"id": request_id})).first()
-        if row is None or row.id is None:
+            m = row._mapping if row is not None else None
+        if m is None or m["id"] is None:
             return None
-        self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        self._uow.tails.read.setdefault(m["id"], m["audit_hash"])
         # The rooms of its thread links come in the same statement (the desk's fan-out).
-        self._uow.link_rooms[row.id] = json.loads(row.link_rooms) if row.link_rooms else []
-        return _to_request(row)
+        self._uow.link_rooms[m["id"]] = json.loads(m["link_rooms"]) if m["link_rooms"] else []
+        return _request_from(m)
 
     async def update(self, request: Request) -> None:
         """Write ``request`` back under its version; the audit chain's new last hash of the
