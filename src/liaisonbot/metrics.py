@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -12,6 +14,7 @@ class PrometheusTelemetry:
         self.registry = CollectorRegistry()
         self.commands = Counter("liaisonbot_commands", "Commands handled",
                                 ["verb", "platform", "outcome"], registry=self.registry)
+        self._command_children: dict[tuple[str, str, str], Any] = {}
         self.deliveries = Counter("liaisonbot_deliveries", "Outbox delivery attempts",
                                   ["platform", "outcome"], registry=self.registry)
         self.delivery_latency = Histogram(
@@ -35,7 +38,11 @@ class PrometheusTelemetry:
         self.withheld.labels(code).inc()
 
     def command(self, verb: str, platform: str, outcome: str) -> None:
-        self.commands.labels(verb, platform, outcome).inc()
+        key = (verb, platform, outcome)  # the labelled child looked up once per label set
+        child = self._command_children.get(key)
+        if child is None:
+            child = self._command_children[key] = self.commands.labels(*key)
+        child.inc()
 
     def delivery(self, platform: str, outcome: str, latency_s: float) -> None:
         self.deliveries.labels(platform, outcome).inc()

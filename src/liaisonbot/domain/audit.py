@@ -65,7 +65,8 @@ class Entry:
     def canonical(self) -> str:
         body = {"id": self.id, "request_id": self.request_id, "at": self.at, "actor": self.actor,
                 "platform": self.platform, "action": self.action, "detail": self.detail}
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          check_circular=False)  # the same text; plain values, no cycles
 
 
 def entry_hash(prev_hash: str, entry: Entry) -> str:

@@ -76,7 +76,8 @@ class Post:
         if self.card is not None:
             data["card"] = _card_dict(self.card)
         data["cards"] = [_card_dict(card) for card in self.cards]
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        # A post's values are plain JSON (no cycles): the encoder need not look for any.
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
     @classmethod
     def from_json(cls, text: str) -> Post:

@@ -101,8 +101,13 @@ def _row_maker(slots: tuple[_Slot, ...]) -> Callable[[Mapping[str, Any]], tuple[
     cost): ``(p3(v["a"]), v["b"], v.get("c", d5), …)``. A required value missing raises
     KeyError naming it."""
     scope: dict[str, Any] = {}
-    terms = []
+    lines: list[str] = []
+    terms: list[str] = []
+    done: dict[str, str] = {}
     for n, (name, default, process) in enumerate(slots):
+        if name in done:  # a value used twice (SQLite repeats it) is converted once
+            terms.append(done[name])
+            continue
         if default is _REQUIRED:
             term = f"v[{name!r}]"
         else:
@@ -111,10 +116,13 @@ def _row_maker(slots: tuple[_Slot, ...]) -> Callable[[Mapping[str, Any]], tuple[
         if process is not None:
             scope[f"p{n}"] = process
             term = f"p{n}({term})"
-        terms.append(term)
+        lines.append(f"    x{n} = {term}")
+        terms.append(done.setdefault(name, f"x{n}"))
     # As namedtuple and dataclasses do: generated from our own statements' parameter names
     # (quoted by repr), never from input.
-    return eval(f"lambda v: ({', '.join(terms)},)", scope)
+    source = "def row(v):\n" + "\n".join(lines) + f"\n    return ({', '.join(terms)},)"
+    exec(source, scope)
+    return scope["row"]  # type: ignore[no-any-return]
 
 
 class KeptWrite(NamedTuple):
