@@ -259,6 +259,7 @@ async def test_sqlite_reads_a_request_through_the_driver_as_sqlalchemy_does(
     """The request a command names is read on SQLite straight through the driver: the same
     Request (every field, UTC datetimes, flags, None where none) and thread rooms as the
     statement run through SQLAlchemy gives, for requests in several states."""
+    from liaisonbot.service.ports import ThreadLink
     from liaisonbot.store.uow import _GET_REQUEST, _to_request
 
     bot = await start_bot(make_settings(sqlite_url))
@@ -276,7 +277,7 @@ async def test_sqlite_reads_a_request_through_the_driver_as_sqlalchemy_does(
                 hops = OneHopConnection.hops
                 mine = await uow.requests.get(request_id)
                 assert OneHopConnection.hops - hops == 1
-                rooms = uow.link_rooms.get(request_id)
+                links = uow.links.get(request_id)
                 row = (await uow.conn.execute(_GET_REQUEST[True], {"id": request_id})).first()
             if request_id == 3:  # no such request
                 assert mine is None and row is None
@@ -288,6 +289,7 @@ async def test_sqlite_reads_a_request_through_the_driver_as_sqlalchemy_does(
             else:  # acknowledged with an eta, snoozed
                 assert mine.eta is not None and mine.eta.tzinfo is not None
                 assert mine.snoozed_until is not None and mine.urgent is False
-            assert rooms == (json.loads(row.link_rooms) if row.link_rooms else [])
+            assert links == [ThreadLink(request_id, *link) for link in json.loads(row.links)]
+            assert {link.room for link in links} == {"console:icc", "console:ba"}  # both cards
     finally:
         await bot.core.close()

@@ -218,6 +218,41 @@ async def test_after_a_crash_only_the_entry_in_flight_is_in_doubt(any_url: str) 
         await engine.dispose()
 
 
+async def test_a_change_while_the_worker_runs_costs_three_hops(sqlite_url: str) -> None:
+    """SQLite, the worker running: a change is the request's read (its thread links with it),
+    the lease of its posts (the kept writes ride with it) and the commit: three hops, no read
+    of the links of their own; the card updates, notes and reply then go out."""
+    from conftest import make_settings, start_bot
+    from liaisonbot.service.desk import Actor
+    from liaisonbot.store.onehop import OneHopConnection
+
+    bot = await start_bot(make_settings(sqlite_url))
+    core = bot.core
+    await bot.exec("!liaison open C-1 to:ba-spo X", user="alice", room="icc")
+    stop = asyncio.Event()
+    rounds: list[int] = []
+    core.outbox.on_success = lambda: rounds.append(1)
+    worker = asyncio.create_task(core.outbox.run(stop, idle_seconds=30))
+    try:
+        await eventually(lambda: rounds, timeout=5, what="the worker's first round")
+        await eventually(lambda: not core.outbox._held and not core.outbox._direct, timeout=5,
+                         what="the open's posts out")
+        before, delivered = OneHopConnection.hops, core.outbox.delivered
+        outcome = await core.desk.handle_command(Actor("console:bojan", "console:ba"),
+                                                 "ack R-1 on it", event_id="ev-ack-1")
+        assert outcome is not None and outcome.ok
+        assert OneHopConnection.hops - before == 3
+        # the reply, and a card update and a note in each of the two rooms
+        await eventually(lambda: core.outbox.delivered == delivered + 5, timeout=5,
+                         what="the ack's posts delivered")
+        notes = [line for line in bot.out if "acknowledged" in line.lower()]
+        assert notes, bot.out[-6:]
+    finally:
+        stop.set()
+        await worker
+        await core.close()
+
+
 async def test_a_command_reply_is_leased_in_the_command_transaction(any_url: str) -> None:
     """While the worker runs, a command's posts are leased inside its own transaction and go
     out at once: two transactions in all (the command, the record of the delivery)."""

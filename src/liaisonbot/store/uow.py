@@ -107,20 +107,21 @@ _FIRST_TIME = {dialect: make(I).values(platform=bindparam("p"), event_id=bindpar
                for dialect, make in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
 
 
-#: The rooms of a request's thread links (in id order) as a JSON array, a scalar subquery
-#: beside the request's columns: SQLite, PostgreSQL.
-_LINK_ROOMS: dict[bool, Any] = {
+#: A request's thread links (in id order) as a JSON array of ``[room, message_ref,
+#: thread_root]``, a scalar subquery beside the request's columns: SQLite, PostgreSQL.
+_PG_LINKS = ("(SELECT json_agg(json_build_array(room, message_ref, thread_root) ORDER BY id)"
+             "::text FROM thread_link WHERE thread_link.request_id = request.id)")
+_LINKS: dict[bool, Any] = {
     True: literal_column(
-        "(SELECT json_group_array(room) FROM (SELECT room FROM thread_link "
-        "WHERE thread_link.request_id = request.id ORDER BY thread_link.id))").label("link_rooms"),
-    False: literal_column(
-        "(SELECT json_agg(room ORDER BY id)::text FROM thread_link "
-        "WHERE thread_link.request_id = request.id)").label("link_rooms"),
+        "(SELECT json_group_array(json_array(room, message_ref, thread_root)) FROM "
+        "(SELECT room, message_ref, thread_root FROM thread_link "
+        "WHERE thread_link.request_id = request.id ORDER BY thread_link.id))").label("links"),
+    False: literal_column(_PG_LINKS).label("links"),
 }
 
 
-#: One request with its thread rooms, by id (built once per dialect).
-_GET_REQUEST = {sqlite: select(R, _LINK_ROOMS[sqlite]).where(R.c.id == bindparam("id"))
+#: One request with its thread links, by id (built once per dialect).
+_GET_REQUEST = {sqlite: select(R, _LINKS[sqlite]).where(R.c.id == bindparam("id"))
                 for sqlite in (True, False)}
 _INSERT_HISTORY = insert(H)
 _HISTORY_COLUMNS = ("request_id", "at", "actor", "platform", "action", "prev_hash", "hash",
@@ -142,12 +143,10 @@ _MARK_AND_GET = text(
     "WITH mark AS (INSERT INTO inbound_event (platform, event_id, at) VALUES (:p, :e, :a) "
     "ON CONFLICT DO NOTHING RETURNING 1) "
     "SELECT (SELECT count(*) FROM mark) AS marked, "
-    + ", ".join(f"request.{c.name}" for c in R.c) +
-    ", (SELECT json_agg(room ORDER BY id)::text FROM thread_link "
-    "WHERE thread_link.request_id = request.id) AS link_rooms "
+    + ", ".join(f"request.{c.name}" for c in R.c) + f", {_PG_LINKS} AS links "
     "FROM (SELECT 1) AS one LEFT JOIN request ON request.id = :id"
 ).bindparams(bindparam("a", type_=I.c.at.type)).columns(
-    column("marked"), *R.c, column("link_rooms"))
+    column("marked"), *R.c, column("links"))
 
 
 #: SQLite: the mark kept for the commit (``first_time(at_commit=True)``).
@@ -190,7 +189,7 @@ class _SqliteGet:
         if self._form is None:
             compiled = _GET_REQUEST[True].compile(dialect=dialect)
             assert compiled.positiontup == ["id"], compiled.positiontup
-            self._form = (compiled.string, (*[col.name for col in R.c], "link_rooms"))
+            self._form = (compiled.string, (*[col.name for col in R.c], "links"))
         return self._form
 
     def row(self, names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
@@ -269,8 +268,10 @@ class SqlRequests(_Repo):
         if m is None or m["id"] is None:
             return None
         self._uow.tails.read.setdefault(m["id"], m["audit_hash"])
-        # The rooms of its thread links come in the same statement (the desk's fan-out).
-        self._uow.link_rooms[m["id"]] = json.loads(m["link_rooms"]) if m["link_rooms"] else []
+        # Its thread links come in the same statement (the desk's fan-out, the delivery of
+        # the posts leased in the command's transaction).
+        self._uow.links[m["id"]] = [ThreadLink(m["id"], *link)
+                                    for link in json.loads(m["links"] or "[]")]
         return _request_from(m)
 
     async def update(self, request: Request) -> None:
@@ -770,6 +771,7 @@ class SqlOutbox(_Repo):
 
 class SqlThreads(_Repo):
     async def add(self, link: ThreadLink, at: datetime) -> None:
+        self._uow.links.pop(link.request_id, None)  # what was read with it is out of date
         await self._run(insert(T).values(
             request_id=link.request_id, room=link.room, message_ref=link.message_ref,
             thread_root=link.thread_root, created_at=at))
@@ -786,12 +788,17 @@ class SqlThreads(_Repo):
         return [self._link(row) for row in rows]
 
     async def rooms_of(self, request_id: int) -> list[str]:
-        known = self._uow.link_rooms.get(request_id)
-        if known is not None:
-            return known
-        return [link.room for link in await self.for_request(request_id)]
+        known = self._uow.links.get(request_id)
+        if known is None:
+            known = await self.for_request(request_id)
+        return [link.room for link in known]
 
     async def for_requests(self, request_ids: Sequence[int]) -> dict[int, list[ThreadLink]]:
+        """The links of each request (none: no entry), in id order; those this unit of work
+        read with their requests are not read again."""
+        known = self._uow.links
+        if all(n in known for n in request_ids):
+            return {n: list(known[n]) for n in request_ids if known[n]}
         found: dict[int, list[ThreadLink]] = {}
         request_ids = [n for n in request_ids if storable_id(n)]
         if request_ids:
@@ -884,8 +891,8 @@ class SqlUnitOfWork:
         self.inbound = SqlInbound(self)
         self.state = SqlState(self)
         self.tails = _Tails()
-        #: The rooms of the thread links of each request got in this unit of work.
-        self.link_rooms: dict[int, list[str]] = {}
+        #: The thread links of each request got in this unit of work (read with it).
+        self.links: dict[int, list[ThreadLink]] = {}
         #: Request rows read with the dedupe mark (PostgreSQL), for the next ``get``.
         self.prefetched: dict[int, Any] = {}
         #: SQLite, writing: the driver connection that keeps writes for the commit's hop.
@@ -984,7 +991,7 @@ class SqlUnitOfWork:
         await self.conn.rollback()
         self.kept.clear()
         self.tails.clear()
-        self.link_rooms.clear()
+        self.links.clear()
         self.prefetched.clear()
         await self.conn.begin()
 
