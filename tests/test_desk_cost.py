@@ -19,6 +19,7 @@ from sqlalchemy import text
 from conftest import make_settings, start_bot
 from liaisonbot.domain import grammar
 from liaisonbot.domain.cards import Card, Post
+from liaisonbot.service.ports import Replay
 from liaisonbot.service.reports import verify_audit
 from liaisonbot.store.db import make_engine
 from liaisonbot.store.onehop import OneHopConnection
@@ -291,5 +292,61 @@ async def test_sqlite_reads_a_request_through_the_driver_as_sqlalchemy_does(
                 assert mine.snoozed_until is not None and mine.urgent is False
             assert links == [ThreadLink(request_id, *link) for link in json.loads(row.links)]
             assert {link.room for link in links} == {"console:icc", "console:ba"}  # both cards
+    finally:
+        await bot.core.close()
+
+
+async def test_postgres_sends_kept_writes_in_order_and_splits_what_one_statement_cannot_bind(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: kept writes go as one statement of CTEs (a mark and posts: the posts one
+    multi-row VALUES, in their order) before the next statement or the commit; rows beyond
+    what one statement may bind go on their own (an executemany), still in order."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from liaisonbot.service.ports import OutboxDraft
+    from liaisonbot.store import kept
+
+    bot = await start_bot(make_settings(pg_url))
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    statements: list[str] = []
+    event.listen(bot.core.engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: statements.append(statement))
+
+    def drafts(prefix: str, n: int) -> list[OutboxDraft]:
+        return [OutboxDraft("console", f"console:{prefix}", Post(kind="reply",
+                                                                 text=f"{prefix}{i}"), None, at)
+                for i in range(n)]
+
+    try:
+        async with bot.core.uow() as uow:
+            assert await uow.inbound.first_time("console", "e-1", at, at_commit=True)
+            await uow.outbox.add_many(drafts("p", 5))
+            await uow.state.put("k", "v", at)  # a statement: the kept writes go first
+            await uow.commit()
+        together = [s for s in statements if s.startswith("WITH")]
+        # the mark's three values and five rows of eight: one statement
+        assert len(together) == 1 and "$43::" in together[0] and "$44" not in together[0]
+        assert statements.index(together[0]) < min(
+            i for i, s in enumerate(statements) if "state" in s)
+        monkeypatch.setattr(kept, "MAX_VALUES", 10)  # now two rows are too many to bind
+        statements.clear()
+        async with bot.core.uow() as uow:
+            assert await uow.inbound.first_time("console", "e-2", at, at_commit=True)
+            await uow.outbox.add_many(drafts("s", 3))
+            await uow.commit()
+        assert [s for s in statements if s.startswith("INSERT INTO outbox")]  # on its own
+        async with bot.core.engine.connect() as conn:
+            texts = [Post.from_json(r[0]).text for r in await conn.execute(text(
+                "SELECT post FROM outbox ORDER BY id"))]
+        assert texts == [f"p{i}" for i in range(5)] + ["s0", "s1", "s2"]
+        async with bot.core.uow() as uow:  # a replay found in the statement: nothing stored
+            assert await uow.inbound.first_time("console", "e-1", at, at_commit=True)
+            await uow.outbox.add_many(drafts("x", 2))
+            with pytest.raises(Replay):
+                await uow.commit()
+        async with bot.core.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar() == 8
     finally:
         await bot.core.close()

@@ -166,13 +166,22 @@ def _part(write: KeptWrite, dialect: Any, offset: int) -> tuple[str, list[Any]]:
     return _shifted(sql, offset) + " RETURNING 1", params
 
 
+#: Bound values one statement may carry (PostgreSQL takes at most 32,767).
+MAX_VALUES = 30_000
+
+
+def _too_many(write: KeptWrite, dialect: Any) -> bool:
+    return len(write.values) * len(write.kept.form(dialect)[1]) > MAX_VALUES
+
+
 async def send_together(conn: Any, writes: Sequence[KeptWrite]) -> None:
     """PostgreSQL: run ``writes`` in order, as few statements as the order allows (see the
     module's text); raise the first failed check's error. ``conn``: an AsyncConnection."""
     batch: list[KeptWrite] = []
     tables: set[str] = set()
     for write in writes:
-        alone = write.many and not write.kept.insert  # an UPDATE executemany: on its own
+        # An UPDATE executemany, or rows beyond what one statement may bind: on their own.
+        alone = write.many and (not write.kept.insert or _too_many(write, conn.dialect))
         if batch and (alone or write.kept.table in tables):
             await _send(conn, batch)
             batch, tables = [], set()
