@@ -350,3 +350,35 @@ async def test_postgres_sends_kept_writes_in_order_and_splits_what_one_statement
             assert (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar() == 8
     finally:
         await bot.core.close()
+
+
+async def test_a_relayed_message_costs_three_hops_and_a_replay_stores_nothing(
+        sqlite_url: str) -> None:
+    """SQLite: a message in a request's thread is the thread's lookup, the request's read,
+    then its mark, history, copies and source record (an upsert) with the COMMIT: three hops.
+    The same event again is relayed no more (found at the commit)."""
+    from liaisonbot.service.desk import Actor
+
+    bot = await start_bot(make_settings(sqlite_url))
+    try:
+        await bot.exec("!liaison open C-1 to:ba-spo Records", user="alice", room="icc")
+        await bot.console.settle()
+        async with bot.core.uow() as uow:
+            links = await uow.threads.for_request(1)
+        root = next(link.thread_root for link in links if link.room == "console:ba")
+        actor = Actor("console:bojan", "console:ba", thread_root=root)
+        for n in range(2):  # a second message, a second source key
+            hops = OneHopConnection.hops
+            assert await bot.core.desk.relay(actor, "the address is 12 Elm St",
+                                             event_id=f"ev-{n}", source_ref=f"console:ba#m{n}")
+            assert OneHopConnection.hops - hops == 3
+        assert not await bot.core.desk.relay(actor, "the address is 12 Elm St",
+                                             event_id="ev-0", source_ref="console:ba#m0")
+        async with bot.core.engine.connect() as conn:
+            relays = (await conn.execute(text(
+                "SELECT count(*) FROM history WHERE action = 'relayed'"))).scalar()
+            sources = (await conn.execute(text(
+                "SELECT count(*) FROM kv_state WHERE key LIKE 'relay:%'"))).scalar()
+        assert (relays, sources) == (2, 2)
+    finally:
+        await bot.core.close()

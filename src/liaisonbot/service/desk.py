@@ -213,7 +213,8 @@ class Desk:
             if link is None:
                 return False
             if event_id and not await uow.inbound.first_time(actor.platform, event_id,
-                                                              self.clock.now()):
+                                                              self.clock.now(),
+                                                              at_commit=True):
                 return False
             request = await uow.requests.get(link.request_id)
             office = self.directory.office_for_room(actor.room)
@@ -272,7 +273,8 @@ class Desk:
             if kind == "relay_edit" and origin.get("user") != actor.user:
                 return False
             if event_id and not await uow.inbound.first_time(actor.platform, event_id,
-                                                              self.clock.now()):
+                                                              self.clock.now(),
+                                                              at_commit=True):
                 return False
             request = await uow.requests.get(int(origin["request"]))
             office = self.directory.office_for_room(actor.room)
@@ -727,13 +729,19 @@ class Desk:
 
 async def _retrying(attempt: Callable[[], Awaitable[bool]]) -> bool:
     """Run ``attempt`` again on the new state when it lost a race for its request (the
-    request's audit chain moved meanwhile); the last try's Conflict propagates."""
+    request's audit chain moved meanwhile); the last try's Conflict propagates. An event
+    found at the commit to have been handled before (``Replay``) is False: nothing stored."""
     for _ in range(3):
         try:
             return await attempt()
         except Conflict:
             continue
-    return await attempt()
+        except Replay:
+            return False
+    try:
+        return await attempt()
+    except Replay:
+        return False
 
 
 def _valid(actor: Actor) -> Actor:

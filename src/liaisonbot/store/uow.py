@@ -851,15 +851,29 @@ class SqlInbound(_Repo):
         return int(result.rowcount or 0)
 
 
+def _put_state(make: Any) -> Kept:
+    statement = make(S).values(key=bindparam("s_key", type_=S.c.key.type),
+                               value=bindparam("s_value", type_=S.c.value.type),
+                               updated_at=bindparam("s_at", type_=S.c.updated_at.type))
+    return Kept(statement.on_conflict_do_update(
+        index_elements=[S.c.key],
+        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at}))
+
+
+#: A state key set whether or not it exists (one statement).
+_PUT_STATE = {"sqlite": _put_state(sqlite_insert), "postgresql": _put_state(pg_insert)}
+
+
 class SqlState(_Repo):
     async def get(self, key: str) -> str | None:
         return (await self._run(select(S.c.value).where(S.c.key == key))).scalar()
 
     async def put(self, key: str, value: str, at: datetime) -> None:
-        changed = await self._run(update(S).where(S.c.key == key)
-                                          .values(value=value, updated_at=at))
-        if changed.rowcount == 0:
-            await self._run(insert(S).values(key=key, value=value, updated_at=at))
+        """Set ``key`` (an upsert, kept for the commit)."""
+        values = {"s_key": key, "s_value": value, "s_at": at}
+        upsert = _PUT_STATE["sqlite" if self.sqlite else "postgresql"]
+        if not self._uow.keep(upsert, values):
+            await self._run(upsert.statement, values)
 
     async def forget(self, prefix: str, before: datetime) -> int:
         """Delete keys starting with ``prefix`` last written before ``before``."""
