@@ -236,6 +236,13 @@ async def test_state_forget_matches_the_prefix_literally(any_url: str) -> None:
         await tx.commit()
     async with uow() as tx:
         assert [await tx.state.get(k) for k in ("a_b:1", "axb:1", "a%b:1")] == [None, "v", "v"]
+    async with uow() as tx:  # a key set again: its value and time move (an upsert)
+        await tx.state.put("axb:1", "w", MONDAY_10)
+        await tx.state.put("new", "n", MONDAY_10)
+        await tx.commit()
+    async with uow() as tx:
+        assert [await tx.state.get(k) for k in ("axb:1", "new")] == ["w", "n"]
+        assert await tx.state.forget("axb:", MONDAY_10) == 0  # written at MONDAY_10 now
     await engine.dispose()
 
 
@@ -518,6 +525,7 @@ async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(
     try:
         async with uow() as writer:
             await writer.state.put("k", "v", MONDAY_10)
+            assert await writer.state.get("k") == "v"  # BEGIN IMMEDIATE, the write: held
             async with uow(read_only=True) as reader:
                 assert await asyncio.wait_for(reader.state.get("k"), timeout=5) is None
             await writer.commit()
