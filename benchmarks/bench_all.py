@@ -80,10 +80,15 @@ def desk_rows(data: dict[str, Any]) -> list[Row]:
         life = (data.get(backend) or {}).get("lifecycle") or {}
         floor = life.get("floor") or {}
         for verb, s in (life.get("per_verb") or {}).items():
-            rows.append((f"desk {backend} {verb}: p50 (p99), per s",
+            rows.append((f"desk {backend} {verb}: p50 (p99), per s, round trips",
                          f"{_ms(s.get('p50_ms'))} ({_ms(s.get('p99_ms'))}), "
-                         f"{s.get('per_s', 0):,.0f}/s",
-                         _ms(floor.get("p50_ms")), _x(s.get("x_floor_p50")), "p50 ≤ 2×"))
+                         f"{s.get('per_s', 0):,.0f}/s, {s.get('round_trips', '–')}",
+                         _ms(floor.get("p50_ms")), _x(s.get("x_floor_p50")), "p50 ≤ 2×, ≤ 3"))
+        hot = life.get("floor_back_to_back")
+        if hot:  # the same floor run back to back (a hot thread): the lower one
+            rows.append((f"desk {backend} all: p50 against the floor back to back", "",
+                         _ms(hot.get("p50_ms")), _x(life.get("x_floor_back_to_back_p50")),
+                         "(for comparison)"))
         for key, value in (data.get(backend) or {}).items():
             if "replica" in key and isinstance(value, dict):
                 rows.append((f"desk {backend} {key}", json.dumps(value, default=str)[:60],

@@ -4,6 +4,8 @@ links with the claim, and settles each post in one transaction after the platfor
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -229,12 +231,7 @@ async def test_a_change_while_the_worker_runs_costs_three_hops(sqlite_url: str) 
     bot = await start_bot(make_settings(sqlite_url))
     core = bot.core
     await bot.exec("!liaison open C-1 to:ba-spo X", user="alice", room="icc")
-    stop = asyncio.Event()
-    rounds: list[int] = []
-    core.outbox.on_success = lambda: rounds.append(1)
-    worker = asyncio.create_task(core.outbox.run(stop, idle_seconds=30))
-    try:
-        await eventually(lambda: rounds, timeout=5, what="the worker's first round")
+    async with _worker_running(core):
         await eventually(lambda: not core.outbox._held and not core.outbox._direct, timeout=5,
                          what="the open's posts out")
         before, delivered = OneHopConnection.hops, core.outbox.delivered
@@ -247,6 +244,19 @@ async def test_a_change_while_the_worker_runs_costs_three_hops(sqlite_url: str) 
                          what="the ack's posts delivered")
         notes = [line for line in bot.out if "acknowledged" in line.lower()]
         assert notes, bot.out[-6:]
+
+
+@contextlib.asynccontextmanager
+async def _worker_running(core: Any) -> AsyncIterator[list[int]]:
+    """``core``'s outbox worker running (its first round done) until the block ends, then
+    stopped and the core closed; yields the list its rounds append to."""
+    stop = asyncio.Event()
+    rounds: list[int] = []
+    core.outbox.on_success = lambda: rounds.append(1)
+    worker = asyncio.create_task(core.outbox.run(stop, idle_seconds=30))
+    try:
+        await eventually(lambda: rounds, timeout=5, what="the worker's first (empty) round")
+        yield rounds
     finally:
         stop.set()
         await worker
@@ -261,12 +271,7 @@ async def test_a_command_reply_is_leased_in_the_command_transaction(any_url: str
 
     bot = await start_bot(make_settings(any_url))
     core = bot.core
-    stop = asyncio.Event()
-    rounds: list[int] = []
-    core.outbox.on_success = lambda: rounds.append(1)
-    worker = asyncio.create_task(core.outbox.run(stop, idle_seconds=30))
-    try:
-        await eventually(lambda: rounds, timeout=5, what="the worker's first (empty) round")
+    async with _worker_running(core) as rounds:
         commits = _transactions(core.engine)
         before = core.outbox.delivered
         outcome = await core.desk.handle_command(Actor("console:alice", "console:icc"),
@@ -278,10 +283,6 @@ async def test_a_command_reply_is_leased_in_the_command_transaction(any_url: str
         await asyncio.sleep(0.05)  # and nothing after it: no claim transaction either
         assert commits[0] == 2 and len(rounds) == 1
         assert any("help" in line.lower() for line in bot.out)
-    finally:
-        stop.set()
-        await worker
-        await core.close()
 
 
 async def _as_a_command(uow: Any, worker: OutboxWorker, clock: ManualClock,
