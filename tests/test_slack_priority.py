@@ -107,3 +107,33 @@ async def test_the_gateway_posts_only_when_no_ack_is_pending(tmp_path: Path) -> 
         priority.ack_done()
         receipt = await asyncio.wait_for(sending, 10)
         assert receipt.message_ref and len(bot.slack.messages("C0SPO")) == 1
+
+
+async def test_a_command_yields_to_pending_acks_between_its_stages(tmp_path: Path) -> None:
+    """The desk's work after an ack holds back again, between its change and its posts, while
+    a new request is being acknowledged (its writes are kept for the commit, so it has few
+    awaits of its own)."""
+    async with running_bot(tmp_path) as bot:
+        priority = bot.platform.priority
+        priority.max_wait = 60
+        assert priority.quiet in bot.core.desk.yield_to
+        reached = asyncio.Event()
+        real = bot.core.desk._dispatch
+
+        async def dispatch(*args: Any, **kw: Any) -> Any:
+            outcome = await real(*args, **kw)
+            priority.ack_started()  # a request arrives while the command is at work
+            reached.set()
+            return outcome
+
+        bot.core.desk._dispatch = dispatch  # type: ignore[method-assign]
+        from liaisonbot.service.desk import Actor
+
+        running = asyncio.create_task(bot.core.desk.handle_command(
+            Actor("slack:T0AAA/U0ALICE", "slack:T0AAA/C0ICC"), "help", event_id="ev-yield"))
+        await asyncio.wait_for(reached.wait(), 10)
+        await _spin(50)
+        assert not running.done()  # held between its stages
+        priority.ack_done()
+        outcome = await asyncio.wait_for(running, 10)
+        assert outcome is not None and outcome.ok

@@ -7,6 +7,7 @@ causes (to the outbox) commit together or not at all. Platforms only translate; 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -136,6 +137,9 @@ class Desk:
         self.directory = directory
         self.present = Presenter(directory)
         self.on_posted = on_posted or (lambda: None)
+        #: Waits a platform adds for a command to yield to between its stages (see
+        #: ``_between_stages``).
+        self.yield_to: list[Callable[[], Awaitable[None]]] = []
 
     # ----------------------------------------------------------------- entry points
 
@@ -337,6 +341,7 @@ class Desk:
                 assert command is not None
                 try:
                     outcome = await self._dispatch(ctx, command)
+                    await self._between_stages()
                 except Refusal as error:
                     await uow.rollback()  # nothing half-stored; keep only the event marks
                     await self._mark(uow, actor.platform, keys, now)
@@ -348,6 +353,16 @@ class Desk:
                     extra={**outcome.reply.extra, "reply_to_thread": actor.thread_root}))
             await self._commit(ctx)
         return outcome
+
+    async def _between_stages(self) -> None:
+        """Let the loop run between a command's two stretches of work (its change, then its
+        posts): with its writes kept for the commit it has few awaits of its own. A platform
+        whose requests must be answered first (Slack's 3-second acknowledgements,
+        ``chat/slack/priority.py``) adds a wait to ``yield_to``; the transaction stays open
+        meanwhile, so such a wait must be short and bounded."""
+        for wait in self.yield_to:
+            await wait()
+        await asyncio.sleep(0)
 
     def _refused(self, ctx: _Ctx, refusal: str | Refusal | CommandError) -> Outcome:
         """The refusal in the reader's language (a bare string is a message's msgid)."""
