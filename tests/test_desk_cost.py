@@ -323,13 +323,13 @@ async def test_postgres_sends_kept_writes_in_order_and_splits_what_one_statement
         async with bot.core.uow() as uow:
             assert await uow.inbound.first_time("console", "e-1", at, at_commit=True)
             await uow.outbox.add_many(drafts("p", 5))
-            await uow.state.put("k", "v", at)  # a statement: the kept writes go first
+            assert await uow.state.get("k") is None  # a statement: the kept writes go first
             await uow.commit()
         together = [s for s in statements if s.startswith("WITH")]
         # the mark's three values and five rows of eight: one statement
         assert len(together) == 1 and "$43::" in together[0] and "$44" not in together[0]
         assert statements.index(together[0]) < min(
-            i for i, s in enumerate(statements) if "state" in s)
+            i for i, s in enumerate(statements) if "kv_state" in s)
         monkeypatch.setattr(kept, "MAX_VALUES", 10)  # now two rows are too many to bind
         statements.clear()
         async with bot.core.uow() as uow:
