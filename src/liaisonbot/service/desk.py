@@ -746,14 +746,12 @@ async def _retrying(attempt: Callable[[], Awaitable[bool]]) -> bool:
     """Run ``attempt`` again on the new state when it lost a race for its request (the
     request's audit chain moved meanwhile); the last try's Conflict propagates. An event
     found at the commit to have been handled before (``Replay``) is False: nothing stored."""
-    for _ in range(3):
-        try:
-            return await attempt()
-        except Conflict:
-            continue
-        except Replay:
-            return False
     try:
+        for _ in range(3):
+            try:
+                return await attempt()
+            except Conflict:
+                continue
         return await attempt()
     except Replay:
         return False

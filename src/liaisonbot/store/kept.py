@@ -21,7 +21,6 @@ a request's write-back and its chain's end, or two history entries, stay in thei
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -37,6 +36,15 @@ _Slot = tuple[str, Any, Any]
 _REQUIRED = object()
 
 
+class Form(NamedTuple):
+    """A statement compiled for one dialect: its SQL, how many values it binds, and what
+    makes one row's positional values from its named ones."""
+
+    sql: str
+    width: int
+    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
 class Kept:
     """A write statement (SQLAlchemy Core, bind parameters named) prepared for keeping."""
 
@@ -47,10 +55,10 @@ class Kept:
         # No implicit RETURNING of the new key (PostgreSQL): nobody reads it.
         self.statement = statement.inline() if self.insert else statement
         self.table = str(statement.table.name)
-        self._forms: dict[type, tuple[str, tuple[_Slot, ...]]] = {}
+        self._forms: dict[type, Form] = {}
 
-    def form(self, dialect: Any) -> tuple[str, tuple[_Slot, ...]]:
-        """The SQL and its placeholders for ``dialect`` (a positional paramstyle)."""
+    def form(self, dialect: Any) -> Form:
+        """The statement for ``dialect`` (a positional paramstyle), compiled once."""
         found = self._forms.get(type(dialect))
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
@@ -65,18 +73,19 @@ class Kept:
                 else:
                     process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 slots.append((name, default, process))
-            found = self._forms[type(dialect)] = (compiled.string, tuple(slots))
+            found = self._forms[type(dialect)] = Form(compiled.string, len(slots),
+                                                      _row_maker(slots))
         return found
 
     def parameters(self, dialect: Any, values: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         """The SQL and one row's positional parameters, converted."""
-        sql, slots = self.form(dialect)
-        return sql, _row(slots, values)
+        form = self.form(dialect)
+        return form.sql, form.row(values)
 
     def many(self, dialect: Any, rows: Sequence[Mapping[str, Any]]
              ) -> tuple[str, list[tuple[Any, ...]]]:
-        sql, slots = self.form(dialect)
-        return sql, [_row(slots, values) for values in rows]
+        form = self.form(dialect)
+        return form.sql, [form.row(values) for values in rows]
 
 
 def _sqlite_utc(value: datetime | None) -> str | None:
@@ -90,12 +99,7 @@ def _sqlite_utc(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _row(slots: tuple[_Slot, ...], values: Mapping[str, Any]) -> tuple[Any, ...]:
-    return _row_maker(slots)(values)
-
-
-@functools.cache
-def _row_maker(slots: tuple[_Slot, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def _row_maker(slots: list[_Slot]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """One row's positional values from its named ones, as one generated expression per
     statement form (a loop over 30-odd placeholders per write was most of a kept write's
     cost): ``(p3(v["a"]), v["b"], v.get("c", d5), …)``. A required value missing raises
@@ -155,14 +159,15 @@ def _values_group(sql: str) -> tuple[int, int]:
 
 def _part(write: KeptWrite, dialect: Any, offset: int) -> tuple[str, list[Any]]:
     """One write as a CTE body (SQL shifted past ``offset`` placeholders) and its values."""
-    sql, slots = write.kept.form(dialect)
+    form = write.kept.form(dialect)
+    sql = form.sql
     rows = list(write.values) if write.many else [write.values]
     if len(rows) > 1:
         start, end = _values_group(sql)
         group = sql[start:end]
-        sql = sql[:start] + ", ".join(_shifted(group, i * len(slots))
+        sql = sql[:start] + ", ".join(_shifted(group, i * form.width)
                                       for i in range(len(rows))) + sql[end:]
-    params = [value for row in rows for value in _row(slots, row)]
+    params = [value for row in rows for value in form.row(row)]
     return _shifted(sql, offset) + " RETURNING 1", params
 
 
@@ -171,7 +176,7 @@ MAX_VALUES = 30_000
 
 
 def _too_many(write: KeptWrite, dialect: Any) -> bool:
-    return len(write.values) * len(write.kept.form(dialect)[1]) > MAX_VALUES
+    return len(write.values) * write.kept.form(dialect).width > MAX_VALUES
 
 
 async def send_together(conn: Any, writes: Sequence[KeptWrite]) -> None:

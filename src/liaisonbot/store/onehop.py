@@ -86,10 +86,6 @@ class OneHopCursor:
             cursor.close()
 
     async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
-        if self._owner is not None and not parameters and _is_begin(sql):
-            self._owner.__dict__["_begin"] = sql  # sent with the first statement
-            self.description, self.rowcount, self.lastrowid, self._rows = None, -1, None, []
-            return self
         return await self._execute(sql, parameters, False)
 
     async def executemany(self, sql: str, parameters: Sequence[Any]) -> OneHopCursor:
@@ -154,12 +150,8 @@ class OneHopConnection:
     async def fetch(self, sql: str, parameters: Any) -> list[Any]:
         """Every row of a read run straight through the driver (with the ``BEGIN`` and the
         writes kept so far, in one hop), for a hot read that needs nothing of SQLAlchemy's."""
-        begin = self.__dict__.pop("_begin", None)
-        later = self.__dict__.pop("_later", None)
-        OneHopConnection.hops += 1
-        cursor = OneHopCursor(self._inner)
-        return (await self._inner._execute(cursor._run, sql, parameters, False, begin,
-                                           later))[3]
+        cursor = await self.cursor()._execute(sql, parameters, False)
+        return await cursor.fetchall()
 
     async def commit(self) -> None:
         """Commit with the kept writes in one hop; a transaction whose ``BEGIN`` was never
@@ -203,11 +195,6 @@ class OneHopConnection:
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._inner, name, value)
-
-
-def _is_begin(sql: str) -> bool:
-    return sql.strip().upper() in ("BEGIN", "BEGIN IMMEDIATE", "BEGIN DEFERRED",
-                                   "BEGIN EXCLUSIVE")
 
 
 async def connect(database: str, **kwargs: Any) -> OneHopConnection:

@@ -97,8 +97,7 @@ def _update_request(with_tail: bool) -> Any:
                            R.c.version == bindparam("v_version")).values(values)
 
 
-_UPDATE = {flag: _update_request(flag) for flag in (False, True)}
-_UPDATE_KEPT = {flag: Kept(statement) for flag, statement in _UPDATE.items()}
+_UPDATE = {flag: Kept(_update_request(flag)) for flag in (False, True)}
 _INSERT_REQUEST = insert(R).values(
     {name: bindparam(f"v_{name}") for name in (*_REQUEST_FIELDS, "case_ref", "confidentiality",
                                                "paused_from", "version")}).returning(R.c.id)
@@ -123,13 +122,12 @@ _LINKS: dict[bool, Any] = {
 #: One request with its thread links, by id (built once per dialect).
 _GET_REQUEST = {sqlite: select(R, _LINKS[sqlite]).where(R.c.id == bindparam("id"))
                 for sqlite in (True, False)}
-_INSERT_HISTORY = insert(H)
 _HISTORY_COLUMNS = ("request_id", "at", "actor", "platform", "action", "prev_hash", "hash",
                     "detail")
-#: A history entry kept for the commit (SQLite); its values named ``h_<column>``.
+#: A history entry (kept for the commit); its values named ``h_<column>``.
 _ENTRY_KEPT = Kept(insert(H).values({name: bindparam(f"h_{name}", type_=H.c[name].type)
                                      for name in _HISTORY_COLUMNS}))
-#: An outbox row kept for the commit (SQLite): pending, due at once (``o_at``).
+#: An outbox row (kept for the commit): pending, due at once (``o_at``).
 _OUTBOX_KEPT = Kept(insert(O).values(
     platform=bindparam("o_platform", type_=O.c.platform.type),
     room=bindparam("o_room", type_=O.c.room.type), post=bindparam("o_post", type_=O.c.post.type),
@@ -149,7 +147,7 @@ _MARK_AND_GET = text(
     column("marked"), *R.c, column("links"))
 
 
-#: SQLite: the mark kept for the commit (``first_time(at_commit=True)``).
+#: The mark kept for the commit (``first_time(at_commit=True)``).
 _MARK_KEPT = {dialect: Kept(statement) for dialect, statement in _FIRST_TIME.items()}
 
 
@@ -171,7 +169,7 @@ def _utc_from_text(value: str | None) -> datetime | None:
 
 
 class _SqliteGet:
-    """SQLite: a request by id (with its thread rooms) read straight through the driver, in
+    """SQLite: a request by id (with its thread links) read straight through the driver, in
     the hop the statement needs anyway but with none of SQLAlchemy's statement execution
     around it (a command's one read): the SQL SQLAlchemy compiles for ``_GET_REQUEST``, each
     column converted as its type reads it back (UTC datetimes, flags)."""
@@ -230,12 +228,13 @@ class _Repo:
         return await self.conn.execute(statement, parameters)
 
     async def _insert_new(self, statement: Any) -> bool:
-        """Insert in a savepoint; False (and nothing else undone) when the key exists."""
+        """Insert in a savepoint; False (and nothing else undone) when the key exists. The
+        writes kept so far go first, outside the savepoint its rollback would undo."""
         if self._uow.kept:
             await self._uow.send_kept()
         try:
             async with self.conn.begin_nested():
-                await self._run(statement)
+                await self.conn.execute(statement)
         except IntegrityError:
             return False
         return True
@@ -283,11 +282,8 @@ class SqlRequests(_Repo):
         tail = self._uow.tails.take(request.id)
         if tail is not None:
             params["v_audit_hash"] = tail
-        if not self._uow.keep(_UPDATE_KEPT[tail is not None], params, expect=1,
-                              error=Conflict(request.ref)):
-            result = await self._run(_UPDATE[tail is not None], params)
-            if result.rowcount != 1:
-                raise Conflict(request.ref)
+        await self._uow.write(_UPDATE[tail is not None], params, expect=1,
+                              error=Conflict(request.ref))
         request.version += 1  # kept: checked at commit (Conflict then, nothing stored)
 
     async def _many(self, query: Any) -> list[Request]:
@@ -339,8 +335,7 @@ class SqlRequests(_Repo):
                  "b_next": r.next_nudge_at, "b_incomplete": r.incomplete_nudges_sent,
                  "b_eta": r.eta_reminded, "b_hash": tails.take(r.id) or tails.read.get(r.id)}
                 for r in requests]
-        if not self._uow.keep(_NUDGES_KEPT, rows, many=True):
-            await self._run(_NUDGES_KEPT.statement, rows)
+        await self._uow.write(_NUDGES_KEPT, rows, many=True)
         for request in requests:
             request.version += 1
 
@@ -394,10 +389,8 @@ class SqlHistory(_Repo):
             tails.moved(draft.request_id, sealed)
         if rows:
             kept = [{f"h_{name}": row[name] for name in _HISTORY_COLUMNS} for row in rows]
-            if not self._uow.keep(_ENTRY_KEPT, kept[0] if len(kept) == 1 else kept,
-                                  many=len(kept) > 1):
-                # One row as one execute (a list of one would take the executemany path).
-                await self._run(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
+            await self._uow.write(_ENTRY_KEPT, kept[0] if len(kept) == 1 else kept,
+                                  many=len(kept) > 1)
         if loose:
             await self._append_loose(loose)
 
@@ -535,11 +528,7 @@ class _Tails:
         another writer moved the chain meanwhile. Kept for the commit."""
         for request_id, tail in list(self.dirty.items()):
             params = {"t_id": request_id, "t_old": self.read.get(request_id), "t_tail": tail}
-            if not uow.keep(_MOVE_TAIL, params, expect=1, error=Conflict(f"R-{request_id}")):
-                assert uow.conn is not None
-                result = await uow.conn.execute(_MOVE_TAIL.statement, params)
-                if result.rowcount != 1:
-                    raise Conflict(f"R-{request_id}")
+            await uow.write(_MOVE_TAIL, params, expect=1, error=Conflict(f"R-{request_id}"))
             self.read[request_id] = tail
         self.dirty.clear()
 
@@ -628,8 +617,7 @@ class SqlOutbox(_Repo):
             return
         rows = [{"o_platform": d.platform, "o_room": d.room, "o_post": d.post.to_json(),
                  "o_request_id": d.request_id, "o_at": d.at} for d in drafts]
-        if not self._uow.keep(_OUTBOX_KEPT, rows, many=True):
-            await self._run(_OUTBOX_KEPT.statement, rows)
+        await self._uow.write(_OUTBOX_KEPT, rows, many=True)
 
     async def claim(self, now: datetime, limit: int, lease_seconds: float,
                     skip_platforms: Collection[str] = (), *,
@@ -729,19 +717,15 @@ class SqlOutbox(_Repo):
         return sorted(int(row[0]) for row in result)
 
     async def done(self, item_id: int, message_ref: str, at: datetime) -> None:
-        values = {"d_id": item_id, "d_at": at, "d_ref": message_ref}
-        if not self._uow.keep(_DONE, values):  # SQLite: written with the commit
-            await self._run(_DONE.statement, values)
+        await self._uow.write(_DONE, {"d_id": item_id, "d_at": at, "d_ref": message_ref})
 
     async def retry(self, item_id: int, error: str, at: datetime, *,
                     counted: bool = True, not_sent: bool = False) -> None:
         """Back off until ``at``. ``counted=False`` hands back the attempt ``claim`` counted
         (a rate limit or a shutdown is not a failure of the post); ``not_sent`` clears the
         doubt (the platform's answer proved nothing was posted)."""
-        values = {"r_id": item_id, "r_at": at, "r_error": error[:500],
-                  "r_doubt": not not_sent}
-        if not self._uow.keep(_RETRY[counted], values):  # SQLite: written with the commit
-            await self._run(_RETRY[counted].statement, values)
+        await self._uow.write(_RETRY[counted], {"r_id": item_id, "r_at": at,
+                                                "r_error": error[:500], "r_doubt": not not_sent})
 
     async def fail(self, item_id: int, error: str) -> None:
         await self._run(update(O).where(O.c.id == item_id).values(
@@ -820,11 +804,12 @@ class SqlInbound(_Repo):
         """Record the event; False when it was recorded before. One statement (``INSERT … ON
         CONFLICT DO NOTHING``): no savepoint round trips, and the transaction stays usable.
 
-        SQLite, ``at_commit``: the mark is kept for the commit's hop (``store.kept``), which
-        raises ``Replay`` (and stores nothing) when the event was recorded before; the
-        transaction holds SQLite's write lock from its start, so no other writer can record
-        it meanwhile. A replay is rare (a platform's retry): running its command once more
-        for nothing costs less than a hop for every command.
+        ``at_commit`` (and no request named on PostgreSQL): the mark is kept for the commit
+        (``store.kept``), which raises ``Replay`` (and stores nothing) when the event was
+        recorded before; on SQLite the transaction holds the write lock from its start, on
+        PostgreSQL a concurrent mark waits on the key and then finds it. A replay is rare (a
+        platform's retry): running its command once more for nothing costs less than a round
+        trip for every command.
 
         PostgreSQL, with ``request_id`` (the request the command names): that request is read
         by the same statement (a data-modifying CTE), for the next ``requests.get``."""
@@ -870,10 +855,8 @@ class SqlState(_Repo):
 
     async def put(self, key: str, value: str, at: datetime) -> None:
         """Set ``key`` (an upsert, kept for the commit)."""
-        values = {"s_key": key, "s_value": value, "s_at": at}
-        upsert = _PUT_STATE["sqlite" if self.sqlite else "postgresql"]
-        if not self._uow.keep(upsert, values):
-            await self._run(upsert.statement, values)
+        await self._uow.write(_PUT_STATE["sqlite" if self.sqlite else "postgresql"],
+                              {"s_key": key, "s_value": value, "s_at": at})
 
     async def forget(self, prefix: str, before: datetime) -> int:
         """Delete keys starting with ``prefix`` last written before ``before``."""
@@ -936,6 +919,18 @@ class SqlUnitOfWork:
             self.kept.append(KeptWrite(statement, values, many, expect, error))
             return True
         return False
+
+    async def write(self, statement: Kept, values: Any, *, many: bool = False,
+                    expect: int | None = None, error: BaseException | None = None) -> None:
+        """Write with ``statement``: kept for later (``keep``) where this connection can,
+        else at once, under the same check."""
+        if self.keep(statement, values, many=many, expect=expect, error=error):
+            return
+        assert self.conn is not None
+        result = await self.conn.execute(statement.statement, list(values) if many else values)
+        if expect is not None and result.rowcount != expect:
+            raise error or RuntimeError(f"a write to {statement.table} changed "
+                                        f"{result.rowcount} rows, not {expect}")
 
     async def send_kept(self) -> None:
         """PostgreSQL: send the kept writes, in as few statements as their order allows."""
