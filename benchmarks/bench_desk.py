@@ -34,7 +34,6 @@ from sqlalchemy import text
 from liaisonbot.bootstrap import build_core
 from liaisonbot.service.desk import Actor
 from liaisonbot.service.ports import ManualClock
-from liaisonbot.store.onehop import OneHopConnection
 from liaisonbot.store.tables import PENDING_SQL, RequestRow
 
 START = b.NOW - timedelta(hours=3)  # 09:00 UTC on a Wednesday
@@ -94,19 +93,17 @@ HOT_BURSTS, HOT_BURST = 10, 50
 
 
 class RoundTrips:
-    """Counts the database round trips of the engine. SQLite: every hop to the connection's
-    thread (``OneHopConnection.hops``: a statement with the writes kept before it, a COMMIT
-    with the writes kept for it, a ROLLBACK). PostgreSQL (an SQLAlchemy event listener):
-    every statement the driver runs (an executemany counts once), every COMMIT/ROLLBACK, and
-    the BEGIN asyncpg sends itself. ``sql_s``: the time inside statements SQLAlchemy runs
-    (on SQLite the writes kept for the COMMIT are not in it)."""
+    """Counts the database round trips of the engine (SQLAlchemy event listeners): every
+    statement the driver runs (an executemany counts once; SQLite's ``BEGIN IMMEDIATE`` is a
+    statement), every COMMIT/ROLLBACK (the pool's reset of a returned connection included),
+    and on PostgreSQL the BEGIN asyncpg sends itself. ``sql_s``: the time inside
+    statements."""
 
     def __init__(self, engine: Any) -> None:
         from sqlalchemy import event
         self._events = 0
         sync = engine.sync_engine
         self.sqlite = sync.dialect.name == "sqlite"
-        self._hops0 = OneHopConnection.hops
 
         self.sql_s = 0.0
         started: list[float] = []
@@ -124,14 +121,14 @@ class RoundTrips:
 
         event.listen(sync, "before_cursor_execute", before)
         event.listen(sync, "after_cursor_execute", after)
+        event.listen(sync, "commit", bump)
+        event.listen(sync.pool, "reset", bump)
         if not self.sqlite:
-            event.listen(sync, "commit", bump)
-            event.listen(sync, "rollback", bump)
             event.listen(sync, "begin", bump)
 
     @property
     def count(self) -> int:
-        return OneHopConnection.hops - self._hops0 if self.sqlite else self._events
+        return self._events
 
 
 async def lifecycle(core: Any, clock: ManualClock, n: int,

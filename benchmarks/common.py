@@ -15,7 +15,6 @@ import os
 import random
 import resource
 import secrets
-import sqlite3
 import sys
 import tempfile
 import time
@@ -509,14 +508,6 @@ class RowMaker:
             yield rows
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):  # SQLAlchemy's SQLite DATETIME storage format, naive UTC
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
 def _pg_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None)
@@ -524,23 +515,24 @@ def _pg_value(value: Any) -> Any:
 
 
 async def bulk_insert(db: Database, batches: Iterator[list[tuple[Any, ...]]]) -> int:
-    """Insert request rows fast: executemany per batch on SQLite (one transaction each),
-    COPY (asyncpg ``copy_records_to_table``) on PostgreSQL. Returns the row count."""
+    """Insert request rows fast: an executemany of SQLAlchemy Core per batch on SQLite (one
+    transaction each; the column types convert the values), COPY (asyncpg
+    ``copy_records_to_table``) on PostgreSQL. Returns the row count."""
     count = 0
     if db.backend == "sqlite":
-        conn = sqlite3.connect(sqlite_path(db.url), isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        sql = (f"INSERT INTO request ({', '.join(REQUEST_COLUMNS)}) VALUES "
-               f"({', '.join('?' for _ in REQUEST_COLUMNS)})")
+        from sqlalchemy import create_engine, insert
+
+        from liaisonbot.store.rows import R
+
+        engine = create_engine(f"sqlite:///{sqlite_path(db.url)}")
         try:
             for rows in batches:
-                conn.execute("BEGIN")
-                conn.executemany(sql, [tuple(_sqlite_value(v) for v in r) for r in rows])
-                conn.execute("COMMIT")
+                with engine.begin() as conn:
+                    conn.execute(insert(R), [dict(zip(REQUEST_COLUMNS, r, strict=True))
+                                             for r in rows])
                 count += len(rows)
         finally:
-            conn.close()
+            engine.dispose()
         return count
     import asyncpg
 

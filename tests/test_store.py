@@ -78,9 +78,12 @@ async def test_stale_update_loses_with_conflict(any_url: str) -> None:
     assert mine is not None
     mine.status = Status.DECLINED
     async with uow() as tx:
-        with pytest.raises(Conflict):  # at once, or at the commit that carries the write
+        with pytest.raises(Conflict):  # by the statement that found it, before any commit
             await tx.requests.update(mine)
-            await tx.commit()
+        # the transaction is still usable: a replayed mark is answered by its own statement
+        assert await tx.inbound.first_time("console", "e-1", MONDAY_10)
+        assert not await tx.inbound.first_time("console", "e-1", MONDAY_10)
+        await tx.commit()
     async with uow() as tx:
         final = await tx.requests.get(request_id)
     await engine.dispose()
@@ -509,19 +512,14 @@ async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """BEGIN IMMEDIATE only where a write happens: a reader begins while a writer holds the
     lock (with BEGIN IMMEDIATE it would wait for the writer, here: the busy timeout)."""
-    from liaisonbot.store.onehop import OneHopConnection
+    from sqlalchemy import event
 
     await upgrade_async(sqlite_url)
     engine = make_engine(sqlite_url)
     uow = SqlUnitOfWorkFactory(engine)
     began: list[str] = []
-    keep = OneHopConnection.begin_with
-
-    def begin_with(self: OneHopConnection, sql: str) -> None:
-        began.append(sql)
-        keep(self, sql)
-
-    monkeypatch.setattr(OneHopConnection, "begin_with", begin_with)
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: began.append(sql) if sql.startswith("BEGIN") else None)
     try:
         async with uow() as writer:
             await writer.state.put("k", "v", MONDAY_10)
@@ -537,21 +535,19 @@ async def test_a_read_only_unit_of_work_takes_no_write_lock_on_sqlite(
 
 
 async def test_a_command_costs_few_round_trips(any_url: str) -> None:
-    """open/ack/answer/close: the dedupe mark, the request read (with its thread rooms), the
-    history entry, the request's write-back (carrying its audit chain's end) and the posts; no
-    savepoint, no shared audit head, no separate thread read. (Before: 10–12.) On SQLite the
-    writes (the mark among them) go with the COMMIT: two hops to the database's thread."""
+    """open/ack/answer/close: the dedupe mark, the request read, its thread rooms, the
+    history entry, the request's write-back (carrying its audit chain's end) and the posts
+    (one executemany); no savepoint, no shared audit head. (Before issue 5: 10–12.)"""
     from sqlalchemy import event
 
     from liaisonbot.service.desk import Actor
-    from liaisonbot.store.onehop import OneHopConnection
 
     bot = await start_bot(make_settings(any_url))
     try:
         statements: list[str] = []
         event.listen(bot.core.engine.sync_engine, "before_cursor_execute",
                      lambda _c, _cur, statement, *_: statements.append(statement))
-        counts, hops = {}, {}
+        shapes = {}
         # The pool's connection is opened (its PRAGMAs) by a first command.
         await bot.core.desk.handle_command(Actor("console:alice", "console:icc"), "help",
                                            event_id="ev-warm")
@@ -561,23 +557,21 @@ async def test_a_command_costs_few_round_trips(any_url: str) -> None:
                 ("ack", "!liaison ack R-1", "bojan", "ba"),
                 ("answer", "!liaison answer R-1 done", "bojan", "ba"),
                 ("close", "!liaison close R-1", "alice", "icc")):
-            before = OneHopConnection.hops
             await bot.core.desk.handle_command(  # as the console does, minus the delivery
                 Actor(f"console:{user}", f"console:{room}"), line.removeprefix("!liaison "),
                 event_id=f"ev-{verb}")
-            hops[verb] = OneHopConnection.hops - before
-            counts[verb] = len([s for s in statements if not s.startswith(("BEGIN", "PRAGMA"))])
+            shapes[verb] = [" ".join(s.split()[:3]) for s in statements
+                            if not s.startswith(("BEGIN", "PRAGMA"))]
             statements.clear()
-        # The request's insert or read (on PostgreSQL with the mark); every write after it
-        # is kept: on SQLite for the COMMIT's hop, on PostgreSQL for one statement.
-        if any_url.startswith("sqlite"):  # the request's insert or read; the rest kept
-            # (the read straight through the driver, not a statement of SQLAlchemy's)
-            assert counts == {"open": 1, "ack": 0, "answer": 0, "close": 0}
-            assert hops == {"open": 2, "ack": 2, "answer": 2, "close": 2}
-        else:
-            # the request's insert or the mark reading it; then the kept writes together
-            assert counts == {"open": 2, "ack": 2, "answer": 2, "close": 2}
-        assert "audit_head" not in " ".join(statements)
+        # open: the request's chain end is written at the commit (its id seals the entry)
+        assert shapes["open"] == ["INSERT INTO inbound_event", "INSERT INTO request",
+                                  "INSERT INTO history", "INSERT INTO outbox",
+                                  "UPDATE request SET"]
+        for verb in ("ack", "answer", "close"):
+            assert shapes[verb] == [
+                "INSERT INTO inbound_event", "SELECT request.id, request.case_ref,",
+                "INSERT INTO history", "UPDATE request SET",
+                "SELECT thread_link.id, thread_link.request_id,", "INSERT INTO outbox"], verb
+        assert not any("audit_head" in s or "SAVEPOINT" in s for s in statements)
     finally:
         await bot.core.close()
-

@@ -30,7 +30,8 @@ from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, translator, words
 from liaisonbot.service.ports import Clock
 from liaisonbot.service.reports import PartnerFigures, PartyRequest, partner_figures
-from liaisonbot.store.uow import BoardReads, SqlUnitOfWorkFactory
+from liaisonbot.store.board import BoardReads
+from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 #: Requests per case page (most urgent first; further pages by ?page=N).

@@ -7,13 +7,12 @@ causes (to the outbox) commit together or not at all. Platforms only translate; 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.audit import utc_text
@@ -35,19 +34,19 @@ from liaisonbot.domain.text import echo, valid_text
 from liaisonbot.domain.visibility import Audience, Place, shows
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
-from liaisonbot.service.i18n import Words, words
+from liaisonbot.service.i18n import Words
 from liaisonbot.service.ports import (
     Clock,
     Conflict,
     NullTelemetry,
     OutboxDraft,
-    Replay,
     Telemetry,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from liaisonbot.service.presenter import Changed, Presenter, Reader
 
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 #: The latest due, eta or snooze date a command may set: dates beyond it are refused.
 MAX_HORIZON = timedelta(days=36525)
@@ -106,15 +105,13 @@ class _Ctx:
     actor: Actor
     now: datetime
     office: Office | None
+    #: The actor's room as a reader (its office's standing, zone and language): replies.
+    reader: Reader
     posts: list[tuple[str, Post]] = field(default_factory=list)
 
     @property
-    def tz(self) -> str:
-        return self.office.calendar.tz.key if self.office else "UTC"
-
-    @property
     def words(self) -> Words:
-        return words(self.office.language if self.office else "en")
+        return self.reader.words
 
 
 class Desk:
@@ -137,9 +134,6 @@ class Desk:
         self.directory = directory
         self.present = Presenter(directory)
         self.on_posted = on_posted or (lambda: None)
-        #: Waits a platform adds for a command to yield to between its stages (see
-        #: ``_between_stages``).
-        self.yield_to: list[Callable[[], Awaitable[None]]] = []
 
     # ----------------------------------------------------------------- entry points
 
@@ -182,13 +176,14 @@ class Desk:
                         refusal: CommandError | None, *,
                         event_id: str | None, reply_in_room: bool,
                         also_mark: Sequence[str]) -> Outcome | None:
-        """Run the command; a lost race re-runs it on the new state (three times at most)."""
-        for _attempt in range(3):
-            try:
-                return await self._run(actor, command, refusal, event_id=event_id,
-                                       reply_in_room=reply_in_room, also_mark=also_mark)
-            except Conflict:
-                continue
+        """Run the command; a lost race re-runs it on the new state (``_retrying``), and a
+        command that lost every time is answered that the request changed meanwhile."""
+        try:
+            return await _retrying(lambda: self._run(
+                actor, command, refusal, event_id=event_id, reply_in_room=reply_in_room,
+                also_mark=also_mark))
+        except Conflict:
+            pass
         return await self._run(actor, None, Refusal(
             m.CHANGED_MEANWHILE, ref=format_request_id(getattr(command, "request_id", 0))),
             event_id=event_id,
@@ -217,14 +212,13 @@ class Desk:
             if link is None:
                 return False
             if event_id and not await uow.inbound.first_time(actor.platform, event_id,
-                                                              self.clock.now(),
-                                                              at_commit=True):
+                                                              self.clock.now()):
                 return False
             request = await uow.requests.get(link.request_id)
             office = self.directory.office_for_room(actor.room)
             if request is None or office is None or not request.is_party(office.slug):
                 return False
-            ctx = _Ctx(uow, actor, self.clock.now(), office)
+            ctx = self._ctx(uow, actor, self.clock.now())
             await self._relay_into_threads(ctx, request, link.room, text, files or [],
                                            source_ref=source_ref)
             if source_ref and text:
@@ -277,24 +271,21 @@ class Desk:
             if kind == "relay_edit" and origin.get("user") != actor.user:
                 return False
             if event_id and not await uow.inbound.first_time(actor.platform, event_id,
-                                                              self.clock.now(),
-                                                              at_commit=True):
+                                                              self.clock.now()):
                 return False
             request = await uow.requests.get(int(origin["request"]))
             office = self.directory.office_for_room(actor.room)
             if request is None or office is None or not request.is_party(office.slug):
                 return False
-            ctx = _Ctx(uow, actor, self.clock.now(), office)
+            ctx = self._ctx(uow, actor, self.clock.now())
             await self._history(ctx, request, "relay edited" if text else "relay deleted",
                                 room=origin["room"], source=source_ref, text=text)
             author = self.present.relay_author(actor.display, office)
             for room in await self._request_rooms(ctx, request):
-                if room != origin["room"] and shows(
-                        request, self.present.room_reader(room).audience, "thread"):
-                    self._post(ctx, room, Post(
-                        kind=kind, text=text, tz=self._tz_of_room(room),
-                        locale=self.present.room_reader(room).locale,
-                        as_of=ctx.now.isoformat(), request_id=request.id, in_thread=True,
+                reader = self.present.room_reader(room)
+                if room != origin["room"] and shows(request, reader.audience, "thread"):
+                    self._post(ctx, room, reader.post(
+                        kind, text, ctx.now, request_id=request.id, in_thread=True,
                         author=author, source_ref=source_ref, extra={"target": source_ref}))
             await self._commit(ctx)
         return True
@@ -305,15 +296,11 @@ class Desk:
         return self.directory.bound_room(room) or room
 
     async def _mark(self, uow: UnitOfWork, platform: str, keys: Sequence[str],
-                    now: datetime, *, request_id: int | None = None) -> bool:
-        """Record every dedupe key; False (a replay) when any was recorded before, or
-        ``Replay`` raised at the commit (the store may write the marks with it). The request
-        the command names (``request_id``) may be read with the first mark."""
+                    now: datetime) -> bool:
+        """Record every dedupe key; False (a replay) when any was recorded before."""
         for key in keys:
-            if not await uow.inbound.first_time(platform, key, now, request_id=request_id,
-                                                at_commit=True):
+            if not await uow.inbound.first_time(platform, key, now):
                 return False
-            request_id = None
         return True
 
     async def _run(self, actor: Actor, command: c.Command | None,
@@ -322,30 +309,19 @@ class Desk:
                    also_mark: Sequence[str] = ()) -> Outcome | None:
         now = self.clock.now()
         keys = [k for k in (event_id, *also_mark) if k]
-        try:
-            return await self._run_once(actor, command, refusal, now=now, keys=keys,
-                                        reply_in_room=reply_in_room)
-        except Replay:
-            return None  # an event handled before: nothing of this run was stored
-
-    async def _run_once(self, actor: Actor, command: c.Command | None,
-                        refusal: str | Refusal | CommandError | None, *, now: datetime,
-                        keys: list[str], reply_in_room: bool) -> Outcome | None:
         async with self.uow() as uow:
-            if not await self._mark(uow, actor.platform, keys, now,
-                                    request_id=getattr(command, "request_id", None)):
+            if not await self._mark(uow, actor.platform, keys, now):
                 return None
-            ctx = _Ctx(uow, actor, now, self.directory.office_for_room(actor.room))
+            ctx = self._ctx(uow, actor, now)
             outcome = self._refused(ctx, refusal) if refusal else None
             if outcome is None:
                 assert command is not None
                 try:
                     outcome = await self._dispatch(ctx, command)
-                    await self._between_stages()
                 except Refusal as error:
                     await uow.rollback()  # nothing half-stored; keep only the event marks
                     await self._mark(uow, actor.platform, keys, now)
-                    ctx = _Ctx(uow, actor, now, ctx.office)
+                    ctx = self._ctx(uow, actor, now)
                     outcome = self._refused(ctx, error)
             if reply_in_room and not outcome.reply.extra.get("skip"):
                 self._post(ctx, self._room_key(actor.room), replace(
@@ -353,16 +329,6 @@ class Desk:
                     extra={**outcome.reply.extra, "reply_to_thread": actor.thread_root}))
             await self._commit(ctx)
         return outcome
-
-    async def _between_stages(self) -> None:
-        """Let the loop run between a command's two stretches of work (its change, then its
-        posts): with its writes kept for the commit it has few awaits of its own. A platform
-        whose requests must be answered first (Slack's 3-second acknowledgements,
-        ``chat/slack/priority.py``) adds a wait to ``yield_to``; the transaction stays open
-        meanwhile, so such a wait must be short and bounded."""
-        for wait in self.yield_to:
-            await wait()
-        await asyncio.sleep(0)
 
     def _refused(self, ctx: _Ctx, refusal: str | Refusal | CommandError) -> Outcome:
         """The refusal in the reader's language (a bare string is a message's msgid)."""
@@ -382,13 +348,12 @@ class Desk:
         if ctx.posts:
             (deliver or self.on_posted)()
 
-    def _text(self, ctx: _Ctx, kind: str, text: str, **kw: Any) -> Post:
-        return Post(kind=kind, text=text, tz=ctx.tz, as_of=ctx.now.isoformat(),
-                    locale=ctx.words.language, **kw)
+    def _ctx(self, uow: UnitOfWork, actor: Actor, now: datetime) -> _Ctx:
+        return _Ctx(uow, actor, now, self.directory.office_for_room(actor.room),
+                    self.present.room_reader(self._room_key(actor.room)))
 
-    def _reader(self, ctx: _Ctx) -> Reader:
-        """The reader of a reply: the actor's room (its office's standing and zone)."""
-        return self.present.room_reader(self._room_key(ctx.actor.room))
+    def _text(self, ctx: _Ctx, kind: str, text: str, **kw: Any) -> Post:
+        return ctx.reader.post(kind, text, ctx.now, **kw)
 
     def _post(self, ctx: _Ctx, room: str, post: Post) -> None:
         ctx.posts.append((room, post))
@@ -454,19 +419,14 @@ class Desk:
         for room in await self._request_rooms(ctx, request):
             reader = self.present.room_reader(room)
             if update_card:
-                self._post(ctx, room, Post(kind="card_update",
-                                           text=self.present.change_headline(change, reader),
-                                           tz=reader.tz, as_of=ctx.now.isoformat(),
-                                           locale=reader.locale,
-                                           request_id=request.id,
-                                           card=self.present.card(request, now=ctx.now,
-                                                                  audience=reader.audience)))
-            self._post(ctx, room, Post(kind="note",
-                                       text=self.present.change_note(change, reader, ctx.now),
-                                       tz=reader.tz, as_of=ctx.now.isoformat(),
-                                       locale=reader.locale,
-                                       request_id=request.id, in_thread=True,
-                                       mentions=(mentions_for or {}).get(room, ())))
+                self._post(ctx, room, reader.post(
+                    "card_update", self.present.change_headline(change, reader), ctx.now,
+                    request_id=request.id,
+                    card=self.present.card(request, now=ctx.now, audience=reader.audience)))
+            self._post(ctx, room, reader.post(
+                "note", self.present.change_note(change, reader, ctx.now), ctx.now,
+                request_id=request.id, in_thread=True,
+                mentions=(mentions_for or {}).get(room, ())))
         if change.private and request.confidential:
             self._direct(ctx, request, lambda reader: self.present.change_note(
                 change, reader, ctx.now))
@@ -482,9 +442,8 @@ class Desk:
                 continue
             reader = self.present.member_reader(request, member)
             said = text if isinstance(text, str) else text(reader)
-            self._post(ctx, member, Post(
-                kind="direct", text=said, tz=reader.tz, as_of=ctx.now.isoformat(),
-                locale=reader.locale, request_id=request.id, author=author,
+            self._post(ctx, member, reader.post(
+                "direct", said, ctx.now, request_id=request.id, author=author,
                 card=self.present.card(request, now=ctx.now, audience=reader.audience)
                 if card else None))
 
@@ -523,17 +482,13 @@ class Desk:
             if room == from_room:
                 continue
             if text and shows(request, reader.audience, "thread"):
-                self._post(ctx, room, Post(kind="relay", text=text, tz=reader.tz,
-                                           locale=reader.locale,
-                                           as_of=ctx.now.isoformat(), request_id=request.id,
-                                           in_thread=True, author=author,
-                                           source_ref=source_ref))
+                self._post(ctx, room, reader.post("relay", text, ctx.now, request_id=request.id,
+                                                  in_thread=True, author=author,
+                                                  source_ref=source_ref))
             for name, size in files if shows(request, reader.audience, "file") else ():
                 notice = self.present.file_notice(request, author, office, name, size, reader)
-                self._post(ctx, room, Post(kind="note", text=notice, tz=reader.tz,
-                                           locale=reader.locale,
-                                           as_of=ctx.now.isoformat(), request_id=request.id,
-                                           in_thread=True))
+                self._post(ctx, room, reader.post("note", notice, ctx.now,
+                                                  request_id=request.id, in_thread=True))
         if hidden:  # the rooms may not see it: the parties' listed members get it directly
             if text:
                 self._direct(ctx, request, text, card=False, author=f"{author} · {request.ref}",
@@ -600,13 +555,10 @@ class Desk:
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
             reader = self.present.room_reader(room)
-            self._post(ctx, room, Post(kind="card", text=self.present.opened(request, reader, now),
-                                       tz=reader.tz, as_of=now.isoformat(),
-                                       locale=reader.locale,
-                                       request_id=request.id,
-                                       card=self.present.card(request, now=now,
-                                                              audience=reader.audience)))
-        notes = [self.present.opened(request, self._reader(ctx), now)]
+            self._post(ctx, room, reader.post(
+                "card", self.present.opened(request, reader, now), now, request_id=request.id,
+                card=self.present.card(request, now=now, audience=reader.audience)))
+        notes = [self.present.opened(request, ctx.reader, now)]
         if request.confidential:  # the card in the DM shows the summary
             self._direct(ctx, request, lambda reader: self.present.opened(request, reader, now))
             notes.append(ctx.words(m.CONF_OPENED))
@@ -630,10 +582,10 @@ class Desk:
                         and r.status not in ENDED]
         if not requests:
             return Outcome(self._text(ctx, "reply", self.present.nothing_listed(
-                cmd.case, scope, office, self._reader(ctx))), verb="list")
+                cmd.case, scope, office, ctx.reader)), verb="list")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
         title = self.present.list_title(cmd.case, len(requests), scope, office,
-                                        self._reader(ctx))
+                                        ctx.reader)
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="list")
 
@@ -644,7 +596,7 @@ class Desk:
             return Outcome(self._text(ctx, "reply", ctx.words(m.NOTHING_OVERDUE).format(
                 office=office.name)), verb="overdue")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
-        title = self.present.overdue_title(len(requests), office, self._reader(ctx))
+        title = self.present.overdue_title(len(requests), office, ctx.reader)
         if waiting:  # listed apart: their clocks are stopped, so they are not overdue
             title += "; " + ctx.words.count(m.LIST_INCOMPLETE, len(waiting))
             requests += sorted(waiting, key=lambda r: r.id)
@@ -652,12 +604,12 @@ class Desk:
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
 
     def _cards(self, ctx: _Ctx, requests: list[Request]) -> tuple[Card, ...]:
-        audience = self._reader(ctx).audience
+        audience = ctx.reader.audience
         return tuple(self.present.card(r, now=ctx.now, audience=audience) for r in requests)
 
     async def _show(self, ctx: _Ctx, office: Office, request: Request) -> Outcome:
         entries = await ctx.uow.history.for_request(request.id)
-        reader = self._reader(ctx)
+        reader = ctx.reader
         lines = [reader.words(m.SHOW_HISTORY).format(ref=request.ref),
                  *self.present.history_lines(request, entries, reader, ctx.now)]
         if request.confidential and self.present.is_listed_member(request, ctx.actor.user):
@@ -666,10 +618,8 @@ class Desk:
             full = [mw(m.SHOW_DM).format(ref=request.ref, office=office.name),
                     mw(m.CARD_SUMMARY).format(summary=request.summary),
                     *self.present.history_lines(request, entries, member, ctx.now)]
-            self._post(ctx, ctx.actor.user, Post(
-                kind="direct", text="\n".join(full), tz=member.tz, as_of=ctx.now.isoformat(),
-                locale=member.locale,
-                request_id=request.id))
+            self._post(ctx, ctx.actor.user, member.post("direct", "\n".join(full), ctx.now,
+                                                        request_id=request.id))
         return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
                                   card=self.present.card(request, now=ctx.now,
                                                          audience=reader.audience)),
@@ -705,7 +655,7 @@ class Desk:
         change = Changed(request=request, verb=verb, who=ctx.actor.display, office=office.slug,
                          detail=detail, private=private, transition=rule.to_status is not None)
         await self._fan_out(ctx, change)
-        reply = self.present.change_reply(change, self._reader(ctx), ctx.now)
+        reply = self.present.change_reply(change, ctx.reader, ctx.now)
         return Outcome(self._text(ctx, "reply", reply, request_id=request.id), verb=verb,
                        request_id=request.id)
 
@@ -742,19 +692,17 @@ class Desk:
                 else None}, cmd.text
 
 
-async def _retrying(attempt: Callable[[], Awaitable[bool]]) -> bool:
-    """Run ``attempt`` again on the new state when it lost a race for its request (the
-    request's audit chain moved meanwhile); the last try's Conflict propagates. An event
-    found at the commit to have been handled before (``Replay``) is False: nothing stored."""
-    try:
-        for _ in range(3):
-            try:
-                return await attempt()
-            except Conflict:
-                continue
-        return await attempt()
-    except Replay:
-        return False
+async def _retrying(attempt: Callable[[], Awaitable[_T]], tries: int = 3) -> _T:
+    """Run ``attempt`` again on the new state when it lost a race for its request (a
+    ``Conflict``: the request or its audit chain moved meanwhile); after ``tries`` the last
+    Conflict propagates. Every unit of work of the desk that changes a request runs in it."""
+    for left in range(tries - 1, -1, -1):
+        try:
+            return await attempt()
+        except Conflict:
+            if not left:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _valid(actor: Actor) -> Actor:

@@ -22,7 +22,6 @@ from liaisonbot.domain.followups import (
 )
 from liaisonbot.domain.model import Office, Request, Status
 from liaisonbot.domain.refs import distinct_users, platform_of
-from liaisonbot.domain.visibility import Audience, Place
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import words
@@ -151,7 +150,8 @@ class Ticker:
 
     def _nudge_posts(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
                      links: list[ThreadLink]) -> list[tuple[str, Post]]:
-        tz, w = office.calendar.tz.key, words(office.language)
+        reader = self.present.office_reader(office)
+        tz, w = reader.tz, reader.words
         requesting = self.directory.name(request.requesting)
         if nudge.kind == "ack":
             text = w(m.NUDGE_ACK).format(ref=request.ref, case=request.case,
@@ -168,25 +168,23 @@ class Ticker:
             text += " " + w(m.NUDGE_MERGED).format(merged=w.number(nudge.merged))
         posts: list[tuple[str, Post]] = []
         # one card for all the office's rooms (they see the same: the office's audience)
-        card = self.present.card(request, now=now, audience=Audience(Place.ROOM, office.slug))
+        card = self.present.card(request, now=now, audience=reader.audience)
         for room in office.rooms:
             mentions = distinct_users(u for u in office.escalation
                                       if platform_of(u) == platform_of(room)) \
                 if nudge.escalate else ()
             body = text + (" " + w(m.NUDGE_ESCALATE).format(people=", ".join(mentions))
                            if mentions else "")
-            posts.append((room, Post(kind="nudge", text=body, tz=tz, as_of=now.isoformat(),
-                                     locale=w.language,
-                                     request_id=request.id, mentions=mentions, card=card)))
+            posts.append((room, reader.post("nudge", body, now, request_id=request.id,
+                                            mentions=mentions, card=card)))
         for link in links:
             if link.room in office.rooms:
                 continue
-            reader = self.present.room_reader(link.room)
-            note = reader.words(m.NUDGE_NOTE).format(number=reader.words.number(nudge.number),
-                                                     requested=office.name, ref=request.ref)
-            posts.append((link.room, Post(
-                kind="note", text=note, as_of=now.isoformat(), request_id=request.id,
-                in_thread=True, tz=reader.tz, locale=reader.locale)))
+            other = self.present.room_reader(link.room)
+            note = other.words(m.NUDGE_NOTE).format(number=other.words.number(nudge.number),
+                                                    requested=office.name, ref=request.ref)
+            posts.append((link.room, other.post("note", note, now, request_id=request.id,
+                                                in_thread=True)))
         return posts
 
     # ----------------------------------------------------------------- digests
@@ -224,17 +222,15 @@ class Ticker:
             return []
         overdue = sum(1 for r in items if r.is_overdue(now))
         items.sort(key=lambda r: (r.case, r.due_at))
-        w = words(office.language)
+        reader = self.present.office_reader(office)
+        w = reader.words
         title = w(m.DIGEST_TITLE).format(office=office.name, overdue=w.number(overdue),
                                          soon=w.number(len(items) - overdue))
         if waiting:  # listed apart, after the rest: their clocks are stopped
             title += " " + w.count(m.LIST_INCOMPLETE, len(waiting))
             items += sorted(waiting, key=lambda r: (r.case, r.id))
-        audience = Audience(Place.ROOM, office.slug)
-        cards = tuple(self.present.card(r, now=now, audience=audience) for r in items)
-        tz = calendar.tz.key
-        return [(room, Post(kind="list", text=title, tz=tz, as_of=now.isoformat(), cards=cards,
-                            locale=w.language, extra={"digest": True}))
+        cards = tuple(self.present.card(r, now=now, audience=reader.audience) for r in items)
+        return [(room, reader.post("list", title, now, cards=cards, extra={"digest": True}))
                 for room in office.rooms]
 
     # ----------------------------------------------------------------- weekly reports

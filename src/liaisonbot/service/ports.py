@@ -55,11 +55,6 @@ class Conflict(Exception):
     """The row changed since it was read; the command lost a race."""
 
 
-class Replay(Exception):
-    """An inbound event recorded before, found when the unit of work commits (a mark taken
-    ``at_commit``): nothing of the transaction is stored."""
-
-
 @dataclass(frozen=True)
 class ThreadLink:
     """Where a request's card sits in one room."""
@@ -117,8 +112,7 @@ class RequestRepository(Protocol):
     async def add(self, request: Request) -> int: ...
     async def get(self, request_id: int) -> Request | None: ...
     async def update(self, request: Request) -> None:
-        """Write ``request`` back; raises ``Conflict`` if its version moved meanwhile, here or
-        when the unit of work commits (an implementation may write it with the commit)."""
+        """Write ``request`` back; raises ``Conflict`` if its version moved meanwhile."""
     async def for_case(self, case: str, office: str) -> list[Request]: ...
     async def overdue(self, office: str, now: datetime) -> list[Request]: ...
     async def pending_for(self, office: str) -> list[Request]: ...
@@ -187,13 +181,8 @@ class ThreadRepository(Protocol):
 
 
 class InboundRepository(Protocol):
-    async def first_time(self, platform: str, event_id: str, at: datetime, *,
-                         request_id: int | None = None, at_commit: bool = False) -> bool:
-        """Record an inbound event; False when it was recorded before (a replay).
-        ``request_id``: the request the caller reads next (an implementation may read it
-        in the same round trip). ``at_commit``: the caller may learn of a replay only when it
-        commits (``Replay`` raised then, nothing stored): an implementation may write the
-        mark with the commit and answer True at once."""
+    async def first_time(self, platform: str, event_id: str, at: datetime) -> bool:
+        """Record an inbound event; False when it was recorded before (a replay)."""
     async def forget_before(self, moment: datetime) -> int: ...
 
 
@@ -224,8 +213,8 @@ class UnitOfWork(Protocol):
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
     async def commit(self) -> None:
-        """Commit; may raise ``Conflict`` or ``Replay`` for a write kept until now, and then
-        nothing of the unit of work is stored."""
+        """Commit; may raise ``Conflict`` (an audit chain moved meanwhile), and then nothing
+        of the unit of work is stored."""
     async def rollback(self) -> None:
         """Undo everything so far and go on in a fresh transaction."""
 

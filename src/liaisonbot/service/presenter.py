@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from liaisonbot.domain.cards import Card
+from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.followups import business_days_late
 from liaisonbot.domain.model import Office, Request
@@ -41,6 +41,11 @@ class Reader:
     @property
     def words(self) -> Words:
         return words(self.locale)
+
+    def post(self, kind: str, text: str, now: datetime, **fields: Any) -> Post:
+        """A post written for this reader: in its zone and language, composed at ``now``."""
+        return Post(kind=kind, text=text, tz=self.tz, as_of=now.isoformat(),
+                    locale=self.locale, **fields)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ class Presenter:
         office = self.directory.office_for_room(room)
         return Reader(Audience(Place.ROOM, office.slug if office else None), _tz(office),
                       _language(office))
+
+    def office_reader(self, office: Office) -> Reader:
+        """An office's rooms' reader (they all see the same: the office's audience)."""
+        return Reader(Audience(Place.ROOM, office.slug), _tz(office), _language(office))
 
     def member_reader(self, request: Request, user: str) -> Reader:
         """A listed member of one of ``request``'s parties, reading a direct message."""

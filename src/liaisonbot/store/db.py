@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -14,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from liaisonbot.store import onehop
+log = logging.getLogger(__name__)
 
 #: This process's instance id: it owns the outbox leases the process takes, and on PostgreSQL
 #: it is the ``application_name`` of every connection, so another process can tell whether a
@@ -57,19 +58,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # No rollback when a connection goes back to the pool: every unit of work ends its
-    # transaction itself (commit, or rollback in ``__aexit__``), and on aiosqlite that
-    # redundant rollback is one more thread round trip per transaction.
-    kwargs.setdefault("pool_reset_on_return", None)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
 
-    @event.listens_for(engine.sync_engine, "do_connect")
-    def _one_hop(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        # The adapter's connection over an aiosqlite connection whose cursors run each
-        # statement in one hop to its thread (store.onehop), with the URL's own arguments.
-        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=onehop.connect, **cparams)
-
+    # SQLAlchemy's recipe for SQLite transactions ("Serializable isolation / Savepoints /
+    # Transactional DDL"): the driver's own BEGIN handling is off, and the BEGIN is emitted
+    # by the ``begin`` event, here ``BEGIN IMMEDIATE`` so that writers take the write lock when
+    # they begin (they queue instead of failing to upgrade a read lock). A read-only unit of
+    # work (``READ_ONLY`` in the connection's info) begins deferred and takes none.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -79,18 +75,21 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        # SQLAlchemy invalidates a connection whose statement was interrupted (a task
+        # cancelled at its await) and closes it. SQLite defers that close while a statement of
+        # the connection is still unfinished (a SELECT whose rows were never fetched, held by
+        # the exception's traceback): the connection would live on inside its transaction,
+        # holding the write lock. Rolling back first ends the transaction either way.
+        try:
+            dbapi_connection.rollback()
+        except Exception:
+            log.debug("rollback of an invalidated SQLite connection failed", exc_info=True)
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Writers take the write lock when they begin (they queue instead of failing to
-        # upgrade a read lock); a read-only unit of work takes none.
-        # The BEGIN is kept for the transaction's first hop (store.onehop), without a
-        # statement execution of SQLAlchemy's of its own.
-        fairy = connection.connection
-        sql = "BEGIN" if fairy.info.pop(READ_ONLY, False) else "BEGIN IMMEDIATE"
-        driver = fairy.driver_connection
-        if isinstance(driver, onehop.OneHopConnection):
-            driver.begin_with(sql)
-        else:
-            connection.exec_driver_sql(sql)
+        read_only = connection.connection.info.pop(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

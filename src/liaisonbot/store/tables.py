@@ -1,4 +1,9 @@
-"""The tables. Every change to them comes with an Alembic migration in ``migrations/versions``."""
+"""The tables. Every change to them comes with an Alembic migration in ``migrations/versions``.
+
+A request's columns are its domain fields (``domain.model.Request``) by name, read and written
+by ``store.rows``; a column added here and in a migration, and a field of the same name added
+to the dataclass, is all it takes (``tests/test_store_columns.py`` fails when one is missing).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-from liaisonbot.store.types import UTCDateTime
+from liaisonbot.domain.model import Confidentiality, Kind, Status
+from liaisonbot.store.types import UTCDateTime, str_enum
 
 PENDING_SQL = "status IN ('open', 'acknowledged')"
 INCOMPLETE_SQL = "status = 'incomplete'"
@@ -40,14 +46,15 @@ class RequestRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_ref: str = Field(max_length=64)
-    kind: str = Field(max_length=16)
+    kind: Kind = Field(sa_type=str_enum(Kind))
     requesting: str = Field(max_length=64)
     requested: str = Field(max_length=64)
     summary: str = Field(sa_column=Column(Text, nullable=False))
     basis: str = Field(default="", max_length=300)
     urgent: bool = False
-    confidentiality: str = Field(default="restricted", max_length=16)
-    status: str = Field(max_length=16)
+    confidentiality: Confidentiality = Field(default=Confidentiality.RESTRICTED,
+                                             sa_type=str_enum(Confidentiality))
+    status: Status = Field(sa_type=str_enum(Status))
     opened_by: str = Field(max_length=255)
     assignee: str | None = Field(default=None, max_length=255)
     answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -66,7 +73,7 @@ class RequestRow(SQLModel, table=True):
     person: str = Field(default="", max_length=300)
     measure: str = Field(default="", max_length=300)
     paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    paused_from: str | None = Field(default=None, max_length=16)
+    paused_from: Status | None = Field(default=None, sa_type=str_enum(Status))
     missing: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     incomplete_nudges_sent: int = 0
     eta_reminded: bool = False

@@ -1,11 +1,13 @@
-"""Column types shared by the tables."""
+"""Column types shared by the tables: what SQLAlchemy converts, so no repository does."""
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 
 
@@ -24,3 +26,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def str_enum(cls: type[enum.StrEnum], length: int = 16) -> SAEnum:
+    """A domain ``StrEnum`` stored as its value in a ``VARCHAR(length)`` (no database enum
+    type, no CHECK constraint: a value a newer release adds needs no migration of the
+    column), read back as the enum member. SQLAlchemy's own ``Enum`` does the conversion."""
+    return SAEnum(cls, native_enum=False, create_constraint=False, length=length,
+                  values_callable=lambda members: [m.value for m in members],
+                  validate_strings=True)

@@ -74,7 +74,6 @@ class SlackPlatform:
         #: the gateway's posts (see ``priority``).
         self.priority = AckFirst()
         gateway.priority = self.priority
-        core.desk.yield_to.append(self.priority.quiet)  # a command's work, between stages
         self.inbound = Inbound(core, teams, command, self.priority)
 
         async def authorize(enterprise_id: str | None, team_id: str | None
