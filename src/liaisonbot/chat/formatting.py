@@ -286,106 +286,113 @@ def parse(text: str) -> tuple[Block, ...]:
 
 # ---------------------------------------------------------------------- outbound
 
-def _slack_escape(text: str) -> str:
+def escape_html(text: str) -> str:
+    """User text for HTML (Matrix ``formatted_body``): cleaned, ``@room`` defused, then
+    HTML-escaped (quotes too, so it is safe in an attribute)."""
+    return html.escape(defuse(clean(text)), quote=True)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """User text for Slack mrkdwn: cleaned (no bidi or invisible characters) and ``&<>``
+    escaped, so no ping, mention or disguised link can come through."""
     return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _mrkdwn_spans(spans: tuple[Span, ...]) -> str:
-    out = []
-    for span in spans:
-        if span.kind == "text":
-            out.append(_slack_escape(span.text))
-        elif span.kind == "code":
-            out.append("`" + _slack_escape(span.text) + "`")
-        elif span.kind == "url":
-            out.append("<" + _slack_escape(span.text) + ">")
-        elif span.kind == "bold":
-            out.append("*" + _mrkdwn_spans(span.children) + "*")
-        else:
-            out.append("_" + _mrkdwn_spans(span.children) + "_")
-    return "".join(out)
+def _html_link(url: str) -> str:
+    href = html.escape(clean(url), quote=True)  # not defused: the address must stay exact
+    return f'<a href="{href}">{escape_html(url)}</a>'
+
+
+def _same(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class _Target:
+    """How one target writes the tree. ``escape`` makes raw text (a text or code span, a code
+    block) safe for the target, and ``link`` writes a URL span. Every other node is written
+    between the two marks its kind has in ``spans`` or ``blocks``: the escaped text of code,
+    the written children of bold, italic, a line or a list item. A run of list items goes
+    between the marks of ``items``, the pieces are joined with ``sep``, and ``finish`` has
+    the last word on the whole text."""
+
+    escape: Callable[[str], str]
+    link: Callable[[str], str]
+    spans: dict[str, tuple[str, str]]
+    blocks: dict[str, tuple[str, str]]
+    items: tuple[str, str]
+    sep: str
+    finish: Callable[[str], str]
+
+
+_MRKDWN = _Target(
+    escape=escape_mrkdwn, link=lambda url: "<" + escape_mrkdwn(url) + ">",
+    spans={"code": ("`", "`"), "bold": ("*", "*"), "italic": ("_", "_")},
+    blocks={"line": ("", ""), "item": ("• ", ""), "code": ("```", "```")},
+    items=("", ""), sep="\n", finish=_same)
+_HTML = _Target(
+    escape=escape_html, link=_html_link,
+    spans={"code": ("<code>", "</code>"), "bold": ("<strong>", "</strong>"),
+           "italic": ("<em>", "</em>")},
+    blocks={"line": ("", "<br>"), "item": ("<li>", "</li>"),
+            "code": ("<pre><code>", "</code></pre>")},
+    items=("<ul>", "</ul>"), sep="", finish=lambda joined: joined.removesuffix("<br>"))
+_PLAIN = _Target(  # escapes resolved by the parser; @room is defused once, on the whole text
+    escape=_same, link=_same,
+    spans={"code": ("`", "`"), "bold": ("*", "*"), "italic": ("_", "_")},
+    blocks={"line": ("", ""), "item": ("- ", ""), "code": ("```\n", "\n```")},
+    items=("", ""), sep="\n", finish=lambda joined: defuse(clean(joined)))
+
+
+def _write(text: str, target: _Target) -> str:
+    """The one walk over the tree of ``text`` (:func:`parse`): every block and span written
+    as ``target`` says."""
+    escape, link, sep = target.escape, target.link, target.sep
+
+    def spans(nodes: tuple[Span, ...]) -> str:
+        out = []
+        for span in nodes:
+            if span.kind == "text":
+                out.append(escape(span.text))
+            elif span.kind == "url":
+                out.append(link(span.text))
+            else:
+                before, after = target.spans[span.kind]
+                inner = escape(span.text) if span.kind == "code" else spans(span.children)
+                out.append(before + inner + after)
+        return "".join(out)
+
+    out: list[str] = []
+    items: list[str] = []
+    for block in parse(text):
+        before, after = target.blocks[block.kind]
+        inner = escape(block.code) if block.kind == "code" else spans(block.spans)
+        if block.kind == "item":
+            items.append(before + inner + after)
+            continue
+        if items:
+            out.append(target.items[0] + sep.join(items) + target.items[1])
+            items = []
+        out.append(before + inner + after)
+    if items:
+        out.append(target.items[0] + sep.join(items) + target.items[1])
+    return target.finish(sep.join(out))
 
 
 def to_mrkdwn(text: str) -> str:
     """Neutral → Slack mrkdwn: ``&<>`` escaped everywhere, links as ``<url>``."""
-    out = []
-    for block in parse(text):
-        if block.kind == "code":
-            out.append("```" + _slack_escape(block.code) + "```")
-        elif block.kind == "item":
-            out.append("• " + _mrkdwn_spans(block.spans))
-        else:
-            out.append(_mrkdwn_spans(block.spans))
-    return "\n".join(out)
-
-
-def _h(text: str) -> str:
-    return html.escape(defuse(clean(text)), quote=True)
-
-
-def _html_spans(spans: tuple[Span, ...]) -> str:
-    out = []
-    for span in spans:
-        if span.kind == "text":
-            out.append(_h(span.text))
-        elif span.kind == "code":
-            out.append(f"<code>{_h(span.text)}</code>")
-        elif span.kind == "url":
-            out.append(f'<a href="{html.escape(clean(span.text), quote=True)}">{_h(span.text)}</a>')
-        elif span.kind == "bold":
-            out.append(f"<strong>{_html_spans(span.children)}</strong>")
-        else:
-            out.append(f"<em>{_html_spans(span.children)}</em>")
-    return "".join(out)
+    return _write(text, _MRKDWN)
 
 
 def to_html(text: str) -> str:
     """Neutral → Matrix ``formatted_body``: only strong, em, code, pre, ul, li, a, br."""
-    parts: list[str] = []
-    items: list[str] = []
-    for block in parse(text):
-        if block.kind == "item":
-            items.append(f"<li>{_html_spans(block.spans)}</li>")
-            continue
-        if items:
-            parts.append("<ul>" + "".join(items) + "</ul>")
-            items = []
-        if block.kind == "code":
-            parts.append(f"<pre><code>{_h(block.code)}</code></pre>")
-        else:
-            parts.append(_html_spans(block.spans) + "<br>")
-    if items:
-        parts.append("<ul>" + "".join(items) + "</ul>")
-    joined = "".join(parts)
-    return joined[:-4] if joined.endswith("<br>") else joined
-
-
-def _plain_spans(spans: tuple[Span, ...]) -> str:
-    out = []
-    for span in spans:
-        if span.kind in ("text", "url"):
-            out.append(span.text)
-        elif span.kind == "code":
-            out.append(f"`{span.text}`")
-        elif span.kind == "bold":
-            out.append("*" + _plain_spans(span.children) + "*")
-        else:
-            out.append("_" + _plain_spans(span.children) + "_")
-    return "".join(out)
+    return _write(text, _HTML)
 
 
 def to_plain(text: str) -> str:
     """Neutral → plain text (Matrix ``body``, the console): markers kept as a reader would
     type them, escapes resolved, ``@room`` defused."""
-    out = []
-    for block in parse(text):
-        if block.kind == "code":
-            out.append(f"```\n{block.code}\n```")
-        elif block.kind == "item":
-            out.append("- " + _plain_spans(block.spans))
-        else:
-            out.append(_plain_spans(block.spans))
-    return defuse(clean("\n".join(out)))
+    return _write(text, _PLAIN)
 
 
 # ---------------------------------------------------------------------- inbound: Slack
@@ -559,5 +566,6 @@ def from_matrix(content: dict[str, object]) -> str:
     return from_plain(str(content.get("body", "")))
 
 
-__all__ = ["bounded", "clean", "defuse", "from_matrix", "from_matrix_html", "from_plain",
-           "from_slack", "link", "literal", "parse", "to_html", "to_mrkdwn", "to_plain"]
+__all__ = ["bounded", "clean", "defuse", "escape_html", "escape_mrkdwn", "from_matrix",
+           "from_matrix_html", "from_plain", "from_slack", "link", "literal", "parse",
+           "to_html", "to_mrkdwn", "to_plain"]

@@ -43,7 +43,9 @@ class CardFacts:
     words: Words = field(default_factory=lambda: words("en"))
 
 
-def _as_of(post: Post) -> datetime:
+def as_of(post: Post) -> datetime:
+    """When the post was composed (now, when it does not say): the moment its wording, such as
+    "in 3 days", is relative to."""
     return datetime.fromisoformat(post.as_of) if post.as_of else datetime.now(UTC)
 
 
@@ -151,7 +153,7 @@ def card_row(card: Card, tz: str, now: datetime, locale: str = "en") -> str:
 
 def plain_lines(post: Post) -> list[str]:
     """A post as plain text lines (the console; also the fallback text elsewhere)."""
-    now = _as_of(post)
+    now = as_of(post)
     text_lines = post.text.splitlines() or [""]
     if is_relay(post):
         return relay_lines(post)

@@ -1,29 +1,27 @@
 """Neutral posts as Matrix message content: plain ``body`` plus escaped ``formatted_body``.
 
-Every piece of user text goes through :func:`esc`, which cleans it (``formatting.clean``: no
-bidi or invisible characters), breaks ``@room`` (``formatting.defuse``) so it can never ping a
-room, and HTML-escapes it. No user HTML is ever passed through.
+Every piece of user text goes through :func:`esc`, the one HTML escape
+(``formatting.escape_html``, which relayed text goes through too): it cleans the text
+(``formatting.clean``: no bidi or invisible characters), breaks ``@room``
+(``formatting.defuse``) so it can never ping a room, and HTML-escapes it. No user HTML is ever
+passed through.
 """
 
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from liaisonbot.chat.formatting import clean, defuse, to_html
-from liaisonbot.chat.render import Markup, card_lines, card_row, is_relay, plain_lines
+from liaisonbot.chat.formatting import escape_html as esc
+from liaisonbot.chat.render import Markup, as_of, card_lines, card_row, is_relay, plain_lines
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.refs import native_id, platform_of
 
 HTML_FORMAT = "org.matrix.custom.html"
 MEGOLM = "m.megolm.v1.aes-sha2"
 MARKER = "org.liaisonbot.delivery"
-
-
-def esc(text: str) -> str:
-    """User text for ``formatted_body``: cleaned, ``@room`` defused, then HTML-escaped."""
-    return html.escape(defuse(clean(text)), quote=True)
 
 
 def matrix_mentions(post: Post) -> list[str]:
@@ -33,10 +31,6 @@ def matrix_mentions(post: Post) -> list[str]:
 
 def _pill(user_id: str) -> str:
     return f'<a href="https://matrix.to/#/{html.escape(user_id, quote=True)}">{esc(user_id)}</a>'
-
-
-def _as_of(post: Post) -> datetime:
-    return datetime.fromisoformat(post.as_of) if post.as_of else datetime.now(UTC)
 
 
 def _lines_html(lines: list[str]) -> str:
@@ -54,7 +48,7 @@ def _card_html(card: Card, tz: str, now: datetime, locale: str = "en") -> str:
 
 def formatted(post: Post) -> str:
     """The post as Matrix HTML (the spec's allowlist: b, i, br, ul, li, blockquote, a)."""
-    now = _as_of(post)
+    now = as_of(post)
     text_lines = post.text.splitlines() or [""]
     if is_relay(post):
         return f"<b>{esc(clean(post.author or ''))}</b>: {to_html(post.text)}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from liaisonbot.chat.formatting import clean, to_mrkdwn
-from liaisonbot.chat.render import _as_of, facts, is_relay, plain_lines
+from liaisonbot.chat.formatting import clean, escape_mrkdwn, to_mrkdwn
+from liaisonbot.chat.render import as_of, facts, is_relay, plain_lines
 from liaisonbot.chat.slack import texts
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.model import Side, Status, card_actions
@@ -21,10 +21,8 @@ TOTAL_MAX = 11000  # Slack refuses blocks totalling about 13k characters
 
 
 
-def escape(text: str) -> str:
-    """mrkdwn-safe text: cleaned (``formatting.clean``: no bidi or invisible characters), and
-    no pings, mentions or disguised links can come through."""
-    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+#: mrkdwn-safe user text (``formatting.escape_mrkdwn``).
+escape = escape_mrkdwn
 
 
 def cut(text: str, limit: int, ref: str | None, locale: str = "en") -> str:
@@ -55,7 +53,7 @@ def mention(user_ref: str, team: str | None) -> str:
 
 def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
     """A request card; ``side`` ("requesting"/"requested") picks the buttons, None shows none."""
-    f = facts(card, post.tz, _as_of(post), post.locale)
+    f = facts(card, post.tz, as_of(post), post.locale)
     w = f.words
     title = escape(f.title) + "".join(f" · *{escape(flag)}*" for flag in f.flags)
     blocks: list[Block] = [
