@@ -16,14 +16,11 @@ import signedjson.sign
 from liaisonbot.chat.matrix import secret_storage as ss
 from liaisonbot.chat.matrix.crosssigning import (
     Identity,
-    SigningKey,
-    canonical_json,
     identity_report,
     load_identity,
     save_identity,
-    signed_devices,
-    verify_signed,
 )
+from liaisonbot.chat.matrix.keys import SigningKey, canonical_json, signed_devices, verify_signed
 from liaisonbot.service import messages as msg
 
 USER = "@bot:example.org"

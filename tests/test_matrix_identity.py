@@ -20,7 +20,8 @@ import signedjson.key
 import signedjson.sign
 
 from liaisonbot.chat.matrix import secret_storage as ss
-from liaisonbot.chat.matrix.crosssigning import CrossSigning, identity_report, key_of
+from liaisonbot.chat.matrix.crosssigning import CrossSigning, identity_report
+from liaisonbot.chat.matrix.keys import key_of
 from liaisonbot.chat.matrix.session import Credentials
 from liaisonbot.online import check_matrix
 from liaisonbot.service import messages as msg

@@ -124,7 +124,7 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reset_identity(settings: Settings) -> int:
-    from liaisonbot.chat.matrix.crosssigning import reset_identity
+    from liaisonbot.chat.matrix.admin import reset_identity
     from liaisonbot.chat.matrix.session import MatrixSetupError
 
     if not settings.matrix.enabled:

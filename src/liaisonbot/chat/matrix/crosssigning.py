@@ -1,5 +1,6 @@
 """The bot's cross-signing identity (spec: "Cross-signing"), written beside matrix-nio 0.26,
-which has none: master, self-signing and user-signing ed25519 keys, signed JSON, uploads.
+which has none: master, self-signing and user-signing ed25519 keys (signed JSON and the
+signature chain are in ``keys.py``), uploads.
 
 On start (``CrossSigning.ensure``), after nio has uploaded the device keys:
 
@@ -13,8 +14,8 @@ On start (``CrossSigning.ensure``), after nio has uploaded the device keys:
    recovery key, an empty secret storage gets the keys (and the key description, as Element
    writes it).
 4. The server's master key is not ours: nothing is replaced. ``state.problem`` says so in
-   one sentence (health shows it); ``reset-identity`` replaces it on purpose (needs the
-   password for user-interactive auth).
+   one sentence (health shows it); ``reset-identity`` (``admin.py``) replaces it on purpose
+   (needs the password for user-interactive auth).
 5. The bot's device is signed with the self-signing key (``/keys/signatures/upload``) unless
    it already is.
 """
@@ -30,11 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from liaisonbot.chat.matrix import secret_storage as ss
+from liaisonbot.chat.matrix.keys import SigningKey, key_of, signable, signed_devices, verify_signed
 from liaisonbot.service import messages as msg
 
 log = logging.getLogger(__name__)
@@ -42,87 +40,6 @@ KEYS_FILE = "cross_signing.json"
 USAGES = ("master", "self_signing", "user_signing")
 SECRET_NAMES = {usage: f"m.cross_signing.{usage}" for usage in USAGES}
 DEFAULT_KEY = "m.secret_storage.default_key"
-
-
-# ---------------------------------------------------------------------- signed JSON
-
-def canonical_json(value: Any) -> bytes:
-    """The spec's canonical JSON: sorted keys, no spaces, UTF-8 (the bot signs no floats)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True,
-                      allow_nan=False).encode("utf-8")
-
-
-def _unsigned(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
-
-
-class SigningKey:
-    """One ed25519 key pair, kept as its 32-byte seed."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed = seed
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        #: The public key, unpadded base64: what clients show as the fingerprint.
-        self.public = ss.b64encode(raw)
-
-    @classmethod
-    def generate(cls) -> SigningKey:
-        return cls(os.urandom(32))
-
-    @property
-    def key_id(self) -> str:
-        return f"ed25519:{self.public}"
-
-    def sign(self, obj: dict[str, Any], user_id: str) -> dict[str, Any]:
-        """``obj`` with this key's signature added (as ``user_id``)."""
-        signature = ss.b64encode(self._key.sign(canonical_json(_unsigned(obj))))
-        signed = dict(obj)
-        sigs = {u: dict(s) for u, s in (obj.get("signatures") or {}).items()}
-        sigs.setdefault(user_id, {})[self.key_id] = signature
-        signed["signatures"] = sigs
-        return signed
-
-
-def verify_signed(obj: dict[str, Any], user_id: str, public: str) -> bool:
-    """Whether ``obj`` carries a valid signature by ``public`` (an ed25519 key of
-    ``user_id``)."""
-    signature = ((obj.get("signatures") or {}).get(user_id) or {}).get(f"ed25519:{public}")
-    if not isinstance(signature, str):
-        return False
-    try:
-        Ed25519PublicKey.from_public_bytes(ss.b64decode(public)).verify(
-            ss.b64decode(signature), canonical_json(_unsigned(obj)))
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
-def key_of(obj: dict[str, Any] | None, user_id: str, usage: str) -> str | None:
-    """The public key of a cross-signing key object, when it is ``user_id``'s key for
-    ``usage`` with exactly one ed25519 key."""
-    if not isinstance(obj, dict) or obj.get("user_id") != user_id:
-        return None
-    if usage not in (obj.get("usage") or []):
-        return None
-    keys = [v for k, v in (obj.get("keys") or {}).items() if str(k).startswith("ed25519:")]
-    return str(keys[0]) if len(keys) == 1 and isinstance(keys[0], str) else None
-
-
-def signed_devices(user_id: str, master: dict[str, Any] | None,
-                   self_signing: dict[str, Any] | None,
-                   devices: dict[str, dict[str, Any]]) -> set[str]:
-    """The ids of ``user_id``'s devices signed by a self-signing key that is signed by the
-    master key (MSC4153's "cross-signed by their owner")."""
-    master_pub = key_of(master, user_id, "master")
-    ssk_pub = key_of(self_signing, user_id, "self_signing")
-    if not master_pub or not ssk_pub or self_signing is None:
-        return set()
-    if not verify_signed(self_signing, user_id, master_pub):
-        return set()
-    return {device_id for device_id, obj in devices.items()
-            if isinstance(obj, dict) and obj.get("user_id") == user_id
-            and obj.get("device_id") == device_id and verify_signed(obj, user_id, ssk_pub)}
 
 
 # ---------------------------------------------------------------------- the identity
@@ -345,7 +262,7 @@ class CrossSigning:
         await self._call("POST", "/keys/device_signing/upload", {**body, "auth": auth})
 
     async def _sign_device(self, identity: Identity, device: dict[str, Any]) -> None:
-        signed = identity.self_signing.sign(_unsigned(device), self.user_id)  # only this one
+        signed = identity.self_signing.sign(signable(device), self.user_id)  # only this one
         _, answer = await self._call("POST", "/keys/signatures/upload",
                                      {self.user_id: {self.client.device_id: signed}})
         failures = (answer or {}).get("failures") or {}
@@ -439,31 +356,3 @@ async def device_state(client: Any, device_id: str) -> IdentityState:
     cs = CrossSigning(client, data_dir="", pickle_key="")
     return identity_report(await cs.query_own(), cs.user_id, device_id)
 
-
-async def reset_identity(settings: Any) -> str:
-    """``liaisonbot matrix reset-identity``: new cross-signing keys replace the account's
-    (user-interactive auth with ``LIAISONBOT_MATRIX_PASSWORD``), saved in ``data_dir`` and,
-    with a recovery key, in secret storage; the bot's device is signed. Returns the new master
-    key; ``MatrixSetupError`` with one sentence otherwise. Run it while the bot is stopped."""
-    from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError, login, make_client
-
-    creds = Credentials.from_env()
-    if not creds.password:
-        raise MatrixSetupError(msg.IDENTITY_NEEDS_PASSWORD)
-    client = make_client(settings.matrix, creds)
-    try:
-        await login(client, settings.matrix, creds)
-        if client.should_upload_keys:
-            await client.keys_upload()
-        cs = CrossSigning(client, data_dir=settings.matrix.data_dir,
-                          pickle_key=creds.pickle_key, recovery_key=creds.recovery_key,
-                          password=creds.password)
-        try:
-            state = await cs.ensure(reset=True)
-        except HomeserverError as error:
-            raise MatrixSetupError(msg.IDENTITY_UPLOAD_FAILED.format(error=error)) from None
-        if state.problem or not state.master_key:
-            raise MatrixSetupError(state.problem or "the identity was not replaced")
-        return state.master_key
-    finally:
-        await client.close()

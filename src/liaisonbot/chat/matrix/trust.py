@@ -21,7 +21,7 @@ from nio import AsyncClient, KeysQueryResponse
 from nio.api import Api
 from nio.exceptions import LocalProtocolError
 
-from liaisonbot.chat.matrix.crosssigning import signed_devices
+from liaisonbot.chat.matrix.keys import signed_devices
 
 log = logging.getLogger(__name__)
 WITHHELD_REASON = "The sender only shares keys with devices cross-signed by their owner."
