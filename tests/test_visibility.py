@@ -11,7 +11,17 @@ import pytest
 from conftest import BASE_CONFIG, TestBot, make_settings, start_bot
 from liaisonbot.domain.model import Confidentiality, Kind, Request, Status
 from liaisonbot.domain.refs import distinct_users, same_user
-from liaisonbot.domain.visibility import ENVELOPE, SUBSTANCE, Audience, Place, Shown, visibility
+from liaisonbot.domain.visibility import (
+    ENVELOPE,
+    MASK,
+    SUBSTANCE,
+    Audience,
+    Place,
+    Shown,
+    by_direct_message,
+    seen,
+    visibility,
+)
 
 T0 = datetime(2026, 11, 30, 9, tzinfo=UTC)
 S, M, A = Shown.SHOWN, Shown.MASKED, Shown.ABSENT
@@ -192,3 +202,23 @@ def test_a_person_listed_by_both_offices_gets_one_direct_message(sqlite_url: str
     assert present.members(request) == ["slack:U0LIAISON", "console:alice", "console:bojan"]
     assert present.is_listed_member(request, "slack:T0BBB/U0LIAISON")
     assert present.member_reader(request, "console:bojan").tz == "Europe/Sarajevo"
+
+
+@pytest.mark.parametrize("level", list(Confidentiality))
+def test_the_policy_gives_each_audience_its_view_and_says_where_substance_goes(
+        level: Confidentiality) -> None:
+    """``seen`` is the field as an audience may read it (text, mask, or nothing) and
+    ``by_direct_message`` where the substance of a change goes: the paths that route and
+    redact (desk DMs, card particulars, exports, chases) ask these, never the level."""
+    request = _request(level)
+    request.person, request.measure, request.missing = "J. Doe", "", "the annex"
+    confidential = level is Confidentiality.CONFIDENTIAL
+    for field in ("summary", "note", "thread"):
+        assert by_direct_message(request, field) is confidential
+    room, dm = AUDIENCES["requested room"], AUDIENCES["listed member's DM"]
+    assert seen(request, dm, "person") == "J. Doe"
+    assert seen(request, room, "person") == (MASK if confidential else "J. Doe")
+    assert seen(request, room, "person", mask="") == ("" if confidential else "J. Doe")
+    assert seen(request, room, "measure") == ""  # empty stays empty: a mask would tell
+    assert seen(request, AUDIENCES["another office's room"], "missing") == ""
+    assert seen(request, AUDIENCES["requesting room"], "case") == "C-1"  # the envelope

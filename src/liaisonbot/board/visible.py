@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import Request
-from liaisonbot.domain.refs import same_user
 from liaisonbot.domain.visibility import Audience, Place, shows
 
 
@@ -25,9 +24,9 @@ class Viewer:
 
 
 def is_listed_member(request: Request, viewer: Viewer, directory: Directory) -> bool:
-    members = [m for slug in (request.requesting, request.requested)
-               if (office := directory.office(slug)) for m in office.members]
-    return any(same_user(m, user) for m in members for user in viewer.chat_ids)
+    """Whether one of the chat ids the viewer's token names is on a party's member list."""
+    parties = (request.requesting, request.requested)
+    return any(directory.listing(parties, user) for user in viewer.chat_ids)
 
 
 def field_shown(request: Request, viewer: Viewer, field: str, *, directory: Directory) -> bool:

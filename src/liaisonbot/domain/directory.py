@@ -24,6 +24,11 @@ class Directory:
     def office(self, slug: str) -> Office | None:
         return self._by_slug.get(slug)
 
+    def listing(self, parties: tuple[str, str], user: str) -> Office | None:
+        """The party office (of ``parties``, requesting first) whose member list names
+        ``user`` (one identity: ``refs.same_user``); None when neither does."""
+        return next((o for o in map(self.office, parties) if o and o.is_member(user)), None)
+
     @cached_property
     def _by_slug(self) -> dict[str, Office]:
         found: dict[str, Office] = {}

@@ -74,3 +74,25 @@ def visibility(request: Request, audience: Audience, field: str) -> Shown:
 
 def shows(request: Request, audience: Audience, field: str) -> bool:
     return visibility(request, audience, field) is Shown.SHOWN
+
+
+#: What a masked field reads as where no reader's language applies (exports, cards' facts).
+MASK = "(confidential)"
+
+
+def seen(request: Request, audience: Audience, field: str, *, mask: str = MASK) -> str:
+    """``field`` of ``request`` (an attribute of text) as ``audience`` may see it: the text
+    when shown, ``mask`` when masked, nothing when absent. An empty field stays empty: a mask
+    would say there is something."""
+    value = getattr(request, field) or ""
+    shown = visibility(request, audience, field)
+    if shown is Shown.SHOWN or not value:
+        return str(value)
+    return mask if shown is Shown.MASKED else ""
+
+
+def by_direct_message(request: Request, field: str) -> bool:
+    """Whether ``field``'s content (a note, a summary, a thread message) reaches its readers
+    only by direct message to the parties' listed members, because the parties' rooms may
+    not see it: the desk's one test for where the substance of a change goes."""
+    return not shows(request, Audience(Place.ROOM, request.requested), field)

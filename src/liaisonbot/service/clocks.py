@@ -25,6 +25,7 @@ from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
 from liaisonbot.domain.model import Request, Status
 from liaisonbot.domain.refs import platform_of
+from liaisonbot.domain.visibility import MASK, Audience, Place, seen, shows
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import HistoryDraft, OutboxDraft
@@ -70,13 +71,14 @@ def open_clocks(directory: Directory, cmd: c.OpenRequest,
     return due, ack
 
 
-def card_fields(directory: Directory, request: Request, *, show: bool) -> dict[str, Any]:
-    """The card's instrument and completeness facts (particulars only when ``show``)."""
+def card_fields(directory: Directory, request: Request, audience: Audience) -> dict[str, Any]:
+    """The card's instrument and completeness facts, the particulars as ``audience`` may
+    see them (the visibility policy)."""
     instrument = directory.instruments.get(request.instrument or "")
-    fields: dict[str, Any] = {"person": request.person if show else "",
-                              "measure": request.measure if show else ""}
+    fields: dict[str, Any] = {name: seen(request, audience, name, mask="")
+                              for name in ("person", "measure")}
     if request.status is Status.INCOMPLETE:
-        fields["missing"] = request.missing if show else "(confidential)"
+        fields["missing"] = request.missing if shows(request, audience, "missing") else MASK
     if instrument is None:
         return fields
     ack = instrument.ack_within or directory.policy.ack_within
@@ -132,7 +134,6 @@ def follow_ups(directory: Directory, request: Request, now: datetime,
     requesting = directory.office(request.requesting)
     if requested is None or requesting is None:
         return [], []
-    hidden = request.confidential
     if request.status is Status.INCOMPLETE:
         nudge = incomplete_nudge_due(request, directory.policy, requesting.calendar, now)
         if nudge is None:
@@ -144,7 +145,8 @@ def follow_ups(directory: Directory, request: Request, now: datetime,
             number=w.number(nudge.number), ref=request.ref, case=request.case,
             kind=request.kind.value, requested=requested.name,
             since=w.when(request.paused_at, tz, now),
-            missing=w(m.CONFIDENTIAL) if hidden else request.missing)
+            missing=seen(request, Audience(Place.ROOM, requesting.slug), "missing",
+                         mask=w(m.CONFIDENTIAL)))
         rooms, detail = requesting.rooms, {"kind": "incomplete", "number": nudge.number,
                                            "merged": nudge.merged}
     elif eta_reminder_due(request, requested.calendar, now):

@@ -31,7 +31,7 @@ from liaisonbot.domain.model import (
 )
 from liaisonbot.domain.refs import format_request_id, platform_of, same_user
 from liaisonbot.domain.text import echo, valid_text
-from liaisonbot.domain.visibility import Audience, Place, shows
+from liaisonbot.domain.visibility import Audience, Place, by_direct_message, shows
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words
@@ -427,7 +427,7 @@ class Desk:
                 "note", self.present.change_note(change, reader, ctx.now), ctx.now,
                 request_id=request.id, in_thread=True,
                 mentions=(mentions_for or {}).get(room, ())))
-        if change.private and request.confidential:
+        if change.private and by_direct_message(request, "note"):
             self._direct(ctx, request, lambda reader: self.present.change_note(
                 change, reader, ctx.now))
 
@@ -559,7 +559,7 @@ class Desk:
                 "card", self.present.opened(request, reader, now), now, request_id=request.id,
                 card=self.present.card(request, now=now, audience=reader.audience)))
         notes = [self.present.opened(request, ctx.reader, now)]
-        if request.confidential:  # the card in the DM shows the summary
+        if by_direct_message(request, "summary"):  # the card in the DM shows the summary
             self._direct(ctx, request, lambda reader: self.present.opened(request, reader, now))
             notes.append(ctx.words(m.CONF_OPENED))
             notes.extend(ctx.words(m.CONF_NO_MEMBERS).format(office=o.name)
@@ -612,7 +612,8 @@ class Desk:
         reader = ctx.reader
         lines = [reader.words(m.SHOW_HISTORY).format(ref=request.ref),
                  *self.present.history_lines(request, entries, reader, ctx.now)]
-        if request.confidential and self.present.is_listed_member(request, ctx.actor.user):
+        if by_direct_message(request, "summary") \
+                and self.present.is_listed_member(request, ctx.actor.user):
             member = self.present.member_reader(request, ctx.actor.user)
             mw = member.words
             full = [mw(m.SHOW_DM).format(ref=request.ref, office=office.name),

@@ -96,9 +96,7 @@ class Presenter:
         return self._member_office(request, user) is not None
 
     def _member_office(self, request: Request, user: str) -> Office | None:
-        return next((o for o in (self.directory.office(request.requesting),
-                                 self.directory.office(request.requested))
-                     if o and o.is_member(user)), None)
+        return self.directory.listing((request.requesting, request.requested), user)
 
     # ------------------------------------------------------------------ cards
 
@@ -117,8 +115,7 @@ class Presenter:
             basis=request.basis if shows(request, audience, "basis") else "",
             assignee=request.assignee, eta=request.eta.isoformat() if request.eta else None,
             days_late=business_days_late(request, office.calendar, now),
-            **legal.card_fields(self.directory, request,
-                                show=shows(request, audience, "summary")))
+            **legal.card_fields(self.directory, request, audience))
 
     # ------------------------------------------------------------------ the desk's facts
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from liaisonbot.domain.audit import Break, Entry, verify
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, PENDING_OR_PAUSED, Request, Status
-from liaisonbot.domain.visibility import Audience, Place, Shown, visibility
+from liaisonbot.domain.visibility import Audience, Place, Shown, seen, visibility
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import UnitOfWorkFactory
@@ -27,11 +27,6 @@ FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "
 def _row(request: Request, audience: Audience) -> dict[str, Any]:
     """A request's row as the visibility policy lets ``audience`` see it (confidential
     summaries never leave the record in an export)."""
-    def seen(name: str, value: str) -> str:
-        shown = visibility(request, audience, name)
-        return value if shown is Shown.SHOWN else "(confidential)" if shown is Shown.MASKED \
-            else ""
-
     return {
         "id": request.ref, "case": request.case, "kind": request.kind.value,
         "requesting": request.requesting, "requested": request.requested,
@@ -41,8 +36,8 @@ def _row(request: Request, audience: Audience) -> dict[str, Any]:
         "ack_due_at": request.ack_due_at.isoformat(),
         "eta": request.eta.isoformat() if request.eta else "",
         "assignee": request.assignee or "",
-        "summary": seen("summary", request.summary),
-        "basis": seen("basis", request.basis),
+        "summary": seen(request, audience, "summary"),
+        "basis": seen(request, audience, "basis"),
     }
 
 
@@ -70,7 +65,8 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
         if directory is not None:
             moment = now or datetime.now(UTC)
             for row, request in zip(rows, requests, strict=True):
-                row.update(_clock_row(request, histories[request.id], moment, directory))
+                row.update(_clock_row(request, histories[request.id], moment, directory,
+                                      audience))
             figures = statistics(office, requests, histories, moment, directory)
             document["statistics"] = {k: [f.as_json() for f in v] for k, v in figures.items()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -84,13 +80,13 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
 
 
 def _clock_row(request: Request, entries: list[Entry], now: datetime,
-               directory: Directory) -> dict[str, Any]:
-    """A request's instrument, particulars (hidden when confidential) and measured times."""
+               directory: Directory, audience: Audience) -> dict[str, Any]:
+    """A request's instrument, particulars (as ``audience`` may see them) and measured
+    times."""
     clock = request_clock(request, entries, now, directory)
-    hidden = request.confidential
     return {"instrument": request.instrument or "",
-            "person": "(confidential)" if hidden and request.person else request.person,
-            "measure": "(confidential)" if hidden and request.measure else request.measure,
+            "person": seen(request, audience, "person"),
+            "measure": seen(request, audience, "measure"),
             "ack_hours": round(clock.ack / 3600, 1) if clock.ack is not None else None,
             "answer_days": round(clock.answer / 86400, 1) if clock.answer is not None else None,
             "within_legal_time": clock.within_legal,
