@@ -297,7 +297,15 @@ async def test_homeserver_down_backs_off_and_reconnects(limited: SynapseServer,
 
             await _until(tried(3), 15, "three failed attempts")
             first = (await _rows(run.core, room))[-1]
-            await asyncio.sleep(1.5)
+
+            async def moved_on() -> bool:  # leased once more, or no longer waiting
+                row = (await _rows(run.core, room))[-1]
+                return row["status"] != "pending" or row["attempts"] > first["attempts"]
+
+            # Still waiting, not given up: checked once another attempt has been leased, which
+            # the outbox does only after the one before it was settled as a retry (a 'done' or
+            # 'failed' there leaves nothing to lease, and ends this wait at once).
+            await _until(moved_on, 15, "another attempt at the waiting reply")
             second = (await _rows(run.core, room))[-1]
             assert first["status"] == second["status"] == "pending", second
             assert second["attempts"] > first["attempts"], (first, second)
@@ -356,10 +364,23 @@ async def test_bot_started_while_homeserver_down_connects_later(limited: Synapse
             assert not (await run.platform.health())["ok"]
             actor = Actor(user=f"matrix:{alice.user_id}", room=f"matrix:{room}", name="alice")
             await run.core.desk.handle_command(actor, "list COLD-1", event_id="$cold-1")
-            await asyncio.sleep(1.5)
+            waiting = (await _rows(run.core, room))[-1]
+
+            async def attempted() -> bool:
+                row = (await _rows(run.core, room))[-1]
+                return bool(row["attempts"] >= 1 and row["last_error"])
+
+            async def sync_failed() -> bool:
+                return run.platform.sync.state.errors >= 1
+
+            # The reply waits, not lost: checked once its first attempt has been settled (the
+            # lease counts an attempt, only a settlement writes last_error), which is what would
+            # write a 'done' or 'failed'. (That attempt first waits for sync to know the room.)
+            await _until(attempted, 40, "a failed attempt at the reply")
             row = (await _rows(run.core, room))[-1]
-            assert row["status"] == "pending", row
-            assert run.platform.sync.state.errors >= 1
+            assert row["id"] == waiting["id"] and row["status"] == "pending", row
+            assert not any(c.ok for c in run.gateway.of(f"lb-{row['id']}")), run.gateway.calls
+            await _until(sync_failed, 15, "the sync loop to report the homeserver down")
             assert not (await run.platform.health())["ok"]
 
             await asyncio.to_thread(limited.start)
