@@ -83,7 +83,7 @@ def desk_rows(data: dict[str, Any]) -> list[Row]:
             rows.append((f"desk {backend} {verb}: p50 (p99), per s, round trips",
                          f"{_ms(s.get('p50_ms'))} ({_ms(s.get('p99_ms'))}), "
                          f"{s.get('per_s', 0):,.0f}/s, {s.get('round_trips', '–')}",
-                         _ms(floor.get("p50_ms")), _x(s.get("x_floor_p50")), "p50 ≤ 2×, ≤ 3"))
+                         _ms(floor.get("p50_ms")), _x(s.get("x_floor_p50")), "p50 ≤ 3×"))
         hot = life.get("floor_back_to_back")
         if hot:  # the same floor run back to back (a hot thread): the lower one
             rows.append((f"desk {backend} all: p50 against the floor back to back", "",

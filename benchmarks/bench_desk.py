@@ -3,13 +3,13 @@
     .venv/bin/python benchmarks/bench_desk.py [--backend sqlite|postgres|both] [--n N]
         [--rows ROWS] [--case-size K]
 
-1. open → ack → answer → close for N requests (default 10,000) through Desk.handle_command
+1. open → ack → answer → close for N requests (default 2,500) through Desk.handle_command
    (ManualClock, console actors in the offices' rooms, reply_in_room=True, an event id per
    command as the chat platforms pass one), phase by phase. Commands/s and p50/p99 per verb,
    next to a floor measured in the same run, between the commands (after every third, so a
    busy moment of the machine weighs on both alike): a bare single-row INSERT+UPDATE
-   transaction on the same engine, opened as a unit of work opens one. Round trips: hops to
-   SQLite's thread, statements and BEGIN/COMMIT on PostgreSQL. CPU per command and per floor
+   transaction on the same engine, opened as a unit of work opens one. Round trips: statements,
+   COMMITs and the pool's resets on both databases, and asyncpg's own BEGIN on PostgreSQL. CPU per command and per floor
    transaction. Outbox rows are written as in production and not delivered.
 2. ROWS requests (default 1,000,000) bulk-inserted, plus one case of K (default 1,000)
    requests; then `list CASE` and `overdue` for one office: the desk command's time, the raw
@@ -95,9 +95,8 @@ HOT_BURSTS, HOT_BURST = 10, 50
 class RoundTrips:
     """Counts the database round trips of the engine (SQLAlchemy event listeners): every
     statement the driver runs (an executemany counts once; SQLite's ``BEGIN IMMEDIATE`` is a
-    statement), every COMMIT/ROLLBACK (the pool's reset of a returned connection included),
-    and on PostgreSQL the BEGIN asyncpg sends itself. ``sql_s``: the time inside
-    statements."""
+    statement), every COMMIT, and on PostgreSQL the pool's reset of a returned connection and
+    the BEGIN asyncpg sends itself. ``sql_s``: the time inside statements."""
 
     def __init__(self, engine: Any) -> None:
         from sqlalchemy import event
@@ -122,8 +121,8 @@ class RoundTrips:
         event.listen(sync, "before_cursor_execute", before)
         event.listen(sync, "after_cursor_execute", after)
         event.listen(sync, "commit", bump)
-        event.listen(sync.pool, "reset", bump)
-        if not self.sqlite:
+        if not self.sqlite:  # SQLite's pool rolls back only a connection left in a transaction
+            event.listen(sync.pool, "reset", bump)
             event.listen(sync, "begin", bump)
 
     @property
