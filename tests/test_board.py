@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -457,3 +458,70 @@ async def test_a_discovery_document_for_another_issuer_is_refused(board: Board) 
     board.issuer.discovery_changes = {}
     http = await board.sign_in("alice")  # the board did not keep a bad document
     await http.close()
+
+
+async def test_a_confidential_request_page_asks_the_policy_for_every_history_key(
+        any_board: Board) -> None:
+    """A confidential request that went through every step the desk records (particulars on
+    open, incomplete and complete, an ack with a note and a date, an extension and a snooze
+    with reasons, an assignment, a file in its thread, an answer): its page shows each
+    history value that the visibility policy calls substance only to a listed member. The
+    keys and values are read from the entries the desk wrote, not from a list kept here, so a
+    key a later release adds is covered (an unknown key counts as substance: it fails
+    closed). Issue 22, item 1."""
+    from liaisonbot.domain.visibility import ENVELOPE
+    from liaisonbot.service.desk import Actor
+
+    board = any_board
+    bot = board.bot
+    steps = [
+        ("alice", "icc", '!liaison open ICC-02/05 to:ba-spo conf:confidential '
+                         'person:"Dragan Nikolic" measure:"hearing of the witness" '
+                         'basis:"Rome Statute art. 93(1)(b)" Hearing of the protected witness'),
+        ("bojan", "ba", "!liaison incomplete R-5 the signed order of the pre-trial chamber"),
+        ("alice", "icc", "!liaison complete R-5 order sent through the embassy"),
+        ("bojan", "ba", "!liaison ack R-5 eta:20d scheduling with the witness unit"),
+        ("bojan", "ba", "!liaison extend R-5 30d the witness is abroad until January"),
+        ("alice", "icc", "!liaison snooze R-5 5d waiting for the chamber decision"),
+        ("bojan", "ba", "!liaison assign R-5 console:bojan"),
+    ]
+    for user, room, line in steps:
+        out = await bot.exec(line, user=user, room=room)
+        assert "R-5" in out, (line, out)
+    async with bot.core.uow() as uow:
+        links = await uow.threads.for_request(5)
+    root = next(link.thread_root for link in links if link.room == "console:ba")
+    assert await bot.core.desk.relay(Actor("console:bojan", "console:ba", thread_root=root),
+                                     "the transcript is sealed",
+                                     files=[("w7-statement-transcript.pdf", 4096)])
+    await bot.exec("!liaison answer R-5 Hearing held on 14 December, transcript sealed",
+                   user="bojan", room="ba")
+    async with bot.core.uow(read_only=True) as uow:
+        entries = await uow.history.for_request(5)
+    substance: set[str] = set()
+    for entry in entries:
+        for key, value in entry.detail.items():
+            if key in ENVELOPE:
+                continue
+            for part in value if isinstance(value, list) else [value]:
+                text = part.get("name") if isinstance(part, dict) else part
+                if isinstance(text, str) and len(text) > 3:
+                    substance.add(text)
+    keys = {key for entry in entries for key in entry.detail}
+    assert {"person", "measure", "basis", "missing", "note", "reason", "files"} <= keys, keys
+    assert "w7-statement-transcript.pdf" in substance and "Dragan Nikolic" in substance
+    alice, ivan, bojan, olena = [await board.sign_in(name)
+                                 for name in ("alice", "ivan", "bojan", "olena")]
+    async with alice, ivan, bojan, olena:
+        for member, office in ((alice, "icc-otp"), (bojan, "ba-spo")):
+            status, page = await board.page(member, f"/board/{office}/R-5")
+            assert status == 200
+            shown = html.unescape(page)
+            assert [s for s in substance if s not in shown] == []
+        status, page = await board.page(ivan, "/board/icc-otp/R-5")  # ICC, not listed
+        assert status == 200
+        shown = html.unescape(page)
+        assert [s for s in substance if s in shown] == []
+        assert "(confidential" in shown and "ICC-02/05" in shown  # masked, envelope kept
+        status, _ = await board.page(olena, "/board/ua-pgo/R-5")  # a third office
+        assert status == 404

@@ -20,7 +20,7 @@ from aiohttp import web
 from liaisonbot.board.figures import ACK_ACTIONS, check_entries, partner_chart
 from liaisonbot.board.oidc import CALLBACK_PATH, IssuerUnreachable, OidcClient, SignInError
 from liaisonbot.board.session import LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, Sealer
-from liaisonbot.board.visible import Viewer, field_shown
+from liaisonbot.board.visible import Viewer, audience, field_shown
 from liaisonbot.config import WebSettings
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, Office, Request, Status
@@ -29,6 +29,7 @@ from liaisonbot.domain.timefmt import local_time
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, translator, words
 from liaisonbot.service.ports import Clock
+from liaisonbot.service.presenter import Presenter, Reader
 from liaisonbot.service.reports import PartnerFigures, PartyRequest, partner_figures
 from liaisonbot.store.board import BoardReads
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
@@ -83,6 +84,7 @@ class Board:
                  uow: SqlUnitOfWorkFactory, clock: Clock, oidc: OidcClient | None = None) -> None:
         self.web = web_settings
         self.directory = directory
+        self.present = Presenter(directory)
         self.uow = uow
         self.clock = clock
         self.oidc = oidc or OidcClient(web_settings, clock)
@@ -407,12 +409,14 @@ class Board:
             seal = await tx.history.seal()
             tail = await reads.tail(rid)
         check = check_entries(sealed, head, seal, tail)
-        show_text = field_shown(found, viewer, "notes", directory=self.directory)
-        tz, w = office.calendar.tz.key, words(office.language)
+        w = words(office.language)
+        reader = Reader(audience(found, viewer, office.slug, self.directory),
+                        office.calendar.tz.key, office.language)
         timeline = [{"at": datetime.fromisoformat(item.entry.at),
-                     "action": w(_ACTIONS.get(item.entry.action, item.entry.action)),
+                     "action": self.present.action(item.entry.action, reader),
                      "actor": item.entry.actor, "platform": item.entry.platform,
-                     "detail": _detail(item.entry.detail, tz, show_text, w)}
+                     "detail": ", ".join(self.present.detail_items(found, item.entry.detail,
+                                                                   reader))}
                     for item, _before, _after in sealed]
         return self._html("request.html", **self._context(
             viewer, office, r=found, timeline=timeline, check=check,
@@ -467,35 +471,3 @@ def _number(language: str, value: int) -> str:
     """A count in the language's digits and grouping (a cases page prints hundreds of small
     counts; Babel's formatting is worth remembering)."""
     return words(language).number(value)
-
-
-_TEXT_KEYS = ("summary", "text", "note", "answer", "reason", "basis", "what")
-#: History actions as stored (English) → their msgids (as ``show`` words them).
-_ACTIONS = {**m.HISTORY_ACTIONS, **{v: v for v in m.STATUS_VERB.values()}}
-
-
-def _detail(detail: dict[str, Any], tz: str, show_text: bool, w: Words) -> str:
-    """A history entry's detail for people, in ``w``'s language: texts only when shown,
-    moments in local time, statuses by name."""
-    shown = []
-    for key, value in sorted(detail.items()):
-        if key == "summary":
-            continue
-        if key in _TEXT_KEYS and not show_text:
-            value = w(m.CONFIDENTIAL)
-        shown.append(w(m.DETAIL_ITEM).format(key=w(m.DETAIL_KEYS.get(key, key)),
-                                             value=_value(key, value, tz, w)))
-    return ", ".join(shown)
-
-
-def _value(key: str, value: Any, tz: str, w: Words) -> str:
-    if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], dict):
-        return f"{_value(key, value[0], tz, w)} → {_value(key, value[1], tz, w)}"
-    if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and "T" in value:
-        try:
-            return w.local_time(datetime.fromisoformat(value), tz)
-        except ValueError:
-            return value
-    if key == "status" and isinstance(value, str):
-        return w.status(value)
-    return "—" if value is None else str(value)

@@ -29,11 +29,17 @@ def is_listed_member(request: Request, viewer: Viewer, directory: Directory) -> 
     return any(directory.listing(parties, user) for user in viewer.chat_ids)
 
 
+def audience(request: Request, viewer: Viewer, office: str | None,
+             directory: Directory) -> Audience:
+    """The viewer's standing on ``request`` as the visibility policy takes it: the board, for
+    ``office`` (the party office whose board is open), listed member of a party or not."""
+    return Audience(Place.BOARD, office, member=is_listed_member(request, viewer, directory))
+
+
 def field_shown(request: Request, viewer: Viewer, field: str, *, directory: Directory) -> bool:
     """May ``viewer`` see ``field`` of ``request``? Nothing of a request between other
     offices; a confidential request's substance only for the parties' listed members."""
     office = next((o for o in viewer.offices if request.is_party(o)), None)
     if office is None:
         return False
-    member = is_listed_member(request, viewer, directory)
-    return shows(request, Audience(Place.BOARD, office, member=member), field)
+    return shows(request, audience(request, viewer, office, directory), field)

@@ -204,20 +204,35 @@ class Presenter:
     def history_line(self, request: Request, entry: Any, reader: Reader, now: datetime) -> str:
         moment = datetime.fromisoformat(entry.at)
         w = reader.words
+        shown = self.detail_items(request, entry.detail, reader)
+        action = self.action(entry.action, reader)
+        return w(m.HISTORY_LINE).format(when=w.when(moment, reader.tz, now), action=action,
+                                        actor=entry.actor) + (
+            f" · {', '.join(shown)}" if shown else "")
+
+
+    def detail_items(self, request: Request, detail: dict[str, Any],
+                     reader: Reader) -> list[str]:
+        """A history entry's detail for ``reader``, each key asked of the visibility policy
+        (shown, masked, or left out; an unknown key is substance, so it fails closed), in the
+        reader's language and zone. The summary is left out where it is shown: the card or
+        the page above the history carries it."""
+        w = reader.words
         shown = []
-        for key, value in sorted(entry.detail.items()):
+        for key, value in sorted(detail.items()):
             seen = visibility(request, reader.audience, key)
             if key == "summary" and seen is Shown.SHOWN:
-                continue  # the card above the history shows it
+                continue
             label = w(m.DETAIL_KEYS.get(key, key))
             if seen is Shown.SHOWN:
                 shown.append(w(m.DETAIL_ITEM).format(key=label, value=_value(key, value, reader)))
             elif seen is Shown.MASKED:
                 shown.append(w(m.DETAIL_ITEM).format(key=label, value=w(MASK)))
-        action = w(_ACTIONS.get(entry.action, entry.action))
-        return w(m.HISTORY_LINE).format(when=w.when(moment, reader.tz, now), action=action,
-                                        actor=entry.actor) + (
-            f" · {', '.join(shown)}" if shown else "")
+        return shown
+
+    def action(self, action: str, reader: Reader) -> str:
+        """A history action as stored (English) in the reader's language."""
+        return reader.words(_ACTIONS.get(action, action))
 
 
 #: History actions as stored (English) → their msgids.
