@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -62,6 +64,30 @@ def translator(language: str) -> gettext.NullTranslations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(buffer, domain=DOMAIN)
+
+
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z]{2})?$")
+
+
+def is_language(code: str) -> bool:
+    """A language code CLDR knows, written like ``de``, ``en`` or ``pt-BR``."""
+    if not _LANGUAGE_CODE.match(code):
+        return False
+    try:
+        Locale.parse(code.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return False
+    return True
+
+
+#: CLDR territories that are no state (groupings and private-use codes).
+_NOT_STATES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
+
+
+def is_country(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code CLDR names (``NL``, ``DE``, ``UA``…; ``XK`` for Kosovo)."""
+    return (len(code) == 2 and code.isalpha() and code.isupper() and code not in _NOT_STATES
+            and code in Locale("en").territories)
 
 
 class Words:
