@@ -360,6 +360,36 @@ async def test_counts_overdue_and_partners(board: Board) -> None:
         assert lines[2] == "ua-pgo,1,1,,,,,0,0"
 
 
+async def test_contacts_page_shows_what_who_says(board: Board) -> None:
+    """The partners' contacts page: every office's points of contact, state and holidays, as
+    ``who OFFICE`` says them in chat, for a signed-in user of a configured office."""
+    http = await board.sign_in("bojan")
+    async with http:
+        _, cases = await board.page(http, "/board/ba-spo/")
+        status, page = await board.page(http, "/board/ba-spo/contacts")
+        foreign, _ = await board.page(http, "/board/icc-otp/contacts")
+    assert 'href="/board/ba-spo/contacts"' in cases  # in the navigation
+    assert status == 200 and foreign == 404
+    assert "<h1>BA SPO: partners' contacts</h1>" in page
+    assert '<h2 id="office-icc-otp">ICC OTP (icc-otp)</h2>' in page
+    assert '<h2 id="office-ua-pgo">UA PGO (ua-pgo), Ukraine</h2>' in page
+    assert "<td>Alice Martin</td><td>liaison prosecutor</td>" in page
+    assert '<a href="tel:+31705550142">+31705550142</a>' in page
+    assert '<a href="mailto:alice.martin@icc-otp.example.org">' in page
+    assert "<td>English and French</td>" in page and "Accepts requests in: English and French." \
+        in page
+    # Monday 10:00 in Amsterdam, read in Sarajevo's zone (the same hour).
+    assert ('<p class="open">Local time Mon 2026-11-30 10:00 CET: open until Mon 2026-11-30 '
+            "17:30 CET (in 8 hours).</p>") in page
+    assert "Public holidays in the next 30 days: Fri 2026-12-25, Sat 2026-12-26" in page
+    assert "No instruments" not in page and "Instruments it receives (via:): eio" in page
+    anonymous = client()
+    async with anonymous:
+        response = await anonymous.get(board.base + "/board/ba-spo/contacts",
+                                       allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"].startswith(board.issuer.url)
+
+
 async def test_case_csv_hides_confidential_summaries_and_formulas(board: Board) -> None:
     await board.bot.exec("!liaison open ICC-01/14 to:ba-spo =HYPERLINK(\"x\")", user="alice",
                          room="icc")

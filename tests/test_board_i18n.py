@@ -37,13 +37,20 @@ async def test_a_french_office_sees_the_board_in_french(board: Board) -> None:
         _, case = await board.page(http, "/board/ba-spo/case?ref=ICC-01/14")
         _, card = await board.page(http, "/board/ba-spo/R-1")
         _, partners = await board.page(http, "/board/ba-spo/partners")
+        _, contacts = await board.page(http, "/board/ba-spo/contacts")
         _, filtered = await board.page(http, "/board/ba-spo/case?ref=ICC-01/14&status=closed")
         bad_status, bad = await board.page(http, "/board/ba-spo/case?ref=bad ref")
         other_status, other = await board.page(http, "/board/icc-otp/")
         csv_text = await (await http.get(board.base + "/board/ba-spo/case.csv?ref=ICC-01/14")
                           ).text()
-    for page in (cases, case, card, partners, filtered, bad, other):
+    for page in (cases, case, card, partners, contacts, filtered, bad, other):
         assert '<html lang="fr">' in page
+    text = _without_tags(contacts)
+    assert "BA SPO : contacts des partenaires" in text
+    assert "Nom Fonction Téléphone Courriel Messagerie Langues" in text
+    assert "UA PGO (ua-pgo), Ukraine" in text and "ukrainien et anglais" in text
+    assert "Heure locale lun. 30 nov. 2026, 10:00 CET : ouvert jusqu’à lun. 30 nov. 2026, " \
+        "17:30 CET" in text
     text = _without_tags(cases)
     assert "<title>BA SPO : affaires · liaisonbot</title>" in cases
     assert "BA SPO : affaires" in text and " 2 affaires " in text  # a plural

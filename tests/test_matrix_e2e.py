@@ -37,14 +37,17 @@ async def _partner(server: SynapseServer, name: str, tmp: Path, encrypted: bool 
 
 
 async def _two_offices(synapse: SynapseServer, tmp: Path, *, encrypted: bool = False,
-                       allowed: list[str] | None = None) -> tuple[Any, ...]:
+                       allowed: list[str] | None = None,
+                       ba: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """``ba``: more keys for the ba office (its contacts, …)."""
     bot = await register_bot(synapse)
     alice = await _partner(synapse, "alice", tmp, encrypted)
     bob = await _partner(synapse, "bob", tmp, encrypted)
     room_a = await alice.create_room("icc", encrypted=encrypted, invite=[bot.user_id])
     room_b = await bob.create_room("ba", encrypted=encrypted, invite=[bot.user_id])
     settings = settings_for(synapse, bot, tmp, allowed=allowed, offices=[
-        office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob.user_id])])
+        office("icc", room_a, [alice.user_id]), office("ba", room_b, [bob.user_id],
+                                                       **(ba or {}))])
     return bot, alice, bob, room_a, room_b, settings
 
 
@@ -131,6 +134,36 @@ async def test_restart_no_replay_and_missed_command_answered_once(
         assert sum("FIRST-1" in b for b in everything) == 1, everything
         assert sum("AFTER-2" in b for b in everything) == 1, everything
         assert not any("OLD-0" in b for b in everything), everything
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_who_answered_in_the_asking_room_only(synapse: SynapseServer, tmp_path: Path
+                                                    ) -> None:
+    contact = {"name": "Bojan Kovačević", "role": "liaison officer", "phone": "+38733555014",
+               "email": "bojan@spo.example.org", "languages": ["bs", "en"]}
+    bot, alice, bob, room_a, room_b, settings = await _two_offices(
+        synapse, tmp_path, ba={"contacts": [contact], "country": "BA"})
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await wait_joined(running.platform, room_b)
+            await alice.send_text(room_a, "!liaison who ba")
+            reply = await alice.wait_for_message(
+                room_a, _notice(lambda e: "Points of contact" in e.body), 20)
+            assert reply.body.splitlines()[0] == "BA (ba), Bosnia & Herzegovina"
+            assert "- Bojan Kovačević, liaison officer: +38733555014, bojan@spo.example.org; " \
+                "works in Bosnian and English" in reply.body
+            assert "<br>- Bojan Kovačević, liaison officer" in \
+                reply.source["content"]["formatted_body"]
+            assert reply.source["content"]["m.mentions"] == {}
+            # A positive barrier in ba's room: its own command is answered, and the contact
+            # details never went there.
+            await bob.send_text(room_b, "!liaison help who")
+            await bob.wait_for_message(room_b, _notice(lambda e: "who [OFFICE]" in e.body), 20)
+        assert not any("+38733555014" in b for b in await _bot_notices(bob, room_b,
+                                                                         bot.user_id))
     finally:
         await alice.close()
         await bob.close()

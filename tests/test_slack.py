@@ -275,6 +275,27 @@ async def test_payload_word_in_a_slash_command(tmp_path: Path) -> None:
         assert all(r.args["response_type"] == "ephemeral" for r in replies)
 
 
+async def test_who_is_answered_ephemerally_to_the_actor(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        status, _, _ = await bot.command("who spo", name="who")
+        assert status == 200
+        replies = await bot.slack.wait_for_call("response_url")
+        reply = replies[0].args
+        assert reply["name"] == "who" and reply["response_type"] == "ephemeral"
+        shown = all_text(reply)
+        assert "BA SPO (spo)" in shown and "Bojan Kovačević, liaison officer" in shown
+        assert "+38733555014" in shown and "slack:U0BOB" in shown and "Bosnian and English" \
+            in shown
+        assert "<@U0BOB>" not in shown  # a reference, never a ping
+        # A channel bound to no office is refused; nothing was posted anywhere.
+        await bot.command("who spo", channel="C0ELSEWHERE", name="unbound")
+        refused = await bot.slack.wait_for_call("response_url", count=2)
+        assert "not bound to any office" in refused[1].args["text"]
+        assert "+38733555014" not in all_text(refused[1].args)
+        await bot.settled()
+        assert bot.slack.calls("chat.postMessage") == []
+
+
 async def test_two_workspaces(tmp_path: Path) -> None:
     async with FakeSlack() as slack:
         slack.add_team(T2, "xoxb-two", "U2BOT", "B2BOT")

@@ -46,7 +46,10 @@ def settings_dict(db: Path, base_url: str, *, mode: str = "http",
             "slack": {"enabled": True, "mode": mode, "api_base_url": base_url},
             "offices": [
                 {**office, "slug": "icc", "name": "ICC OTP", "rooms": ["slack:C0ICC"]},
-                {**office, "slug": "spo", "name": "BA SPO", "rooms": [spo_room]},
+                {**office, "slug": "spo", "name": "BA SPO", "rooms": [spo_room],
+                 "contacts": [{"name": "Bojan Kovačević", "role": "liaison officer",
+                               "user": "slack:U0BOB", "phone": "+38733555014",
+                               "languages": ["bs", "en"]}]},
                 {**office, "slug": "desk", "name": "Console desk", "rooms": ["console:desk"]}]}
 
 

@@ -3,11 +3,13 @@ problem (file, key, why); secrets come only from the environment."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,9 @@ from liaisonbot.domain.calendar import BusinessCalendar, parse_working_days, par
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration, parse_duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument
-from liaisonbot.domain.model import Kind, Office, Policy
+from liaisonbot.domain.model import Contact, Kind, Office, Policy
 from liaisonbot.domain.refs import is_room_ref, is_user_ref
-from liaisonbot.service.i18n import languages
+from liaisonbot.service.i18n import is_country, is_language, languages
 
 DEFAULT_PATH = "config/liaisonbot.toml"
 ENV_PATH = "LIAISONBOT_CONFIG"
@@ -128,11 +130,8 @@ def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
     base = Policy()
     due = dict(base.due)
     for kind, raw in (data.get("due") or {}).items():
-        if kind not in _POLICY_KINDS:
-            problems.add(f"policy.due.{kind}", "unknown kind; use one of "
-                         + ", ".join(sorted(_POLICY_KINDS)))
-            continue
-        due[kind] = _duration(raw, f"policy.due.{kind}", problems)
+        if kind in _POLICY_KINDS:  # another name is an unknown kind (``_unknown_keys``)
+            due[kind] = _duration(raw, f"policy.due.{kind}", problems)
     nudges = data.get("nudges") or {}
     offsets = tuple(_duration(raw, f"policy.nudges.after_due[{i}]", problems)
                     for i, raw in enumerate(nudges.get("after_due", ["0bd", "2bd", "5bd", "10bd"])))
@@ -164,9 +163,6 @@ def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
             continue
         if not slug.replace("-", "").replace("_", "").isalnum() or slug != slug.lower():
             problems.add(key, "needs a lower-case name like eio")
-        for name in raw:
-            if name not in _INSTRUMENT_KEYS:
-                problems.add(f"{key}.{name}", "unknown key; known: " + ", ".join(_INSTRUMENT_KEYS))
         source = str(raw.get("source", "")).strip() or _cited_in(str(raw.get("name", "")))
         if not str(raw.get("name", "")).strip():
             problems.add(f"{key}.name", "is required (the instrument's display name)")
@@ -265,13 +261,8 @@ def _office(data: dict[str, Any], i: int, problems: _Problems) -> Office | None:
                          "matrix:!abc:example.org or console:name")
     if not rooms:
         problems.add(f"{key}.rooms", "an office needs at least one room")
-    people = {}
-    for field_name in ("members", "escalation"):
-        people[field_name] = tuple(str(u) for u in data.get(field_name, []))
-        for user in people[field_name]:
-            if not is_user_ref(user):
-                problems.add(f"{key}.{field_name}", f"{user!r} is not a user like slack:U123ABC, "
-                             "matrix:@alice:example.org or console:alice")
+    people = {field_name: _users(data.get(field_name, []), f"{key}.{field_name}", problems)
+              for field_name in ("members", "escalation", "on_call")}
     language = str(data.get("language", "en"))
     if language not in languages():
         problems.add(f"{key}.language", f"no catalog for language {language!r} (known: "
@@ -283,7 +274,92 @@ def _office(data: dict[str, Any], i: int, problems: _Problems) -> Office | None:
                                                      problems))
     return Office(slug=slug, name=str(data.get("name") or slug), calendar=calendar, rooms=rooms,
                   members=people["members"], escalation=people["escalation"],
-                  language=language)
+                  language=language, on_call=people["on_call"],
+                  contacts=_contacts(data.get("contacts"), f"{key}.contacts", problems),
+                  country=_country(data.get("country"), f"{key}.country", problems),
+                  accepts_languages=_languages(data.get("accepts_languages"),
+                                               f"{key}.accepts_languages", problems))
+
+
+_NOT_A_USER = "is not a user like slack:U123ABC, matrix:@alice:example.org or console:alice"
+#: A phone number in E.164 form: ``+``, a country code and at most 15 digits in all.
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTACT_FORM = ('a list of tables like { name = "…", role = "…", phone = "+31…", '
+                 'languages = ["en"] }')
+
+
+def _users(raw: Any, key: str, problems: _Problems) -> tuple[str, ...]:
+    """A list of user references (``members``, ``escalation``, ``on_call``)."""
+    if not isinstance(raw, list):
+        problems.add(key, 'needs a list of users like ["matrix:@alice:example.org"]')
+        return ()
+    users = tuple(str(u) for u in raw)
+    for user in users:
+        if not is_user_ref(user):
+            problems.add(key, f"{user!r} {_NOT_A_USER}")
+    return tuple(u for u in users if is_user_ref(u))
+
+
+def _languages(raw: Any, key: str, problems: _Problems) -> tuple[str, ...]:
+    """A non-empty list of language codes (``de``, ``en``, ``pt-BR``); None: not given."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        problems.add(key, 'needs a list of language codes like ["de", "en"]')
+        return ()
+    codes = tuple(str(code) for code in raw)
+    for code in codes:
+        if not is_language(code):
+            problems.add(key, f"{code!r} is not a language code like de, en or fr")
+    return tuple(code for code in codes if is_language(code))
+
+
+def _country(raw: Any, key: str, problems: _Problems) -> str | None:
+    if raw is None:
+        return None
+    if not is_country(str(raw)):
+        problems.add(key, f"{raw!r} is not an ISO 3166-1 alpha-2 country code like NL "
+                     "(omit it for an international body)")
+        return None
+    return str(raw)
+
+
+def _contacts(raw: Any, key: str, problems: _Problems) -> tuple[Contact, ...]:
+    """``contacts = [{ name, role, user?, phone?, email?, languages }]``: each needs a name, a
+    role, the languages they work in, and one way to reach them at least."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        problems.add(key, _CONTACT_FORM)
+        return ()
+    return tuple(_contact(item, f"{key}[{i}]", problems) for i, item in enumerate(raw))
+
+
+def _contact(data: dict[str, Any], key: str, problems: _Problems) -> Contact:
+    name, role = str(data.get("name", "")).strip(), str(data.get("role", "")).strip()
+    if not name:
+        problems.add(f"{key}.name", "is required (the person's name)")
+    if not role:
+        problems.add(f"{key}.role", "is required (their role, like liaison prosecutor)")
+    user, phone, email = (str(data[k]) if data.get(k) is not None else None
+                          for k in ("user", "phone", "email"))
+    if user is not None and not is_user_ref(user):
+        problems.add(f"{key}.user", f"{user!r} {_NOT_A_USER}")
+    if phone is not None and not _E164.match(phone):
+        problems.add(f"{key}.phone", f"{phone!r} is not a phone number in E.164 form "
+                     "(+ and digits only, like +31701234567)")
+    if email is not None and not _EMAIL.match(email):
+        problems.add(f"{key}.email", f"{email!r} is not an email address like "
+                     "liaison@example.org")
+    if not (user or phone or email):
+        problems.add(key, "gives no way to reach them: add a user, phone or email")
+    languages_ = _languages(data.get("languages"), f"{key}.languages", problems)
+    if "languages" not in data:
+        problems.add(f"{key}.languages", 'is required (the languages they work in, like '
+                     '["en", "fr"])')
+    return Contact(name=name, role=role, user=user, phone=phone, email=email,
+                   languages=languages_)
 
 
 def _listen(raw: str, problems: _Problems) -> tuple[str, int]:
@@ -368,11 +444,6 @@ def _url_ok(url: str) -> bool:
 
 def _web(raw: dict[str, Any], problems: _Problems) -> WebSettings:
     enabled = bool(raw.get("enabled", bool(raw)))
-    known = {"enabled", "base_url", "oidc_issuer", "client_id", "office_claim", "member_claim",
-             "scope", "token_auth", "session_minutes"}
-    for key in raw:
-        if key not in known:
-            problems.add(f"web.{key}", "unknown key; known: " + ", ".join(sorted(known)))
     minutes = raw.get("session_minutes", 60)
     web = WebSettings(
         enabled=enabled, base_url=str(raw.get("base_url", "")).rstrip("/"),
@@ -426,13 +497,96 @@ def _fernet_key(key: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _Table:
+    """A table's known keys, each with the schema of its value (None: a plain value)."""
+
+    keys: Mapping[str, _Schema]
+    noun: str = "key"
+
+
+@dataclass(frozen=True)
+class _Each:
+    """A table of names the file chooses (``[instruments.NAME]``), each of one schema."""
+
+    item: _Schema
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """An array of tables (``[[offices]]``, ``contacts``), each of one schema."""
+
+    item: _Schema
+
+
+_Schema = _Table | _Each | _Rows | None
+
+
+def _plain(*names: str, noun: str = "key") -> _Table:
+    return _Table(dict.fromkeys(names), noun)
+
+
+_CONTACT_KEYS = ("name", "role", "user", "phone", "email", "languages")
+_OFFICE_KEYS: dict[str, _Schema] = {
+    **dict.fromkeys(("slug", "name", "timezone", "working_hours", "working_days", "holidays",
+                     "language", "country", "accepts_languages", "on_call", "rooms",
+                     "members", "escalation")),
+    "contacts": _Rows(_plain(*_CONTACT_KEYS))}
+#: Every table the file may hold, and what each knows: an unknown key anywhere is a problem
+#: (``check-config`` names it with the nearest known one; ``run`` refuses to start).
+SCHEMA = _Table({
+    "database": _plain("url"),
+    "http": _plain("listen"),
+    "slack": _plain(*(f.name for f in fields(SlackSettings))),
+    "matrix": _plain(*(f.name for f in fields(MatrixSettings))),
+    "policy": _Table({"ack_within": None, "due": _plain(*sorted(_POLICY_KINDS), noun="kind"),
+                      "nudges": _plain("after_due", "escalate_from")}),
+    "reports": _plain("weekly"),
+    "instruments": _Each(_plain(*_INSTRUMENT_KEYS)),
+    "web": _plain(*(f.name for f in fields(WebSettings)
+                    if f.name not in ("client_secret", "session_key"))),
+    "offices": _Rows(_Table(_OFFICE_KEYS)),
+}, noun="section")
+
+
+def _unknown_keys(value: Any, schema: _Schema, key: str, problems: _Problems) -> None:
+    """Name every key ``schema`` does not know, with the nearest known one. Values of the
+    wrong shape are left to their own parser, which says what it needs."""
+    if isinstance(schema, _Rows):
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            _unknown_keys(item, schema.item, f"{key}[{i}]", problems)
+    elif isinstance(schema, _Each) and isinstance(value, dict):
+        for name, item in value.items():
+            _unknown_keys(item, schema.item, f"{key}.{name}", problems)
+    elif isinstance(schema, _Table) and isinstance(value, dict):
+        for name, item in value.items():
+            at = f"{key}.{name}" if key else name
+            if name in schema.keys:
+                _unknown_keys(item, schema.keys[name], at, problems)
+            else:
+                problems.add(at, _unknown(name, schema))
+
+
+def _unknown(name: str, table: _Table) -> str:
+    """``unknown key; did you mean working_hours?`` (or the known keys when none is near)."""
+    known = list(table.keys)
+    near = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    if near:
+        return f"unknown {table.noun}; did you mean {near[0]}?"
+    return f"unknown {table.noun}; known: {', '.join(sorted(known))}"
+
+
+def unknown_keys(data: dict[str, Any]) -> list[str]:
+    """Every key of ``data`` (a config, or part of one from its top) that no table knows, as
+    ``key: why`` problems naming the nearest known key."""
+    problems = _Problems()
+    _unknown_keys(data, SCHEMA, "", problems)
+    return problems.items
+
+
 def parse(data: dict[str, Any], path: str) -> Settings:
     problems = _Problems()
-    known = {"database", "http", "slack", "matrix", "policy", "offices", "reports",
-             "instruments", "web"}
-    for key in data:
-        if key not in known:
-            problems.add(key, "unknown section; known: " + ", ".join(sorted(known)))
+    problems.items.extend(unknown_keys(data))
     file_url = str((data.get("database") or {}).get("url", "sqlite+aiosqlite:///var/liaisonbot.db"))
     if urlsplit(file_url).password:
         problems.add("database.url", "holds a password; secrets stay out of the file: set "
@@ -443,8 +597,11 @@ def parse(data: dict[str, Any], path: str) -> Settings:
     listen = _listen(str((data.get("http") or {}).get("listen", "127.0.0.1:3000")), problems)
     policy = _policy(data.get("policy") or {}, problems)
     instruments = _instruments(data.get("instruments") or {}, problems)
-    offices = [o for i, raw in enumerate(data.get("offices") or [])
-               if (o := _office(raw, i, problems))]
+    raw_offices = data.get("offices") or []
+    if not isinstance(raw_offices, list) or not all(isinstance(o, dict) for o in raw_offices):
+        problems.add("offices", "write each office as an [[offices]] table")
+        raw_offices = []
+    offices = [o for i, raw in enumerate(raw_offices) if (o := _office(raw, i, problems))]
     if not offices:
         problems.add("offices", "at least one [[offices]] entry is needed")
     _check_rooms(offices, problems)

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 
 VERBS = ("help", "open", "list", "overdue", "show", "ack", "answer", "close", "reopen",
-         "decline", "withdraw", "extend", "assign", "snooze")
+         "decline", "withdraw", "extend", "assign", "snooze", "who")
 OFFICES = ("ba-spo", "icc-otp", "ua-pgo", "nowhere", "BA-SPO", "")
 KINDS = ("mla", "evidence", "information", "witness", "surrender", "assets", "other", "MLA",
          "bogus", "")
@@ -129,6 +129,12 @@ class Generator:
     def _assign(self) -> str:
         return " ".join(p for p in (self.pick(IDS), self.pick(USERS),
                                     "" if self.r.random() < 0.9 else "x") if p)
+
+    def _who(self) -> str:
+        if self.r.random() < 0.3:
+            return ""
+        office = self.pick(OFFICES) if self.r.random() < 0.8 else self.pick(INJECTIONS)
+        return office + ("" if self.r.random() < 0.9 else " " + self.words(1, 2))
 
     # ----------------------------------------------------------------- console lines
 

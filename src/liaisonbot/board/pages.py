@@ -22,10 +22,12 @@ from liaisonbot.board.oidc import CALLBACK_PATH, IssuerUnreachable, OidcClient, 
 from liaisonbot.board.session import LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, Sealer
 from liaisonbot.board.visible import Viewer, audience, field_shown
 from liaisonbot.config import WebSettings
+from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, Office, Request, Status
 from liaisonbot.domain.refs import is_case_ref
 from liaisonbot.domain.timefmt import local_time
+from liaisonbot.domain.visibility import Audience, Place
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, translator, words
 from liaisonbot.service.ports import Clock
@@ -109,7 +111,8 @@ class Board:
                               ("/case", self._case), ("/case.csv", self._case_csv),
                               (r"/R-{rid:\d+}", self._request),
                               ("/partners", self._partners),
-                              ("/partners.csv", self._partners_csv)):
+                              ("/partners.csv", self._partners_csv),
+                              ("/contacts", self._contacts)):
             r.add_get("/board/{office}" + path, self._guarded(handler))
 
     def _headers(self, response: web.StreamResponse) -> web.StreamResponse:
@@ -445,6 +448,19 @@ class Board:
         chart = partner_chart(rows, self.directory.name, words(office.language))
         return self._html("partners.html", **self._context(viewer, office, rows=rows,
                                                              chart=chart))
+
+    async def _contacts(self, request: web.Request, viewer: Viewer,
+                        office: Office) -> web.StreamResponse:
+        """Every office's points of contact, as ``who OFFICE`` tells them in chat, for a
+        signed-in user of ``office`` (a configured office: ``_guarded``), in its language and
+        zone. No CSV: contact details stay on the page."""
+        now, present = self.clock.now(), Presenter(self.directory)
+        reader = Reader(Audience(Place.BOARD, office.slug), office.calendar.tz.key,
+                        office.language)
+        desks = [at_desk(self.directory, o, now) for o in self.directory.offices]
+        return self._html("contacts.html", **self._context(
+            viewer, office, desks=desks, reader=reader, present=present,
+            no_contacts=reader.words(m.WHO_NO_CONTACTS)))
 
     async def _partners_csv(self, request: web.Request, viewer: Viewer,
                             office: Office) -> web.StreamResponse:

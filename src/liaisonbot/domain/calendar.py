@@ -72,6 +72,11 @@ class BusinessCalendar:
             return self.opening(today)
         return self.opening(self.next_business_day(today))
 
+    def holidays_within(self, day: date, days: int) -> tuple[date, ...]:
+        """The public holidays from ``day`` through the ``days`` days after it, in order."""
+        span = (day + timedelta(days=i) for i in range(days + 1))
+        return tuple(d for d in span if self.is_holiday(d))
+
     def add_business_days(self, day: date, count: int) -> date:
         """The ``count``-th business day after ``day`` (``day`` itself when count is 0)."""
         current = day

@@ -87,5 +87,12 @@ class Assign:
     user: str
 
 
+@dataclass(frozen=True)
+class Who:
+    """An office's points of contact (``who OFFICE``), or every office's status (``who``)."""
+
+    office: str | None = None
+
+
 Command = (Help | OpenRequest | ListCase | ListOverdue | Show | Transition | Extend | Snooze
-           | Assign)
+           | Assign | Who)

@@ -67,6 +67,12 @@ class Directory:
         return self.bound_room(room) is not None or any(o.is_member(inviter)
                                                         for o in self.offices)
 
+    def receivable(self, office: Office) -> tuple[Instrument, ...]:
+        """The instruments ``office`` can receive requests under, in the config's order.
+        Every configured instrument for now: instruments carry no ``scope`` yet (the EU-only
+        ones will be filtered here by the office's ``country`` when they do)."""
+        return tuple(self.instruments.values())
+
     def name(self, slug: str) -> str:
         office = self.office(slug)
         return office.name if office else slug

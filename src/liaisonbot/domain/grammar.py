@@ -23,6 +23,7 @@ from liaisonbot.domain.commands import (
     Show,
     Snooze,
     Transition,
+    Who,
 )
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
@@ -56,6 +57,7 @@ USAGE: dict[str, str] = {
     "withdraw": "withdraw R-n [REASON]",
     "extend": "extend R-n DUE REASON",
     "assign": "assign R-n USER",
+    "who": "who [OFFICE]",
     "snooze": "snooze R-n DUE REASON",
     "incomplete": "incomplete R-n WHAT IS MISSING",
     "complete": "complete R-n TEXT",
@@ -311,10 +313,16 @@ def _assign(verb: str, args: list[Token]) -> Command:
     return Assign(number, user)
 
 
+def _who(verb: str, args: list[Token]) -> Command:
+    if len(args) > 1:
+        raise usage_error(verb, N_("Name one office, or none for all of them."))
+    return Who(args[0].text.lower() if args else None)
+
+
 _PARSERS = {
     "help": _help, "open": _open, "list": _list, "overdue": _overdue, "show": _show,
     "ack": _transition, "answer": _transition, "close": _transition, "reopen": _transition,
     "decline": _transition, "withdraw": _transition, "extend": _extend_or_snooze,
     "snooze": _extend_or_snooze, "assign": _assign, "incomplete": _transition,
-    "complete": _transition,
+    "complete": _transition, "who": _who,
 }

@@ -50,6 +50,20 @@ PENDING_OR_PAUSED = PENDING | {Status.INCOMPLETE}
 
 
 @dataclass(frozen=True)
+class Contact:
+    """A point of contact at an office (``[[offices]] contacts``): who, in what role, how to
+    reach them (a chat user, an E.164 phone number, an email address) and the languages they
+    work in (language codes such as ``de``)."""
+
+    name: str
+    role: str
+    languages: tuple[str, ...] = ()
+    user: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class Office:
     """A partner office: where it talks (rooms), who may act for it, and when it works."""
 
@@ -60,6 +74,23 @@ class Office:
     members: tuple[str, ...] = ()
     escalation: tuple[str, ...] = ()
     language: str = "en"  # what the bot speaks in its rooms and to its members
+    #: Its points of contact, as partners are told them (``who OFFICE``, the board).
+    contacts: tuple[Contact, ...] = ()
+    #: Users reachable around the clock (user references).
+    on_call: tuple[str, ...] = ()
+    #: ISO 3166-1 alpha-2 code of its state; None for an international body.
+    country: str | None = None
+    #: The languages it accepts requests in (language codes); its ``language`` when unset.
+    accepts_languages: tuple[str, ...] = ()
+
+    @property
+    def request_languages(self) -> tuple[str, ...]:
+        """The languages it accepts requests in (its own ``language`` when none are listed)."""
+        return self.accepts_languages or (self.language,)
+
+    def contact_for(self, user: str) -> Contact | None:
+        """The contact whose chat user is ``user`` (``refs.same_user``), if any."""
+        return next((c for c in self.contacts if same_user(c.user, user)), None)
 
     def may_act(self, user: str) -> bool:
         """With no member list, anyone in the office's rooms acts for it."""

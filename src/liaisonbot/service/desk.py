@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.audit import utc_text
 from liaisonbot.domain.cards import Card, Post
+from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
 from liaisonbot.domain.model import (
@@ -376,6 +377,8 @@ class Desk:
             return await self._list(ctx, office, command)
         if isinstance(command, c.ListOverdue):
             return await self._overdue(ctx, office)
+        if isinstance(command, c.Who):
+            return self._who(ctx, command)
         request = await self._visible(ctx, office, command.request_id)
         if isinstance(command, c.Show):
             return await self._show(ctx, office, request)
@@ -602,6 +605,21 @@ class Desk:
             requests += sorted(waiting, key=lambda r: r.id)
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
+
+    def _who(self, ctx: _Ctx, cmd: c.Who) -> Outcome:
+        """Points of contact: read-only, answered to the actor like ``show`` (contact details
+        reach members of configured offices only: ``_acting_office`` let them through)."""
+        if cmd.office is None:
+            desks = [at_desk(self.directory, o, ctx.now) for o in self.directory.offices]
+            return Outcome(self._text(ctx, "reply", self.present.who_all(desks, ctx.reader)),
+                           verb="who")
+        office = self.directory.office(cmd.office)
+        if office is None:
+            raise Refusal(m.WHO_UNKNOWN, slug=echo(cmd.office),
+                          known=", ".join(o.slug for o in self.directory.offices))
+        desk = at_desk(self.directory, office, ctx.now)
+        return Outcome(self._text(ctx, "reply", self.present.who(desk, ctx.reader)),
+                       verb="who")
 
     def _cards(self, ctx: _Ctx, requests: list[Request]) -> tuple[Card, ...]:
         audience = ctx.reader.audience

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import gettext
 import io
-from datetime import datetime, timedelta
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_timedelta
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_timedelta
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -64,6 +68,30 @@ def translator(language: str) -> gettext.NullTranslations:
     return Translations(buffer, domain=DOMAIN)
 
 
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z]{2})?$")
+
+
+def is_language(code: str) -> bool:
+    """A language code CLDR knows, written like ``de``, ``en`` or ``pt-BR``."""
+    if not _LANGUAGE_CODE.match(code):
+        return False
+    try:
+        Locale.parse(code.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return False
+    return True
+
+
+#: CLDR territories that are no state (groupings and private-use codes).
+_NOT_STATES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
+
+
+def is_country(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code CLDR names (``NL``, ``DE``, ``UA``…; ``XK`` for Kosovo)."""
+    return (len(code) == 2 and code.isalpha() and code.isupper() and code not in _NOT_STATES
+            and code in Locale("en").territories)
+
+
 class Words:
     """One language's words, dates and numbers (``words(language)`` caches one each)."""
 
@@ -106,6 +134,24 @@ class Words:
     def local_time(self, moment: datetime, tz: str) -> str:
         """``Wed 2026-12-30 17:30 CET`` (en), ``mer. 30 déc. 2026, 17:30 CET`` (fr)…"""
         return _local_time(self.babel_locale, self(m.DATE_TIME), moment, tz)
+
+    def weekday_time(self, moment: datetime, tz: str) -> str:
+        """``Fri 19:00 CET`` (en), ``ven. 19:00 CET`` (fr)…: a wall clock this week."""
+        return _local_time(self.babel_locale, self(m.WEEKDAY_TIME), moment, tz)
+
+    def day(self, day: date) -> str:
+        """``Fri 2026-12-25`` (en), ``ven. 25 déc. 2026`` (fr)…"""
+        return format_date(day, self(m.DATE_ONLY), locale=self.babel_locale)
+
+    def language_names(self, codes: Iterable[str]) -> str:
+        """Languages by their names in this language, as a list: ``German and English``,
+        ``allemand et anglais``…; a code Babel does not know stays as written."""
+        return format_list([_language_name(self.babel_locale, code) for code in codes],
+                           locale=self.babel_locale)
+
+    def country_name(self, code: str) -> str:
+        """``DE`` → ``Germany``, ``Allemagne``, ``Німеччина``…"""
+        return Locale.parse(self.babel_locale).territories.get(code, code)
 
     def relative(self, moment: datetime, now: datetime) -> str:
         """``in 5 days`` / ``5 days ago`` (days from 1.5 days, hours from 1.5 hours, else
@@ -156,6 +202,14 @@ def _local_time(babel_locale: str, pattern: str, moment: datetime, tz: str) -> s
     local = moment.astimezone(zone)
     text = format_datetime(local, pattern, tzinfo=zone, locale=babel_locale)
     return f"{text} {local.tzname() or tz}"
+
+
+@lru_cache(maxsize=1024)
+def _language_name(babel_locale: str, code: str) -> str:
+    try:
+        return Locale.parse(code.replace("-", "_")).get_display_name(babel_locale) or code
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 @lru_cache(maxsize=4096)

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from liaisonbot.domain.cards import Card, Post
+from liaisonbot.domain.contacts import HOLIDAY_HORIZON_DAYS, AtDesk, OnCall
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.followups import business_days_late
-from liaisonbot.domain.model import Office, Request
+from liaisonbot.domain.model import Contact, Office, Request
 from liaisonbot.domain.refs import distinct_users
 from liaisonbot.domain.visibility import Audience, Place, Shown, shows, visibility
 from liaisonbot.service import clocks as legal
@@ -194,6 +195,95 @@ class Presenter:
         return w(m.OVERDUE_TITLE).format(office=office.name,
                                          requests=w.count(m.N_REQUESTS, count))
 
+    # ------------------------------------------------------------------ points of contact
+
+    def who(self, desk: AtDesk, reader: Reader) -> str:
+        """``who OFFICE``: the office's contacts, on-call users, languages, local time and
+        state (openings in the reader's zone), holidays ahead and instruments."""
+        w = reader.words
+        lines = [self.who_title(desk, reader), self.who_state(desk, reader),
+                 self.who_accepts(desk, reader)]
+        if desk.contacts:
+            lines.append(w(m.WHO_CONTACTS))
+            lines.extend(self.contact_line(contact, reader) for contact in desk.contacts)
+        else:
+            lines.append(w(m.WHO_NO_CONTACTS))
+        if desk.on_call:
+            lines.append(self.who_on_call(desk, reader))
+        lines += [self.who_holidays(desk, reader), self.who_instruments(desk, reader)]
+        return "\n".join(lines)
+
+    def who_all(self, desks: list[AtDesk], reader: Reader) -> str:
+        """``who``: one line per office, its wall clock and whether it is open (until when,
+        or its next opening in the reader's zone)."""
+        w = reader.words
+        lines = [w(m.WHO_ALL_TITLE)]
+        for desk in desks:
+            office = desk.office
+            local = w.weekday_time(desk.now, _tz(office))
+            if desk.closes_at is not None:
+                lines.append(w(m.WHO_ALL_OPEN).format(
+                    office=office.name, slug=office.slug, local=local,
+                    closes=w.when(desk.closes_at, reader.tz, desk.now)))
+            elif desk.opens_at is not None:
+                lines.append(w(m.WHO_ALL_CLOSED).format(
+                    office=office.name, slug=office.slug, local=local,
+                    opens=w.when(desk.opens_at, reader.tz, desk.now)))
+        lines.append(w(m.WHO_ALL_TAIL))
+        return "\n".join(lines)
+
+    # The parts of ``who``, each a sentence the board's contacts page shows too.
+
+    def who_title(self, desk: AtDesk, reader: Reader) -> str:
+        w, office = reader.words, desk.office
+        if office.country:
+            return w(m.WHO_TITLE_COUNTRY).format(office=office.name, slug=office.slug,
+                                                 country=w.country_name(office.country))
+        return w(m.WHO_TITLE).format(office=office.name, slug=office.slug)
+
+    def who_state(self, desk: AtDesk, reader: Reader) -> str:
+        """Its wall clock, open or closed, and until when or its next opening (the reader's
+        zone)."""
+        w = reader.words
+        local = w.local_time(desk.now, _tz(desk.office))
+        if desk.closes_at is not None:
+            return w(m.WHO_OPEN).format(local=local,
+                                        closes=w.when(desk.closes_at, reader.tz, desk.now))
+        assert desk.opens_at is not None
+        template = m.WHO_CLOSED_HOLIDAY if desk.holiday_today else m.WHO_CLOSED
+        return w(template).format(local=local, opens=w.when(desk.opens_at, reader.tz,
+                                                            desk.now))
+
+    def who_accepts(self, desk: AtDesk, reader: Reader) -> str:
+        w = reader.words
+        return w(m.WHO_ACCEPTS).format(
+            languages=w.language_names(desk.office.request_languages))
+
+    def contact_line(self, contact: Contact, reader: Reader) -> str:
+        """``- Name, role: +49…, mail, matrix:@…; works in German and English``."""
+        w = reader.words
+        reach = ", ".join(x for x in (contact.phone, contact.email, contact.user) if x)
+        return w(m.WHO_CONTACT).format(name=contact.name, role=contact.role, reach=reach,
+                                       languages=w.language_names(contact.languages))
+
+    def who_on_call(self, desk: AtDesk, reader: Reader) -> str:
+        return reader.words(m.WHO_ON_CALL).format(
+            people=", ".join(on_call_name(person) for person in desk.on_call))
+
+    def who_holidays(self, desk: AtDesk, reader: Reader) -> str:
+        w = reader.words
+        span = w.count(m.WHO_NEXT_DAYS, HOLIDAY_HORIZON_DAYS)
+        if not desk.holidays:
+            return w(m.WHO_NO_HOLIDAYS).format(span=span)
+        return w(m.WHO_HOLIDAYS).format(span=span, dates=", ".join(map(w.day, desk.holidays)))
+
+    def who_instruments(self, desk: AtDesk, reader: Reader) -> str:
+        w = reader.words
+        if not desk.instruments:
+            return w(m.WHO_NO_INSTRUMENTS)
+        return w(m.WHO_INSTRUMENTS).format(instruments=", ".join(
+            instrument_name(i.slug, i.label) for i in desk.instruments))
+
     # ------------------------------------------------------------------ history
 
     def history_lines(self, request: Request, entries: list[Any], reader: Reader,
@@ -237,6 +327,16 @@ class Presenter:
 
 #: History actions as stored (English) → their msgids.
 _ACTIONS = {**m.HISTORY_ACTIONS, **{v: v for v in m.STATUS_VERB.values()}}
+
+
+def on_call_name(person: OnCall) -> str:
+    """An on-call user: ``Name (user)`` when a contact names them, else the user."""
+    return f"{person.contact.name} ({person.user})" if person.contact else person.user
+
+
+def instrument_name(slug: str, label: str) -> str:
+    """``eio (EIO)``: the word typed after ``via:``, and its label when that differs."""
+    return slug if label.lower() == slug.lower() else f"{slug} ({label})"
 
 
 def _tz(office: Office | None) -> str:
