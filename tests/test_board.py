@@ -238,6 +238,37 @@ async def test_the_session_expires_and_logout_ends_it(board: Board) -> None:
         assert other.status == 403
 
 
+
+async def test_logout_revokes_the_session_on_the_server_and_needs_the_board_s_origin(
+        any_board: Board) -> None:
+    """A copied session cookie is over once its session logged out (the id is revoked in
+    the database, so every replica knows); a logout with no Origin is refused unless the
+    browser says ``Sec-Fetch-Site: same-origin``. Issue 22, item 5 (security findings)."""
+    from liaisonbot.board.session import SESSION_COOKIE
+
+    board = any_board
+    http = await board.sign_in("alice")
+    async with http:
+        saved = next(c.value for c in http.cookie_jar if c.key == SESSION_COOKIE)
+        assert (await board.page(http, "/board/icc-otp/"))[0] == 200
+        for headers in ({}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                        {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}):
+            refused = await http.post(board.base + "/board/logout", allow_redirects=False,
+                                      headers=headers)
+            assert refused.status == 403, headers
+        assert (await board.page(http, "/board/icc-otp/"))[0] == 200  # still signed in
+        done = await http.post(board.base + "/board/logout", allow_redirects=False,
+                               headers={"Sec-Fetch-Site": "same-origin"})
+        assert done.status == 303
+    async with client() as thief:  # the cookie copied before the logout, sent again
+        replayed = await thief.get(board.base + "/board/icc-otp/", allow_redirects=False,
+                                   cookies={SESSION_COOKIE: saved})
+        assert replayed.status == 302  # to the issuer: no session
+        assert replayed.headers["Location"].startswith(board.issuer.url)
+    async with await board.sign_in("alice") as again:  # a new sign-in is a new session
+        assert (await board.page(again, "/board/icc-otp/"))[0] == 200
+
+
 async def test_headers_on_data_pages(board: Board) -> None:
     http = await board.sign_in("alice")
     async with http:

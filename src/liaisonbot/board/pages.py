@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -77,6 +78,10 @@ def _csv_cell(value: Any) -> Any:
     """Neutralise spreadsheet formulas in user text (CSV injection)."""
     return f"'{value}" if isinstance(value, str) and value and value[0] in "=+-@\t\r" \
         else value
+
+
+#: ``kv_state`` key prefix of the session ids logged out (kept a day: longer than a session).
+REVOKED = "board:revoked:"
 
 
 class Board:
@@ -164,10 +169,16 @@ class Board:
 
     # ------------------------------------------------------------------ sign-in
 
-    def viewer(self, request: web.Request) -> Viewer | None:
+    async def viewer(self, request: web.Request) -> Viewer | None:
+        """The signed-in viewer, or None: no session cookie, a forged, changed or expired
+        one, one without a session id (sealed before sessions had one) or one logged out
+        (its id revoked on the server, so a copied cookie is over too)."""
         data = self.sealer.open(request.cookies.get(SESSION_COOKIE), self.lifetime)
-        if data is None:
+        if data is None or not isinstance(data.get("sid"), str):
             return None
+        async with self.uow(read_only=True) as tx:
+            if await tx.state.get(REVOKED + data["sid"]) is not None:
+                return None
         known = [o.slug for o in self.directory.offices]
         offices = tuple(slug for slug in known if slug in _listed(data.get("offices")))
         return Viewer(subject=str(data.get("sub", "")), offices=offices,
@@ -204,7 +215,7 @@ class Board:
         except SignInError as error:
             log.warning("board: sign-in refused", extra={"why": str(error)})
             return self._refused()
-        session = {"sub": claims.get("sub"),
+        session = {"sid": secrets.token_urlsafe(16), "sub": claims.get("sub"),
                    "offices": _listed(claims.get(self.web.office_claim)),
                    "ids": _listed(claims.get(self.web.member_claim))}
         target = str(login.get("next") or "/board")
@@ -220,9 +231,19 @@ class Board:
         return response
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:
+        """End the session: its id is revoked on the server (every copy of the cookie is
+        over), the cookie deleted, and the browser sent to the issuer's end-session endpoint.
+        Only from the board itself: the ``Origin`` must be the board's, or, when a browser
+        sends none, ``Sec-Fetch-Site`` must say ``same-origin``."""
         origin = request.headers.get("Origin")
-        if origin is not None and origin != self._origin():
+        same_site = request.headers.get("Sec-Fetch-Site") == "same-origin"
+        if origin != self._origin() and not (origin is None and same_site):
             return self._sentence(m.BOARD_BAD_LOGOUT, 403)
+        data = self.sealer.open(request.cookies.get(SESSION_COOKIE), self.lifetime)
+        if data is not None and isinstance(data.get("sid"), str):
+            async with self.uow() as tx:
+                await tx.state.put(REVOKED + data["sid"], "logged out", self.clock.now())
+                await tx.commit()
         try:
             end = (await self.oidc.metadata()).get("end_session_endpoint")
         except SignInError:
@@ -240,7 +261,7 @@ class Board:
     # ------------------------------------------------------------------ pages
 
     async def _entry(self, request: web.Request) -> web.StreamResponse:
-        viewer = self.viewer(request)
+        viewer = await self.viewer(request)
         if viewer is None:
             return await self._to_issuer(request)
         if not viewer.offices:
@@ -251,7 +272,7 @@ class Board:
                                                      Awaitable[web.StreamResponse]]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
-            viewer = self.viewer(request)
+            viewer = await self.viewer(request)
             if viewer is None:
                 return await self._to_issuer(request)
             office = self.directory.office(request.match_info["office"])

@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 KEEP_INBOUND = timedelta(days=30)
 #: State rows that only matter for a while: relay sources (edits of month-old messages are
 #: not carried over).
-KEEP_STATE = {"relay:": timedelta(days=90)}
+KEEP_STATE = {"relay:": timedelta(days=90),
+              # the board's logged-out session ids: a session lasts at most 12 hours
+              "board:revoked:": timedelta(days=1)}
 
 
 class Ticker:
