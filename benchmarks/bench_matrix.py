@@ -103,7 +103,7 @@ def bot_process(server: SynapseServer, bot: RegisteredUser, room: str, member: s
                                     exclude="true" if encrypted else "false", room=room,
                                     member=member), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
-           "LIAISONBOT_MATRIX_PICKLE_KEY": "bench-pickle-key",
+           "LIAISONBOT_MATRIX_PICKLE_KEY": "bench-pickle-key-0123456789abcdef",
            "LIAISONBOT_MATRIX_ACCESS_TOKEN": bot.access_token,
            "LIAISONBOT_MATRIX_DEVICE_ID": bot.device_id, "LIAISONBOT_DRAIN_SECONDS": "1"}
     log = folder / "bot.log"

@@ -213,7 +213,7 @@ def test_check_config_names_each_missing_secret(config: Path, mode: str | None, 
         assert name in result.stderr
     assert "Traceback" not in result.stderr and "sound" not in result.stdout
     secrets = {"LIAISONBOT_SLACK_SIGNING_SECRET": "s", "LIAISONBOT_SLACK_APP_TOKEN": "xapp-1",
-               "LIAISONBOT_MATRIX_PICKLE_KEY": "k", "LIAISONBOT_MATRIX_ACCESS_TOKEN": "t"}
+               "LIAISONBOT_MATRIX_PICKLE_KEY": "3b9e0f6a2c7d41e8a5f09c2d6b7e8f13", "LIAISONBOT_MATRIX_ACCESS_TOKEN": "t"}
     sound = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT,
                            env=_clean_env(**secrets))
     assert sound.returncode == 0, sound.stderr

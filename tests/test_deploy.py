@@ -47,7 +47,7 @@ def k8s_object(kind: str) -> dict[str, Any]:
 
 #: Stand-ins for the secrets a deployment's environment provides (check-config requires them).
 DEPLOY_ENV = {"LIAISONBOT_SLACK_SIGNING_SECRET": "s", "LIAISONBOT_SLACK_BOT_TOKEN": "xoxb-t",
-              "LIAISONBOT_MATRIX_PICKLE_KEY": "k", "LIAISONBOT_MATRIX_ACCESS_TOKEN": "t"}
+              "LIAISONBOT_MATRIX_PICKLE_KEY": "3b9e0f6a2c7d41e8a5f09c2d6b7e8f13", "LIAISONBOT_MATRIX_ACCESS_TOKEN": "t"}
 
 
 def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,7 @@ spec's rules; the Synapse round trips are in test_matrix_identity.py."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 
@@ -230,7 +231,7 @@ def test_a_malformed_recovery_key_is_refused_in_one_sentence(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError
 
-    monkeypatch.setenv("LIAISONBOT_MATRIX_PICKLE_KEY", "p")
+    monkeypatch.setenv("LIAISONBOT_MATRIX_PICKLE_KEY", STRONG_PICKLE)
     monkeypatch.setenv("LIAISONBOT_MATRIX_ACCESS_TOKEN", "t")
     good = ss.encode_recovery_key(os.urandom(32))
     monkeypatch.setenv("LIAISONBOT_MATRIX_RECOVERY_KEY", good)
@@ -241,3 +242,83 @@ def test_a_malformed_recovery_key_is_refused_in_one_sentence(
     assert str(caught.value).startswith("LIAISONBOT_MATRIX_RECOVERY_KEY: the recovery key is "
                                         "not a valid Matrix recovery key")
     assert good[:-2] not in str(caught.value)  # never echoes the secret
+
+
+STRONG_PICKLE = "5f0c9a7e1d2b4c8f9e3a6b7d0c1e2f4a"
+
+
+@pytest.mark.parametrize("key", ["a", "p" * 64, "hunter2hunter2hunter2hunter2hunt",
+                                 "0123456789abcdef0123456789abcde"])
+def test_a_weak_or_short_pickle_key_is_refused_in_one_sentence(
+        monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    """The pickle key alone guards the crypto store and the sealed cross-signing keys: a
+    word, a repeated character or fewer than 32 characters is refused at start (and by
+    ``check-config``), in one sentence saying what to use."""
+    from liaisonbot.chat.matrix.session import Credentials, MatrixSetupError
+    from liaisonbot.config import weak_pickle_key
+
+    monkeypatch.setenv("LIAISONBOT_MATRIX_PICKLE_KEY", key)
+    monkeypatch.setenv("LIAISONBOT_MATRIX_ACCESS_TOKEN", "t")
+    if len(key) >= 32 and len(set(key)) >= 12:
+        assert weak_pickle_key(key) is None  # long and varied enough: accepted
+        assert Credentials.from_env().pickle_key == key
+        return
+    with pytest.raises(MatrixSetupError) as caught:
+        Credentials.from_env()
+    said = str(caught.value)
+    assert said.count(". ") == 0 and "openssl rand -hex 32" in said
+    assert len(key) < 4 or key not in said  # the secret itself is never echoed
+    monkeypatch.setenv("LIAISONBOT_MATRIX_PICKLE_KEY", STRONG_PICKLE)
+    assert Credentials.from_env().pickle_key == STRONG_PICKLE
+
+
+def test_keys_sealed_with_the_old_kdf_are_read_and_sealed_again_with_scrypt(
+        tmp_path: Path) -> None:
+    """Version 1 (HKDF, no salt) still opens; loading it writes version 2 (scrypt with a
+    salt), which a wrong pickle key cannot open either."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from liaisonbot.chat.matrix.crosssigning import KEYS_FILE, Identity
+
+    ident = Identity.generate()
+    nonce = os.urandom(12)
+    old = AESGCM(ss._rest_key("pickle-1", 1)).encrypt(nonce, json.dumps(ident.seeds()).encode(),
+                                                      b"v1")
+    (tmp_path / KEYS_FILE).write_bytes(json.dumps(
+        {"v": 1, "nonce": ss.b64encode(nonce), "data": ss.b64encode(old)}).encode())
+    assert ss.needs_reseal((tmp_path / KEYS_FILE).read_bytes())
+    back = load_identity(tmp_path, "pickle-1")
+    assert back is not None and back.seeds() == ident.seeds()
+    blob = (tmp_path / KEYS_FILE).read_bytes()
+    assert json.loads(blob)["v"] == 2 and "salt" in json.loads(blob)
+    assert not ss.needs_reseal(blob)
+    assert load_identity(tmp_path, "pickle-1").seeds() == ident.seeds()  # type: ignore[union-attr]
+    with pytest.raises(ss.SecretStorageError):
+        load_identity(tmp_path, "pickle-2")
+
+
+def test_the_data_dir_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """``data_dir`` 0700 and everything in it 0600 (the session's token, nio's store, the
+    sealed keys), even when the process runs with umask 022."""
+    from liaisonbot.chat.matrix.session import Credentials, lock_down, make_client
+    from liaisonbot.config import MatrixSettings
+
+    old = os.umask(0o022)
+    try:
+        data_dir = tmp_path / "matrix"
+        client = make_client(MatrixSettings(enabled=True, homeserver="http://127.0.0.1:1",
+                                            user_id="@bot:example.org",
+                                            data_dir=str(data_dir)),
+                             Credentials(pickle_key=STRONG_PICKLE, access_token="t"))
+        assert (data_dir.stat().st_mode & 0o777) == 0o700
+        (data_dir / "store.db").write_bytes(b"x")  # as nio's store appears, at 0644
+        (data_dir / "sub").mkdir()
+        (data_dir / "sub" / "f").write_bytes(b"y")
+        assert ((data_dir / "store.db").stat().st_mode & 0o777) == 0o644
+        lock_down(data_dir)
+        assert ((data_dir / "store.db").stat().st_mode & 0o777) == 0o600
+        assert ((data_dir / "sub").stat().st_mode & 0o777) == 0o700
+        assert ((data_dir / "sub" / "f").stat().st_mode & 0o777) == 0o600
+        del client
+    finally:
+        os.umask(old)

@@ -36,7 +36,7 @@ from test_matrix_helpers import RunningBot, office, register_bot, wait_joined
 pytestmark = [pytest.mark.asyncio, pytest.mark.synapse]
 
 Mode = Literal["all", "only_signed"]
-PICKLE_KEY = "element-test-pickle-key"
+PICKLE_KEY = "element-test-pickle-key-0123456789abcdef"
 #: The key never reached this device: not sent, or withheld.
 NO_KEY = {"MEGOLM_UNKNOWN_INBOUND_SESSION_ID", "MEGOLM_KEY_WITHHELD",
           "MEGOLM_KEY_WITHHELD_FOR_UNVERIFIED_DEVICE"}

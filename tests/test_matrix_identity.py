@@ -30,7 +30,7 @@ from support.synapse import PartnerClient, RegisteredUser, SynapseServer, synaps
 from test_matrix_helpers import office, register_bot, running_bot, settings_for, wait_joined
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.synapse]
-PICKLE = "identity-test-pickle"
+PICKLE = "identity-test-pickle-0123456789abcdef"
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 20, what: str = "") -> None:

@@ -32,6 +32,17 @@ _POLICY_KINDS = {k.value for k in Kind} | {"urgent"}
 ENV_SLACK_SIGNING_SECRET = "LIAISONBOT_SLACK_SIGNING_SECRET"
 ENV_SLACK_APP_TOKEN = "LIAISONBOT_SLACK_APP_TOKEN"
 ENV_MATRIX_PICKLE_KEY = "LIAISONBOT_MATRIX_PICKLE_KEY"
+#: The least a pickle key may be: it alone protects the crypto store and the cross-signing
+#: keys at rest, so it must be a random secret, not a word.
+PICKLE_KEY_MIN_LENGTH, PICKLE_KEY_MIN_DISTINCT = 32, 12
+
+
+def weak_pickle_key(value: str) -> str | None:
+    """Why ``value`` is too weak a pickle key (one sentence), or None."""
+    if len(value) < PICKLE_KEY_MIN_LENGTH or len(set(value)) < PICKLE_KEY_MIN_DISTINCT:
+        return (f"{ENV_MATRIX_PICKLE_KEY} is too weak: use at least {PICKLE_KEY_MIN_LENGTH} "
+                "random characters, such as the output of `openssl rand -hex 32`")
+    return None
 
 
 class ConfigError(Exception):
@@ -654,6 +665,8 @@ def missing_secrets(settings: Settings, env: Mapping[str, str] | None = None) ->
         if absent(ENV_MATRIX_PICKLE_KEY):
             problems.append(f"matrix: {ENV_MATRIX_PICKLE_KEY} is not set; it encrypts the "
                             "Matrix crypto store")
+        elif weak := weak_pickle_key(env.get(ENV_MATRIX_PICKLE_KEY, "").strip()):
+            problems.append(f"matrix: {weak}")
         if absent("LIAISONBOT_MATRIX_ACCESS_TOKEN") and absent("LIAISONBOT_MATRIX_PASSWORD"):
             problems.append("matrix: neither LIAISONBOT_MATRIX_ACCESS_TOKEN nor "
                             "LIAISONBOT_MATRIX_PASSWORD is set; one logs the bot in")

@@ -88,7 +88,10 @@ def load_identity(data_dir: str | Path, pickle_key: str) -> Identity | None:
         blob = path.read_bytes()
     except OSError:
         return None
-    return Identity.from_seeds(ss.unseal(pickle_key, blob))
+    identity = Identity.from_seeds(ss.unseal(pickle_key, blob))
+    if ss.needs_reseal(blob):  # sealed before the password KDF: sealed again with it
+        save_identity(data_dir, pickle_key, identity)
+    return identity
 
 
 def save_identity(data_dir: str | Path, pickle_key: str, identity: Identity) -> None:

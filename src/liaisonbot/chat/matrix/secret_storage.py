@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 ALGORITHM = "m.secret_storage.v1.aes-hmac-sha2"
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -146,28 +147,52 @@ def key_matches(key: bytes, description: dict[str, Any]) -> bool:
 
 
 # ------------------------------------------------------------ at rest, with the pickle key
+# Version 2 derives the key with scrypt (a password KDF: N=2**14, r=8, p=5, one of OWASP's
+# equivalent settings, 16 MiB and some tens of milliseconds once per start) from the pickle key
+# and a random salt kept beside the data. Version 1 (HKDF-SHA256, no salt: fast to guess at) is
+# still read, and ``needs_reseal`` says to write it again as version 2.
 
-def _rest_key(pickle_key: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"liaisonbot cross-signing keys at rest").derive(pickle_key.encode("utf-8"))
+_SCRYPT = {"n": 2**14, "r": 8, "p": 5}
+
+
+def _rest_key(pickle_key: str, version: int, salt: bytes = b"") -> bytes:
+    if version == 1:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"liaisonbot cross-signing keys at rest").derive(
+                        pickle_key.encode("utf-8"))
+    return Scrypt(salt=salt, length=32, **_SCRYPT).derive(pickle_key.encode("utf-8"))
 
 
 def seal(pickle_key: str, data: dict[str, Any]) -> bytes:
-    """``data`` as JSON, encrypted (AES-256-GCM) with a key derived from the pickle key."""
-    nonce = os.urandom(12)
-    body = AESGCM(_rest_key(pickle_key)).encrypt(nonce, json.dumps(data).encode(), b"v1")
-    return json.dumps({"v": 1, "nonce": b64encode(nonce), "data": b64encode(body)}).encode()
+    """``data`` as JSON, encrypted (AES-256-GCM) with a key derived from the pickle key
+    (scrypt, a random salt)."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    body = AESGCM(_rest_key(pickle_key, 2, salt)).encrypt(nonce, json.dumps(data).encode(),
+                                                          b"v2")
+    return json.dumps({"v": 2, "salt": b64encode(salt), "nonce": b64encode(nonce),
+                       "data": b64encode(body)}).encode()
+
+
+def needs_reseal(blob: bytes) -> bool:
+    """Whether ``blob`` was sealed the old way (version 1) and should be sealed again."""
+    try:
+        return int(json.loads(blob).get("v", 1)) < 2
+    except (ValueError, AttributeError, TypeError):
+        return False
 
 
 def unseal(pickle_key: str, blob: bytes) -> dict[str, Any]:
-    """What ``seal`` wrote; ``SecretStorageError`` when the pickle key is not the one used."""
+    """What ``seal`` wrote (either version); ``SecretStorageError`` when the pickle key is not
+    the one used."""
     from cryptography.exceptions import InvalidTag
 
     try:
         outer = json.loads(blob)
-        plain = AESGCM(_rest_key(pickle_key)).decrypt(
-            b64decode(outer["nonce"]), b64decode(outer["data"]), b"v1")
-    except (ValueError, KeyError, TypeError, InvalidTag) as error:
+        version = int(outer.get("v", 1))
+        salt = b64decode(outer["salt"]) if version >= 2 else b""
+        plain = AESGCM(_rest_key(pickle_key, version, salt)).decrypt(
+            b64decode(outer["nonce"]), b64decode(outer["data"]), f"v{version}".encode())
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidTag) as error:
         raise SecretStorageError("the saved cross-signing keys cannot be opened with "
                                  "LIAISONBOT_MATRIX_PICKLE_KEY") from error
     return dict(json.loads(plain))

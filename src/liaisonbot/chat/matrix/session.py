@@ -20,7 +20,7 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 
 from liaisonbot.chat.matrix.secret_storage import SecretStorageError, decode_recovery_key
 from liaisonbot.chat.matrix.trust import LiaisonClient
-from liaisonbot.config import MatrixSettings, secret
+from liaisonbot.config import MatrixSettings, secret, weak_pickle_key
 
 SESSION_FILE = "session.json"
 
@@ -45,6 +45,8 @@ class Credentials:
         if not pickle_key:
             raise MatrixSetupError("LIAISONBOT_MATRIX_PICKLE_KEY is not set: it encrypts the "
                                    "Matrix crypto store and is required")
+        if weak := weak_pickle_key(pickle_key):
+            raise MatrixSetupError(weak)
         creds = cls(pickle_key=pickle_key,
                     access_token=secret("LIAISONBOT_MATRIX_ACCESS_TOKEN"),
                     device_id=secret("LIAISONBOT_MATRIX_DEVICE_ID"),
@@ -82,10 +84,23 @@ def _write_session(path: Path, data: dict[str, str]) -> None:
     tmp.replace(path)
 
 
+def lock_down(data_dir: str | Path) -> None:
+    """``data_dir`` readable by this user only (0700), and every file in it (0600), whatever
+    the umask: it holds the session's access token, nio's crypto store and the sealed
+    cross-signing keys."""
+    root = Path(data_dir)
+    os.chmod(root, 0o700)
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            continue
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
 def make_client(settings: MatrixSettings, creds: Credentials) -> LiaisonClient:
-    """The client, not yet logged in; its crypto store lives in ``data_dir``."""
+    """The client, not yet logged in; its crypto store lives in ``data_dir`` (0700)."""
     data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_down(data_dir)
     return LiaisonClient(settings.homeserver, settings.user_id, store_path=str(data_dir),
                        config=client_config(creds.pickle_key))
 
@@ -115,3 +130,4 @@ async def login(client: AsyncClient, settings: MatrixSettings, creds: Credential
             raise MatrixSetupError(f"login as {settings.user_id} failed: {resp}")
         _write_session(session_path, {"device_id": resp.device_id,
                                       "access_token": resp.access_token})
+    lock_down(settings.data_dir)  # nio's store, opened by the login, as the rest
