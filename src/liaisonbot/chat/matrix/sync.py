@@ -68,6 +68,18 @@ _BACKFILL_MARGIN_MS = 5 * 60 * 1000
 WITHHELD_FINAL = {"m.unverified", "m.blacklisted", "m.unauthorised"}
 _WITHHELD_KEPT = 2000
 _IDENTITY_RETRY_S = 30.0
+_REQUERY_S = 60.0
+#: How an unknown sending device is named in the sentence (its keys never came).
+_UNKNOWN_DEVICE = "?"
+
+
+def may_redact_others(room: Any, user_id: str) -> bool:
+    """Whether ``user_id``'s power level in the room reaches its ``redact`` level (needed to
+    redact other members' events); False when the room is unknown."""
+    levels = getattr(room, "power_levels", None)
+    if levels is None:
+        return False
+    return bool(levels.get_user_level(user_id) >= levels.defaults.redact)
 
 
 class HomeserverUnavailable(RuntimeError):
@@ -157,6 +169,8 @@ class MatrixSync:
         self._identity_next = 0.0
         #: session id → (code, sender) of ``m.room_key.withheld`` received.
         self._withheld: dict[str, tuple[str, str]] = {}
+        #: (user, device) → when its keys were last queried again (an unverified sender).
+        self._requeried: dict[tuple[str, str], float] = {}
         client.add_to_device_callback(self._on_to_device, UnknownToDeviceEvent)
         self.settings = settings
         self.desk = desk
@@ -401,6 +415,15 @@ class MatrixSync:
         actor = Actor(user=f"matrix:{sender}", room=f"matrix:{room_id}",
                       name=(room.user_name(sender) if room else None) or sender,
                       thread_root=inbound.thread_root)
+        if inbound.kind != "delete" and room is not None and room.encrypted:
+            trusted, device = await self._sender_device(room_id, ev)
+            if not trusted:
+                log.info("matrix event from an unverified sender not acted on",
+                         extra={"room": room_id, "event": ev.event_id, "sender": sender,
+                                "device": device, "encrypted": bool(
+                                    getattr(ev, "decrypted", False))})
+                await self.desk.tell_untrusted(actor, ev.event_id, device=device)
+                return
         if inbound.kind == "command":
             await self.desk.handle_command(actor, inbound.text, event_id=ev.event_id,
                                            reply_in_room=True)
@@ -409,11 +432,89 @@ class MatrixSync:
                                        event_id=ev.event_id)
         elif inbound.kind == "delete" and inbound.target:
             await self.desk.relay_delete(actor, f"{actor.room}#{inbound.target}",
-                                         event_id=ev.event_id)
+                                         event_id=ev.event_id,
+                                         moderator=may_redact_others(room, sender))
         else:
             await self.desk.relay(actor, inbound.text, event_id=ev.event_id,
                                   files=list(inbound.files),
                                   source_ref=f"{actor.room}#{ev.event_id}")
+
+    async def _sender_device(self, room_id: str, ev: Any) -> tuple[bool, str | None]:
+        """Whether an event in an encrypted room may be acted on, and the sender's device
+        (None when it came unencrypted or from no device the bot knows).
+
+        It must have come encrypted (an event nio decrypted, never a plain
+        ``m.room.message``) with a Megolm session whose keys (curve25519 sender key and
+        ed25519 signing key) are those of one of the sender's devices, received from that
+        device (a forwarded key only through the sender's own cross-signed devices). With
+        ``exclude_insecure_devices`` (the default) that device must be cross-signed by its
+        owner (master → self-signing → device, ``trust.DeviceTrust``); a device not (yet)
+        known so is looked up once more (``/keys/query``, at most once a minute each)."""
+        if not getattr(ev, "decrypted", False) or self.client.olm is None:
+            return False, None
+        exclude = self.settings.matrix.exclude_insecure_devices
+        device = self._session_device(room_id, ev)
+        if device is None or (exclude and not self._device_signed(ev.sender, device)):
+            await self._requery(ev.sender, device or str(ev.sender_key))
+            device = self._session_device(room_id, ev) or device
+        if device is None:
+            return False, _UNKNOWN_DEVICE
+        ok = not exclude or self._device_signed(ev.sender, device)
+        return ok and self._forwarded_ok(room_id, ev), device
+
+    def _session(self, room_id: str, ev: Any) -> Any:
+        olm = self.client.olm
+        sender_key, session_id = getattr(ev, "sender_key", None), getattr(ev, "session_id", None)
+        if olm is None or not sender_key or not session_id:
+            return None
+        return olm.inbound_group_store.get(room_id, sender_key, session_id)
+
+    def _session_device(self, room_id: str, ev: Any) -> str | None:
+        """The id of the sender's device whose keys are the Megolm session's."""
+        session = self._session(room_id, ev)
+        if session is None:
+            return None
+        for device in self.client.device_store.active_user_devices(ev.sender):
+            if device.curve25519 == ev.sender_key and device.ed25519 == session.ed25519:
+                return str(device.id)
+        return None
+
+    def _forwarded_ok(self, room_id: str, ev: Any) -> bool:
+        """A session received directly, or forwarded only by the sender's own (cross-signed,
+        when that is required) devices."""
+        session = self._session(room_id, ev)
+        chain = list(getattr(session, "forwarding_chain", None) or [])
+        if not chain:
+            return session is not None
+        own_keys = {d.curve25519 for d in self.client.device_store.active_user_devices(
+            ev.sender) if not self.settings.matrix.exclude_insecure_devices
+            or self._device_signed(ev.sender, d.id)}
+        return all(key in own_keys for key in chain)
+
+    def _device_signed(self, user_id: str, device_id: str) -> bool:
+        trust = getattr(self.client, "trust", None)
+        return trust is not None and bool(trust.is_signed(user_id, device_id))
+
+    async def _requery(self, user_id: str, device_id: str) -> None:
+        """``/keys/query`` for ``user_id`` now (the device may have been cross-signed since
+        the last one), at most once a minute per device."""
+        now = time.monotonic()
+        key = (user_id, device_id)
+        if now - self._requeried.get(key, float("-inf")) < _REQUERY_S:
+            return
+        self._requeried[key] = now
+        while len(self._requeried) > _WITHHELD_KEPT:
+            self._requeried.pop(next(iter(self._requeried)))
+        olm = self.client.olm
+        if olm is None:
+            return
+        async with self.key_lock:
+            olm.users_for_key_query.add(user_id)
+            try:
+                await self.client.keys_query()
+            except Exception as error:  # a failed query leaves the device untrusted
+                log.info("matrix keys query for a sender failed",
+                         extra={"user": user_id, "error": f"{type(error).__name__}"})
 
     def _keep_undecrypted(self, room_id: str, ev: MegolmEvent) -> None:
         allowed = self.settings.matrix.allowed_servers

@@ -1,0 +1,122 @@
+"""Who the bot acts on in an encrypted room, against a real Synapse (issue 22, item 2): only
+events that came encrypted from a device its owner cross-signed; anything else is answered
+with one sentence per device (remembered across restarts) and nothing is stored."""
+
+# ruff: noqa: F811
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+
+from liaisonbot.chat.matrix.crosssigning import CrossSigning
+from liaisonbot.service import messages as msg
+from support.synapse import PartnerClient, SynapseServer, synapse  # noqa: F401
+from test_matrix_helpers import office, register_bot, running_bot, settings_for, wait_joined
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.synapse]
+PICKLE = "senders-test-pickle-0123456789abcdef"
+
+
+async def _cross_sign(partner: PartnerClient, keys_dir: Path) -> None:
+    state = await CrossSigning(partner.client, data_dir=str(keys_dir),
+                               pickle_key=PICKLE).ensure()
+    assert state.cross_signed, state
+
+
+async def _stored(running: Any) -> tuple[int, int]:
+    async with running.core.uow() as uow:
+        requests = (await uow.conn.execute(text("SELECT count(*) FROM request"))).scalar()
+        history = (await uow.conn.execute(text("SELECT count(*) FROM history"))).scalar()
+    return int(requests or 0), int(history or 0)
+
+
+async def _plain_send(server: SynapseServer, token: str, room: str, body: str) -> None:
+    """What the findings did: PUT /send with a member's token, unencrypted, into an
+    encrypted room."""
+    async with aiohttp.ClientSession() as http, http.put(
+            f"{server.base_url}/_matrix/client/v3/rooms/{room}/send/m.room.message/"
+            f"{os.urandom(8).hex()}", json={"msgtype": "m.text", "body": body},
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 200, await response.text()
+
+
+def _bot_said(partner: PartnerClient, room: str, bot: str) -> list[str]:
+    return [str(getattr(e, "body", "")) for e in partner.buffered_events(room)
+            if getattr(e, "sender", "") == bot]
+
+
+async def test_plaintext_and_unsigned_device_refused_once_and_nothing_stored(
+        synapse: SynapseServer, tmp_path: Path) -> None:
+    bot = await register_bot(synapse)
+    tag = tmp_path.name[-6:].replace("_", "")
+    alice_user = await synapse.register("sa-" + tag)
+    bob_user = await synapse.register("sb-" + tag)
+    phone = await PartnerClient.login(synapse, alice_user, tmp_path / "phone")
+    await _cross_sign(phone, tmp_path / "alice-keys")
+    bob = await PartnerClient.login(synapse, bob_user, tmp_path / "bob", encrypted=False)
+    room_a = await phone.create_room("icc", encrypted=True, invite=[bot.user_id])
+    room_b = await bob.create_room("ba", encrypted=False, invite=[bot.user_id])
+    settings = settings_for(synapse, bot, tmp_path, exclude_insecure_devices=True, offices=[
+        office("icc", room_a, [alice_user.user_id]), office("ba", room_b, [bob_user.user_id])])
+    plain = msg.UNENCRYPTED_IN_ENCRYPTED_ROOM.split("{sender}")[1][:40]
+    unsigned = msg.UNTRUSTED_DEVICE.split("{sender}")[1][:40]
+    laptop = None
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await wait_joined(running.platform, room_b)
+            # 1. unencrypted, with alice's access token: refused in one sentence
+            await _plain_send(synapse, alice_user.access_token, room_a,
+                              "!liaison open OP-1 to:ba Bank records of X")
+            said = await phone.wait_for_message(
+                room_a, lambda e: e.sender == bot.user_id and plain in e.body, 30)
+            assert said.decrypted
+            await _plain_send(synapse, alice_user.access_token, room_a,
+                              "!liaison open OP-2 to:ba Bank records of Y")
+            # 2. a new device of alice's, never cross-signed, encrypted: refused
+            laptop = await PartnerClient.login(synapse, alice_user, tmp_path / "laptop")
+            await laptop.join(room_a)
+            await laptop.send_text(room_a, "!liaison open OP-3 to:ba Bank records of Z")
+            said = await phone.wait_for_message(
+                room_a, lambda e: e.sender == bot.user_id and unsigned in e.body, 30)
+            assert laptop.client.device_id in said.body
+            await laptop.send_text(room_a, "!liaison open OP-4 to:ba again")
+            # 3. the cross-signed phone is acted on
+            await phone.send_text(room_a, "!liaison open OP-5 to:ba Signed request")
+            card = await bob.wait_for_message(
+                room_b, lambda e: e.sender == bot.user_id and "Signed request" in e.body, 30)
+            assert "R-1" in card.body
+            # the answer in alice's room comes after anything said about OP-2 and OP-4
+            await phone.wait_for_message(
+                room_a, lambda e: e.sender == bot.user_id and "Signed request" in e.body, 30)
+            bot_said = _bot_said(phone, room_a, bot.user_id)
+            assert not any(plain in b or unsigned in b for b in bot_said), bot_said
+            await bob.sync_once()
+            assert not any("Bank records" in b or "again" in b
+                           for b in _bot_said(bob, room_b, bot.user_id))
+            assert (await _stored(running))[0] == 1  # only the signed one
+            async with running.core.uow() as uow:
+                history = (await uow.conn.execute(text(
+                    "SELECT count(*) FROM history WHERE request_id IS NULL OR "
+                    "request_id != (SELECT min(id) FROM request)"))).scalar()
+            assert history == 0
+        # after a restart the same devices are not told again
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await _plain_send(synapse, alice_user.access_token, room_a, "!liaison help")
+            await laptop.send_text(room_a, "!liaison help")
+            await phone.send_text(room_a, "!liaison help list")
+            await phone.wait_for_message(
+                room_a, lambda e: e.sender == bot.user_id and "list" in e.body, 30)
+            bot_said = _bot_said(phone, room_a, bot.user_id)
+            assert not any(plain in b or unsigned in b for b in bot_said), bot_said
+    finally:
+        await phone.close()
+        await bob.close()
+        if laptop is not None:
+            await laptop.close()
