@@ -1,5 +1,6 @@
 """Unit level (nio's own event objects, a stand-in client and desk): which Matrix events in
-an encrypted room the bot acts on (issue 22, item 2), and who may remove a relay."""
+an encrypted room the bot acts on (issue 22, item 2), who may remove a relay, and whose
+``m.room_key.withheld`` notices count (item 3)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from nio import Event, RedactionEvent, RoomMessageText
+from nio import Event, MegolmEvent, RedactionEvent, RoomMessageText, UnknownToDeviceEvent
 from nio.crypto import OlmDevice
 from nio.events.room_events import PowerLevels
 
@@ -49,6 +50,7 @@ class _Client:
         levels = PowerLevels()
         levels.users = {ALICE: 100}
         self.rooms = {ROOM: SimpleNamespace(encrypted=True, power_levels=levels,
+                                            users={ALICE: None, BOT: None},
                                             user_name=lambda u: u.split(":")[0][1:])}
         self.olm = _Olm()
         self.devices: dict[str, list[OlmDevice]] = {}
@@ -61,6 +63,12 @@ class _Client:
     def add_to_device_callback(self, *args: Any) -> None:
         pass
 
+    async def request_room_key(self, event: Any) -> None:
+        pass
+
+    def decrypt_event(self, event: Any) -> Any:
+        raise RuntimeError("no key")
+
     async def keys_query(self) -> None:
         self.queried += 1
         if self.signed_after_query:
@@ -68,15 +76,18 @@ class _Client:
             self.trust.signed.setdefault(user, set()).add(device)
 
 
-def _sync(tmp_path: Path, exclude: bool = True) -> tuple[MatrixSync, _Client, _Desk]:
-    settings = parse({"database": {"url": "sqlite+aiosqlite:///x.db"},
-                      "matrix": {"enabled": True, "homeserver": "https://hs.example.org",
-                                 "user_id": BOT, "data_dir": str(tmp_path),
-                                 "exclude_insecure_devices": exclude},
+def _sync(tmp_path: Path, exclude: bool = True, allowed: list[str] | None = None,
+          telemetry: Any = None) -> tuple[MatrixSync, _Client, _Desk]:
+    matrix: dict[str, Any] = {"enabled": True, "homeserver": "https://hs.example.org",
+                              "user_id": BOT, "data_dir": str(tmp_path),
+                              "exclude_insecure_devices": exclude}
+    if allowed is not None:
+        matrix["allowed_servers"] = allowed
+    settings = parse({"database": {"url": "sqlite+aiosqlite:///x.db"}, "matrix": matrix,
                       "offices": [office("icc", ROOM, [ALICE, CAROL])]}, "test")
     client, desk = _Client(), _Desk()
     sync = MatrixSync(client, settings=settings, desk=desk, uow=None,  # type: ignore[arg-type]
-                      clock=ManualClock(), key_lock=asyncio.Lock())
+                      clock=ManualClock(), key_lock=asyncio.Lock(), telemetry=telemetry)
     return sync, client, desk
 
 
@@ -219,3 +230,58 @@ async def test_untrusted_sentence_once_per_device_and_kept_in_state(testbot) -> 
     async with testbot.core.uow() as uow:
         assert await uow.state.get("untrusted-told:console:icc:console:alice:LAPTOP") == "$1"
         assert await uow.requests.get(1) is None
+
+
+# ---------------------------------------------------------------- m.room_key.withheld
+
+def _withheld(sender: str, code: str, session: str = "S1", sender_key: str = "cu-PHONE"
+              ) -> UnknownToDeviceEvent:
+    return UnknownToDeviceEvent.from_dict({
+        "type": "m.room_key.withheld", "sender": sender,
+        "content": {"algorithm": "m.megolm.v1.aes-sha2", "room_id": ROOM, "code": code,
+                    "session_id": session, "sender_key": sender_key, "reason": "x"}})
+
+
+async def test_withheld_only_from_allowed_servers_and_codes_from_a_fixed_set(tmp_path: Path
+                                                                            ) -> None:
+    from liaisonbot.metrics import PrometheusTelemetry
+
+    telemetry = PrometheusTelemetry()
+    sync, _, _ = _sync(tmp_path, telemetry=telemetry)  # no allowed_servers
+    assert sync.withheld_servers() == {"example.org"}  # the offices' members and the bot
+    for n in range(500):  # the findings' flood, from another server
+        sync._on_to_device(_withheld("@mallory:evil.example", f"x.code.{n}", f"M{n}"))
+    assert sync.state.withheld == 0 and not sync._withheld
+    for n in range(50):  # a member's client with made-up codes: one "other" series
+        sync._on_to_device(_withheld(ALICE, f"x.code.{n}", f"A{n}"))
+    sync._on_to_device(_withheld(ALICE, "m.no_olm", "B1"))
+    metrics = telemetry.render().decode()
+    series = [line for line in metrics.splitlines()
+              if line.startswith("liaisonbot_matrix_withheld_total{")]
+    assert sorted(series) == ['liaisonbot_matrix_withheld_total{code="m.no_olm"} 1.0',
+                              'liaisonbot_matrix_withheld_total{code="other"} 50.0']
+    sync2, _, _ = _sync(tmp_path, allowed=["partner.example"])
+    assert sync2.withheld_servers() == {"partner.example", "example.org"}
+    sync2._on_to_device(_withheld(ALICE, "m.unverified"))  # example.org: the bot's own
+    sync2._on_to_device(_withheld("@x:other.example", "m.unverified"))
+    assert sync2.state.withheld == 1
+
+
+async def test_withheld_for_someone_elses_session_ignored(tmp_path: Path) -> None:
+    sync, _, desk = _sync(tmp_path)
+    pending = MegolmEvent.from_dict({
+        "type": "m.room.encrypted", "event_id": "$m1", "sender": ALICE, "origin_server_ts": 1,
+        "room_id": ROOM, "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "x",
+                                     "sender_key": "cu-PHONE", "session_id": "S1",
+                                     "device_id": "PHONE"}})
+    await sync._event(ROOM, pending)
+    await asyncio.sleep(0)
+    sync._on_to_device(_withheld(CAROL, "m.unverified"))  # another member spoofs it
+    sync._on_to_device(_withheld(ALICE, "m.unverified", sender_key="cu-OTHER"))  # not its key
+    await sync._retry_undecrypted()
+    assert desk.calls == [] and sync.state.pending_undecrypted == 1
+    sync._on_to_device(_withheld(ALICE, "m.unverified"))  # the session's own sender
+    await sync._retry_undecrypted()
+    assert [(c[0], c[2].get("withheld")) for c in desk.calls] == [
+        ("tell_unreadable", "m.unverified")]
+    assert sync.state.pending_undecrypted == 0

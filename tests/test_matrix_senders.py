@@ -120,3 +120,62 @@ async def test_plaintext_and_unsigned_device_refused_once_and_nothing_stored(
         await bob.close()
         if laptop is not None:
             await laptop.close()
+
+
+async def _send_withheld(server: SynapseServer, token: str, bot: str, device: str,
+                         content: dict[str, Any]) -> None:
+    async with aiohttp.ClientSession() as http, http.put(
+            f"{server.base_url}/_matrix/client/v3/sendToDevice/m.room_key.withheld/"
+            f"{os.urandom(8).hex()}", json={"messages": {bot: {device: content}}},
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 200
+
+
+async def test_spoofed_withheld_for_a_members_session_ignored(synapse: SynapseServer,
+                                                              tmp_path: Path) -> None:
+    """Mallory (another account) withholds alice's session: the bot keeps waiting for the
+    key; alice's own notice is answered at once."""
+    import asyncio
+
+    from liaisonbot.service.ports import ManualClock
+
+    bot = await register_bot(synapse)
+    tag = tmp_path.name[-6:].replace("_", "")
+    alice_user = await synapse.register("wa-" + tag)
+    mallory = await synapse.register("wm-" + tag)
+    alice = await PartnerClient.login(synapse, alice_user, tmp_path / "alice")
+    room = await alice.create_room("icc", encrypted=True, invite=[bot.user_id])
+    settings = settings_for(synapse, bot, tmp_path, offices=[office("icc", room,
+                                                                    [alice_user.user_id])])
+    expected = msg.WITHHELD["m.unverified"].split("{sender}")[1][:40]
+    try:
+        async with running_bot(settings, bot, clock=ManualClock()) as running:
+            await wait_joined(running.platform, room)
+            bot_device = str(running.platform.client.device_id)
+            await alice.prepare_encrypted_send(room)
+            c = alice.client
+            c.blacklist_device(c.device_store[bot.user_id][bot_device])
+            await alice.send_text(room, "!liaison list CASE-1")
+            session = c.olm.outbound_group_sessions[room]
+            content = {"algorithm": "m.megolm.v1.aes-sha2", "room_id": room,
+                       "session_id": session.id, "code": "m.unverified",
+                       "sender_key": c.olm.account.identity_keys["curve25519"],
+                       "reason": "spoofed"}
+            sync = running.platform.sync
+            await _send_withheld(synapse, mallory.access_token, bot.user_id, bot_device,
+                                 content)
+            for _ in range(200):
+                if sync.state.withheld >= 1 and sync.state.pending_undecrypted == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert sync.state.withheld == 1 and sync.state.pending_undecrypted == 1
+            await asyncio.sleep(3)  # a sync or two later: still waiting, nothing said
+            assert sync.state.pending_undecrypted == 1
+            await alice.sync_once()
+            assert not any(expected in b for b in _bot_said(alice, room, bot.user_id))
+            await _send_withheld(synapse, alice_user.access_token, bot.user_id, bot_device,
+                                 {**content, "reason": "alice's own"})
+            await alice.wait_for_message(
+                room, lambda e: e.sender == bot.user_id and expected in e.body, 20)
+    finally:
+        await alice.close()

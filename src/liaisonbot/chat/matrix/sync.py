@@ -20,10 +20,14 @@
   is fetched again (``room_get_event``, which decrypts when the key has come meanwhile) and is
   either handled or, once its grace period is over, answered — never forgotten.
 - ``m.room_key.withheld`` to-device events (nio 0.26 passes them on as
-  ``UnknownToDeviceEvent``) are recorded by session id and counted
-  (``liaisonbot_matrix_withheld_total{code}``); a pending event whose key was withheld with
-  ``m.unverified``/``m.blacklisted``/``m.unauthorised`` is answered at once with the sentence for
-  that code (``messages.WITHHELD``), once per room and session, instead of after the grace time.
+  ``UnknownToDeviceEvent``) are taken only from allowed servers (``withheld_servers``: the
+  ``allowed_servers``, else the servers of the offices' members and of the bound rooms' members,
+  and the bot's own), recorded by (session id, sender) and counted
+  (``liaisonbot_matrix_withheld_total{code}``, ``code`` one of ``WITHHELD_CODES`` or ``other``);
+  a pending event whose key was withheld with ``m.unverified``/``m.blacklisted``/
+  ``m.unauthorised`` *by the session's own sender* (the notice's sender is the event's sender
+  and its ``sender_key`` the event's) is answered at once with the sentence for that code
+  (``messages.WITHHELD``), once per room and session, instead of after the grace time.
 - Each sync first makes sure the bot's device is cross-signed (``CrossSigning.ensure``) until it
   is, or until it is clear it cannot be (health then says why).
 """
@@ -66,6 +70,9 @@ _GONE = {"M_NOT_FOUND", "M_FORBIDDEN"}
 _BACKFILL_MARGIN_MS = 5 * 60 * 1000
 #: Withheld codes that mean the key will not come: answered at once.
 WITHHELD_FINAL = {"m.unverified", "m.blacklisted", "m.unauthorised"}
+#: The spec's withheld codes: the metric's ``code`` label is one of these or ``other``.
+WITHHELD_CODES = frozenset({"m.blacklisted", "m.unverified", "m.unauthorised", "m.unavailable",
+                            "m.no_olm"})
 _WITHHELD_KEPT = 2000
 _IDENTITY_RETRY_S = 30.0
 _REQUERY_S = 60.0
@@ -98,11 +105,13 @@ class _Undecrypted:
     first_seen: datetime
     event: MegolmEvent | None = None
     session_id: str = ""
+    #: The Megolm event's ``sender_key`` (curve25519 of the sending device).
+    sender_key: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"room": self.room_id, "event_id": self.event_id, "sender": self.sender,
                 "thread": self.thread, "first_seen": self.first_seen.isoformat(),
-                "session": self.session_id}
+                "session": self.session_id, "sender_key": self.sender_key}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _Undecrypted:
@@ -110,7 +119,8 @@ class _Undecrypted:
                    sender=str(data.get("sender") or ""),
                    thread=str(data["thread"]) if data.get("thread") else None,
                    first_seen=datetime.fromisoformat(str(data["first_seen"])),
-                   session_id=str(data.get("session") or ""))
+                   session_id=str(data.get("session") or ""),
+                   sender_key=str(data.get("sender_key") or ""))
 
 
 def load_pending(raw: str | None) -> list[_Undecrypted]:
@@ -167,8 +177,8 @@ class MatrixSync:
         self.identity = identity
         self.telemetry = telemetry
         self._identity_next = 0.0
-        #: session id → (code, sender) of ``m.room_key.withheld`` received.
-        self._withheld: dict[str, tuple[str, str]] = {}
+        #: (session id, sender) → (code, sender_key) of ``m.room_key.withheld`` received.
+        self._withheld: dict[tuple[str, str], tuple[str, str]] = {}
         #: (user, device) → when its keys were last queried again (an unverified sender).
         self._requeried: dict[tuple[str, str], float] = {}
         client.add_to_device_callback(self._on_to_device, UnknownToDeviceEvent)
@@ -319,17 +329,41 @@ class MatrixSync:
         if ev.type != "m.room_key.withheld":
             return
         content = ev.source.get("content") or {}
-        code, session = str(content.get("code") or "?"), str(content.get("session_id") or "")
+        if not isinstance(content, dict) or server_of(ev.sender) not in self.withheld_servers():
+            log.info("matrix room key withheld by another server ignored",
+                     extra={"sender": ev.sender})
+            return
+        raw = str(content.get("code") or "")
+        code = raw if raw in WITHHELD_CODES else "other"
+        session = str(content.get("session_id") or "")[:200]
         self.state.withheld += 1
         if self.telemetry is not None and hasattr(self.telemetry, "matrix_withheld"):
             self.telemetry.matrix_withheld(code)
         log.info("matrix room key withheld", extra={"sender": ev.sender, "code": code,
-                                                   "room": content.get("room_id"),
+                                                   "room": str(content.get("room_id"))[:200],
                                                    "session": session})
         if session:
-            self._withheld[session] = (code, ev.sender)
+            self._withheld[(session, ev.sender)] = (code, str(content.get("sender_key") or ""))
             while len(self._withheld) > _WITHHELD_KEPT:
                 self._withheld.pop(next(iter(self._withheld)))
+
+    def withheld_servers(self) -> set[str]:
+        """The servers whose ``m.room_key.withheld`` notices count: ``allowed_servers``, else
+        the servers of the configured offices' Matrix members and of the bound rooms'
+        members (room ids carry no server), and the bot's own."""
+        allowed = self.settings.matrix.allowed_servers
+        if allowed:
+            return set(allowed) | {server_of(self.own)}
+        servers = {server_of(self.own)}
+        for office in self.settings.directory.offices:
+            servers.update(server_of(m.split(":", 1)[1]) for m in office.members
+                           if m.startswith("matrix:"))
+        for room_id in self._bound_rooms():
+            room = self.client.rooms.get(room_id)
+            if room is not None:
+                servers.update(server_of(user) for user in room.users)
+        servers.discard("")
+        return servers
 
     # ------------------------------------------------------------------ rooms
 
@@ -526,7 +560,8 @@ class MatrixSync:
             return
         self._undecrypted[ev.event_id] = _Undecrypted(
             room_id, ev.event_id, ev.sender, thread_root(ev.source.get("content") or {}),
-            self.clock.now(), ev, session_id=str(ev.session_id or ""))
+            self.clock.now(), ev, session_id=str(ev.session_id or ""),
+            sender_key=str(ev.sender_key or ""))
         self._request_key(ev)
 
     def _request_key(self, ev: MegolmEvent) -> None:
@@ -571,7 +606,9 @@ class MatrixSync:
                     event = None
             if item.event is not None and not item.session_id:
                 item.session_id = str(item.event.session_id or "")
-            withheld = self._withheld.get(item.session_id) if item.session_id else None
+            if item.event is not None and not item.sender_key:
+                item.sender_key = str(item.event.sender_key or "")
+            withheld = self._own_withheld(item)
             if event is not None and not isinstance(event, MegolmEvent):
                 del self._undecrypted[event_id]
                 await self._event(item.room_id, event)
@@ -582,6 +619,17 @@ class MatrixSync:
                 del self._undecrypted[event_id]
                 await self._tell_undecryptable(item)
         self.state.pending_undecrypted = len(self._undecrypted)
+
+    def _own_withheld(self, item: _Undecrypted) -> tuple[str, str] | None:
+        """The withheld notice for ``item``'s session from the session's own sender: sent by
+        the event's sender, naming the event's ``sender_key`` (anyone else's notice for that
+        session id is ignored)."""
+        if not item.session_id:
+            return None
+        found = self._withheld.get((item.session_id, item.sender))
+        if found is None or not item.sender_key or found[1] != item.sender_key:
+            return None
+        return found
 
     async def _tell_undecryptable(self, item: _Undecrypted, withheld: str | None = None
                                   ) -> None:
