@@ -285,3 +285,28 @@ async def test_withheld_for_someone_elses_session_ignored(tmp_path: Path) -> Non
     assert [(c[0], c[2].get("withheld")) for c in desk.calls] == [
         ("tell_unreadable", "m.unverified")]
     assert sync.state.pending_undecrypted == 0
+
+
+# ---------------------------------------------------------------- pinned identities
+
+async def test_pins_first_seen_kept_change_held_until_accepted(testbot) -> None:  # type: ignore[no-untyped-def]
+    from liaisonbot.chat.matrix.pins import Pins, accept
+
+    pins = Pins()
+    assert pins.see(ALICE, "M1") and pins.see(ALICE, "M1")
+    assert not pins.see(ALICE, "M2") and not pins.see(ALICE, "M2")
+    assert pins.newly_held == [(ALICE, "M2")] and pins.held() == {ALICE: "M2"}
+    now = testbot.clock.now()
+    async with testbot.core.uow() as uow:
+        await pins.save(uow.state, now)
+        assert await pins.accepted(uow.state) == []
+        assert await accept(uow.state, CAROL, now) is None  # nothing held for carol
+        assert await accept(uow.state, ALICE, now) == "M2"
+        assert await accept(uow.state, ALICE, now) is None
+        assert await pins.accepted(uow.state) == [ALICE]
+        await uow.commit()
+    assert pins.held() == {} and pins.see(ALICE, "M2")
+    restarted = Pins()
+    async with testbot.core.uow() as uow:
+        await restarted.load(uow.state)
+    assert restarted.see(ALICE, "M2") and not restarted.see(ALICE, "M1")

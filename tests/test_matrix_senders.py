@@ -179,3 +179,77 @@ async def test_spoofed_withheld_for_a_members_session_ignored(synapse: SynapseSe
                 room, lambda e: e.sender == bot.user_id and expected in e.body, 20)
     finally:
         await alice.close()
+
+
+async def test_member_identity_change_held_told_once_until_matrix_trust(
+        synapse: SynapseServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The findings: the homeserver answers a new master key and a new device for a member →
+    the new identity is held: its devices get no room keys, the room is told once,
+    /healthz names the member, commands are not acted on; ``matrix trust`` accepts it."""
+    import asyncio
+
+    from nio import MegolmEvent
+
+    from liaisonbot.cli import _trust
+
+    bot = await register_bot(synapse)
+    tag = tmp_path.name[-6:].replace("_", "")
+    alice_user = await synapse.register("ia-" + tag)
+    phone = await PartnerClient.login(synapse, alice_user, tmp_path / "phone")
+    await _cross_sign(phone, tmp_path / "alice-keys")
+    room = await phone.create_room("icc", encrypted=True, invite=[bot.user_id])
+    settings = settings_for(synapse, bot, tmp_path, exclude_insecure_devices=True,
+                            offices=[office("icc", room, [alice_user.user_id])])
+    changed = msg.IDENTITY_CHANGED.split("{sender}")[1][:40]
+    new = None
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room)
+            await phone.send_text(room, "!liaison help")
+            await phone.wait_for_message(
+                room, lambda e: e.sender == bot.user_id and "liaisonbot commands" in e.body, 30)
+            # a new identity (not alice's doing, say) with a new device signed by it
+            new = await PartnerClient.login(synapse, alice_user, tmp_path / "new")
+            state = await CrossSigning(new.client, data_dir=str(tmp_path / "new-keys"),
+                                       pickle_key=PICKLE, password=alice_user.password
+                                       ).ensure(reset=True)
+            assert state.cross_signed, state
+            await new.join(room)
+            await new.send_text(room, "!liaison help list")  # a command: not acted on
+            told = await phone.wait_for_message(
+                room, lambda e: e.sender == bot.user_id and changed in e.body, 30)
+            assert f"matrix trust {alice_user.user_id}" in told.body
+            unsigned = msg.UNTRUSTED_DEVICE.split("{sender}")[1][:40]
+            # the bot's messages are not for the new identity's device
+            await new._sync_until(lambda: any(
+                isinstance(e, MegolmEvent) and e.sender == bot.user_id
+                for e in new.undecryptable_events(room)), 30, "the bot's unreadable notice")
+            health = await running.platform.health()
+            assert health["identity_changed"] == [alice_user.user_id]
+            await new.send_text(room, "!liaison help open")
+            await asyncio.sleep(3)
+            await phone.sync_once()
+            said = [b for b in _bot_said(phone, room, bot.user_id) if changed in b]
+            assert len(said) <= 1  # told once (the first was taken by wait_for_message)
+            assert not any("list" in b and "commands" in b
+                           for b in _bot_said(phone, room, bot.user_id))
+
+            # the operator accepts it while the bot runs
+            assert await _trust(settings, alice_user.user_id) == 0
+            out = capsys.readouterr().out
+            assert f"accepted the new cross-signing identity of {alice_user.user_id}" in out
+            assert state.master_key in out if getattr(state, "master_key", None) else True
+            for _ in range(300):
+                if not (await running.platform.health())["identity_changed"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await running.platform.health())["identity_changed"] == []
+            await new.send_text(room, "!liaison help withdraw")
+            reply = await new.wait_for_message(
+                room, lambda e: e.sender == bot.user_id and "withdraw" in e.body, 30)
+            assert reply.decrypted and unsigned not in reply.body
+            assert await _trust(settings, alice_user.user_id) == 1  # nothing held any more
+    finally:
+        await phone.close()
+        if new is not None:
+            await new.close()

@@ -253,11 +253,23 @@ class Desk:
         sender = actor.name or actor.user
         sentence = Refusal(m.UNTRUSTED_DEVICE, sender=sender, device=device) if device \
             else Refusal(m.UNENCRYPTED_IN_ENCRYPTED_ROOM, sender=sender)
+        await self._tell_once(actor, told, sentence, event_id)
+
+    async def tell_identity_changed(self, actor: Actor, master: str) -> None:
+        """A member's cross-signing identity is not the one first seen (Matrix): the room is
+        told once per member and new ``master`` key (core state ``identity-told:…``)."""
+        told = f"identity-told:{actor.room}:{actor.user}:{master}"
+        user = actor.user.split(":", 1)[1] if ":" in actor.user else actor.user
+        await self._tell_once(actor, told, Refusal(
+            m.IDENTITY_CHANGED, sender=actor.name or user, user=user), master)
+
+    async def _tell_once(self, actor: Actor, told: str, sentence: Refusal, value: str
+                         ) -> None:
         now = self.clock.now()
         async with self.uow() as uow:
             if await uow.state.get(told) is not None:
                 return
-            await uow.state.put(told, event_id, now)
+            await uow.state.put(told, value, now)
             ctx = self._ctx(uow, actor, now)
             outcome = self._refused(ctx, sentence)
             self._post(ctx, self._room_key(actor.room), replace(

@@ -58,6 +58,7 @@ from nio import (
 
 from liaisonbot.chat.matrix.crosssigning import CrossSigning
 from liaisonbot.chat.matrix.inbound import classify, server_of, thread_root
+from liaisonbot.chat.matrix.pins import Pins
 from liaisonbot.config import Settings
 from liaisonbot.service.desk import Actor, Desk
 from liaisonbot.service.ports import Clock, UnitOfWorkFactory
@@ -201,6 +202,9 @@ class MatrixSync:
         self._token: str | None = None
         #: ``start()`` completed; until then the loop retries it (homeserver down at start).
         self.started = False
+        trust = getattr(client, "trust", None)
+        #: Pinned member identities (``pins.py``), when the client checks cross-signing.
+        self._pins: Pins | None = getattr(trust, "pins", None) if trust is not None else None
 
     # ------------------------------------------------------------------ loop
 
@@ -219,6 +223,8 @@ class MatrixSync:
             self._token = self._saved_token = await uow.state.get(TOKEN_KEY)
             self._seen_ts = int(await uow.state.get(SEEN_KEY) or 0)
             pending = await uow.state.get(PENDING_KEY)
+            if self._pins is not None:
+                await self._pins.load(uow.state)
         for item in load_pending(pending):
             self._undecrypted.setdefault(item.event_id, item)
         self._pending_saved = dump_pending(list(self._undecrypted.values()))
@@ -265,6 +271,7 @@ class MatrixSync:
                 raise HomeserverUnavailable(f"sync: {resp}")
             raise RuntimeError(f"sync: {resp}")
         await self._key_chores()
+        await self._identity_pins()
         await self._ensure_identity()
         await self._invites(resp)
         if handle:
@@ -307,6 +314,30 @@ class MatrixSync:
             if c.should_claim_keys:
                 await c.keys_claim(c.get_users_for_key_claiming())
             await c.send_to_device_messages()
+
+    async def _identity_pins(self) -> None:
+        """Write pins that changed, take up identities accepted with ``matrix trust`` (their
+        keys are queried again), and tell each room a member whose identity is now held is
+        in, once per room, member and key."""
+        pins, olm = self._pins, self.client.olm
+        if pins is None or olm is None or not (pins.dirty or pins.newly_held or pins.held()):
+            return
+        async with self.uow() as uow:
+            accepted = await pins.accepted(uow.state)
+            if pins.dirty:
+                await pins.save(uow.state, self.clock.now())
+            await uow.commit()
+        for user_id in accepted:
+            log.info("matrix member's new identity accepted", extra={"user": user_id})
+            olm.users_for_key_query.add(user_id)
+        held, pins.newly_held = pins.newly_held, []
+        for user_id, master in held:
+            for room_id, room in list(self.client.rooms.items()):
+                if user_id not in room.users:
+                    continue
+                actor = Actor(user=f"matrix:{user_id}", room=f"matrix:{room_id}",
+                              name=room.user_name(user_id) or user_id)
+                await self.desk.tell_identity_changed(actor, master)
 
     async def _ensure_identity(self) -> None:
         """Cross-sign the bot's device (once it works; retried every 30 s on errors)."""
