@@ -1,5 +1,5 @@
 """``liaisonbot``: run, console, db upgrade, check-config, export, audit verify,
-matrix reset-identity.
+matrix reset-identity, matrix trust.
 
 User mistakes end with one line on stderr and exit 2 (usage) or 1 (a failed check); never a
 traceback.
@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         "reset-identity", help="replace the account's cross-signing identity (needs "
                                "LIAISONBOT_MATRIX_PASSWORD; stop the bot first)")
     reset.add_argument("--config")
+    trust = matrix_sub.add_parser(
+        "trust", help="accept a member's new cross-signing identity (held since it changed)")
+    trust.add_argument("user", help="the member's Matrix id, e.g. @alice:example.org")
+    trust.add_argument("--config")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
     verify = audit_sub.add_parser("verify", help="check the hash chain")
@@ -169,6 +173,35 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _trust(settings: Settings, user: str) -> int:
+    """``matrix trust USER``: the member's held identity becomes the pinned one (in the
+    database; a running bot takes it up at its next sync)."""
+    from liaisonbot.chat.matrix.pins import accept
+    from liaisonbot.domain.text import echo
+    from liaisonbot.store.db import make_engine
+    from liaisonbot.store.uow import SqlUnitOfWorkFactory
+
+    if not settings.matrix.enabled:
+        print(f"liaisonbot: {settings.path} has no [matrix] section enabled", file=sys.stderr)
+        return 1
+    if not user.startswith("@") or ":" not in user:
+        _usage(f"{echo(user)!r} is not a Matrix user id like @alice:example.org")
+    engine = make_engine(settings.database_url)
+    try:
+        async with SqlUnitOfWorkFactory(engine)() as uow:
+            master = await accept(uow.state, user, datetime.now(UTC))
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    if master is None:
+        print(f"liaisonbot: matrix: {user}'s cross-signing identity has not changed; "
+              "nothing to accept", file=sys.stderr)
+        return 1
+    print(f"accepted the new cross-signing identity of {user} (master key {master}); the bot "
+          "shares room keys with its cross-signed devices again")
+    return 0
+
+
 async def _audit(settings: Settings) -> int:
     from liaisonbot.service.reports import verify_audit
     from liaisonbot.store.db import make_engine
@@ -223,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_console(settings, args))
     if args.command == "export":
         return asyncio.run(_export(settings, args))
+    if args.command == "matrix" and args.matrix_command == "trust":
+        return asyncio.run(_trust(settings, args.user))
     if args.command == "matrix":
         return _reset_identity(settings)
     if args.command == "audit":

@@ -242,6 +242,41 @@ class Desk:
         await self._run(actor, None, sentence, event_id=f"unreadable:{event_id}",
                         reply_in_room=True, also_mark=marks)
 
+    async def tell_untrusted(self, actor: Actor, event_id: str, *,
+                             device: str | None) -> None:
+        """A message not acted on because it did not come encrypted from a device its owner
+        verified (Matrix, encrypted rooms): say so in its room and thread, once per room,
+        sender and ``device`` (None: it came unencrypted), remembered in core state
+        (``untrusted-told:…``) so a restart or a replay does not repeat it. Nothing else is
+        stored: no request, no history, no relay."""
+        told = f"untrusted-told:{actor.room}:{actor.user}:{device or '-'}"
+        sender = actor.name or actor.user
+        sentence = Refusal(m.UNTRUSTED_DEVICE, sender=sender, device=device) if device \
+            else Refusal(m.UNENCRYPTED_IN_ENCRYPTED_ROOM, sender=sender)
+        await self._tell_once(actor, told, sentence, event_id)
+
+    async def tell_identity_changed(self, actor: Actor, master: str) -> None:
+        """A member's cross-signing identity is not the one first seen (Matrix): the room is
+        told once per member and new ``master`` key (core state ``identity-told:…``)."""
+        told = f"identity-told:{actor.room}:{actor.user}:{master}"
+        user = actor.user.split(":", 1)[1] if ":" in actor.user else actor.user
+        await self._tell_once(actor, told, Refusal(
+            m.IDENTITY_CHANGED, sender=actor.name or user, user=user), master)
+
+    async def _tell_once(self, actor: Actor, told: str, sentence: Refusal, value: str
+                         ) -> None:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            if await uow.state.get(told) is not None:
+                return
+            await uow.state.put(told, value, now)
+            ctx = self._ctx(uow, actor, now)
+            outcome = self._refused(ctx, sentence)
+            self._post(ctx, self._room_key(actor.room), replace(
+                outcome.reply, in_thread=False,
+                extra={**outcome.reply.extra, "reply_to_thread": actor.thread_root}))
+            await self._commit(ctx)
+
     async def relay_edit(self, actor: Actor, source_ref: str, text: str, *,
                          event_id: str | None = None) -> bool:
         """The author edited a relayed message: record it and queue the edit of every copy.
@@ -250,26 +285,28 @@ class Desk:
                                         kind="relay_edit")
 
     async def relay_delete(self, actor: Actor, source_ref: str, *,
-                           event_id: str | None = None) -> bool:
-        """A relayed message was deleted (the platform authorised it): record it and queue
-        the deletion of every copy."""
+                           event_id: str | None = None, moderator: bool = True) -> bool:
+        """A relayed message was deleted: record it and queue the deletion of every copy.
+        ``moderator``: the platform says the actor may delete other members' messages
+        (Slack only sends deletions it authorised); when False (Matrix: a sender below the
+        room's ``redact`` power level) only the author's own deletion counts."""
         return await self._relay_change(actor, source_ref, "", event_id=event_id,
-                                        kind="relay_delete")
+                                        kind="relay_delete", moderator=moderator)
 
     async def _relay_change(self, actor: Actor, source_ref: str, text: str, *,
-                            event_id: str | None, kind: str) -> bool:
+                            event_id: str | None, kind: str, moderator: bool = False) -> bool:
         actor, text = _valid(actor), valid_text(text)
         return await _retrying(lambda: self._relay_change_once(actor, source_ref, text,
-                                                               event_id, kind))
+                                                               event_id, kind, moderator))
 
     async def _relay_change_once(self, actor: Actor, source_ref: str, text: str,
-                                 event_id: str | None, kind: str) -> bool:
+                                 event_id: str | None, kind: str, moderator: bool) -> bool:
         async with self.uow() as uow:
             known = await uow.state.get(_RELAY_KEY + source_ref)
             if known is None:
                 return False  # not a relayed message (or one of the bot's own copies)
             origin = json.loads(known)
-            if kind == "relay_edit" and origin.get("user") != actor.user:
+            if origin.get("user") != actor.user and (kind == "relay_edit" or not moderator):
                 return False
             if event_id and not await uow.inbound.first_time(actor.platform, event_id,
                                                               self.clock.now()):

@@ -175,6 +175,22 @@ WITHHELD = {
                       "settings and send it again."),
 }
 
+# Matrix: a message in an encrypted room not acted on (unencrypted, or from a device its owner
+# has not cross-signed).
+UNENCRYPTED_IN_ENCRYPTED_ROOM = N_(
+    "I did not act on {sender}'s message because it was sent unencrypted into this encrypted "
+    "room; please send it again from an app that encrypts it, on a session you have verified.")
+UNTRUSTED_DEVICE = N_(
+    "I did not act on {sender}'s message because it came from a session ({device}) they have "
+    "not verified; please verify this session (from another of your sessions or with your "
+    "recovery key) and send it again.")
+
+# Matrix: a member's cross-signing identity changed (pinned on first use).
+IDENTITY_CHANGED = N_(
+    "{sender}'s verified identity has changed, so I no longer share this room's messages with "
+    "their sessions or act on them; if they reset it themselves, the desk's operator can "
+    "accept it with 'liaisonbot matrix trust {user}'.")
+
 # Matrix: the bot's own cross-signing identity (health, check-config --online, reset-identity).
 IDENTITY_FOREIGN = N_("The bot's Matrix account already has a cross-signing identity that this "
                     "bot does not hold (master key {master}); set LIAISONBOT_MATRIX_RECOVERY_KEY "

@@ -56,6 +56,12 @@ class SqlState(_Upserts):
             set_={"value": statement.excluded.value,
                   "updated_at": statement.excluded.updated_at}))
 
+    async def with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every key starting with ``prefix``, with its value."""
+        rows = await self.run(select(S.c.key, S.c.value).where(
+            S.c.key.startswith(prefix, autoescape=True)))
+        return {str(key): str(value) for key, value in rows}
+
     async def forget(self, prefix: str, before: datetime) -> int:
         """Delete keys starting with ``prefix`` last written before ``before``."""
         result = await self.run(delete(S).where(S.c.key.startswith(prefix, autoescape=True),

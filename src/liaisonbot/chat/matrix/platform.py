@@ -101,13 +101,15 @@ class MatrixPlatform:
         fresh = time.monotonic() - state.last_sync_monotonic < self.sync.poll_ms / 1000 + 60
         running = self._task is not None and not self._task.done()
         identity = self.identity.state
+        trust = getattr(self.client, "trust", None)
         return {"ok": bool(running and state.synced and not state.failing and fresh
                            and not identity.problem),
                 "synced": state.synced,
                 "last_sync": state.last_sync.isoformat() if state.last_sync else None,
                 "errors": state.errors, "undecrypted": state.pending_undecrypted,
                 "withheld": state.withheld, "device": self.client.device_id,
-                "cross_signing": identity.as_health()}
+                "cross_signing": identity.as_health(),
+                "identity_changed": sorted(trust.pins.held()) if trust is not None else []}
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

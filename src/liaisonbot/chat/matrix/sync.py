@@ -20,10 +20,14 @@
   is fetched again (``room_get_event``, which decrypts when the key has come meanwhile) and is
   either handled or, once its grace period is over, answered — never forgotten.
 - ``m.room_key.withheld`` to-device events (nio 0.26 passes them on as
-  ``UnknownToDeviceEvent``) are recorded by session id and counted
-  (``liaisonbot_matrix_withheld_total{code}``); a pending event whose key was withheld with
-  ``m.unverified``/``m.blacklisted``/``m.unauthorised`` is answered at once with the sentence for
-  that code (``messages.WITHHELD``), once per room and session, instead of after the grace time.
+  ``UnknownToDeviceEvent``) are taken only from allowed servers (``withheld_servers``: the
+  ``allowed_servers``, else the servers of the offices' members and of the bound rooms' members,
+  and the bot's own), recorded by (session id, sender) and counted
+  (``liaisonbot_matrix_withheld_total{code}``, ``code`` one of ``WITHHELD_CODES`` or ``other``);
+  a pending event whose key was withheld with ``m.unverified``/``m.blacklisted``/
+  ``m.unauthorised`` *by the session's own sender* (the notice's sender is the event's sender
+  and its ``sender_key`` the event's) is answered at once with the sentence for that code
+  (``messages.WITHHELD``), once per room and session, instead of after the grace time.
 - Each sync first makes sure the bot's device is cross-signed (``CrossSigning.ensure``) until it
   is, or until it is clear it cannot be (health then says why).
 """
@@ -54,6 +58,7 @@ from nio import (
 
 from liaisonbot.chat.matrix.crosssigning import CrossSigning
 from liaisonbot.chat.matrix.inbound import classify, server_of, thread_root
+from liaisonbot.chat.matrix.pins import Pins
 from liaisonbot.config import Settings
 from liaisonbot.service.desk import Actor, Desk
 from liaisonbot.service.ports import Clock, UnitOfWorkFactory
@@ -66,8 +71,23 @@ _GONE = {"M_NOT_FOUND", "M_FORBIDDEN"}
 _BACKFILL_MARGIN_MS = 5 * 60 * 1000
 #: Withheld codes that mean the key will not come: answered at once.
 WITHHELD_FINAL = {"m.unverified", "m.blacklisted", "m.unauthorised"}
+#: The spec's withheld codes: the metric's ``code`` label is one of these or ``other``.
+WITHHELD_CODES = frozenset({"m.blacklisted", "m.unverified", "m.unauthorised", "m.unavailable",
+                            "m.no_olm"})
 _WITHHELD_KEPT = 2000
 _IDENTITY_RETRY_S = 30.0
+_REQUERY_S = 60.0
+#: How an unknown sending device is named in the sentence (its keys never came).
+_UNKNOWN_DEVICE = "?"
+
+
+def may_redact_others(room: Any, user_id: str) -> bool:
+    """Whether ``user_id``'s power level in the room reaches its ``redact`` level (needed to
+    redact other members' events); False when the room is unknown."""
+    levels = getattr(room, "power_levels", None)
+    if levels is None:
+        return False
+    return bool(levels.get_user_level(user_id) >= levels.defaults.redact)
 
 
 class HomeserverUnavailable(RuntimeError):
@@ -86,11 +106,13 @@ class _Undecrypted:
     first_seen: datetime
     event: MegolmEvent | None = None
     session_id: str = ""
+    #: The Megolm event's ``sender_key`` (curve25519 of the sending device).
+    sender_key: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"room": self.room_id, "event_id": self.event_id, "sender": self.sender,
                 "thread": self.thread, "first_seen": self.first_seen.isoformat(),
-                "session": self.session_id}
+                "session": self.session_id, "sender_key": self.sender_key}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _Undecrypted:
@@ -98,7 +120,8 @@ class _Undecrypted:
                    sender=str(data.get("sender") or ""),
                    thread=str(data["thread"]) if data.get("thread") else None,
                    first_seen=datetime.fromisoformat(str(data["first_seen"])),
-                   session_id=str(data.get("session") or ""))
+                   session_id=str(data.get("session") or ""),
+                   sender_key=str(data.get("sender_key") or ""))
 
 
 def load_pending(raw: str | None) -> list[_Undecrypted]:
@@ -155,8 +178,10 @@ class MatrixSync:
         self.identity = identity
         self.telemetry = telemetry
         self._identity_next = 0.0
-        #: session id → (code, sender) of ``m.room_key.withheld`` received.
-        self._withheld: dict[str, tuple[str, str]] = {}
+        #: (session id, sender) → (code, sender_key) of ``m.room_key.withheld`` received.
+        self._withheld: dict[tuple[str, str], tuple[str, str]] = {}
+        #: (user, device) → when its keys were last queried again (an unverified sender).
+        self._requeried: dict[tuple[str, str], float] = {}
         client.add_to_device_callback(self._on_to_device, UnknownToDeviceEvent)
         self.settings = settings
         self.desk = desk
@@ -177,6 +202,9 @@ class MatrixSync:
         self._token: str | None = None
         #: ``start()`` completed; until then the loop retries it (homeserver down at start).
         self.started = False
+        trust = getattr(client, "trust", None)
+        #: Pinned member identities (``pins.py``), when the client checks cross-signing.
+        self._pins: Pins | None = getattr(trust, "pins", None) if trust is not None else None
 
     # ------------------------------------------------------------------ loop
 
@@ -195,6 +223,8 @@ class MatrixSync:
             self._token = self._saved_token = await uow.state.get(TOKEN_KEY)
             self._seen_ts = int(await uow.state.get(SEEN_KEY) or 0)
             pending = await uow.state.get(PENDING_KEY)
+            if self._pins is not None:
+                await self._pins.load(uow.state)
         for item in load_pending(pending):
             self._undecrypted.setdefault(item.event_id, item)
         self._pending_saved = dump_pending(list(self._undecrypted.values()))
@@ -241,6 +271,7 @@ class MatrixSync:
                 raise HomeserverUnavailable(f"sync: {resp}")
             raise RuntimeError(f"sync: {resp}")
         await self._key_chores()
+        await self._identity_pins()
         await self._ensure_identity()
         await self._invites(resp)
         if handle:
@@ -284,6 +315,30 @@ class MatrixSync:
                 await c.keys_claim(c.get_users_for_key_claiming())
             await c.send_to_device_messages()
 
+    async def _identity_pins(self) -> None:
+        """Write pins that changed, take up identities accepted with ``matrix trust`` (their
+        keys are queried again), and tell each room a member whose identity is now held is
+        in, once per room, member and key."""
+        pins, olm = self._pins, self.client.olm
+        if pins is None or olm is None or not (pins.dirty or pins.newly_held or pins.held()):
+            return
+        async with self.uow() as uow:
+            accepted = await pins.accepted(uow.state)
+            if pins.dirty:
+                await pins.save(uow.state, self.clock.now())
+            await uow.commit()
+        for user_id in accepted:
+            log.info("matrix member's new identity accepted", extra={"user": user_id})
+            olm.users_for_key_query.add(user_id)
+        held, pins.newly_held = pins.newly_held, []
+        for user_id, master in held:
+            for room_id, room in list(self.client.rooms.items()):
+                if user_id not in room.users:
+                    continue
+                actor = Actor(user=f"matrix:{user_id}", room=f"matrix:{room_id}",
+                              name=room.user_name(user_id) or user_id)
+                await self.desk.tell_identity_changed(actor, master)
+
     async def _ensure_identity(self) -> None:
         """Cross-sign the bot's device (once it works; retried every 30 s on errors)."""
         ident = self.identity
@@ -305,17 +360,41 @@ class MatrixSync:
         if ev.type != "m.room_key.withheld":
             return
         content = ev.source.get("content") or {}
-        code, session = str(content.get("code") or "?"), str(content.get("session_id") or "")
+        if not isinstance(content, dict) or server_of(ev.sender) not in self.withheld_servers():
+            log.info("matrix room key withheld by another server ignored",
+                     extra={"sender": ev.sender})
+            return
+        raw = str(content.get("code") or "")
+        code = raw if raw in WITHHELD_CODES else "other"
+        session = str(content.get("session_id") or "")[:200]
         self.state.withheld += 1
         if self.telemetry is not None and hasattr(self.telemetry, "matrix_withheld"):
             self.telemetry.matrix_withheld(code)
         log.info("matrix room key withheld", extra={"sender": ev.sender, "code": code,
-                                                   "room": content.get("room_id"),
+                                                   "room": str(content.get("room_id"))[:200],
                                                    "session": session})
         if session:
-            self._withheld[session] = (code, ev.sender)
+            self._withheld[(session, ev.sender)] = (code, str(content.get("sender_key") or ""))
             while len(self._withheld) > _WITHHELD_KEPT:
                 self._withheld.pop(next(iter(self._withheld)))
+
+    def withheld_servers(self) -> set[str]:
+        """The servers whose ``m.room_key.withheld`` notices count: ``allowed_servers``, else
+        the servers of the configured offices' Matrix members and of the bound rooms'
+        members (room ids carry no server), and the bot's own."""
+        allowed = self.settings.matrix.allowed_servers
+        if allowed:
+            return set(allowed) | {server_of(self.own)}
+        servers = {server_of(self.own)}
+        for office in self.settings.directory.offices:
+            servers.update(server_of(m.split(":", 1)[1]) for m in office.members
+                           if m.startswith("matrix:"))
+        for room_id in self._bound_rooms():
+            room = self.client.rooms.get(room_id)
+            if room is not None:
+                servers.update(server_of(user) for user in room.users)
+        servers.discard("")
+        return servers
 
     # ------------------------------------------------------------------ rooms
 
@@ -401,6 +480,15 @@ class MatrixSync:
         actor = Actor(user=f"matrix:{sender}", room=f"matrix:{room_id}",
                       name=(room.user_name(sender) if room else None) or sender,
                       thread_root=inbound.thread_root)
+        if inbound.kind != "delete" and room is not None and room.encrypted:
+            trusted, device = await self._sender_device(room_id, ev)
+            if not trusted:
+                log.info("matrix event from an unverified sender not acted on",
+                         extra={"room": room_id, "event": ev.event_id, "sender": sender,
+                                "device": device, "encrypted": bool(
+                                    getattr(ev, "decrypted", False))})
+                await self.desk.tell_untrusted(actor, ev.event_id, device=device)
+                return
         if inbound.kind == "command":
             await self.desk.handle_command(actor, inbound.text, event_id=ev.event_id,
                                            reply_in_room=True)
@@ -409,11 +497,89 @@ class MatrixSync:
                                        event_id=ev.event_id)
         elif inbound.kind == "delete" and inbound.target:
             await self.desk.relay_delete(actor, f"{actor.room}#{inbound.target}",
-                                         event_id=ev.event_id)
+                                         event_id=ev.event_id,
+                                         moderator=may_redact_others(room, sender))
         else:
             await self.desk.relay(actor, inbound.text, event_id=ev.event_id,
                                   files=list(inbound.files),
                                   source_ref=f"{actor.room}#{ev.event_id}")
+
+    async def _sender_device(self, room_id: str, ev: Any) -> tuple[bool, str | None]:
+        """Whether an event in an encrypted room may be acted on, and the sender's device
+        (None when it came unencrypted or from no device the bot knows).
+
+        It must have come encrypted (an event nio decrypted, never a plain
+        ``m.room.message``) with a Megolm session whose keys (curve25519 sender key and
+        ed25519 signing key) are those of one of the sender's devices, received from that
+        device (a forwarded key only through the sender's own cross-signed devices). With
+        ``exclude_insecure_devices`` (the default) that device must be cross-signed by its
+        owner (master → self-signing → device, ``trust.DeviceTrust``); a device not (yet)
+        known so is looked up once more (``/keys/query``, at most once a minute each)."""
+        if not getattr(ev, "decrypted", False) or self.client.olm is None:
+            return False, None
+        exclude = self.settings.matrix.exclude_insecure_devices
+        device = self._session_device(room_id, ev)
+        if device is None or (exclude and not self._device_signed(ev.sender, device)):
+            await self._requery(ev.sender, device or str(ev.sender_key))
+            device = self._session_device(room_id, ev) or device
+        if device is None:
+            return False, _UNKNOWN_DEVICE
+        ok = not exclude or self._device_signed(ev.sender, device)
+        return ok and self._forwarded_ok(room_id, ev), device
+
+    def _session(self, room_id: str, ev: Any) -> Any:
+        olm = self.client.olm
+        sender_key, session_id = getattr(ev, "sender_key", None), getattr(ev, "session_id", None)
+        if olm is None or not sender_key or not session_id:
+            return None
+        return olm.inbound_group_store.get(room_id, sender_key, session_id)
+
+    def _session_device(self, room_id: str, ev: Any) -> str | None:
+        """The id of the sender's device whose keys are the Megolm session's."""
+        session = self._session(room_id, ev)
+        if session is None:
+            return None
+        for device in self.client.device_store.active_user_devices(ev.sender):
+            if device.curve25519 == ev.sender_key and device.ed25519 == session.ed25519:
+                return str(device.id)
+        return None
+
+    def _forwarded_ok(self, room_id: str, ev: Any) -> bool:
+        """A session received directly, or forwarded only by the sender's own (cross-signed,
+        when that is required) devices."""
+        session = self._session(room_id, ev)
+        chain = list(getattr(session, "forwarding_chain", None) or [])
+        if not chain:
+            return session is not None
+        own_keys = {d.curve25519 for d in self.client.device_store.active_user_devices(
+            ev.sender) if not self.settings.matrix.exclude_insecure_devices
+            or self._device_signed(ev.sender, d.id)}
+        return all(key in own_keys for key in chain)
+
+    def _device_signed(self, user_id: str, device_id: str) -> bool:
+        trust = getattr(self.client, "trust", None)
+        return trust is not None and bool(trust.is_signed(user_id, device_id))
+
+    async def _requery(self, user_id: str, device_id: str) -> None:
+        """``/keys/query`` for ``user_id`` now (the device may have been cross-signed since
+        the last one), at most once a minute per device."""
+        now = time.monotonic()
+        key = (user_id, device_id)
+        if now - self._requeried.get(key, float("-inf")) < _REQUERY_S:
+            return
+        self._requeried[key] = now
+        while len(self._requeried) > _WITHHELD_KEPT:
+            self._requeried.pop(next(iter(self._requeried)))
+        olm = self.client.olm
+        if olm is None:
+            return
+        async with self.key_lock:
+            olm.users_for_key_query.add(user_id)
+            try:
+                await self.client.keys_query()
+            except Exception as error:  # a failed query leaves the device untrusted
+                log.info("matrix keys query for a sender failed",
+                         extra={"user": user_id, "error": f"{type(error).__name__}"})
 
     def _keep_undecrypted(self, room_id: str, ev: MegolmEvent) -> None:
         allowed = self.settings.matrix.allowed_servers
@@ -425,7 +591,8 @@ class MatrixSync:
             return
         self._undecrypted[ev.event_id] = _Undecrypted(
             room_id, ev.event_id, ev.sender, thread_root(ev.source.get("content") or {}),
-            self.clock.now(), ev, session_id=str(ev.session_id or ""))
+            self.clock.now(), ev, session_id=str(ev.session_id or ""),
+            sender_key=str(ev.sender_key or ""))
         self._request_key(ev)
 
     def _request_key(self, ev: MegolmEvent) -> None:
@@ -470,7 +637,9 @@ class MatrixSync:
                     event = None
             if item.event is not None and not item.session_id:
                 item.session_id = str(item.event.session_id or "")
-            withheld = self._withheld.get(item.session_id) if item.session_id else None
+            if item.event is not None and not item.sender_key:
+                item.sender_key = str(item.event.sender_key or "")
+            withheld = self._own_withheld(item)
             if event is not None and not isinstance(event, MegolmEvent):
                 del self._undecrypted[event_id]
                 await self._event(item.room_id, event)
@@ -481,6 +650,17 @@ class MatrixSync:
                 del self._undecrypted[event_id]
                 await self._tell_undecryptable(item)
         self.state.pending_undecrypted = len(self._undecrypted)
+
+    def _own_withheld(self, item: _Undecrypted) -> tuple[str, str] | None:
+        """The withheld notice for ``item``'s session from the session's own sender: sent by
+        the event's sender, naming the event's ``sender_key`` (anyone else's notice for that
+        session id is ignored)."""
+        if not item.session_id:
+            return None
+        found = self._withheld.get((item.session_id, item.sender))
+        if found is None or not item.sender_key or found[1] != item.sender_key:
+            return None
+        return found
 
     async def _tell_undecryptable(self, item: _Undecrypted, withheld: str | None = None
                                   ) -> None:

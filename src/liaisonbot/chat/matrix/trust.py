@@ -21,7 +21,8 @@ from nio import AsyncClient, KeysQueryResponse
 from nio.api import Api
 from nio.exceptions import LocalProtocolError
 
-from liaisonbot.chat.matrix.keys import signed_devices
+from liaisonbot.chat.matrix.keys import key_of, signed_devices
+from liaisonbot.chat.matrix.pins import Pins
 
 log = logging.getLogger(__name__)
 WITHHELD_REASON = "The sender only shares keys with devices cross-signed by their owner."
@@ -46,16 +47,32 @@ class SignedKeysQueryResponse(KeysQueryResponse):
 
 
 class DeviceTrust:
-    """Cross-signed devices per user, from the last ``/keys/query`` that covered the user."""
+    """Cross-signed devices per user, from the last ``/keys/query`` that covered the user.
+    A member whose master key is not the pinned one (``pins.py``) has none."""
 
-    def __init__(self) -> None:
+    def __init__(self, own_user: str = "") -> None:
         self.signed: dict[str, set[str]] = {}
+        self.own_user = own_user
+        self.pins = Pins()
 
     def update(self, resp: SignedKeysQueryResponse) -> None:
         for user_id, devices in resp.device_keys.items():
-            self.signed[user_id] = signed_devices(
+            signed = signed_devices(
                 user_id, resp.master_keys.get(user_id), resp.self_signing_keys.get(user_id),
                 devices if isinstance(devices, dict) else {})
+            master = key_of(resp.master_keys.get(user_id), user_id, "master")
+            if master and user_id != self.own_user and not self.pins.see(user_id, master):
+                # Held: the new identity's devices count for nothing; devices verified under
+                # the pinned identity before (this process) keep their trust.
+                if (user_id, master) in self.pins.newly_held:
+                    log.warning("matrix member's cross-signing identity changed; held",
+                                extra={"user": user_id, "master_key": master})
+                signed = self.signed.get(user_id, set()) & set(devices or {})
+            self.signed[user_id] = signed
+
+    def is_held(self, user_id: str) -> bool:
+        pin = self.pins.pins.get(user_id)
+        return pin is not None and pin.held is not None
 
     def is_signed(self, user_id: str, device_id: str) -> bool:
         return device_id in self.signed.get(user_id, set())
@@ -66,7 +83,7 @@ class LiaisonClient(AsyncClient):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.trust = DeviceTrust()
+        self.trust = DeviceTrust(self.user_id)
         #: (session id, user, device) already told ``m.unverified``.
         self._withheld_sent: set[tuple[str, str, str]] = set()
 
@@ -92,7 +109,8 @@ class LiaisonClient(AsyncClient):
             for device in self.device_store.active_user_devices(user_id):
                 if user_id == self.user_id and device.id == self.device_id:
                     continue
-                if not exclude or self.trust.is_signed(user_id, device.id):
+                if (not exclude and not self.trust.is_held(user_id)) \
+                        or self.trust.is_signed(user_id, device.id):
                     if self.olm.is_device_blacklisted(device):
                         self.unblacklist_device(device)
                         log.info("matrix device cross-signed now; it gets room keys",
