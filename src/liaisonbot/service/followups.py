@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from liaisonbot.domain.audit import state_hash
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.followups import (
     NudgeDue,
@@ -108,7 +110,13 @@ class Ticker:
                 entries: list[HistoryDraft] = []
                 posts: list[OutboxDraft] = []
                 for request in requests:
+                    start = len(entries)
                     self._nudge_one(request, now, links.get(request.id, []), entries, posts)
+                    # each entry seals the row as it stands (the tick moves only the
+                    # counters ``state_hash`` leaves out)
+                    sealed = state_hash(request)
+                    entries[start:] = [replace(e, state=sealed) if e.request_id == request.id
+                                       else e for e in entries[start:]]
                 await uow.history.append_many(entries)
                 await uow.requests.update_nudges(requests)
                 await uow.outbox.add_many(posts)
