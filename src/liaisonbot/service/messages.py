@@ -227,3 +227,7 @@ CONSOLE_BAD_ADVANCE = N_(":advance needs a duration like 90m, 6h, 3d or 2w.")
 CONSOLE_CLOCK_RANGE = N_("The clock runs from {low} to {high}; {value} is outside.")
 CONSOLE_JUMP = N_("The clock moves at most {days} days at a time ({value} is further); "
                 "move it in steps.")
+
+# ---------------------------------------------------------------------- audit (issue 22)
+AUDIT_CHECKPOINT = N_("Audit checkpoint (keep it: `liaisonbot audit verify --checkpoint` "
+                      "proves against it that the shared history was not rewritten): {word}")

@@ -171,6 +171,11 @@ async def take_checkpoint(uow: UnitOfWorkFactory, key: Ed25519PrivateKey,
     return sign(Statement.over(leaves, upto, now), key)
 
 
+async def has_history(uow: UnitOfWorkFactory) -> bool:
+    async with uow(read_only=True) as tx:
+        return bool(await tx.history.tails())
+
+
 async def check_checkpoint(uow: UnitOfWorkFactory, statement: Statement) -> CheckpointCheck:
     """Recompute the leaves ``statement`` covers (entries up to its ``upto``) from the
     database and compare; name the requests that changed (the locator) and those deleted."""
