@@ -21,6 +21,7 @@ from liaisonbot.store.db import make_engine
 from liaisonbot.store.migrate import upgrade
 from liaisonbot.store.tables import HistoryRow
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
+from support.insider import insider
 
 
 async def _bot_with_history(url: str) -> Any:
@@ -81,7 +82,7 @@ async def test_verify_finds_a_tampered_entry(any_url: str, tamper: str, entry_id
                                              reason: str) -> None:
     bot = await _bot_with_history(any_url)
     try:
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text(tamper))
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and broken.entry_id == entry_id and reason in broken.reason
@@ -92,11 +93,11 @@ async def test_verify_finds_a_tampered_entry(any_url: str, tamper: str, entry_id
 async def test_verify_finds_a_removed_last_entry(any_url: str) -> None:
     bot = await _bot_with_history(any_url)
     try:
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("DELETE FROM history WHERE id = 4"))  # R-2's last
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and broken.entry_id == 2 and "last entry" in broken.reason
-        async with bot.core.engine.begin() as conn:  # and a request's whole chain
+        async with insider(bot.core.engine) as conn:  # and a request's whole chain
             await conn.execute(text("DELETE FROM history WHERE request_id = 2"))
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and "request 2" in broken.reason
@@ -114,13 +115,13 @@ async def test_verify_finds_an_inserted_entry(any_url: str) -> None:
         await _insert(bot, forged, rows[1].hash, link_hash(rows[1].hash, forged))
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and broken.entry_id == 6 and "follow" in broken.reason
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("DELETE FROM history WHERE id = 6"))
         assert await verify_audit(bot.core.uow) is None
         await _insert(bot, forged, rows[5].hash, link_hash(rows[5].hash, forged))
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and broken.entry_id == 7 and "last entry" in broken.reason
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("DELETE FROM history WHERE id = 7"))
         await _insert(bot, forged, rows[5].hash, "f" * 64)
         broken = await verify_audit(bot.core.uow)
@@ -188,11 +189,11 @@ async def test_an_old_database_upgrades_and_its_entries_verify(any_url: str) -> 
         assert sorted(rows) == [1, 2, 3, 4] and rows[4].prev_hash == hashes[1]
         assert await verify_audit(uow) is None
         # A changed or removed legacy entry is still found.
-        async with engine.begin() as conn:
+        async with insider(engine) as conn:
             await conn.execute(text("UPDATE history SET actor = 'console:eve' WHERE id = 1"))
         broken = await verify_audit(uow)
         assert broken is not None and broken.entry_id == 1
-        async with engine.begin() as conn:
+        async with insider(engine) as conn:
             await conn.execute(text("UPDATE history SET actor = 'console:alice' WHERE id = 1"))
             await conn.execute(text("DELETE FROM history WHERE id = 2"))
         broken = await verify_audit(uow)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from conftest import make_settings, start_bot
 from liaisonbot.domain.audit import GENESIS, Entry, entry_hash, link_hash, utc_text, verify
 from liaisonbot.service.reports import verify_audit
+from support.insider import insider
 from test_cli import cli
 
 CLOCKS = {
@@ -60,7 +61,7 @@ async def test_chain_verifies_whatever_the_clock_offset(any_url: str, clock: str
         assert chain and all(link_hash(item.prev_hash, item.entry) == item.hash
                              for item in chain)
         # And the check still catches a change.
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("UPDATE history SET at = at + interval '1 second' WHERE id = 2")
                                if "postgresql" in any_url else
                                text("UPDATE history SET actor = 'console:eve' WHERE id = 2"))
@@ -101,7 +102,7 @@ async def test_legacy_entries_sealed_with_the_clock_offset_still_verify(any_url:
         # New entries follow the legacy ones in the canonical form.
         await bot.exec("!liaison open C-1 to:ba-spo Records", user="alice", room="icc")
         assert await verify_audit(bot.core.uow) is None
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("UPDATE history SET actor = 'console:eve' WHERE id = 3"))
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and broken.entry_id == 3

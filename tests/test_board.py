@@ -34,6 +34,7 @@ from support.board import (
     web_config,
 )
 from support.fake_issuer import FakeIssuer
+from support.insider import insider
 
 
 class Board:
@@ -445,7 +446,7 @@ async def test_request_page_timeline_and_audit_check(board: Board) -> None:
         assert "Records attached in the secure channel" in page
         assert "CET" in page  # in the viewer office's zone (Amsterdam)
         assert "none was changed" in page
-        async with board.bot.core.engine.begin() as conn:
+        async with insider(board.bot.core.engine) as conn:
             await conn.execute(text("UPDATE history SET actor = 'console:mallory' "
                                     "WHERE request_id = 1 AND action = 'acknowledged'"))
         _, page = await board.page(http, "/board/icc-otp/R-1")

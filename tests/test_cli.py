@@ -86,6 +86,7 @@ def test_audit_verify_exit_codes(config: Path) -> None:
     import sqlite3
 
     db = sqlite3.connect(config.parent / "bot.db")
+    db.execute("DROP TRIGGER history_no_update")  # the insider drops the append-only guard
     db.execute("UPDATE history SET detail = '{}' WHERE id = 1")
     db.commit()
     db.close()

@@ -23,6 +23,7 @@ from liaisonbot.store import tables  # noqa: F401
 from liaisonbot.store.db import make_engine
 from liaisonbot.store.migrate import alembic_config, upgrade_async
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
+from support.insider import insider
 
 
 def _request() -> Request:
@@ -120,11 +121,11 @@ async def test_audit_verify_finds_altered_and_removed_entries(any_url: str) -> N
         await bot.exec("!liaison ack R-1", user="bojan", room="ba")
         await bot.exec("!liaison answer R-1 done", user="bojan", room="ba")
         assert await verify_audit(bot.core.uow) is None
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("UPDATE history SET actor = 'console:eve' WHERE id = 2"))
         broken = await verify_audit(bot.core.uow)
         assert broken is not None and broken.entry_id == 2
-        async with bot.core.engine.begin() as conn:
+        async with insider(bot.core.engine) as conn:
             await conn.execute(text("DELETE FROM history WHERE id = 3"))
             await conn.execute(text("UPDATE history SET actor = 'console:bojan' WHERE id = 2"))
         broken = await verify_audit(bot.core.uow)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from liaisonbot.audit_key import signing_key
 from liaisonbot.config import Settings
 from liaisonbot.domain.refs import PLATFORMS
 from liaisonbot.metrics import PrometheusTelemetry
@@ -57,7 +58,8 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
     desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
                 telemetry=telemetry, claim_posts=outbox.claim_in)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,
-                    weekly=settings.weekly_report)
+                    weekly=settings.weekly_report,
+                    audit_key=lambda: signing_key(settings.audit))
     return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, all_gateways)
 
 

@@ -60,8 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     trust.add_argument("--config")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
-    verify = audit_sub.add_parser("verify", help="check the hash chain")
+    verify = audit_sub.add_parser("verify", help="check the hash chains and the rows' sealed "
+                                  "state; with checkpoints, that what they sealed is unchanged")
     verify.add_argument("--config")
+    verify.add_argument("--checkpoint", action="append", default=[], metavar="WORD",
+                        help="an lbcp1: checkpoint taken before (repeatable)")
+    checkpoint = audit_sub.add_parser("checkpoint", help="print the current signed checkpoint")
+    checkpoint.add_argument("--config")
     return parser
 
 
@@ -202,21 +207,58 @@ async def _trust(settings: Settings, user: str) -> int:
     return 0
 
 
-async def _audit(settings: Settings) -> int:
-    from liaisonbot.service.reports import verify_audit
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from liaisonbot.audit_key import NoSigningKey, signing_key
+    from liaisonbot.domain.checkpoint import CheckpointError, fingerprint, read
+    from liaisonbot.service.reports import check_checkpoint, take_checkpoint, verify_audit
     from liaisonbot.store.db import make_engine
+    from liaisonbot.store.schema import ensure_schema
     from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
-    engine = make_engine(settings.database_url)
     try:
-        broken = await verify_audit(SqlUnitOfWorkFactory(engine))
+        key = signing_key(settings.audit)
+    except NoSigningKey as error:
+        print(f"liaisonbot: audit: {error}", file=sys.stderr)
+        return 1
+    words = getattr(args, "checkpoint", None) or []
+    try:  # every checkpoint's signature first: a bad one is refused, nothing is checked
+        statements = [read(word, key.public_key()) for word in words]
+    except CheckpointError as error:
+        print(f"liaisonbot: {error}", file=sys.stderr)
+        return 2
+    await ensure_schema(settings.database_url)
+    engine = make_engine(settings.database_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    try:
+        broken = await verify_audit(uow)
+        if args.audit_command == "checkpoint":
+            if broken:
+                print(f"audit: broken at entry {broken.entry_id}: {broken.reason}; no "
+                      "checkpoint is signed over a broken history")
+                return 1
+            word = await take_checkpoint(uow, key, datetime.now(UTC))
+            print(f"audit: key {fingerprint(key.public_key())}; {len(word)} characters")
+            print(word)
+            return 0
+        checks = [await check_checkpoint(uow, s) for s in statements]
     finally:
         await engine.dispose()
+    failed = bool(broken)
     if broken:
-        print(f"audit: broken at entry {broken.entry_id}: {broken.reason}")
-        return 1
-    print("audit: the history chain is intact")
-    return 0
+        where = f"entry {broken.entry_id}" if broken.entry_id is not None else "a request"
+        print(f"audit: broken at {where}: {broken.reason}")
+    else:
+        print("audit: the history chain is intact")
+    for check in checks:
+        taken = check.statement.at.isoformat()
+        if not check.problems:
+            print(f"audit: checkpoint of {taken}: everything it sealed is unchanged "
+                  f"({check.statement.requests} requests, {check.statement.entries} entries)")
+            continue
+        failed = True
+        for problem in check.problems:
+            print(f"audit: checkpoint of {taken}: {problem}")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "matrix":
         return _reset_identity(settings)
     if args.command == "audit":
-        return asyncio.run(_audit(settings))
+        return asyncio.run(_audit(settings, args))
     from liaisonbot.memory import limit_malloc_arenas
     from liaisonbot.runner import run
 

@@ -103,6 +103,21 @@ class WebSettings:
         return self.base_url.startswith("https://")
 
 
+#: The Ed25519 key that signs audit checkpoints (URL-safe base64 of its 32-byte seed).
+ENV_AUDIT_SIGNING_KEY = "LIAISONBOT_AUDIT_SIGNING_KEY"
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``[audit]``: present, the checkpoints' key must come from the environment
+    (``run`` refuses to start without it); absent (the console, a demo), a key generated and
+    kept in ``key_file`` (mode 0600) signs them. See the README's threat model."""
+
+    configured: bool = False
+    key_file: str = "var/audit-signing.key"
+    signing_key: str = field(default="", repr=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     path: str
@@ -114,6 +129,7 @@ class Settings:
     #: Offices that get the weekly report in their rooms ([reports] weekly = true | [slugs]).
     weekly_report: frozenset[str] = frozenset()
     web: WebSettings = field(default_factory=WebSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
 
 def config_path(given: str | None) -> str:
@@ -557,6 +573,8 @@ SCHEMA = _Table({
     "web": _plain(*(f.name for f in fields(WebSettings)
                     if f.name not in ("client_secret", "session_key"))),
     "offices": _Rows(_Table(_OFFICE_KEYS)),
+    # the checkpoints' key itself comes from LIAISONBOT_AUDIT_SIGNING_KEY, never the file
+    "audit": _plain("key_file"),
 }, noun="section")
 
 
@@ -619,11 +637,33 @@ def parse(data: dict[str, Any], path: str) -> Settings:
     slack, matrix = _platforms(data, problems)
     weekly = _weekly(data.get("reports") or {}, offices, problems)
     web = _web(data.get("web") or {}, problems)
+    audit = _audit(data, problems)
     if problems.items:
         raise ConfigError(path, problems.items)
     return Settings(path=path, database_url=database_url, http_listen=listen,
                     directory=Directory(tuple(offices), policy, instruments), slack=slack,
-                    matrix=matrix, weekly_report=weekly, web=web)
+                    matrix=matrix, weekly_report=weekly, web=web, audit=audit)
+
+
+def _audit(data: dict[str, Any], problems: _Problems) -> AuditSettings:
+    raw = data.get("audit")
+    key = secret(ENV_AUDIT_SIGNING_KEY) or ""
+    if key:
+        from liaisonbot.domain.checkpoint import key_from_seed
+
+        try:
+            key_from_seed(key)
+        except ValueError as error:
+            problems.add("audit", f"{ENV_AUDIT_SIGNING_KEY} is not an Ed25519 key ({error}; "
+                         "URL-safe base64 of a 32-byte seed)")
+    if raw is None:
+        return AuditSettings(signing_key=key)
+    if not isinstance(raw, dict):
+        problems.add("audit", "must be a table ([audit])")
+        return AuditSettings(configured=True, signing_key=key)
+    return AuditSettings(configured=True, key_file=str(raw.get("key_file",
+                                                               AuditSettings.key_file)),
+                         signing_key=key)
 
 
 def load(path: str) -> Settings:
@@ -661,6 +701,10 @@ def missing_secrets(settings: Settings, env: Mapping[str, str] | None = None) ->
             and absent(ENV_SLACK_APP_TOKEN):
         problems.append(f"slack.mode: {ENV_SLACK_APP_TOKEN} is not set; socket mode "
                         "connects with this xapp- token")
+    if settings.audit.configured and absent(ENV_AUDIT_SIGNING_KEY):
+        problems.append(f"audit: {ENV_AUDIT_SIGNING_KEY} is not set; with [audit] the "
+                        "checkpoints partners keep are signed only with a key from the "
+                        "environment")
     if settings.matrix.enabled:
         if absent(ENV_MATRIX_PICKLE_KEY):
             problems.append(f"matrix: {ENV_MATRIX_PICKLE_KEY} is not set; it encrypts the "

@@ -31,6 +31,7 @@ accepts such a legacy entry when it matches the same moment written with some re
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Iterable
@@ -61,10 +62,15 @@ class Entry:
     platform: str
     action: str
     detail: dict[str, Any]
+    #: The request's stored state after the change (``state_hash``); None for entries
+    #: written before migration 0008 (their seal does not include it).
+    state: str | None = None
 
     def canonical(self) -> str:
         body = {"id": self.id, "request_id": self.request_id, "at": self.at, "actor": self.actor,
                 "platform": self.platform, "action": self.action, "detail": self.detail}
+        if self.state is not None:
+            body["state"] = self.state
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           check_circular=False)  # the same text; plain values, no cycles
 
@@ -76,7 +82,32 @@ def entry_hash(prev_hash: str, entry: Entry) -> str:
 def link_hash(prev_hash: str, entry: Entry) -> str:
     """The seal of a linked entry (after the legacy era): its id is the database's, not sealed."""
     return entry_hash(prev_hash, Entry(0, entry.request_id, entry.at, entry.actor,
-                                       entry.platform, entry.action, entry.detail))
+                                       entry.platform, entry.action, entry.detail, entry.state))
+
+
+#: Request fields left out of its sealed state: the store's version and what the follow-up
+#: tick moves without an entry of its own (nudge counters, the next chase, the one reminder).
+VOLATILE = frozenset({"version", "ack_nudges_sent", "answer_nudges_sent",
+                      "incomplete_nudges_sent", "next_nudge_at", "eta_reminded"})
+
+
+def state_hash(request: Any) -> str:
+    """SHA-256 over the canonical JSON of a request's fields but ``VOLATILE`` (moments in
+    ``utc_text``, enums by value): what each new entry seals as the row after its change."""
+    from dataclasses import fields
+
+    body: dict[str, Any] = {}
+    for f in fields(request):
+        if f.name in VOLATILE:
+            continue
+        value = getattr(request, f.name)
+        if isinstance(value, datetime):
+            value = utc_text(value)
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        body[f.name] = value
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

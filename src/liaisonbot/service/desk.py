@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from liaisonbot.domain import commands as c
-from liaisonbot.domain.audit import utc_text
+from liaisonbot.domain.audit import state_hash, utc_text
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
@@ -401,7 +401,8 @@ class Desk:
         await ctx.uow.history.append(
             request_id=request.id if request else None, at=ctx.now, actor=ctx.actor.user,
             platform=ctx.actor.platform, action=action,
-            detail={k: v for k, v in detail.items() if v not in (None, "")})
+            detail={k: v for k, v in detail.items() if v not in (None, "")},
+            state=state_hash(request) if request else None)
 
     async def _dispatch(self, ctx: _Ctx, command: c.Command) -> Outcome:
         if isinstance(command, c.Help):

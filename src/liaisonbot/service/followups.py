@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from liaisonbot.domain.audit import state_hash
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.followups import (
     NudgeDue,
@@ -32,10 +34,17 @@ from liaisonbot.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from liaisonbot.service.reports import weekly_figures, weekly_text
+from liaisonbot.service.reports import (
+    has_history,
+    take_checkpoint,
+    weekly_figures,
+    weekly_text,
+)
 from liaisonbot.service.stats import REPORT_ACTIONS, statistics, statistics_text
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from liaisonbot.service.desk import Desk
     from liaisonbot.service.ports import Clock
 
@@ -55,7 +64,8 @@ class Ticker:
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, desk: Desk,
                  on_posted: Callable[[], None] | None = None, batch: int = 100,
-                 weekly: frozenset[str] = frozenset()) -> None:
+                 weekly: frozenset[str] = frozenset(),
+                 audit_key: Callable[[], Ed25519PrivateKey] | None = None) -> None:
         self.uow = uow
         self.clock = clock
         self.desk = desk
@@ -64,6 +74,9 @@ class Ticker:
         self.on_posted = on_posted or (lambda: None)
         self.batch = batch
         self.weekly = weekly
+        #: The checkpoints' signing key (``audit_key``), asked for on the first daily post.
+        self.audit_key = audit_key
+        self._checkpointed: set[date] = set()
         self.last_tick: datetime | None = None
         #: What this process already knows is done (claimed by it or by another process), so
         #: a tick does not ask the database again: the latest digest day per office, and the
@@ -75,6 +88,7 @@ class Ticker:
         """Send what is due now; returns the number of posts queued."""
         now = self.clock.now()
         queued = await self.nudges(now) + await self.digests(now) + await self.reports(now)
+        queued += await self.checkpoints(now)
         await self.housekeeping(now)
         self.last_tick = now
         if queued:
@@ -110,7 +124,13 @@ class Ticker:
                 entries: list[HistoryDraft] = []
                 posts: list[OutboxDraft] = []
                 for request in requests:
+                    start = len(entries)
                     self._nudge_one(request, now, links.get(request.id, []), entries, posts)
+                    # each entry seals the row as it stands (the tick moves only the
+                    # counters ``state_hash`` leaves out)
+                    sealed = state_hash(request)
+                    entries[start:] = [replace(e, state=sealed) if e.request_id == request.id
+                                       else e for e in entries[start:]]
                 await uow.history.append_many(entries)
                 await uow.requests.update_nudges(requests)
                 await uow.outbox.add_many(posts)
@@ -268,6 +288,40 @@ class Ticker:
                                          request_id=None, at=now)
                     queued += 1
                 await uow.commit()
+        return queued
+
+    # ----------------------------------------------------------------- audit checkpoints
+
+    async def checkpoints(self, now: datetime) -> int:
+        """On the first tick of each UTC day: a signed checkpoint over every request's chain
+        (``service.reports.take_checkpoint``) into every office's rooms, so each partner
+        holds a copy outside this database. Claimed once per day across processes."""
+        day = now.astimezone(UTC).date()
+        if self.audit_key is None or day in self._checkpointed \
+                or not await has_history(self.uow):  # nothing to seal yet
+            return 0
+        try:
+            key = self.audit_key()
+        except Exception:  # no key (run refuses to start without one): nothing to sign
+            log.warning("no audit signing key: no checkpoint posted", exc_info=True)
+            self._checkpointed.add(day)
+            return 0
+        word = await take_checkpoint(self.uow, key, now)
+        queued = 0
+        async with self.uow() as uow:  # the day's claim and its posts commit together
+            if not await uow.inbound.first_time("system", f"checkpoint:{day}", now):
+                self._checkpointed.add(day)
+                return 0
+            for office in self.directory.offices:
+                reader = self.present.office_reader(office)
+                text = reader.words(m.AUDIT_CHECKPOINT).format(word=word)
+                for room in office.rooms:
+                    await uow.outbox.add(platform=platform_of(room), room=room,
+                                         post=reader.post("report", text, now),
+                                         request_id=None, at=now)
+                    queued += 1
+            await uow.commit()
+        self._checkpointed.add(day)
         return queued
 
     # ----------------------------------------------------------------- housekeeping

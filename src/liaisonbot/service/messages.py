@@ -268,3 +268,7 @@ WHO_ALL_TAIL = N_("who OFFICE shows its points of contact.")
 #: Babel (CLDR) patterns: a day (holidays), and a weekday and time (``who``'s list).
 DATE_ONLY = N_("EEE yyyy-MM-dd")
 WEEKDAY_TIME = N_("EEE HH:mm")
+
+# ---------------------------------------------------------------------- audit (issue 22)
+AUDIT_CHECKPOINT = N_("Audit checkpoint (keep it: `liaisonbot audit verify --checkpoint` "
+                      "proves against it that the shared history was not rewritten): {word}")

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from liaisonbot.domain.audit import Entry, Seal
 from liaisonbot.domain.cards import Post
+from liaisonbot.domain.checkpoint import Leaf
 from liaisonbot.domain.model import Request
 
 
@@ -75,6 +76,8 @@ class HistoryDraft:
     platform: str
     action: str
     detail: dict[str, Any]
+    #: The request's sealed state after the change (``domain.audit.state_hash``).
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class RequestRepository(Protocol):
 
 class HistoryRepository(Protocol):
     async def append(self, *, request_id: int | None, at: datetime, actor: str, platform: str,
-                     action: str, detail: dict[str, Any]) -> None: ...
+                     action: str, detail: dict[str, Any], state: str | None = None) -> None: ...
     async def append_many(self, drafts: Sequence[HistoryDraft]) -> None: ...
     async def for_request(self, request_id: int) -> list[Entry]: ...
     async def for_requests(self, request_ids: Sequence[int],
@@ -142,6 +145,8 @@ class HistoryRepository(Protocol):
     async def head(self) -> tuple[int, str] | None: ...
     async def seal(self) -> Seal: ...
     async def tails(self) -> dict[int, str]: ...
+    async def requests(self) -> list[Request]: ...
+    async def leaves(self, upto: int | None = None) -> tuple[int, list[Leaf]]: ...
 
 
 class OutboxRepository(Protocol):

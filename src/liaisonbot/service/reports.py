@@ -11,7 +11,10 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any, Protocol
 
-from liaisonbot.domain.audit import Break, Entry, verify
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from liaisonbot.domain.audit import Break, Entry, state_hash, verify
+from liaisonbot.domain.checkpoint import Statement, sign
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, PENDING_OR_PAUSED, Request, Status
 from liaisonbot.domain.visibility import Audience, Place, Shown, seen, visibility
@@ -120,13 +123,88 @@ def _markdown(case: str, office: str | None, requests: list[Request],
 
 
 async def verify_audit(uow: UnitOfWorkFactory) -> Break | None:
+    """The first place where the history does not hold: a chain (``domain.audit.verify``),
+    a request with no entry at all (every request is opened with one), or a request row
+    that is not the state its last entry sealed."""
     async with uow(read_only=True) as tx:
         chain = await tx.history.chain()
         head = await tx.history.head()
         seal = await tx.history.seal()
         tails = await tx.history.tails()
-    return verify(((item.entry, item.prev_hash, item.hash) for item in chain), head, seal,
-                  tails)
+        requests = await tx.history.requests()
+    broken = verify(((item.entry, item.prev_hash, item.hash) for item in chain), head, seal,
+                    tails)
+    return broken or _states(requests, [item.entry for item in chain])
+
+
+def _states(requests: list[Request], entries: list[Entry]) -> Break | None:
+    last: dict[int, Entry] = {}
+    for entry in entries:
+        if entry.request_id is not None:
+            last[entry.request_id] = entry
+    for request in requests:
+        found = last.get(request.id)
+        if found is None:
+            return Break(None, f"request {request.ref} has no history entry (every request "
+                         "is opened with one: its entries were removed)")
+        if found.state is not None and found.state != state_hash(request):
+            return Break(found.id, f"request {request.ref} was changed in the database "
+                         f"without a history entry (its row is not what entry {found.id} "
+                         "sealed)")
+    return None
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    """What one checkpoint says of the database now: ``problems`` empty when everything it
+    sealed is still there, unchanged (later entries and requests may have been added)."""
+
+    statement: Statement
+    problems: list[str]
+
+
+async def take_checkpoint(uow: UnitOfWorkFactory, key: Ed25519PrivateKey,
+                          now: datetime) -> str:
+    """A signed checkpoint (``lbcp1:…``) over every request's chain as it stands."""
+    async with uow() as tx:  # PostgreSQL: LOCK TABLE … IN SHARE MODE needs a writer
+        upto, leaves = await tx.history.leaves()
+    return sign(Statement.over(leaves, upto, now), key)
+
+
+async def has_history(uow: UnitOfWorkFactory) -> bool:
+    async with uow(read_only=True) as tx:
+        return bool(await tx.history.tails())
+
+
+async def check_checkpoint(uow: UnitOfWorkFactory, statement: Statement) -> CheckpointCheck:
+    """Recompute the leaves ``statement`` covers (entries up to its ``upto``) from the
+    database and compare; name the requests that changed (the locator) and those deleted."""
+    async with uow(read_only=True) as tx:
+        _, leaves = await tx.history.leaves(statement.upto)
+        present = {r.id for r in await tx.history.requests()}
+    now = Statement.over(leaves, statement.upto, statement.at)
+    problems: list[str] = []
+    if (now.root, now.entries, now.requests) == (statement.root, statement.entries,
+                                                 statement.requests):
+        return CheckpointCheck(statement, problems)
+    by_id = {leaf.request_id: leaf for leaf in leaves}
+    named, unnamed = statement.located(now)
+    for rid in named:
+        ref = f"R-{rid}"
+        if rid not in present:
+            problems.append(f"{ref} was deleted (it and its history were sealed)")
+        elif rid not in by_id:
+            problems.append(f"{ref}'s history was removed (it was sealed)")
+        else:
+            problems.append(f"{ref}'s history up to the checkpoint was rewritten, truncated "
+                            "or replaced")
+    if unnamed or not named:
+        problems.append(
+            "the sealed history changed in more requests than the checkpoint can name "
+            f"(request ids ≡ {', '.join(str(b) for b in unnamed) or '?'} mod 4)")
+    problems.append(f"sealed {statement.requests} requests and {statement.entries} entries "
+                    f"up to entry {statement.upto}; found {now.requests} and {now.entries}")
+    return CheckpointCheck(statement, problems)
 
 
 # ---------------------------------------------------------------------- the weekly report

@@ -7,13 +7,15 @@ import json
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 
 from liaisonbot.domain.audit import GENESIS, Entry, Seal, link_hash, utc_text
+from liaisonbot.domain.checkpoint import Leaf
+from liaisonbot.domain.model import Request
 from liaisonbot.domain.refs import storable_id
 from liaisonbot.service.ports import HistoryDraft, HistoryItem
 from liaisonbot.store.repo import Repo
-from liaisonbot.store.rows import R
+from liaisonbot.store.rows import COLUMNS, R, request_from
 from liaisonbot.store.tables import AuditHeadRow, HistoryRow
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ _INSERT = insert(H)
 
 def entry_of(row: Any) -> Entry:
     return Entry(row.id, row.request_id, utc_text(row.at), row.actor, row.platform,
-                 row.action, json.loads(row.detail))
+                 row.action, json.loads(row.detail), row.state_hash)
 
 
 class Tails:
@@ -73,8 +75,9 @@ class Tails:
 
 class SqlHistory(Repo):
     async def append(self, *, request_id: int | None, at: Any, actor: str, platform: str,
-                     action: str, detail: dict[str, Any]) -> None:
-        await self.append_many([HistoryDraft(request_id, at, actor, platform, action, detail)])
+                     action: str, detail: dict[str, Any], state: str | None = None) -> None:
+        await self.append_many([HistoryDraft(request_id, at, actor, platform, action, detail,
+                                             state)])
 
     async def append_many(self, drafts: Sequence[HistoryDraft]) -> None:
         """Seal ``drafts`` onto their requests' chains: each links to the request's last
@@ -164,6 +167,28 @@ class SqlHistory(Repo):
                               .where(HEAD.c.id == 1))).first()
         return Seal(int(row[0]), str(row[1])) if row else Seal(0, GENESIS)
 
+    async def requests(self) -> list[Request]:
+        """Every request as stored (``audit verify`` compares each with its sealed state)."""
+        rows = await self.run(select(*COLUMNS).order_by(R.c.id))
+        return [request_from(row) for row in rows]
+
+    async def leaves(self, upto: int | None = None) -> tuple[int, list[Leaf]]:
+        """The checkpoint leaves over entries with ids up to ``upto`` (None: every entry now;
+        on PostgreSQL under ``LOCK TABLE history IN SHARE MODE``, so that no entry with a
+        lower id can still commit after it): per request, its number of entries and the
+        stored hash of the last. Entries of no request are not covered (none are written)."""
+        if upto is None:
+            if not self.sqlite:
+                await self.run(text("LOCK TABLE history IN SHARE MODE"))
+            upto = int((await self.run(select(func.max(H.c.id)))).scalar() or 0)
+        last = (select(H.c.request_id.label("rid"), func.count().label("n"),
+                       func.max(H.c.id).label("last"))
+                .where(H.c.request_id.is_not(None), H.c.id <= upto)
+                .group_by(H.c.request_id).subquery())
+        rows = await self.run(select(last.c.rid, last.c.n, H.c.hash)
+                              .join(H, H.c.id == last.c.last).order_by(last.c.rid))
+        return upto, [Leaf(int(rid), int(n), str(end)) for rid, n, end in rows]
+
     async def tails(self) -> dict[int, str]:
         """Each request's stored last hash (``request.audit_hash``)."""
         rows = await self.run(select(R.c.id, R.c.audit_hash).where(R.c.audit_hash.is_not(None)))
@@ -172,11 +197,11 @@ class SqlHistory(Repo):
 
 def _draft_entry(draft: HistoryDraft) -> Entry:
     return Entry(0, draft.request_id, utc_text(draft.at), draft.actor, draft.platform,
-                 draft.action, draft.detail)
+                 draft.action, draft.detail, draft.state)
 
 
 def _row(draft: HistoryDraft, prev: str, sealed: str) -> dict[str, Any]:
     return {"request_id": draft.request_id, "at": draft.at, "actor": draft.actor,
             "platform": draft.platform, "action": draft.action, "prev_hash": prev,
-            "hash": sealed, "detail": json.dumps(draft.detail, sort_keys=True,
-                                                 ensure_ascii=False)}
+            "hash": sealed, "state_hash": draft.state,
+            "detail": json.dumps(draft.detail, sort_keys=True, ensure_ascii=False)}

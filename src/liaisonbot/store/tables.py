@@ -96,6 +96,8 @@ class HistoryRow(SQLModel, table=True):
     detail: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # 0008: the request's state after the change (``domain.audit.state_hash``), sealed
+    state_hash: str | None = Field(default=None, max_length=64)
 
 
 class AuditHeadRow(SQLModel, table=True):
