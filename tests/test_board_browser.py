@@ -195,3 +195,28 @@ async def test_tampered_cookie_and_logout(desk: Desk) -> None:
     # The board's session is gone (the provider's own session is the provider's business).
     response = await bojan.context.request.get(desk.base + "/board/ba-spo/", max_redirects=0)
     assert response.status == 302 and response.headers["location"].startswith(desk.issuer)
+
+
+async def test_a_non_member_reads_no_particulars_of_a_confidential_request(desk: Desk) -> None:
+    """Issue 22, item 1, in the browser against the real provider: a confidential request
+    carrying person and measure, which went through incomplete and complete: an ICC user who
+    is not a listed member reads its envelope and masks, never the missing text, the person,
+    the measure or the basis; the listed member reads them all."""
+    bot = desk.bot
+    await bot.exec('!liaison open ICC-03/07 to:ba-spo conf:confidential person:"Milan Kovac" '
+                   'measure:"search of the warehouse" Search of the warehouse in Zenica',
+                   user="alice", room="icc")
+    await bot.exec("!liaison incomplete R-5 the judicial authorisation of the search",
+                   user="bojan", room="ba")
+    await bot.exec("!liaison complete R-5 authorisation sent by courier", user="alice",
+                   room="icc")
+    secrets = ("Milan Kovac", "search of the warehouse", "judicial authorisation",
+               "sent by courier", "Search of the warehouse in Zenica")
+    ivan = await desk.sign_in("ivan", "/board/icc-otp/R-5")
+    body = await ivan.inner_text("main")
+    assert "ICC-03/07" in body and "(confidential" in body
+    assert [s for s in secrets if s in await ivan.content()] == []
+    await desk.shot(ivan, "request-confidential-non-member")
+    alice = await desk.sign_in("alice", "/board/icc-otp/R-5")
+    body = await alice.inner_text("main")
+    assert [s for s in secrets if s not in body] == []
