@@ -48,7 +48,8 @@ class Audience:
 ENVELOPE = frozenset({
     "id", "case", "kind", "parties", "requesting", "requested", "to", "status", "dates", "due",
     "due_at", "ack_due_at", "created_at", "until", "eta", "urgent", "confidentiality",
-    "assignee", "number", "escalated", "merged", "room", "source", "author"})
+    "assignee", "number", "escalated", "merged", "room", "source", "author",
+    "paused_business_days"})
 #: The substance of a request (for documentation and tests; any field not in ENVELOPE is).
 SUBSTANCE = frozenset({"summary", "basis", "answer", "note", "reason", "text", "files",
                        "thread", "file"})
