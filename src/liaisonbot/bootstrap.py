@@ -12,9 +12,11 @@ from liaisonbot.domain.refs import PLATFORMS
 from liaisonbot.metrics import PrometheusTelemetry
 from liaisonbot.service.desk import Desk
 from liaisonbot.service.followups import Ticker
+from liaisonbot.service.inbox import InboxWorker
 from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
 from liaisonbot.service.ports import ChatGateway, Clock, SystemClock
 from liaisonbot.store.db import INSTANCE, make_engine
+from liaisonbot.store.inbox import SqlInboxDoor
 from liaisonbot.store.schema import ensure_schema
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
@@ -31,9 +33,13 @@ class Core:
     outbox: OutboxWorker
     ticker: Ticker
     telemetry: PrometheusTelemetry
+    #: Inbound things written before they are acknowledged, and their work (Slack).
+    inbox: InboxWorker
+    door: SqlInboxDoor
     gateways: dict[str, ChatGateway] = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.door.close()
         await self.engine.dispose()
 
 
@@ -58,7 +64,10 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
                 telemetry=telemetry, claim_posts=outbox.claim_in)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,
                     weekly=settings.weekly_report)
-    return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, all_gateways)
+    door = SqlInboxDoor(engine, owner=INSTANCE)
+    inbox = InboxWorker(uow=uow, door=door, clock=clock, owner=INSTANCE)
+    return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, inbox, door,
+                all_gateways)
 
 
 def console_gateways(write: Callable[[str], None]) -> dict[str, ChatGateway]:

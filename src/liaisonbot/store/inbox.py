@@ -1,0 +1,255 @@
+"""The inbox: inbound things written before they are acknowledged, then worked from here.
+
+The door (:class:`SqlInboxDoor`) writes what a platform adapter verified before it tells the
+platform "received" (Slack's HTTP 200, a Socket Mode ack): one ``INSERT … ON CONFLICT DO
+NOTHING`` on a connection the door keeps for it, committed before the acknowledgement goes out.
+Acknowledgements arriving together share one transaction (the ones that arrive while a write is
+in flight go in the next), so a burst costs a few commits, not one each. A thing seen before (a
+Slack retry of an event) is the same row: it is acknowledged and nothing more is done.
+
+A row is leased from the start to the process that wrote it (``lease_owner``, the process
+instance; ``lease_until``, renewed by a heartbeat while it waits or works), like the outbox
+(``store.outbox``). The work's unit of work marks it done (:meth:`SqlInbox.done`, guarded on
+``status = 'pending'``) in the same transaction as the work's changes and posts, so it is done
+exactly once: a second process that worked it too (a lease that ran out) finds it done and
+keeps nothing. A process that dies leaves its rows pending: the next start hands them back at
+once (``release_dead``), a replica takes them when their lease has run out or, on PostgreSQL,
+as soon as their owner has no connection left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from liaisonbot.crashpoint import crash_point
+from liaisonbot.service.ports import AlreadySettled, InboxEntry, InboxItem
+from liaisonbot.store.db import is_sqlite, write_lock
+from liaisonbot.store.repo import Repo
+from liaisonbot.store.tables import InboxRow
+
+log = logging.getLogger(__name__)
+
+B: Table = InboxRow.__table__  # type: ignore[attr-defined]
+
+#: The partial index's own predicate (SQLite uses ``ix_inbox_pending`` only for it, literally).
+_PENDING = text("status = 'pending'")
+
+
+def _item(row: Any) -> InboxItem:
+    return InboxItem(row.id, row.platform, row.event_key, row.kind, row.room,
+                     row.payload or "{}", row.attempts, row.received_at)
+
+
+@functools.cache
+def _admit_statement(dialect: str) -> Any:
+    """The door's insert, per dialect: a repeat of a key inserts nothing and returns nothing."""
+    make = sqlite_insert if dialect == "sqlite" else pg_insert
+    return make(B).on_conflict_do_nothing(
+        index_elements=[B.c.platform, B.c.event_key]).returning(*B.c)
+
+
+def _alive() -> Any:
+    """PostgreSQL: the instances with a connection open (``application_name``)."""
+    return (select(column("application_name")).select_from(text("pg_stat_activity"))
+            .where(text("application_name IS NOT NULL")))
+
+
+@functools.cache
+def _claim_query(sqlite: bool) -> Any:
+    """Pending rows of some platforms that nobody holds, oldest first: on SQLite leased in one
+    ``UPDATE … RETURNING``; on PostgreSQL a locking read (skipping rows another replica is
+    leasing) whose rows the caller leases. Parameters: now, owner, until, limit, platforms."""
+    now = bindparam("now", type_=B.c.lease_until.type)
+    free = or_(B.c.lease_until.is_(None), B.c.lease_until <= now)
+    if not sqlite:  # an owner with no connection left is gone: its rows are free now
+        free = or_(free, B.c.lease_owner.not_in(_alive()))
+    which = and_(_PENDING, B.c.platform.in_(bindparam("platforms", expanding=True)), free)
+    due = select(B.c.id).where(which).order_by(B.c.id).limit(bindparam("limit"))
+    if sqlite:
+        return _lease(B.c.id.in_(due)).returning(*B.c)
+    return due.with_for_update(skip_locked=True)
+
+
+def _lease(which: Any) -> Any:
+    return update(B).where(which).values(
+        lease_owner=bindparam("owner"),
+        lease_until=bindparam("until", type_=B.c.lease_until.type),
+        attempts=B.c.attempts + 1)
+
+
+_LEASE = _lease(B.c.id.in_(bindparam("ids", expanding=True))).returning(*B.c)
+
+
+class SqlInbox(Repo):
+    """The inbox rows, in a unit of work's transaction."""
+
+    async def claim(self, now: datetime, *, owner: str, limit: int, lease_seconds: float,
+                    platforms: Collection[str]) -> list[InboxItem]:
+        if not platforms or limit <= 0:
+            return []
+        until = now + timedelta(seconds=lease_seconds)
+        params = {"now": now, "owner": owner, "until": until, "limit": limit,
+                  "platforms": sorted(platforms)}
+        if self.sqlite:
+            rows = (await self.run(_claim_query(True), params)).all()
+        else:
+            ids = [row.id for row in await self.run(_claim_query(False), params)]
+            rows = (await self.run(_LEASE, {"ids": ids, "owner": owner, "until": until})
+                    ).all() if ids else []
+        return [_item(row) for row in sorted(rows, key=lambda r: r.id)]
+
+    async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
+        if not item_ids:
+            return 0
+        result = await self.run(update(B).where(
+            B.c.id.in_(list(item_ids)), B.c.lease_owner == owner, _PENDING,
+        ).values(lease_until=until))
+        return int(result.rowcount or 0)
+
+    async def release(self, item_ids: Sequence[int]) -> None:
+        if item_ids:
+            await self.run(update(B).where(B.c.id.in_(list(item_ids)), _PENDING).values(
+                lease_until=None, lease_owner=None,
+                attempts=case((B.c.attempts > 0, B.c.attempts - 1), else_=0)))
+
+    async def release_dead(self, owner: str, now: datetime) -> list[int]:
+        """SQLite is one process: every lease not ``owner``'s was left by a dead one. On
+        PostgreSQL a lease whose owner has no connection left (``pg_stat_activity``)."""
+        held = and_(_PENDING, B.c.lease_owner.is_not(None), B.c.lease_owner != owner)
+        dead = held if self.sqlite else and_(held, B.c.lease_owner.not_in(_alive()))
+        result = await self.run(update(B).where(dead).values(
+            lease_until=None, lease_owner=None).returning(B.c.id))
+        return sorted(int(row[0]) for row in result)
+
+    async def done(self, item_id: int, at: datetime) -> None:
+        """Done, in the caller's transaction; its payload (user text, a response URL) is not
+        kept. ``AlreadySettled`` when another process did it first."""
+        result = await self.run(update(B).where(B.c.id == item_id, _PENDING).values(
+            status="done", done_at=at, payload=None, lease_until=None, lease_owner=None,
+            last_error=None))
+        if not result.rowcount:
+            raise AlreadySettled(f"inbox row {item_id} is not pending any more")
+        self._uow.settles_inbox = True
+        crash_point("work")
+
+    async def retry(self, item_id: int, error: str, at: datetime, *, give_up: bool) -> None:
+        values: dict[str, Any] = {"lease_owner": None, "last_error": error[:500]}
+        if give_up:
+            values.update(status="failed", lease_until=None, payload=None, done_at=at)
+        else:
+            values["lease_until"] = at
+        await self.run(update(B).where(B.c.id == item_id, _PENDING).values(values))
+
+    async def pending(self) -> int:
+        return int((await self.run(
+            select(func.count()).select_from(B).where(_PENDING))).scalar_one())
+
+    async def forget_before(self, moment: datetime) -> int:
+        result = await self.run(delete(B).where(B.c.status != literal("pending"),
+                                                B.c.received_at < moment))
+        return int(result.rowcount or 0)
+
+
+class SqlInboxDoor:
+    """Writes inbound things before they are acknowledged, on a connection of its own.
+
+    One write at a time: entries that arrive while a write is in flight wait for it and go
+    together in the next (one transaction, one ``INSERT`` of all their rows). The write runs
+    in a task of its own, so a caller that goes away never interrupts it for the others. On
+    SQLite the write takes the process's write queue like any writer (``store.db``).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, owner: str) -> None:
+        self.engine = engine
+        self.owner = owner
+        self._sqlite = is_sqlite(str(engine.url))
+        self._conn: AsyncConnection | None = None
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[InboxItem | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def admit(self, entry: InboxEntry, *, now: datetime,
+                    until: datetime) -> InboxItem | None:
+        row = {"platform": entry.platform, "event_key": entry.key, "kind": entry.kind,
+               "room": entry.room, "payload": entry.payload, "status": "pending",
+               "attempts": 1, "received_at": now, "lease_until": until,
+               "lease_owner": self.owner}
+        future: asyncio.Future[InboxItem | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+        return await asyncio.shield(future)
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                rows = await self._insert([row for row, _ in batch])
+            except BaseException as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error if isinstance(error, Exception)
+                                             else RuntimeError("inbox write cancelled"))
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            found = {row.event_key: _item(row) for row in rows}
+            for row, future in batch:
+                if not future.done():
+                    # Two entries of one key in a batch: the first gets the row.
+                    future.set_result(found.pop(row["event_key"], None))
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> list[Any]:
+        lock = write_lock(self.engine)
+        if lock is not None:
+            async with asyncio.timeout(30):
+                await lock.acquire()
+        try:
+            conn = self._conn
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._conn = await self.engine.connect()
+            try:
+                await conn.begin()
+                inserted = (await conn.execute(_admit_statement(conn.dialect.name), rows)).all()
+                crash_point("inbox-insert")
+                await conn.commit()
+            except BaseException:
+                self._conn = None
+                try:
+                    await conn.close()  # rolls back; a broken connection is not kept
+                except Exception:
+                    log.debug("closing the inbox door's connection failed", exc_info=True)
+                raise
+            return list(inserted)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            await asyncio.wait({self._writer}, timeout=5)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
