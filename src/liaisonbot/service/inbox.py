@@ -217,6 +217,9 @@ class InboxWorker:
         room = self.policy.batch - sum(1 for h in self._held.values() if not h.running)
         if self._stopping or room <= 0 or not self.handlers:
             return 0
+        async with self.uow(read_only=True) as uow:  # most polls find nothing: no write
+            if not await uow.inbox.claimable(self.clock.now(), self.handlers):
+                return 0
         async with self.uow() as uow:
             items = await uow.inbox.claim(self.clock.now(), owner=self.owner, limit=room,
                                           lease_seconds=self.policy.lease_seconds,

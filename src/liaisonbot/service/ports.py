@@ -232,6 +232,8 @@ class InboxRepository(Protocol):
                     platforms: Collection[str]) -> list[InboxItem]:
         """Lease the oldest pending rows of ``platforms`` that nobody holds (no lease, one
         run out, or on PostgreSQL an owner that is gone), in arrival order."""
+    async def claimable(self, now: datetime, platforms: Collection[str]) -> bool:
+        """Whether ``claim`` would find a row (a read only)."""
     async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int: ...
     async def release(self, item_ids: Sequence[int]) -> None:
         """Hand back pending rows at once, unattempted (a shutdown)."""

@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import weakref
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,48 @@ INSTANCE = f"liaisonbot-{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token
 READ_ONLY = "liaisonbot_read_only"
 
 
-def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+class WriteQueue:
+    """One writer at a time, in arrival order, except that an *urgent* writer (the inbox
+    door: requests wait for their acknowledgement behind it) goes before every writer still
+    waiting (never before the one writing). The lock passes straight to the next waiter on
+    release, so nobody barges in between. ``acquire``/``release`` as ``asyncio.Lock``."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, *, urgent: bool = False) -> bool:
+        if not self._held and not self._urgent and not self._waiting:
+            self._held = True
+            return True
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._waiting
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # given the lock as it was cancelled: pass it on
+            else:
+                queue.remove(turn)
+            raise
+        return True
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._waiting):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # held on: it is that writer's now
+                    return
+        self._held = False
+
+
+def write_lock(engine: AsyncEngine) -> WriteQueue | None:
     """SQLite: the process's queue for write transactions (one writer at a time anyway). The
     units of work of one process wait their turn here, in order, instead of in SQLite's busy
     handler, which sleeps in growing steps (1, 2, 5, 10 … ms) between retries: with several
@@ -36,7 +78,7 @@ def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
     return _WRITE_LOCKS.get(engine.sync_engine)
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, WriteQueue] = weakref.WeakKeyDictionary()
 
 
 def is_sqlite(url: str) -> bool:
@@ -59,7 +101,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-    _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+    _WRITE_LOCKS[engine.sync_engine] = WriteQueue()
 
     # SQLAlchemy's recipe for SQLite transactions ("Serializable isolation / Savepoints /
     # Transactional DDL"): the driver's own BEGIN handling is off, and the BEGIN is emitted

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaisonbot.crashpoint import crash_point
 from liaisonbot.service.ports import AlreadySettled, InboxEntry, InboxItem
-from liaisonbot.store.db import is_sqlite, write_lock
+from liaisonbot.store.db import write_lock
 from liaisonbot.store.repo import Repo
 from liaisonbot.store.tables import InboxRow
 
@@ -68,7 +68,7 @@ def _admit_statement(dialect: str) -> Any:
     """The door's insert, per dialect: a repeat of a key inserts nothing and returns nothing."""
     make = sqlite_insert if dialect == "sqlite" else pg_insert
     return make(B).on_conflict_do_nothing(
-        index_elements=[B.c.platform, B.c.event_key]).returning(*B.c)
+        index_elements=[B.c.platform, B.c.event_key]).returning(B.c.id, B.c.event_key)
 
 
 def _alive() -> Any:
@@ -77,17 +77,27 @@ def _alive() -> Any:
             .where(text("application_name IS NOT NULL")))
 
 
-@functools.cache
-def _claim_query(sqlite: bool) -> Any:
-    """Pending rows of some platforms that nobody holds, oldest first: on SQLite leased in one
-    ``UPDATE … RETURNING``; on PostgreSQL a locking read (skipping rows another replica is
-    leasing) whose rows the caller leases. Parameters: now, owner, until, limit, platforms."""
+def _unheld(sqlite: bool) -> Any:
+    """Pending rows of some platforms that nobody holds: no lease, one run out, or (on
+    PostgreSQL) an owner with no connection left. Parameters: now, platforms."""
     now = bindparam("now", type_=B.c.lease_until.type)
     free = or_(B.c.lease_until.is_(None), B.c.lease_until <= now)
     if not sqlite:  # an owner with no connection left is gone: its rows are free now
         free = or_(free, B.c.lease_owner.not_in(_alive()))
-    which = and_(_PENDING, B.c.platform.in_(bindparam("platforms", expanding=True)), free)
-    due = select(B.c.id).where(which).order_by(B.c.id).limit(bindparam("limit"))
+    return and_(_PENDING, B.c.platform.in_(bindparam("platforms", expanding=True)), free)
+
+
+@functools.cache
+def _probe_query(sqlite: bool) -> Any:
+    return select(B.c.id).where(_unheld(sqlite)).limit(1)
+
+
+@functools.cache
+def _claim_query(sqlite: bool) -> Any:
+    """Unheld rows (``_unheld``), oldest first: on SQLite leased in one ``UPDATE …
+    RETURNING``; on PostgreSQL a locking read (skipping rows another replica is leasing)
+    whose rows the caller leases. Parameters: now, owner, until, limit, platforms."""
+    due = select(B.c.id).where(_unheld(sqlite)).order_by(B.c.id).limit(bindparam("limit"))
     if sqlite:
         return _lease(B.c.id.in_(due)).returning(*B.c)
     return due.with_for_update(skip_locked=True)
@@ -120,6 +130,14 @@ class SqlInbox(Repo):
             rows = (await self.run(_LEASE, {"ids": ids, "owner": owner, "until": until})
                     ).all() if ids else []
         return [_item(row) for row in sorted(rows, key=lambda r: r.id)]
+
+    async def claimable(self, now: datetime, platforms: Collection[str]) -> bool:
+        """Whether ``claim`` would find a row (a read: no write lock on SQLite)."""
+        if not platforms:
+            return False
+        found = await self.run(_probe_query(self.sqlite),
+                               {"now": now, "platforms": sorted(platforms)})
+        return found.first() is not None
 
     async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int:
         if not item_ids:
@@ -176,18 +194,22 @@ class SqlInbox(Repo):
 class SqlInboxDoor:
     """Writes inbound things before they are acknowledged, on a connection of its own.
 
-    One write at a time: entries that arrive while a write is in flight wait for it and go
-    together in the next (one transaction, one ``INSERT`` of all their rows). The write runs
-    in a task of its own, so a caller that goes away never interrupts it for the others. On
-    SQLite the write takes the process's write queue like any writer (``store.db``).
+    One write at a time, and the first caller to find none running writes at once, in its
+    own task (so its ``BEGIN`` is on its way while the requests that arrived with it are still
+    being verified). The entries that arrive while a write is in flight wait for it and go
+    together in the next (one transaction, one ``INSERT`` of all their rows), written by a task
+    of its own so that no caller waits for others' writes after its own. The batch is taken
+    once the transaction has begun, so it holds everything that arrived meanwhile. On SQLite
+    the write takes the process's write queue ahead of every writer waiting there
+    (``store.db.WriteQueue``: urgent), behind only the one writing.
     """
 
     def __init__(self, engine: AsyncEngine, *, owner: str) -> None:
         self.engine = engine
         self.owner = owner
-        self._sqlite = is_sqlite(str(engine.url))
         self._conn: AsyncConnection | None = None
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[InboxItem | None]]] = []
+        self._writing = False
         self._writer: asyncio.Task[None] | None = None
 
     async def admit(self, entry: InboxEntry, *, now: datetime,
@@ -198,58 +220,81 @@ class SqlInboxDoor:
                "lease_owner": self.owner}
         future: asyncio.Future[InboxItem | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((row, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._write())
+        if not self._writing:
+            self._writing = True
+            try:
+                await self._write_waiting()
+            finally:
+                self._writing = False
+                self._hand_on()
         return await asyncio.shield(future)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                rows = await self._insert([row for row, _ in batch])
-            except BaseException as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error if isinstance(error, Exception)
-                                             else RuntimeError("inbox write cancelled"))
-                if not isinstance(error, Exception):
-                    raise
-                continue
-            found = {row.event_key: _item(row) for row in rows}
-            for row, future in batch:
-                if not future.done():
-                    # Two entries of one key in a batch: the first gets the row.
-                    future.set_result(found.pop(row["event_key"], None))
+    def _hand_on(self) -> None:
+        """What arrived during a write goes in the next one, written by a task of its own."""
+        if self._waiting and not self._writing:
+            self._writing = True
+            self._writer = asyncio.ensure_future(self._write_rest())
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> list[Any]:
-        lock = write_lock(self.engine)
-        if lock is not None:
-            async with asyncio.timeout(30):
-                await lock.acquire()
+    async def _write_rest(self) -> None:
         try:
-            conn = self._conn
+            while self._waiting:
+                try:
+                    await self._write_waiting()
+                except Exception:  # each entry of that write carries the error to its caller
+                    log.debug("an inbox write failed", exc_info=True)
+        finally:
+            self._writing = False
+            self._hand_on()
+
+    async def _write_waiting(self) -> None:
+        """One transaction: every entry waiting when it has begun. Each entry's future gets
+        its row (None for a key seen before) or the error that stopped the write."""
+        batch: list[tuple[dict[str, Any], asyncio.Future[InboxItem | None]]] = []
+        lock, locked = write_lock(self.engine), False
+        conn = self._conn
+        try:
+            if lock is not None:  # ahead of the work waiting to write: acks wait on this
+                async with asyncio.timeout(30):
+                    locked = await lock.acquire(urgent=True)
             if conn is None or conn.closed or conn.invalidated:
                 conn = self._conn = await self.engine.connect()
-            try:
-                await conn.begin()
-                inserted = (await conn.execute(_admit_statement(conn.dialect.name), rows)).all()
-                crash_point("inbox-insert")
-                await conn.commit()
-            except BaseException:
-                self._conn = None
+            await conn.begin()
+            batch, self._waiting = self._waiting, []
+            inserted = (await conn.execute(_admit_statement(conn.dialect.name),
+                                           [row for row, _ in batch])).all()
+            crash_point("inbox-insert")
+            await conn.commit()
+        except BaseException as error:
+            self._conn = None
+            if conn is not None:
                 try:
                     await conn.close()  # rolls back; a broken connection is not kept
                 except Exception:
                     log.debug("closing the inbox door's connection failed", exc_info=True)
-                raise
-            return list(inserted)
+            if not batch:
+                batch, self._waiting = self._waiting, []
+            failure = error if isinstance(error, Exception) else \
+                RuntimeError("the inbox write was cancelled")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            raise
         finally:
-            if lock is not None:
+            if lock is not None and locked:
                 lock.release()
+        ids = {row.event_key: row.id for row in inserted}
+        for row, future in batch:
+            if not future.done():
+                # Two entries of one key in a batch: the first gets the row.
+                row_id = ids.pop(row["event_key"], None)
+                future.set_result(None if row_id is None else InboxItem(
+                    row_id, row["platform"], row["event_key"], row["kind"], row["room"],
+                    row["payload"], row["attempts"], row["received_at"]))
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():
             await asyncio.wait({self._writer}, timeout=5)
+        self._writer = None
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()

@@ -16,7 +16,7 @@ whose statement was interrupted (its DBAPI connection is closed, which ends the 
 ``__aexit__`` rolls back otherwise, and the pool resets a connection returned in a transaction.
 
 SQLite is one writer at a time: the process's units of work that write queue on an
-``asyncio.Lock`` (``store.db.write_lock``) and begin with ``BEGIN IMMEDIATE``; a read-only unit
+queue (``store.db.write_lock``) and begin with ``BEGIN IMMEDIATE``; a read-only unit
 of work takes neither.
 """
 
@@ -27,7 +27,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaisonbot.crashpoint import crash_point
-from liaisonbot.store.db import READ_ONLY, is_sqlite, write_lock
+from liaisonbot.store.db import READ_ONLY, WriteQueue, is_sqlite, write_lock
 from liaisonbot.store.history import SqlHistory, Tails
 from liaisonbot.store.inbox import SqlInbox
 from liaisonbot.store.outbox import SqlOutbox
@@ -43,7 +43,7 @@ class SqlUnitOfWork:
         self.engine = engine
         self.read_only = read_only
         self._sqlite = is_sqlite(str(engine.url))
-        self._lock: asyncio.Lock | None = None
+        self._lock: WriteQueue | None = None
         self.conn: AsyncConnection | None = None
         #: Each request's audit chain end as this unit of work knows it (``store.history``).
         self.tails = Tails()
