@@ -570,12 +570,14 @@ def slash_command_payload(
     channel_id: str = "C0CHAN",
     team_id: str = "T0DEFAULT",
     response_url: str = "http://127.0.0.1:9/unset-response-url",
-    trigger_id: str = "1337.42.abcdef",
+    trigger_id: str | None = None,
     user_name: str = "user",
     channel_name: str = "general",
     api_app_id: str = "A0FAKE",
 ) -> dict[str, str]:
-    """Slash-command fields as Slack sends them (also the Socket Mode ``slash_commands`` payload)."""
+    """Slash-command fields as Slack sends them (also the Socket Mode ``slash_commands`` payload).
+    Each gets a trigger id of its own, as every invocation does on Slack."""
+    trigger_id = trigger_id or f"1337.42.{uuid.uuid4().hex[:12]}"
     return {"token": "fake-verification-token", "team_id": team_id, "team_domain": team_id.lower(),
             "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id, "user_name": user_name,
             "command": command, "text": text, "api_app_id": api_app_id, "is_enterprise_install": "false",
