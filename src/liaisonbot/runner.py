@@ -301,8 +301,8 @@ async def _shut_down(core: Core, replica: Replica, platforms: list[Platform], *,
     log.info("stopping")
     core.outbox.halt()  # no post starts from here on; the ones in flight finish
     await web_runner.cleanup()  # no more Slack requests; those answered are in the inbox
+    inbox_stop.set()  # no more rows taken from others
     handed = await core.inbox.stop(max(deadline - loop.time(), 0.0))
-    inbox_stop.set()
     await inbox
     for platform in platforms:  # Matrix: the events of the sync in hand
         await platform.quiesce(max(deadline - loop.time(), 0.0))
