@@ -10,7 +10,8 @@ once the outbox row is leased (its delivery in flight) the process is stopped:
 * ``crash``: SIGKILL, then a new process at once; figure: kill → first post in that channel.
 * ``replica`` (PostgreSQL only): two processes run; the one holding the lease (its instance id
   names its pid) is killed and *not* restarted; figure: kill → the survivor's first post there
-  (the lease runs out: no restart, no reclaim at start).
+  (no restart: the survivor hands back the lease of an owner with no connection left, every
+  second).
 
     .venv/bin/python benchmarks/bench_crash.py [--backend sqlite|postgres|both] [--rounds 3]
 """

@@ -15,7 +15,7 @@ from liaisonbot.service.followups import Ticker
 from liaisonbot.service.inbox import InboxWorker
 from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
 from liaisonbot.service.ports import ChatGateway, Clock, SystemClock
-from liaisonbot.store.db import INSTANCE, make_engine
+from liaisonbot.store.db import INSTANCE, is_sqlite, make_engine
 from liaisonbot.store.inbox import SqlInboxDoor
 from liaisonbot.store.schema import ensure_schema
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
@@ -60,6 +60,8 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
     telemetry = PrometheusTelemetry()
     outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry,
                           telemetry=telemetry, owner=INSTANCE)
+    if not is_sqlite(settings.database_url):  # replicas: a dead one's posts, within a second
+        outbox.reclaim_seconds = 1.0
     desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
                 telemetry=telemetry, claim_posts=outbox.claim_in)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,

@@ -26,7 +26,8 @@ start takes over at once; nothing is drained that another process could deliver.
 Leases are short (``RetryPolicy.lease_seconds``, 8 s) and name their owner, this process's
 instance id; a heartbeat renews them every ``renew_seconds`` (2.5 s) while their deliveries are in
 flight. A process that dies stops renewing, so another takes its rows within one lease; and
-``reclaim()`` (run at start) hands back at once the leases whose owner is known to be gone.
+``reclaim()`` (run at start, and every ``reclaim_seconds`` where other processes may die
+beside this one: PostgreSQL) hands back at once the leases whose owner is known to be gone.
 """
 
 from __future__ import annotations
@@ -138,6 +139,10 @@ class OutboxWorker:
         #: back off) and of each round that went through.
         self.on_failure: Callable[[Exception], float] | None = None
         self.on_success: Callable[[], None] | None = None
+        #: How often ``run()`` hands back the leases of processes that are gone (None: only
+        #: at start, as on SQLite, where this process is the only one).
+        self.reclaim_seconds: float | None = None
+        self._next_reclaim = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -362,10 +367,15 @@ class OutboxWorker:
         self._wake.set()
 
     async def _rounds_until(self, stop: asyncio.Event, idle_seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._next_reclaim = loop.time() + (self.reclaim_seconds or 0.0)
         while not stop.is_set() and not self._halting:
             wait = idle_seconds
             self._wake.clear()  # a wake() from here on (posts queued meanwhile) is kept
             try:
+                if self.reclaim_seconds is not None and loop.time() >= self._next_reclaim:
+                    self._next_reclaim = loop.time() + self.reclaim_seconds
+                    await self.reclaim()  # a replica that died: its posts, now
                 count = await self.run_once()
             except Exception as error:  # the worker must outlive a database hiccup
                 count = 0
