@@ -213,3 +213,27 @@ async def test_a_stopping_worker_hands_back_what_it_has_not_started(any_url: str
         await eventually(lambda: not other.busy, what="taken over")
         assert done.worked == ["a", "b", "c"]
         assert set((await statuses(uow)).values()) == {"done"}
+
+
+async def test_the_door_writes_on_a_new_connection_when_its_own_was_lost(pg_url: str) -> None:
+    """The database dropped the door's kept connection (a restart, a failover): the next
+    acknowledgement's write goes through on a new one, not a 503."""
+    from sqlalchemy import text
+
+    async with store(pg_url) as (uow, _door, clock):
+        name = "liaisonbot-door-lost"
+        engine = make_engine(pg_url, connect_args={"server_settings": {"application_name": name}})
+        door = SqlInboxDoor(engine, owner=name)
+        try:
+            until = clock.now() + timedelta(seconds=8)
+            assert await door.admit(entry("before"), now=clock.now(), until=until) is not None
+            async with uow() as tx:
+                await tx.connection().execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name"), {"name": name})
+                await tx.commit()
+            assert await door.admit(entry("after"), now=clock.now(), until=until) is not None
+        finally:
+            await door.close()
+            await engine.dispose()
+        assert set(await statuses(uow)) == {"before", "after"}

@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaisonbot.crashpoint import crash_point
@@ -248,31 +249,25 @@ class SqlInboxDoor:
 
     async def _write_waiting(self) -> None:
         """One transaction: every entry waiting when it has begun. Each entry's future gets
-        its row (None for a key seen before) or the error that stopped the write."""
+        its row (None for a key seen before) or the error that stopped the write. A kept
+        connection that turns out dead (the database restarted) is replaced once."""
         batch: list[tuple[dict[str, Any], asyncio.Future[InboxItem | None]]] = []
         lock, locked = write_lock(self.engine), False
-        conn = self._conn
         try:
             if lock is not None:  # ahead of the work waiting to write: acks wait on this
                 async with asyncio.timeout(30):
                     locked = await lock.acquire(urgent=True)
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._conn = await self.engine.connect()
-            await conn.begin()
-            batch, self._waiting = self._waiting, []
-            inserted = (await conn.execute(_admit_statement(conn.dialect.name),
-                                           [row for row, _ in batch])).all()
-            crash_point("inbox-insert")
-            await conn.commit()
+            try:
+                inserted = await self._insert(batch)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                log.info("the inbox door's connection was lost; writing on a new one")
+                inserted = await self._insert(batch)
         except BaseException as error:
-            self._conn = None
-            if conn is not None:
-                try:
-                    await conn.close()  # rolls back; a broken connection is not kept
-                except Exception:
-                    log.debug("closing the inbox door's connection failed", exc_info=True)
             if not batch:
-                batch, self._waiting = self._waiting, []
+                batch.extend(self._waiting)
+                self._waiting = []
             failure = error if isinstance(error, Exception) else \
                 RuntimeError("the inbox write was cancelled")
             for _, future in batch:
@@ -290,6 +285,33 @@ class SqlInboxDoor:
                 future.set_result(None if row_id is None else InboxItem(
                     row_id, row["platform"], row["event_key"], row["kind"], row["room"],
                     row["payload"], row["attempts"], row["received_at"]))
+
+    async def _insert(self, batch: list[tuple[dict[str, Any], asyncio.Future[InboxItem | None]]]
+                      ) -> list[Any]:
+        """Begin, take what is waiting into ``batch`` (unless it holds a batch already),
+        insert, commit; the rows inserted. On failure the connection is closed (rolled back),
+        not kept."""
+        conn = self._conn
+        try:
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._conn = await self.engine.connect()
+            await conn.begin()
+            if not batch:
+                batch.extend(self._waiting)
+                self._waiting = []
+            inserted = (await conn.execute(_admit_statement(conn.dialect.name),
+                                           [row for row, _ in batch])).all()
+            crash_point("inbox-insert")
+            await conn.commit()
+        except BaseException:
+            self._conn = None
+            if conn is not None:
+                try:
+                    await conn.close()
+                except Exception:
+                    log.debug("closing the inbox door's connection failed", exc_info=True)
+            raise
+        return list(inserted)
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():

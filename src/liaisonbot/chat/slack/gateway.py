@@ -13,10 +13,10 @@ searching on every post would not scale).
 
 Ephemeral replies (a post whose ``extra`` carries ``ephemeral``: where to show it) are the
 answer to the person who typed a command, queued in the outbox with the command's changes: to
-the command's ``response_url`` when it has one (``response_type: ephemeral``), else
-``chat.postEphemeral`` in its channel (and thread). Neither can be looked for afterwards, so a
-reply whose earlier attempt may have been shown is shown again rather than never; they are
-not paced (they are not ``chat.postMessage`` calls).
+the command's ``response_url`` when it has one (``response_type: ephemeral``), else (or when
+that URL has expired or is used up) ``chat.postEphemeral`` in its channel (and thread).
+Neither can be looked for afterwards, so a reply whose earlier attempt may have been shown is
+shown again rather than never; they are not paced (they are not ``chat.postMessage`` calls).
 
 Pacing: at most one post per ``pace_seconds`` per channel (Slack allows about 1/s); a 429
 holds the channel for ``Retry-After`` seconds and returns ``DeliveryError(retry_after=…)`` to
@@ -169,9 +169,17 @@ class SlackGateway:
         payload = reply_payload(delivery.post, team.team_id)
         url = where.get("response_url")
         if url:
-            await self._respond(str(url), {"response_type": "ephemeral",
-                                            "replace_original": False, **payload})
-            return Receipt("")
+            try:
+                await self._respond(str(url), {"response_type": "ephemeral",
+                                                "replace_original": False, **payload})
+                return Receipt("")
+            except DeliveryError as error:
+                if not error.permanent:
+                    raise
+                # Expired (30 minutes: a command worked long after it came) or used up:
+                # the channel's ephemeral message reaches the person all the same.
+                log.info("response_url refused; replying with chat.postEphemeral",
+                         extra={"error": str(error)})
         args: dict[str, Any] = {"channel": where["channel"], "user": where["user"], **payload}
         if where.get("thread_ts"):
             args["thread_ts"] = where["thread_ts"]
