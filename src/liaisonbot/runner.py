@@ -300,6 +300,7 @@ async def _shut_down(core: Core, replica: Replica, platforms: list[Platform], *,
     replica.supervisor.stopping = True
     log.info("stopping")
     core.outbox.halt()  # no post starts from here on; the ones in flight finish
+    worker_stop.set()  # its loop ends at once (told first: ending is not a failure)
     await web_runner.cleanup()  # no more Slack requests; those answered are in the inbox
     inbox_stop.set()  # no more rows taken from others
     handed = await core.inbox.stop(max(deadline - loop.time(), 0.0))
@@ -308,7 +309,6 @@ async def _shut_down(core: Core, replica: Replica, platforms: list[Platform], *,
         await platform.quiesce(max(deadline - loop.time(), 0.0))
     scheduler.shutdown(wait=False)
     await follower
-    worker_stop.set()
     await core.outbox.finish(max(deadline - loop.time(), 0.0))
     await worker
     await core.outbox.release_held()

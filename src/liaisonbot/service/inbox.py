@@ -108,6 +108,9 @@ class InboxWorker:
         self._held: dict[int, _Held] = {}
         self._stopping = False
         self._wake = asyncio.Event()
+        #: Rows started since the loop's last turn, and the call that makes their tasks.
+        self._waiting: list[_Held] = []
+        self._starting: asyncio.TimerHandle | None = None
         self.done = 0
         self.failures = 0
         #: Supervision hooks (``runner``): told when looking for rows fails (returning how
@@ -135,9 +138,20 @@ class InboxWorker:
                                      until=now + timedelta(seconds=self.policy.lease_seconds))
 
     def start(self, item: InboxItem) -> None:
-        """Work ``item`` now (after its acknowledgement); while stopping, hand it back."""
+        """Work ``item`` now (after its acknowledgement); while stopping, hand it back. Its
+        task is made on the loop's next turn, after the I/O already waiting (the answers of a
+        burst leave before its work is even set up)."""
         held = self._held.setdefault(item.id, _Held(item))
-        held.task = asyncio.ensure_future(self._work(held))
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().call_later(0, self._start_waiting)
+        self._waiting.append(held)
+
+    def _start_waiting(self) -> None:
+        self._starting = None
+        waiting, self._waiting = self._waiting, []
+        for held in waiting:
+            if held.task is None:
+                held.task = asyncio.ensure_future(self._work(held))
 
     # ------------------------------------------------------------------ the work
 
@@ -293,6 +307,9 @@ class InboxWorker:
         back. Returns the ids handed back."""
         self._stopping = True
         self._wake.set()
+        if self._starting is not None:  # their tasks hand them back at once
+            self._starting.cancel()
+            self._start_waiting()
         waiting = [h for h in self._held.values() if not h.running]
         handed = [h.item.id for h in waiting]
         for held in waiting:

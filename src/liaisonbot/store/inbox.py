@@ -228,7 +228,7 @@ class SqlInboxDoor:
             finally:
                 self._writing = False
                 self._hand_on()
-        return await asyncio.shield(future)
+        return await future  # a caller that goes away cancels only its own wait
 
     def _hand_on(self) -> None:
         """What arrived during a write goes in the next one, written by a task of its own."""

@@ -60,7 +60,8 @@ class FormSafeRequest(AsyncBoltRequest):
     def __init__(self, *, body: str, query: Any = None, headers: Any = None,
                  context: dict[str, Any] | None = None, mode: str = "http") -> None:
         super().__init__(body=body, query=query, headers=headers, context=context, mode=mode)
-        if isinstance(body, str) and body and not body.lstrip().startswith("{") \
+        # Without the word anywhere in it, Bolt parsed the form as plain fields already.
+        if isinstance(body, str) and "payload" in body and not body.lstrip().startswith("{") \
                 and self.content_type != "application/json":
             fields = dict(parse_qsl(body, keep_blank_values=True))
             if "payload" not in fields:
