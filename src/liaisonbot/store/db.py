@@ -12,7 +12,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -108,14 +108,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # by the ``begin`` event, here ``BEGIN IMMEDIATE`` so that writers take the write lock when
     # they begin (they queue instead of failing to upgrade a read lock). A read-only unit of
     # work (``READ_ONLY`` in the connection's info) begins deferred and takes none.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    event.listen(engine.sync_engine, "connect", _sqlite_connected)
 
     @event.listens_for(engine.sync_engine.pool, "invalidate")
     def _on_invalidate(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
@@ -129,9 +122,39 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         except Exception:
             log.debug("rollback of an invalidated SQLite connection failed", exc_info=True)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        read_only = connection.connection.info.pop(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
 
+
+def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
+    """A new SQLite connection: the driver's own transaction handling off, WAL, a busy
+    timeout, and commits that do not wait for the disk (WAL keeps them atomic)."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    read_only = connection.connection.info.pop(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def make_sqlite_writer(url: str) -> Engine | None:
+    """A synchronous engine on the SQLite file of ``url`` (driver ``pysqlite``), set up as
+    :func:`make_engine`'s (WAL, ``BEGIN IMMEDIATE``, hidden parameters), for a writer that
+    runs a whole transaction in one call on a thread of its own (the inbox door: one trip to
+    that thread instead of one per statement). None for an in-memory database (another
+    connection would see another database) and for anything but SQLite."""
+    if not is_sqlite(url):
+        return None
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), hide_parameters=True,
+                           connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_connected)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine

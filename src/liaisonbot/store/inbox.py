@@ -23,6 +23,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaisonbot.crashpoint import crash_point
 from liaisonbot.service.ports import AlreadySettled, InboxEntry, InboxItem
-from liaisonbot.store.db import write_lock
+from liaisonbot.store.db import make_sqlite_writer, write_lock
 from liaisonbot.store.repo import Repo
 from liaisonbot.store.tables import InboxRow
 
@@ -196,13 +197,16 @@ class SqlInboxDoor:
     """Writes inbound things before they are acknowledged, on a connection of its own.
 
     One write at a time, and the first caller to find none running writes at once, in its
-    own task (so its ``BEGIN`` is on its way while the requests that arrived with it are still
-    being verified). The entries that arrive while a write is in flight wait for it and go
-    together in the next (one transaction, one ``INSERT`` of all their rows), written by a task
-    of its own so that no caller waits for others' writes after its own. The batch is taken
-    once the transaction has begun, so it holds everything that arrived meanwhile. On SQLite
-    the write takes the process's write queue ahead of every writer waiting there
-    (``store.db.WriteQueue``: urgent), behind only the one writing.
+    own task. The entries that arrive while a write is in flight wait for it and go together
+    in the next (one transaction, one ``INSERT`` of all their rows), written by a task of its
+    own so that no caller waits for others' writes after its own. On SQLite the write takes
+    the process's write queue ahead of every writer waiting there (``store.db.WriteQueue``:
+    urgent), behind only the one writing, and runs as one call on a thread of the door's own
+    with a synchronous engine on the same file (``store.db.make_sqlite_writer``): ``BEGIN
+    IMMEDIATE``, the ``INSERT`` and the ``COMMIT`` cost one trip to that thread, where the
+    async driver takes one per statement and one more to fetch the rows. On PostgreSQL
+    (network round trips, no thread) the async connection is used, and the batch is taken
+    once its transaction has begun, so it holds everything that arrived meanwhile.
     """
 
     def __init__(self, engine: AsyncEngine, *, owner: str) -> None:
@@ -212,6 +216,11 @@ class SqlInboxDoor:
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[InboxItem | None]]] = []
         self._writing = False
         self._writer: asyncio.Task[None] | None = None
+        self._sync = make_sqlite_writer(str(engine.url))
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-door") \
+            if self._sync is not None else None
+        #: Transactions committed (each holds every entry that was waiting).
+        self.writes = 0
 
     async def admit(self, entry: InboxEntry, *, now: datetime,
                     until: datetime) -> InboxItem | None:
@@ -291,6 +300,15 @@ class SqlInboxDoor:
         """Begin, take what is waiting into ``batch`` (unless it holds a batch already),
         insert, commit; the rows inserted. On failure the connection is closed (rolled back),
         not kept."""
+        if self._sync is not None:
+            if not batch:
+                batch.extend(self._waiting)
+                self._waiting = []
+            rows = [row for row, _ in batch]
+            inserted = await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._insert_now, rows)
+            self.writes += 1
+            return inserted
         conn = self._conn
         try:
             if conn is None or conn.closed or conn.invalidated:
@@ -299,10 +317,11 @@ class SqlInboxDoor:
             if not batch:
                 batch.extend(self._waiting)
                 self._waiting = []
-            inserted = (await conn.execute(_admit_statement(conn.dialect.name),
-                                           [row for row, _ in batch])).all()
+            written = (await conn.execute(_admit_statement(conn.dialect.name),
+                                          [row for row, _ in batch])).all()
             crash_point("inbox-insert")
             await conn.commit()
+            self.writes += 1
         except BaseException:
             self._conn = None
             if conn is not None:
@@ -311,6 +330,14 @@ class SqlInboxDoor:
                 except Exception:
                     log.debug("closing the inbox door's connection failed", exc_info=True)
             raise
+        return list(written)
+
+    def _insert_now(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """SQLite, on the door's thread: the whole transaction in one call."""
+        assert self._sync is not None
+        with self._sync.connect() as conn, conn.begin():
+            inserted = conn.execute(_admit_statement("sqlite"), rows).all()
+            crash_point("inbox-insert")
         return list(inserted)
 
     async def close(self) -> None:
@@ -320,3 +347,5 @@ class SqlInboxDoor:
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+        if self._sync is not None and self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)

@@ -27,7 +27,7 @@ LANES = 4
 #: The longest a piece of work yields to pending acknowledgements before it runs anyway.
 MAX_WAIT = 0.25
 #: How long after the last acknowledgement the work still waits for the next of a burst.
-SETTLE = 0.015
+SETTLE = 0.02
 
 
 class AckFirst:
