@@ -46,9 +46,12 @@ def replies(slack: FakeSlack, name: str) -> list[str]:
             if c.args.get("name") == name]
 
 
-def cards(slack: FakeSlack, channel: str, case: str) -> list[dict[str, object]]:
-    return [m for m in slack.messages(channel)
-            if m.get("thread_ts") in (None, m["ts"]) and case in str(m.get("text", ""))]
+def cards(slack: FakeSlack, channel: str, case: str = "") -> list[dict[str, object]]:
+    """The request cards in ``channel`` (of ``case``, else all): top-level posts that say a
+    request was opened (a channel also gets other posts, e.g. a daily audit checkpoint)."""
+    return [m for m in slack.messages(channel) if m.get("thread_ts") in (None, m["ts"])
+            and m.get("metadata", {}).get("event_type") == "liaisonbot_delivery"
+            and f" opened: {case}" in str(m.get("text", ""))]
 
 
 async def done_once_or_never(slack: FakeSlack, url: str, survivor: BotProcess, *,
@@ -56,13 +59,13 @@ async def done_once_or_never(slack: FakeSlack, url: str, survivor: BotProcess, *
     """The barrier (a later command answered, nothing pending), then the counts for C-1."""
     assert await survivor.command(slack, "open C-2 to:ba-spo Later", "later") == 200
     async def settled() -> bool:
-        return bool(replies(slack, "later") and cards(slack, "C0BA", "C-2")
+        return bool(replies(slack, "later") and cards(slack, "C0BA", "C-2,")
                     and await nothing_pending(url))
 
     await eventually(settled, timeout=60, interval=0.1, what="the survivor settled")
     expected = 1 if acknowledged else 0
     opened = await scalar(url, "SELECT count(*) FROM request WHERE case_ref = 'C-1'")
-    assert (opened, len(cards(slack, "C0BA", "C-1")), len(cards(slack, "C0ICC", "C-1")),
+    assert (opened, len(cards(slack, "C0BA", "C-1,")), len(cards(slack, "C0ICC", "C-1,")),
             len(replies(slack, "first"))) == (expected,) * 4, survivor.log.read_text()[-3000:]
     if acknowledged:
         assert "C-1" in replies(slack, "first")[0]
@@ -180,7 +183,7 @@ async def test_a_stopping_process_hands_back_the_commands_it_has_not_started(
 
             await eventually(all_done, timeout=60, interval=0.1, what="every command done")
             assert await scalar(any_url, "SELECT count(*) FROM request") == 10
-            assert len(slack.messages("C0BA")) == 10
+            assert len(cards(slack, "C0BA")) == 10
             assert all(len(replies(slack, f"r{n}")) == 1 for n in range(10))
             levels = {json.loads(line)["level"] for line in first.log.read_text().splitlines()
                       if line.startswith("{")}
