@@ -10,7 +10,13 @@ once the outbox row is leased (its delivery in flight) the process is stopped:
 * ``crash``: SIGKILL, then a new process at once; figure: kill → first post in that channel.
 * ``replica`` (PostgreSQL only): two processes run; the one holding the lease (its instance id
   names its pid) is killed and *not* restarted; figure: kill → the survivor's first post there
-  (the lease runs out: no restart, no reclaim at start).
+  (no restart: the survivor hands back the lease of an owner with no connection left, every
+  second).
+
+* ``acked`` (issue 25): the process SIGKILLs itself right after a ``/liaison open`` got its
+  200 (``LIAISONBOT_CRASH_AT=acked``), before any work; a new process is started at once;
+  figure: the 200 → the command's first card. ``acked-replica`` (PostgreSQL): a second process
+  runs all along and is not restarted; figure: the 200 → its card from the survivor.
 
     .venv/bin/python benchmarks/bench_crash.py [--backend sqlite|postgres|both] [--rounds 3]
 """
@@ -107,14 +113,16 @@ def free_port() -> int:
 class Bot:
     """One ``liaisonbot run`` process on its own port."""
 
-    def __init__(self, folder: Path, url: str, slack: FakeSlack, name: str) -> None:
+    def __init__(self, folder: Path, url: str, slack: FakeSlack, name: str,
+                 crash_at: str | None = None) -> None:
         self.port = free_port()
         self.config = folder / f"{name}.toml"
         self.config.write_text(CONFIG.format(url=url, port=self.port, slack=slack.base_url))
         self.log = folder / f"{name}.log"
         env = {**os.environ, "LIAISONBOT_SLACK_SIGNING_SECRET": SECRET,
                "LIAISONBOT_SLACK_BOT_TOKEN": "xoxb-test", "LIAISONBOT_DRAIN_SECONDS": "1",
-               "PYTHONPATH": str(ROOT / "src")}
+               "PYTHONPATH": str(ROOT / "src"),
+               **({"LIAISONBOT_CRASH_AT": crash_at} if crash_at else {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "liaisonbot.cli", "run", "--config",
                                       str(self.config)], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
@@ -179,7 +187,30 @@ async def first_post(slack: FakeSlack, channel: str, since: float, within: float
     return time.monotonic() - since
 
 
+async def acked_round(backend: str, scenario: str) -> float:
+    """Killed right after the 200 of a command; the command's card from the next process."""
+    async with fresh_database(backend) as db, HoldingSlack() as slack:
+        folder = Path(tempfile.mkdtemp(prefix="liaisonbot_crash_"))
+        bots = [Bot(folder, db.url, slack, "first", crash_at="acked")]
+        if scenario == "acked-replica":
+            bots.append(Bot(folder, db.url, slack, "second"))
+        try:
+            for bot in bots:
+                await bot.healthy()
+            await bots[0].open(1, slack)  # answered 200, then the process is gone
+            since = time.monotonic()
+            await asyncio.to_thread(bots[0].proc.wait, 30)
+            if scenario == "acked":
+                bots.append(Bot(folder, db.url, slack, "restarted"))
+            return await first_post(slack, "C0BA", since)
+        finally:
+            for bot in bots:
+                bot.stop()
+
+
 async def one_round(backend: str, scenario: str) -> float:
+    if scenario.startswith("acked"):
+        return await acked_round(backend, scenario)
     async with fresh_database(backend) as db, HoldingSlack() as slack:
         folder = Path(tempfile.mkdtemp(prefix="liaisonbot_crash_"))
         bots = [Bot(folder, db.url, slack, "first")]
@@ -218,7 +249,8 @@ async def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"rounds": args.rounds}
     rows = []
     for backend in backends(args.backend):
-        scenarios = ["clean", "crash"] + (["replica"] if backend == "postgres" else [])
+        scenarios = ["clean", "crash", "acked"] + (
+            ["replica", "acked-replica"] if backend == "postgres" else [])
         figures: dict[str, list[float]] = {s: [] for s in scenarios}
         for _ in range(args.rounds):
             for scenario in scenarios:

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's code, whatever is installed
 
 from support.fake_slack import FakeSlack, signed_headers, slash_command_body  # noqa: E402
 from test_slack_harness import SECRET, running_bot  # noqa: E402

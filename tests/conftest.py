@@ -23,6 +23,15 @@ from liaisonbot.chat.console.repl import Console
 from liaisonbot.config import Settings, parse
 from liaisonbot.service.ports import ManualClock
 
+#: Processes the tests start (``liaisonbot run``, ``console``, ``check-config``, the image's
+#: entry point) import this checkout's code whatever their working directory: its ``src`` leads
+#: an absolute PYTHONPATH (a relative one, or an editable install of another checkout, would
+#: otherwise decide which code they run).
+SRC = Path(__file__).resolve().parent.parent / "src"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(SRC), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                 if p and Path(p).resolve() != SRC)])
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI") == "true"
 

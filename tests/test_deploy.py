@@ -155,7 +155,7 @@ def test_compose_bot(compose: dict[str, Any]) -> None:
     named = {v.split(":", 1)[0] for service in compose["services"].values()
              for v in service.get("volumes", []) if not v.startswith(".")}
     assert named <= set(compose["volumes"])
-    assert bot["stop_grace_period"] == "30s"
+    assert bot["stop_grace_period"] == "15s"  # SIGTERM exits within 5 s (test_replicas)
     for service in compose["services"].values():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{port} is published beyond loopback"
@@ -183,7 +183,10 @@ def test_k8s_deployment() -> None:
     spec = deployment["spec"]
     assert spec["replicas"] == 2
     pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] == 30
+    assert pod["terminationGracePeriodSeconds"] == 15
+    (container,) = pod["containers"]
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep" and int(pre_stop[1]) + 5 < 15
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 3000}
@@ -290,7 +293,7 @@ def test_systemd_unit() -> None:
     assert service["EnvironmentFile"] == "/etc/liaisonbot/env"
     assert service["Restart"] == "on-failure"
     assert service["KillSignal"] == "SIGTERM"
-    assert service["TimeoutStopSec"] == "30"
+    assert service["TimeoutStopSec"] == "15"
     assert service["NoNewPrivileges"] == "true"
     assert service["ProtectSystem"] == "strict"
     assert service["ReadWritePaths"] == "/var/lib/liaisonbot"

@@ -151,8 +151,22 @@ async def test_housekeeping_forgets_only_old_marks(testbot: TestBot) -> None:
         await uow.state.put("relayx", "x", now - timedelta(days=180))  # not the prefix
         await uow.state.put("matrix:next_batch", "s1", now - timedelta(days=80))
         await uow.commit()
+    from liaisonbot.service.ports import InboxEntry
+
+    rows = {}
+    for key, age in (("done-old", 10), ("done-new", 1), ("pending-old", 10)):
+        at = now - timedelta(days=age)
+        rows[key] = await testbot.core.door.admit(InboxEntry("slack", key, "command", None, "{}"),
+                                                  now=at, until=at)
+    async with testbot.core.uow() as uow:
+        for key in ("done-old", "done-new"):
+            await uow.inbox.done(rows[key].id, now)  # type: ignore[union-attr]
+        await uow.commit()
     testbot.clock.set(now + timedelta(days=1))
-    assert await testbot.core.ticker.housekeeping(testbot.clock.now()) == 2
+    assert await testbot.core.ticker.housekeeping(testbot.clock.now()) == 3
+    async with testbot.core.uow() as uow:  # the old done row went; a pending one never goes
+        assert await uow.inbox.pending() == 1
+        assert await uow.inbox.forget_before(now + timedelta(days=1)) == 1
     assert await testbot.core.ticker.housekeeping(testbot.clock.now()) == 0  # once a day
     async with testbot.core.uow() as uow:
         assert not await uow.inbound.first_time("slack", "Ev-new", now)

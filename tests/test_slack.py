@@ -403,3 +403,18 @@ async def test_incomplete_and_complete_buttons_open_their_forms(tmp_path: Path) 
         await bot.interact(click("complete", "C0ICC", origin["ts"], "U0ALICE", 2))
         await submit("supplied", "IBAN BA39 1234", "U0ALICE", 2)
         await bot.slack.wait_for(lambda: status_is("open"), 20)
+
+
+async def test_a_reply_whose_response_url_expired_reaches_the_person_in_the_channel(
+        tmp_path: Path) -> None:
+    """A command worked after its response URL expired (a restart long after, Slack allows 30
+    minutes): the reply is posted with chat.postEphemeral to the person in the channel."""
+    async with running_bot(tmp_path) as bot:
+        bot.slack.expire_response_url("late")
+        status, _, _ = await bot.command("help", name="late")
+        assert status == 200
+        eph = await bot.slack.wait_for_call("chat.postEphemeral")
+        assert eph[0].args["user"] == "U0ALICE" and eph[0].args["channel"] == "C0ICC"
+        await bot.settled()
+        assert [c.status for c in bot.slack.calls("response_url")] == [404]
+        assert len(bot.slack.calls("chat.postEphemeral")) == 1

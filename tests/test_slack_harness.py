@@ -95,13 +95,13 @@ class Bot:
 
     async def settled(self, limit: float = 8.0) -> None:
         """A positive barrier: every acknowledged command and event has finished its work
-        (Bolt runs it after the ack) and the outbox has nothing pending."""
+        (the inbox has no row pending) and the outbox has nothing pending."""
         async def quiet() -> bool:
-            if self.platform.inbound.inflight:
-                await self.platform.quiesce(limit)
+            if self.core.inbox.busy:
                 return False
             async with self.core.uow() as uow:
-                return await uow.outbox.backlog() == 0 and not self.platform.inbound.inflight
+                return (await uow.inbox.pending() == 0 and await uow.outbox.backlog() == 0
+                        and not self.core.inbox.busy)
 
         await eventually(quiet, timeout=limit, what="inbound work done and outbox empty")
 
@@ -140,15 +140,18 @@ async def running_bot(tmp: Path, *, mode: str = "http", spo_room: str = "slack:C
     port = runner.addresses[0][1]
     stop = asyncio.Event()
     worker = asyncio.create_task(core.outbox.run(stop, idle_seconds=0.2))
+    inbox = asyncio.create_task(core.inbox.run(stop))
     await platform.start()
     http = aiohttp.ClientSession()
     try:
         yield Bot(fake, core, platform, clock, f"http://127.0.0.1:{port}/slack/events", http)
     finally:
         stop.set()
+        await core.inbox.stop(2.0)
         await platform.stop()
         await http.close()
         await asyncio.wait_for(worker, 5)
+        await asyncio.wait_for(inbox, 5)
         await runner.cleanup()
         await core.close()
         if own:

@@ -576,3 +576,45 @@ async def test_a_command_costs_few_round_trips(any_url: str) -> None:
         assert not any("audit_head" in s or "SAVEPOINT" in s for s in statements)
     finally:
         await bot.core.close()
+
+
+async def test_a_running_replica_takes_a_dead_replicas_posts_at_once(pg_url: str) -> None:
+    """PostgreSQL: a running worker hands back, every ``reclaim_seconds``, the leases of
+    processes that died after it started (no connection left), so their posts go out long
+    before the lease ends (the injected clock stands still)."""
+    from liaisonbot.domain.cards import Post
+    from liaisonbot.service.outbox import OutboxWorker
+    from liaisonbot.service.ports import Delivery, ManualClock, Receipt
+    from liaisonbot.store.db import INSTANCE
+
+    await upgrade_async(pg_url)
+    engine = make_engine(pg_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = ManualClock(MONDAY_10)
+    delivered = asyncio.Event()
+
+    class Gateway:
+        platform = "console"
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            assert delivery.in_doubt  # it may have gone out from the dead one: looked for
+            delivered.set()
+            return Receipt(delivery.delivery_id)
+
+    worker = OutboxWorker(uow=uow, gateways={"console": Gateway()}, clock=clock, owner=INSTANCE)
+    worker.reclaim_seconds = 0.05
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, idle_seconds=0.05))
+    try:
+        async with uow() as tx:  # a replica that is gone had leased it for an hour
+            await tx.outbox.add(platform="console", room="console:a",
+                                post=Post(kind="note", text="x"), request_id=None,
+                                at=clock.now())
+            await tx.outbox.claim(clock.now(), 10, 3600, owner="liaisonbot-gone-7")
+            await tx.commit()
+        await asyncio.wait_for(delivered.wait(), 10)
+    finally:
+        stop.set()
+        await running
+        await engine.dispose()
+    assert worker.delivered == 1 and clock.now() == MONDAY_10

@@ -13,9 +13,11 @@ from liaisonbot.domain.refs import PLATFORMS
 from liaisonbot.metrics import PrometheusTelemetry
 from liaisonbot.service.desk import Desk
 from liaisonbot.service.followups import Ticker
+from liaisonbot.service.inbox import InboxWorker
 from liaisonbot.service.outbox import OutboxWorker, RetryPolicy
 from liaisonbot.service.ports import ChatGateway, Clock, SystemClock
-from liaisonbot.store.db import INSTANCE, make_engine
+from liaisonbot.store.db import INSTANCE, is_sqlite, make_engine
+from liaisonbot.store.inbox import SqlInboxDoor
 from liaisonbot.store.schema import ensure_schema
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
 
@@ -32,9 +34,13 @@ class Core:
     outbox: OutboxWorker
     ticker: Ticker
     telemetry: PrometheusTelemetry
+    #: Inbound things written before they are acknowledged, and their work (Slack).
+    inbox: InboxWorker
+    door: SqlInboxDoor
     gateways: dict[str, ChatGateway] = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.door.close()
         await self.engine.dispose()
 
 
@@ -55,12 +61,17 @@ async def build_core(settings: Settings, *, clock: Clock | None = None,
     telemetry = PrometheusTelemetry()
     outbox = OutboxWorker(uow=uow, gateways=all_gateways, clock=clock, retry=retry,
                           telemetry=telemetry, owner=INSTANCE)
+    if not is_sqlite(settings.database_url):  # replicas: a dead one's posts, within a second
+        outbox.reclaim_seconds = 1.0
     desk = Desk(uow=uow, clock=clock, directory=settings.directory, on_posted=outbox.wake,
                 telemetry=telemetry, claim_posts=outbox.claim_in)
     ticker = Ticker(uow=uow, clock=clock, desk=desk, on_posted=outbox.wake,
                     weekly=settings.weekly_report,
                     audit_key=lambda: signing_key(settings.audit))
-    return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, all_gateways)
+    door = SqlInboxDoor(engine, owner=INSTANCE)
+    inbox = InboxWorker(uow=uow, door=door, clock=clock, owner=INSTANCE)
+    return Core(settings, engine, uow, clock, desk, outbox, ticker, telemetry, inbox, door,
+                all_gateways)
 
 
 def console_gateways(write: Callable[[str], None]) -> dict[str, ChatGateway]:

@@ -12,6 +12,9 @@ import sys
 from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
+#: The start and stop lines of ``liaisonbot run`` (what it serves; that it stopped): INFO
+#: records shown at the default level (WARNING) too, though not when it is set to ERROR.
+ANNOUNCE = "liaisonbot.announce"
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,6 +39,8 @@ def setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    if root.level <= logging.WARNING:
+        logging.getLogger(ANNOUNCE).setLevel(logging.INFO)
     for noisy in ("alembic", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # Driver debug logs carry SQL parameters (summaries, answers): never below WARNING.

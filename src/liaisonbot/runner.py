@@ -3,9 +3,14 @@
 Several replicas may share one PostgreSQL: all serve Slack HTTP and deliver Slack posts; the
 follow-up tick and the Matrix sync loop (one device can only sync once) run in the replica
 that holds the leader lock (``store.leader``), and move to another within seconds when it
-dies. SIGTERM closes the HTTP server (no more Slack commands), drains the outbox for up to
-``DRAIN_SECONDS`` while the gateways are up, stops the platforms (Matrix stores its sync
-state), gives up the lead and exits 0.
+dies. Every replica works the inbox (Slack things acknowledged by any of them, and the rows of
+one that died).
+
+SIGTERM closes the HTTP server (no more Slack requests: a load balancer sends them to another
+replica), hands back at once what it has not started (inbox rows waiting for a lane, posts not
+yet sent), gives what is in flight up to ``DRAIN_SECONDS`` and hands back what is still
+unfinished then, stops the platforms (Matrix stores its sync state), gives up the lead and
+exits 0, within a few seconds whatever the backlog: a replica or the next start takes the rest.
 """
 
 from __future__ import annotations
@@ -18,20 +23,26 @@ import signal
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
 
 from liaisonbot.bootstrap import Core, build_core
 from liaisonbot.chat.platform import Platform
 from liaisonbot.config import Settings
+from liaisonbot.logs import ANNOUNCE
 from liaisonbot.memory import release_free_memory
+from liaisonbot.store.db import INSTANCE, is_sqlite
 from liaisonbot.store.leader import LEADER_POLL_SECONDS, Leadership
 from liaisonbot.supervision import Supervisor
 from liaisonbot.web import build_web, start_web
 
 log = logging.getLogger(__name__)
+#: The start and stop lines: shown at the default level too (``logs.ANNOUNCE``).
+announce = logging.getLogger(ANNOUNCE)
 TICK_SECONDS = 30
-#: How long SIGTERM waits for the outbox to drain ($LIAISONBOT_DRAIN_SECONDS); the rest stays
-#: in the outbox for the next start or another replica.
-DRAIN_SECONDS = float(os.environ.get("LIAISONBOT_DRAIN_SECONDS", "10"))
+#: How long SIGTERM lets the work and the posts already in flight finish
+#: ($LIAISONBOT_DRAIN_SECONDS); what is unfinished then, and everything not started, is handed
+#: back for another replica or the next start.
+DRAIN_SECONDS = float(os.environ.get("LIAISONBOT_DRAIN_SECONDS", "2"))
 #: Platforms that may run in one replica only.
 SINGLETONS = {"matrix"}
 
@@ -155,8 +166,11 @@ class Replica:
         await self._start(self.singletons)
         await self.tick()
 
-    async def _follow(self) -> None:
-        log.warning("not leading any more: singleton platforms stop here")
+    async def _follow(self, *, stopping: bool = False) -> None:
+        if stopping:  # a normal stop: nothing went wrong
+            log.info("giving up the lead: stopping")
+        else:
+            log.warning("not leading any more: singleton platforms stop here")
         self.leading = False
         self.core.telemetry.leader.set(0)
         for platform in self.singletons:
@@ -185,7 +199,7 @@ class Replica:
             except Exception:
                 log.exception("platform failed to stop", extra={"platform": platform.name})
         if self.leading:
-            await self._follow()
+            await self._follow(stopping=True)
         await self.leadership.release()
 
     def checks(self) -> dict[str, Any]:
@@ -209,7 +223,7 @@ class Replica:
             return check
 
         parts: dict[str, Any] = {"leader": leader, "outbox": part("outbox"),
-                                 "tick": part("tick")}
+                                 "inbox": part("inbox"), "tick": part("tick")}
         for platform in self.everywhere + self.singletons:
             parts[platform.name] = supervised(platform)
         return parts
@@ -226,6 +240,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for platform in platforms:
         core.gateways[platform.name] = platform.gateway
     replica = Replica(core, platforms)
+    core.inbox.on_failure = lambda error: replica.supervisor.failed("inbox", error,
+                                                                    critical=True)
+    core.inbox.on_success = lambda: replica.supervisor.succeeded("inbox")
     app = build_web(core, replica.checks(), supervisor=replica.supervisor)
     for platform in platforms:
         platform.mount(app)
@@ -239,21 +256,66 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     worker = replica.supervisor.spawn("outbox", lambda: core.outbox.run(worker_stop),
                                       worker_stop)
     await replica.step()  # the lead and the platforms, at once; then every second
+    inbox_stop = asyncio.Event()
+    inbox = replica.supervisor.spawn("inbox", lambda: core.inbox.run(inbox_stop), inbox_stop)
     follower = replica.supervisor.spawn("leader", lambda: replica.follow(stop), stop)
-    log.info("liaisonbot running", extra={"listen": "{}:{}".format(*settings.http_listen),
-                                          "platforms": [p.name for p in platforms]})
+    announce.info(serving_line(settings, platforms, replica.leading), extra={
+        "listen": "{}:{}".format(*settings.http_listen), "instance": INSTANCE,
+        "platforms": [p.name for p in platforms], "leader": replica.leading})
     await stop.wait()
+    await _shut_down(core, replica, platforms, web_runner=web_runner, scheduler=scheduler,
+                     workers=(inbox_stop, inbox, worker_stop, worker), follower=follower)
+
+
+def serving_line(settings: Settings, platforms: list[Platform], leading: bool) -> str:
+    """What ``run`` serves, in one line: address, database, platforms, whether it leads."""
+    host, port = settings.http_listen
+    served = ", ".join(
+        f"slack ({settings.slack.mode} mode)" if p.name == "slack" else p.name
+        for p in platforms) or "no chat platform"
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    if is_sqlite(settings.database_url):
+        lead = "leading (SQLite: one process)"
+    else:
+        lead = "leading" if leading else "standing by (another replica leads)"
+    routes = ["/healthz", "/livez", "/metrics"]
+    if settings.slack.enabled and settings.slack.mode == "http":
+        routes.insert(0, "/slack/events")
+    if settings.web.enabled:
+        routes.append("/board")
+    return (f"liaisonbot serving http://{host}:{port} ({', '.join(routes)}); "
+            f"database {database}; platforms: {served}; {lead}")
+
+
+async def _shut_down(core: Core, replica: Replica, platforms: list[Platform], *,
+                     web_runner: Any, scheduler: AsyncIOScheduler,
+                     workers: tuple[asyncio.Event, asyncio.Task[None], asyncio.Event,
+                                    asyncio.Task[None]],
+                     follower: asyncio.Task[None]) -> None:
+    """SIGTERM: hand back what is not started, give what is in flight ``DRAIN_SECONDS``,
+    hand back the rest, stop (see the module's docstring)."""
+    inbox_stop, inbox, worker_stop, worker = workers
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
     replica.supervisor.stopping = True
-    log.info("shutting down")
-    await web_runner.cleanup()  # no more commands over HTTP
-    for platform in platforms:  # commands acknowledged before that still finish their work
-        await platform.quiesce(DRAIN_SECONDS)
+    log.info("stopping")
+    core.outbox.halt()  # no post starts from here on; the ones in flight finish
+    worker_stop.set()  # its loop ends at once (told first: ending is not a failure)
+    await web_runner.cleanup()  # no more Slack requests; those answered are in the inbox
+    inbox_stop.set()  # no more rows taken from others
+    handed = await core.inbox.stop(max(deadline - loop.time(), 0.0))
+    await inbox
+    for platform in platforms:  # Matrix: the events of the sync in hand
+        await platform.quiesce(max(deadline - loop.time(), 0.0))
     scheduler.shutdown(wait=False)
     await follower
-    worker_stop.set()
+    await core.outbox.finish(max(deadline - loop.time(), 0.0))
     await worker
-    log.info("outbox worker stopped; finishing deliveries")
-    # Drain while the gateways are still up, then stop the platforms (Matrix saves its state).
-    await core.outbox.finish(DRAIN_SECONDS)
-    await replica.stop()
+    await core.outbox.release_held()
+    await replica.stop()  # the platforms (Matrix saves its state), then the lead
+    async with core.uow(read_only=True) as uow:
+        left = await uow.outbox.backlog()
     await core.close()
+    announce.info(f"liaisonbot stopped; left for another replica or the next start: "
+                  f"{len(handed)} inbound, {left} posts",
+                  extra={"inbox_handed_back": len(handed), "outbox_pending": left})

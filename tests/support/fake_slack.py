@@ -99,6 +99,7 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._acks: dict[str, asyncio.Future[JSON]] = {}
+        self._expired: set[str] = set()
         self._clock = clock
         self._last_ts = 0
         self._ids = itertools.count(1)
@@ -152,6 +153,10 @@ class FakeSlack:
     def base_url(self) -> str:
         """Web API base URL for ``AsyncWebClient(base_url=...)`` (trailing slash included)."""
         return f"http://127.0.0.1:{self.port}/api/"
+
+    def expire_response_url(self, name: str) -> None:
+        """From now on ``response_url(name)`` answers 404 ``expired_url`` (recorded, not applied)."""
+        self._expired.add(name)
 
     def response_url(self, name: str = "default") -> str:
         """A response_url on this server; POSTs to it are recorded as method ``response_url``."""
@@ -298,6 +303,9 @@ class FakeSlack:
         return fault
 
     async def _response_url(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] in self._expired:  # as Slack answers after 30 minutes
+            self._record("response_url", None, {"name": request.match_info["name"]}, 404, None)
+            return web.Response(status=404, text="expired_url")
         try:
             body = await request.json() if request.content_type == "application/json" else dict(await request.post())
         except ValueError:
@@ -570,12 +578,14 @@ def slash_command_payload(
     channel_id: str = "C0CHAN",
     team_id: str = "T0DEFAULT",
     response_url: str = "http://127.0.0.1:9/unset-response-url",
-    trigger_id: str = "1337.42.abcdef",
+    trigger_id: str | None = None,
     user_name: str = "user",
     channel_name: str = "general",
     api_app_id: str = "A0FAKE",
 ) -> dict[str, str]:
-    """Slash-command fields as Slack sends them (also the Socket Mode ``slash_commands`` payload)."""
+    """Slash-command fields as Slack sends them (also the Socket Mode ``slash_commands`` payload).
+    Each gets a trigger id of its own, as every invocation does on Slack."""
+    trigger_id = trigger_id or f"1337.42.{uuid.uuid4().hex[:12]}"
     return {"token": "fake-verification-token", "team_id": team_id, "team_domain": team_id.lower(),
             "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id, "user_name": user_name,
             "command": command, "text": text, "api_app_id": api_app_id, "is_enterprise_install": "false",

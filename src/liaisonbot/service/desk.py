@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -36,7 +36,9 @@ from liaisonbot.domain.visibility import Audience, Place, by_direct_message, sho
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words
+from liaisonbot.service.inbox import Ticket
 from liaisonbot.service.ports import (
+    AlreadySettled,
     Clock,
     Conflict,
     NullTelemetry,
@@ -75,12 +77,24 @@ class Actor:
 @dataclass
 class Outcome:
     """What a command produced: the reply for the person who typed it, and whether it
-    changed anything. ``reply_in_room`` replies are already in the outbox."""
+    changed anything. ``reply_in_room`` and ``privately`` replies are already in the outbox;
+    ``duplicate`` when the command was a repeat answered with the ``replay`` sentence."""
 
     reply: Post
     ok: bool = True
     verb: str = ""
     request_id: int | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Privately:
+    """A reply only the person who typed sees (Slack's ephemeral messages), queued in the
+    outbox with the command's changes: to ``room`` (the person's own queue, a user reference),
+    with ``extra`` telling the platform where to show it (its channel, thread, response URL)."""
+
+    room: str
+    extra: Mapping[str, Any]
 
 
 class Refusal(Exception):
@@ -109,6 +123,8 @@ class _Ctx:
     #: The actor's room as a reader (its office's standing, zone and language): replies.
     reader: Reader
     posts: list[tuple[str, Post]] = field(default_factory=list)
+    #: The inbox row this unit of work handles: marked done in its transaction.
+    settle: Ticket | None = None
 
     @property
     def words(self) -> Words:
@@ -140,11 +156,17 @@ class Desk:
 
     async def handle_command(self, actor: Actor, text: str, *, event_id: str | None = None,
                              reply_in_room: bool = True,
-                             also_mark: Sequence[str] = ()) -> Outcome | None:
+                             also_mark: Sequence[str] = (),
+                             privately: Privately | None = None,
+                             replay: str | None = None,
+                             settle: Ticket | None = None) -> Outcome | None:
         """Run one command. With ``event_id`` an inbound event is handled at most once (None
-        is returned for a replay). ``also_mark`` are further dedupe keys recorded in the same
-        transaction: the command is a replay when any of them was recorded before (a platform
-        uses them for time windows). With ``reply_in_room`` the reply is queued to the room."""
+        is returned for a replay, or, given a ``replay`` sentence, that sentence as a
+        refusal). ``also_mark`` are further dedupe keys recorded in the same transaction: the
+        command is a replay when any of them was recorded before (a platform uses them for
+        time windows). With ``reply_in_room`` the reply is queued to the room; ``privately``
+        queues it to the person alone instead. ``settle`` marks the inbox row the command came
+        from done in the same transaction."""
         actor, text = _valid(actor), valid_text(text)  # the edge: every platform comes here
         refusal: CommandError | None = None
         try:
@@ -152,19 +174,21 @@ class Desk:
         except CommandError as error:
             command, refusal = None, error
         verb = text.split(maxsplit=1)[0].lower()[:16] if command and text.strip() else "invalid"
+        how = _How(reply_in_room, privately, replay, settle)
         try:
             outcome = await self._attempts(actor, command, refusal if command is None else None,
-                                           event_id=event_id, reply_in_room=reply_in_room,
-                                           also_mark=also_mark)
+                                           event_id=event_id, how=how, also_mark=also_mark)
+        except AlreadySettled:
+            raise  # another process did it: nothing of this may be kept, nothing said
         except Exception:
             # Never a traceback in chat: log it, answer one sentence, change nothing.
             log.exception("command failed", extra={"verb": verb, "platform": actor.platform})
             self.telemetry.command(verb, actor.platform, "error")
-            outcome = await self._run(actor, None, m.INTERNAL_ERROR, event_id=None,
-                                      reply_in_room=reply_in_room)
+            outcome = await self._run(actor, None, m.INTERNAL_ERROR, event_id=None, how=how)
             assert outcome is not None
             return outcome
-        result = "duplicate" if outcome is None else "ok" if outcome.ok else "refused"
+        result = "duplicate" if outcome is None or outcome.duplicate else \
+            "ok" if outcome.ok else "refused"
         self.telemetry.command(verb, actor.platform, result)
         if log.isEnabledFor(logging.INFO):  # the record is built only when it is written
             log.info("command", extra={"verb": verb, "platform": actor.platform,
@@ -175,38 +199,39 @@ class Desk:
 
     async def _attempts(self, actor: Actor, command: c.Command | None,
                         refusal: CommandError | None, *,
-                        event_id: str | None, reply_in_room: bool,
+                        event_id: str | None, how: _How,
                         also_mark: Sequence[str]) -> Outcome | None:
         """Run the command; a lost race re-runs it on the new state (``_retrying``), and a
         command that lost every time is answered that the request changed meanwhile."""
         try:
             return await _retrying(lambda: self._run(
-                actor, command, refusal, event_id=event_id, reply_in_room=reply_in_room,
-                also_mark=also_mark))
+                actor, command, refusal, event_id=event_id, how=how, also_mark=also_mark))
         except Conflict:
             pass
         return await self._run(actor, None, Refusal(
             m.CHANGED_MEANWHILE, ref=format_request_id(getattr(command, "request_id", 0))),
-            event_id=event_id,
-            reply_in_room=reply_in_room, also_mark=also_mark)
+            event_id=event_id, how=how, also_mark=also_mark)
 
     async def relay(self, actor: Actor, text: str, *, event_id: str | None = None,
                     files: list[tuple[str, int]] | None = None,
-                    source_ref: str | None = None) -> bool:
+                    source_ref: str | None = None, settle: Ticket | None = None) -> bool:
         """A plain message in a room: relayed when it sits in a request's thread. True if it
         was relayed (or recorded as a file notice).
 
         ``text`` is neutral markup (``chat.formatting``); ``source_ref`` names the original
-        message (``ROOM#native-id``) so that its later edit or deletion can follow it."""
+        message (``ROOM#native-id``) so that its later edit or deletion can follow it.
+        ``settle`` marks the inbox row it came from done with the relay (not when nothing is
+        relayed: the caller marks it then)."""
         actor, text = _valid(actor), valid_text(text)
         if actor.thread_root is None:
             return False
         files = [(valid_text(name, 255), size) for name, size in files or []]
         return await _retrying(lambda: self._relay_once(actor, text, event_id, files,
-                                                        source_ref))
+                                                        source_ref, settle))
 
     async def _relay_once(self, actor: Actor, text: str, event_id: str | None,
-                          files: list[tuple[str, int]], source_ref: str | None) -> bool:
+                          files: list[tuple[str, int]], source_ref: str | None,
+                          settle: Ticket | None) -> bool:
         assert actor.thread_root is not None
         async with self.uow() as uow:
             link = await uow.threads.find(self._room_key(actor.room), actor.thread_root)
@@ -219,7 +244,7 @@ class Desk:
             office = self.directory.office_for_room(actor.room)
             if request is None or office is None or not request.is_party(office.slug):
                 return False
-            ctx = self._ctx(uow, actor, self.clock.now())
+            ctx = self._ctx(uow, actor, self.clock.now(), settle)
             await self._relay_into_threads(ctx, request, link.room, text, files or [],
                                            source_ref=source_ref)
             if source_ref and text:
@@ -240,7 +265,7 @@ class Desk:
             sentence = Refusal(m.WITHHELD[withheld], sender=actor.name or actor.user)
             marks = (f"withheld:{actor.room}:{session or event_id}",)
         await self._run(actor, None, sentence, event_id=f"unreadable:{event_id}",
-                        reply_in_room=True, also_mark=marks)
+                        how=_How(), also_mark=marks)
 
     async def tell_untrusted(self, actor: Actor, event_id: str, *,
                              device: str | None) -> None:
@@ -278,29 +303,33 @@ class Desk:
             await self._commit(ctx)
 
     async def relay_edit(self, actor: Actor, source_ref: str, text: str, *,
-                         event_id: str | None = None) -> bool:
+                         event_id: str | None = None, settle: Ticket | None = None) -> bool:
         """The author edited a relayed message: record it and queue the edit of every copy.
         Only the original author's edit counts (Matrix lets anyone send an ``m.replace``)."""
         return await self._relay_change(actor, source_ref, text, event_id=event_id,
-                                        kind="relay_edit")
+                                        kind="relay_edit", settle=settle)
 
     async def relay_delete(self, actor: Actor, source_ref: str, *,
-                           event_id: str | None = None, moderator: bool = True) -> bool:
+                           event_id: str | None = None, moderator: bool = True,
+                           settle: Ticket | None = None) -> bool:
         """A relayed message was deleted: record it and queue the deletion of every copy.
         ``moderator``: the platform says the actor may delete other members' messages
         (Slack only sends deletions it authorised); when False (Matrix: a sender below the
         room's ``redact`` power level) only the author's own deletion counts."""
         return await self._relay_change(actor, source_ref, "", event_id=event_id,
-                                        kind="relay_delete", moderator=moderator)
+                                        kind="relay_delete", moderator=moderator, settle=settle)
 
     async def _relay_change(self, actor: Actor, source_ref: str, text: str, *,
-                            event_id: str | None, kind: str, moderator: bool = False) -> bool:
+                            event_id: str | None, kind: str, moderator: bool = False,
+                            settle: Ticket | None = None) -> bool:
         actor, text = _valid(actor), valid_text(text)
         return await _retrying(lambda: self._relay_change_once(actor, source_ref, text,
-                                                               event_id, kind, moderator))
+                                                               event_id, kind, moderator,
+                                                               settle))
 
     async def _relay_change_once(self, actor: Actor, source_ref: str, text: str,
-                                 event_id: str | None, kind: str, moderator: bool) -> bool:
+                                 event_id: str | None, kind: str, moderator: bool,
+                                 settle: Ticket | None) -> bool:
         async with self.uow() as uow:
             known = await uow.state.get(_RELAY_KEY + source_ref)
             if known is None:
@@ -315,7 +344,7 @@ class Desk:
             office = self.directory.office_for_room(actor.room)
             if request is None or office is None or not request.is_party(office.slug):
                 return False
-            ctx = self._ctx(uow, actor, self.clock.now())
+            ctx = self._ctx(uow, actor, self.clock.now(), settle)
             await self._history(ctx, request, "relay edited" if text else "relay deleted",
                                 room=origin["room"], source=source_ref, text=text)
             author = self.present.relay_author(actor.display, office)
@@ -343,15 +372,22 @@ class Desk:
 
     async def _run(self, actor: Actor, command: c.Command | None,
                    refusal: str | Refusal | CommandError | None, *,
-                   event_id: str | None, reply_in_room: bool,
+                   event_id: str | None, how: _How,
                    also_mark: Sequence[str] = ()) -> Outcome | None:
         now = self.clock.now()
         keys = [k for k in (event_id, *also_mark) if k]
         async with self.uow() as uow:
             if not await self._mark(uow, actor.platform, keys, now):
-                return None
-            ctx = self._ctx(uow, actor, now)
-            outcome = self._refused(ctx, refusal) if refusal else None
+                if how.replay is None:
+                    return None
+                await uow.rollback()  # no mark of this repeat is kept
+                ctx = self._ctx(uow, actor, now, how.settle)
+                outcome: Outcome | None = self._refused(ctx, how.replay)
+                assert outcome is not None
+                outcome.duplicate = True
+            else:
+                ctx = self._ctx(uow, actor, now, how.settle)
+                outcome = self._refused(ctx, refusal) if refusal else None
             if outcome is None:
                 assert command is not None
                 try:
@@ -359,14 +395,22 @@ class Desk:
                 except Refusal as error:
                     await uow.rollback()  # nothing half-stored; keep only the event marks
                     await self._mark(uow, actor.platform, keys, now)
-                    ctx = self._ctx(uow, actor, now)
+                    ctx = self._ctx(uow, actor, now, how.settle)
                     outcome = self._refused(ctx, error)
-            if reply_in_room and not outcome.reply.extra.get("skip"):
-                self._post(ctx, self._room_key(actor.room), replace(
-                    outcome.reply, in_thread=False,
-                    extra={**outcome.reply.extra, "reply_to_thread": actor.thread_root}))
+            self._reply(ctx, outcome.reply, how)
             await self._commit(ctx)
         return outcome
+
+    def _reply(self, ctx: _Ctx, reply: Post, how: _How) -> None:
+        """Queue the reply where ``how`` says: to the person alone, or to the room."""
+        extra = {k: v for k, v in reply.extra.items() if k != "skip"}
+        if how.privately is not None:
+            self._post(ctx, how.privately.room, replace(
+                reply, in_thread=False, extra={**extra, **how.privately.extra}))
+        elif how.reply_in_room and not reply.extra.get("skip"):
+            self._post(ctx, self._room_key(ctx.actor.room), replace(
+                reply, in_thread=False,
+                extra={**reply.extra, "reply_to_thread": ctx.actor.thread_root}))
 
     def _refused(self, ctx: _Ctx, refusal: str | Refusal | CommandError) -> Outcome:
         """The refusal in the reader's language (a bare string is a message's msgid)."""
@@ -382,13 +426,18 @@ class Desk:
         deliver = None
         if ctx.posts and self.claim_posts is not None:  # leased here, sent right after commit
             deliver = await self.claim_posts(ctx.uow, [room for room, _ in ctx.posts])
+        if ctx.settle is not None:  # the inbox row: done with what its work changed
+            await ctx.settle.settle_in(ctx.uow)
         await ctx.uow.commit()
+        if ctx.settle is not None:
+            ctx.settle.settled = True
         if ctx.posts:
             (deliver or self.on_posted)()
 
-    def _ctx(self, uow: UnitOfWork, actor: Actor, now: datetime) -> _Ctx:
+    def _ctx(self, uow: UnitOfWork, actor: Actor, now: datetime,
+             settle: Ticket | None = None) -> _Ctx:
         return _Ctx(uow, actor, now, self.directory.office_for_room(actor.room),
-                    self.present.room_reader(self._room_key(actor.room)))
+                    self.present.room_reader(self._room_key(actor.room)), settle=settle)
 
     def _text(self, ctx: _Ctx, kind: str, text: str, **kw: Any) -> Post:
         return ctx.reader.post(kind, text, ctx.now, **kw)
@@ -749,6 +798,16 @@ class Desk:
                 else None}, cmd.text
 
 
+@dataclass(frozen=True)
+class _How:
+    """How a command is answered and settled (``Desk.handle_command``'s keywords)."""
+
+    reply_in_room: bool = True
+    privately: Privately | None = None
+    replay: str | None = None
+    settle: Ticket | None = None
+
+
 async def _retrying(attempt: Callable[[], Awaitable[_T]], tries: int = 3) -> _T:
     """Run ``attempt`` again on the new state when it lost a race for its request (a
     ``Conflict``: the request or its audit chain moved meanwhile); after ``tries`` the last
@@ -768,4 +827,4 @@ def _valid(actor: Actor) -> Actor:
                    thread_root=valid_text(actor.thread_root, 255) if actor.thread_root else None)
 
 
-__all__ = ["PENDING", "Actor", "Desk", "Outcome", "Refusal"]
+__all__ = ["PENDING", "Actor", "Desk", "Outcome", "Privately", "Refusal"]

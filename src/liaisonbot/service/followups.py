@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 #: How long inbound event ids are kept for replay protection (a Matrix backfill or a Slack
 #: retry never reaches further back than days).
 KEEP_INBOUND = timedelta(days=30)
+#: How long an inbox row is kept once done (its key still recognises a late retry).
+KEEP_INBOX = timedelta(days=7)
 #: State rows that only matter for a while: relay sources (edits of month-old messages are
 #: not carried over).
 KEEP_STATE = {"relay:": timedelta(days=90),
@@ -327,7 +329,8 @@ class Ticker:
     # ----------------------------------------------------------------- housekeeping
 
     async def housekeeping(self, now: datetime) -> int:
-        """Once a day: forget dedupe marks old enough that no replay or retry can need them."""
+        """Once a day: forget dedupe marks and inbox rows old enough that no replay or retry
+        can need them."""
         if now.date() in self._housekept:
             return 0
         async with self.uow() as uow:
@@ -335,6 +338,9 @@ class Ticker:
                 self._housekept.add(now.date())
                 return 0
             removed = await uow.inbound.forget_before(now - KEEP_INBOUND)
+            # Inbox rows done or given up: their payload is gone already; the key dedupes a
+            # platform's retry, which comes within minutes.
+            removed += await uow.inbox.forget_before(now - KEEP_INBOX)
             for prefix, keep in KEEP_STATE.items():
                 removed += await uow.state.forget(prefix, now - keep)
             await uow.commit()

@@ -18,10 +18,16 @@ a room busy in a round gets nothing and its post follows in order) and they go o
 its commit, in a round of their own — a reply costs the command's transaction and the record
 of its delivery, nothing else.
 
+A shutdown (``halt`` then ``finish``) starts nothing new: a room's round stops before its next
+entry and hands the rest back at once, a delivery in flight gets until the deadline and is
+then cancelled and handed back, and every lease left is released, so a replica or the next
+start takes over at once; nothing is drained that another process could deliver.
+
 Leases are short (``RetryPolicy.lease_seconds``, 8 s) and name their owner, this process's
 instance id; a heartbeat renews them every ``renew_seconds`` (2.5 s) while their deliveries are in
 flight. A process that dies stops renewing, so another takes its rows within one lease; and
-``reclaim()`` (run at start) hands back at once the leases whose owner is known to be gone.
+``reclaim()`` (run at start, and every ``reclaim_seconds`` where other processes may die
+beside this one: PostgreSQL) hands back at once the leases whose owner is known to be gone.
 """
 
 from __future__ import annotations
@@ -106,6 +112,10 @@ class OutboxWorker:
         self._live = False
         #: Those rounds, with the platform of their posts ("" when several).
         self._direct: dict[asyncio.Future[None], str] = {}
+        #: The rounds ``run()`` is delivering (at most one).
+        self._rounds: set[asyncio.Future[None]] = set()
+        #: Shutting down: no new round, no next entry of a room (``halt``).
+        self._halting = False
         #: A claim ran while commands' own rounds held rooms (it may have left their later
         #: posts): the round that ends wakes the worker to take them.
         self._deferred = False
@@ -129,6 +139,10 @@ class OutboxWorker:
         #: back off) and of each round that went through.
         self.on_failure: Callable[[Exception], float] | None = None
         self.on_success: Callable[[], None] | None = None
+        #: How often ``run()`` hands back the leases of processes that are gone (None: only
+        #: at start, as on SQLite, where this process is the only one).
+        self.reclaim_seconds: float | None = None
+        self._next_reclaim = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -159,7 +173,7 @@ class OutboxWorker:
         to call once the caller has committed: it delivers them at once, with no claim
         transaction and no wait for the next round. None while ``run()`` is not delivering
         (the console and tests drain instead): the caller then just wakes the worker."""
-        if not self._live or not rooms:
+        if not self._live or self._halting or not rooms:
             return None
         leased = await self._lease(uow, rooms)
         return lambda: self._deliver_leased(leased)
@@ -204,8 +218,12 @@ class OutboxWorker:
 
     async def _deliver_room(self, run: list[OutboxItem], links: _Links) -> None:
         """One room's leased entries, in order; after one that did not go out, the rest are
-        handed back at once (they go after it)."""
+        handed back at once (they go after it), and so are the ones not started when a
+        shutdown halts the worker."""
         for number, item in enumerate(run):
+            if self._halting:
+                await self._hand_back(run[number:])
+                return
             try:
                 delivered = await self._deliver(item, links)
             except asyncio.CancelledError:
@@ -268,30 +286,40 @@ class OutboxWorker:
             await beat
 
     async def run_once(self) -> int:
-        """Lease one round (the head entry of each room) and deliver it; returns the count."""
+        """Lease one round (the head entries of each room) and deliver it; returns the count.
+        A round leased as a shutdown began is handed back at once."""
         leased = await self._claim()
-        if leased.items:
-            await self._round(leased)
+        if not leased.items:
+            return 0
+        if self._halting:
+            await self._hand_back(leased.items)
+            return 0
+        task = asyncio.ensure_future(self._round(leased))
+        self._rounds.add(task)
+        task.add_done_callback(self._rounds.discard)
+        await asyncio.wait({task})  # a shutdown may cancel the round, never this loop
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
         return len(leased.items)
 
-    async def finish(self, seconds: float) -> None:
-        """Shutting down: deliver what is due for up to ``seconds``; a round still running
-        then is cancelled, and each of its entries is handed back at once (not left leased)."""
-        async with self._heartbeating():
-            await self._finish(seconds)
-        await self.release_held()
+    def halt(self) -> None:
+        """Shutting down: from now on no round starts and no room starts its next entry (the
+        rest is handed back at once); ``claim_in`` leases nothing."""
+        self._halting = True
 
-    async def _finish(self, seconds: float) -> None:
+    async def finish(self, seconds: float) -> None:
+        """Shutting down (``halt``, then this): the deliveries in flight get up to ``seconds``
+        to finish; then each is cancelled and handed back, and every lease this worker still
+        holds is released. Nothing new is delivered: what is left goes out from a replica or
+        the next start."""
+        self.halt()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        if self._direct:  # commands' own deliveries first (they hold their rooms' heads)
-            await self._settle(set(self._direct), deadline)
-        while loop.time() < deadline:
-            leased = await self._claim()  # never cancelled half-way: leases always tracked
-            if not leased.items:
-                break
-            if not await self._settle({asyncio.ensure_future(self._round(leased))}, deadline):
-                break
+        async with self._heartbeating():
+            while self._direct or self._rounds:
+                if not await self._settle(set(self._direct) | set(self._rounds), deadline):
+                    break
+        await self.release_held()
 
     async def _settle(self, rounds: set[asyncio.Future[None]], deadline: float) -> bool:
         """Wait for ``rounds`` until ``deadline``; cancel what is left (each unfinished entry
@@ -329,7 +357,7 @@ class OutboxWorker:
         watch = asyncio.ensure_future(self._wake_on(stop))
         self._live = True
         try:
-            await self._rounds(stop, idle_seconds)
+            await self._rounds_until(stop, idle_seconds)
         finally:
             self._live = False
             watch.cancel()
@@ -338,11 +366,16 @@ class OutboxWorker:
         await stop.wait()
         self._wake.set()
 
-    async def _rounds(self, stop: asyncio.Event, idle_seconds: float) -> None:
-        while not stop.is_set():
+    async def _rounds_until(self, stop: asyncio.Event, idle_seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._next_reclaim = loop.time() + (self.reclaim_seconds or 0.0)
+        while not stop.is_set() and not self._halting:
             wait = idle_seconds
             self._wake.clear()  # a wake() from here on (posts queued meanwhile) is kept
             try:
+                if self.reclaim_seconds is not None and loop.time() >= self._next_reclaim:
+                    self._next_reclaim = loop.time() + self.reclaim_seconds
+                    await self.reclaim()  # a replica that died: its posts, now
                 count = await self.run_once()
             except Exception as error:  # the worker must outlive a database hiccup
                 count = 0
@@ -355,7 +388,7 @@ class OutboxWorker:
             else:
                 if self.on_success is not None:
                     self.on_success()
-            if count or stop.is_set():
+            if count or stop.is_set() or self._halting:
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):

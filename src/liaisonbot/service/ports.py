@@ -56,6 +56,11 @@ class Conflict(Exception):
     """The row changed since it was read; the command lost a race."""
 
 
+class AlreadySettled(Exception):
+    """The inbox row a unit of work was to mark done was done by another process meanwhile
+    (its lease ran out while this one worked): nothing of this unit of work may be kept."""
+
+
 @dataclass(frozen=True)
 class ThreadLink:
     """Where a request's card sits in one room."""
@@ -109,6 +114,42 @@ class OutboxItem:
     created_at: datetime
     #: An earlier attempt may have reached the platform (see ``Delivery.in_doubt``).
     in_doubt: bool = False
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """A verified inbound thing, as the door writes it before acknowledging it."""
+
+    platform: str
+    #: Its identity on the platform: a retry of the same thing has the same key.
+    key: str
+    kind: str
+    room: str | None
+    #: What its work needs, as JSON (never a secret).
+    payload: str
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """An inbox row leased to this process."""
+
+    id: int
+    platform: str
+    key: str
+    kind: str
+    room: str | None
+    payload: str
+    attempts: int
+    received_at: datetime
+
+
+class InboxDoor(Protocol):
+    """Writes inbound things durably before they are acknowledged."""
+
+    async def admit(self, entry: InboxEntry, *, now: datetime,
+                    until: datetime) -> InboxItem | None:
+        """Commit ``entry`` as a pending row leased to this process until ``until``; None
+        when a row of the same key exists (a retry: acknowledge it, do nothing)."""
 
 
 class RequestRepository(Protocol):
@@ -191,6 +232,27 @@ class InboundRepository(Protocol):
     async def forget_before(self, moment: datetime) -> int: ...
 
 
+class InboxRepository(Protocol):
+    async def claim(self, now: datetime, *, owner: str, limit: int, lease_seconds: float,
+                    platforms: Collection[str]) -> list[InboxItem]:
+        """Lease the oldest pending rows of ``platforms`` that nobody holds (no lease, one
+        run out, or on PostgreSQL an owner that is gone), in arrival order."""
+    async def claimable(self, now: datetime, platforms: Collection[str]) -> bool:
+        """Whether ``claim`` would find a row (a read only)."""
+    async def renew(self, item_ids: Sequence[int], owner: str, until: datetime) -> int: ...
+    async def release(self, item_ids: Sequence[int]) -> None:
+        """Hand back pending rows at once, unattempted (a shutdown)."""
+    async def release_dead(self, owner: str, now: datetime) -> list[int]:
+        """Hand back the rows leased by processes that are gone (ids)."""
+    async def done(self, item_id: int, at: datetime) -> None:
+        """Mark the row done; raises ``AlreadySettled`` when it is not pending any more."""
+    async def retry(self, item_id: int, error: str, at: datetime, *, give_up: bool) -> None:
+        """Its work failed: due again at ``at`` (no owner), or ``failed`` with ``give_up``."""
+    async def pending(self) -> int: ...
+    async def forget_before(self, moment: datetime) -> int:
+        """Delete rows done or failed that were received before ``moment``."""
+
+
 class StateRepository(Protocol):
     async def get(self, key: str) -> str | None: ...
     async def put(self, key: str, value: str, at: datetime) -> None: ...
@@ -213,6 +275,8 @@ class UnitOfWork(Protocol):
     def threads(self) -> ThreadRepository: ...
     @property
     def inbound(self) -> InboundRepository: ...
+    @property
+    def inbox(self) -> InboxRepository: ...
     @property
     def state(self) -> StateRepository: ...
 

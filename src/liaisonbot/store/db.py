@@ -8,10 +8,11 @@ import os
 import secrets
 import socket
 import weakref
+from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -28,7 +29,48 @@ INSTANCE = f"liaisonbot-{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token
 READ_ONLY = "liaisonbot_read_only"
 
 
-def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+class WriteQueue:
+    """One writer at a time, in arrival order, except that an *urgent* writer (the inbox
+    door: requests wait for their acknowledgement behind it) goes before every writer still
+    waiting (never before the one writing). The lock passes straight to the next waiter on
+    release, so nobody barges in between. ``acquire``/``release`` as ``asyncio.Lock``."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, *, urgent: bool = False) -> bool:
+        if not self._held and not self._urgent and not self._waiting:
+            self._held = True
+            return True
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._waiting
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # given the lock as it was cancelled: pass it on
+            else:
+                queue.remove(turn)
+            raise
+        return True
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._waiting):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # held on: it is that writer's now
+                    return
+        self._held = False
+
+
+def write_lock(engine: AsyncEngine) -> WriteQueue | None:
     """SQLite: the process's queue for write transactions (one writer at a time anyway). The
     units of work of one process wait their turn here, in order, instead of in SQLite's busy
     handler, which sleeps in growing steps (1, 2, 5, 10 … ms) between retries: with several
@@ -36,7 +78,7 @@ def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
     return _WRITE_LOCKS.get(engine.sync_engine)
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, WriteQueue] = weakref.WeakKeyDictionary()
 
 
 def is_sqlite(url: str) -> bool:
@@ -64,7 +106,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # costs no rollback, which on aiosqlite is one more trip to the connection's thread.
     kwargs.setdefault("pool_reset_on_return", None)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-    _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+    _WRITE_LOCKS[engine.sync_engine] = WriteQueue()
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
@@ -76,14 +118,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # by the ``begin`` event, here ``BEGIN IMMEDIATE`` so that writers take the write lock when
     # they begin (they queue instead of failing to upgrade a read lock). A read-only unit of
     # work (``READ_ONLY`` in the connection's info) begins deferred and takes none.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    event.listen(engine.sync_engine, "connect", _sqlite_connected)
 
     @event.listens_for(engine.sync_engine.pool, "invalidate")
     def _on_invalidate(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
@@ -97,9 +132,39 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         except Exception:
             log.debug("rollback of an invalidated SQLite connection failed", exc_info=True)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        read_only = connection.connection.info.pop(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
 
+
+def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
+    """A new SQLite connection: the driver's own transaction handling off, WAL, a busy
+    timeout, and commits that do not wait for the disk (WAL keeps them atomic)."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    read_only = connection.connection.info.pop(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def make_sqlite_writer(url: str) -> Engine | None:
+    """A synchronous engine on the SQLite file of ``url`` (driver ``pysqlite``), set up as
+    :func:`make_engine`'s (WAL, ``BEGIN IMMEDIATE``, hidden parameters), for a writer that
+    runs a whole transaction in one call on a thread of its own (the inbox door: one trip to
+    that thread instead of one per statement). None for an in-memory database (another
+    connection would see another database) and for anything but SQLite."""
+    if not is_sqlite(url):
+        return None
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), hide_parameters=True,
+                           connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_connected)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine

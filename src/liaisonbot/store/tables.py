@@ -174,6 +174,43 @@ class InboundRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
+class InboxRow(SQLModel, table=True):
+    """Inbound things a platform was told were received (Slack's HTTP 200 or Socket Mode
+    ack), each written before that acknowledgement and worked from here (``store.inbox``):
+    leased like the outbox, done in the transaction that does its work (0007)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        # The thing's identity on its platform: a retry of it is the same row.
+        UniqueConstraint("platform", "event_key", name="uq_inbox_platform_event_key"),
+        # The claim: pending rows in arrival order.
+        Index("ix_inbox_pending", "id", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    #: Its identity on the platform (Slack: ``command:T:trigger id``, ``event:event id``,
+    #: ``action:T:U:action ts``, ``view:view id``).
+    event_key: str = Field(max_length=255)
+    #: What kind of thing it is (Slack: command, mention, message, action, view).
+    kind: str = Field(max_length=16)
+    #: The room it came from, when it has one.
+    room: str | None = Field(default=None, max_length=255)
+    #: What the work needs (the verified payload, never a secret); cleared once done.
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    #: Until when ``lease_owner`` (a process instance) holds it; a row handed back after a
+    #: failure carries no owner and is due again at ``lease_until``.
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
 class StateRow(SQLModel, table=True):
     """Small named state: sync tokens, leader leases, digest days."""
 

@@ -16,7 +16,7 @@ whose statement was interrupted (its DBAPI connection is closed, which ends the 
 ``__aexit__`` rolls back otherwise, and the pool resets a connection returned in a transaction.
 
 SQLite is one writer at a time: the process's units of work that write queue on an
-``asyncio.Lock`` (``store.db.write_lock``) and begin with ``BEGIN IMMEDIATE``; a read-only unit
+queue (``store.db.write_lock``) and begin with ``BEGIN IMMEDIATE``; a read-only unit
 of work takes neither.
 """
 
@@ -26,8 +26,10 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from liaisonbot.store.db import READ_ONLY, is_sqlite, write_lock
+from liaisonbot.crashpoint import crash_point
+from liaisonbot.store.db import READ_ONLY, WriteQueue, is_sqlite, write_lock
 from liaisonbot.store.history import SqlHistory, Tails
+from liaisonbot.store.inbox import SqlInbox
 from liaisonbot.store.outbox import SqlOutbox
 from liaisonbot.store.requests import SqlRequests
 from liaisonbot.store.state import SqlInbound, SqlState
@@ -41,7 +43,7 @@ class SqlUnitOfWork:
         self.engine = engine
         self.read_only = read_only
         self._sqlite = is_sqlite(str(engine.url))
-        self._lock: asyncio.Lock | None = None
+        self._lock: WriteQueue | None = None
         self.conn: AsyncConnection | None = None
         #: Each request's audit chain end as this unit of work knows it (``store.history``).
         self.tails = Tails()
@@ -50,7 +52,10 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self)
         self.threads = SqlThreads(self)
         self.inbound = SqlInbound(self)
+        self.inbox = SqlInbox(self)
         self.state = SqlState(self)
+        #: This transaction marks an inbox row done (the crash tests' ``committed`` stage).
+        self.settles_inbox = False
 
     async def __aenter__(self) -> SqlUnitOfWork:
         lock = None if self.read_only else write_lock(self.engine)
@@ -86,6 +91,7 @@ class SqlUnitOfWork:
                     await conn.close()
         finally:
             self.tails.clear()
+            self.settles_inbox = False
             self._unlock()
 
     def _unlock(self) -> None:
@@ -105,12 +111,15 @@ class SqlUnitOfWork:
         await self.tails.flush(self.requests)
         await conn.commit()
         self._unlock()
+        if self.settles_inbox:
+            crash_point("committed")
 
     async def rollback(self) -> None:
         """Undo everything so far and go on in a fresh transaction."""
         conn = self.connection()
         await conn.rollback()
         self.tails.clear()
+        self.settles_inbox = False
         await conn.begin()
 
 

@@ -11,6 +11,13 @@ returned instead of posting again. An answer that proves nothing was posted (429
 costs no transaction and no history call (history is rate limited to ~50 calls/min, so
 searching on every post would not scale).
 
+Ephemeral replies (a post whose ``extra`` carries ``ephemeral``: where to show it) are the
+answer to the person who typed a command, queued in the outbox with the command's changes: to
+the command's ``response_url`` when it has one (``response_type: ephemeral``), else (or when
+that URL has expired or is used up) ``chat.postEphemeral`` in its channel (and thread).
+Neither can be looked for afterwards, so a reply whose earlier attempt may have been shown is
+shown again rather than never; they are not paced (they are not ``chat.postMessage`` calls).
+
 Pacing: at most one post per ``pace_seconds`` per channel (Slack allows about 1/s); a 429
 holds the channel for ``Retry-After`` seconds and returns ``DeliveryError(retry_after=…)`` to
 the outbox, which reschedules the entry.
@@ -27,6 +34,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from liaisonbot.chat.slack.blocks import render
 from liaisonbot.chat.slack.priority import AckFirst
@@ -74,6 +82,8 @@ class SlackGateway:
         if team is None or not team.ok:
             raise DeliveryError(f"no working Slack workspace for {delivery.room}")
         post = delivery.post
+        if post.extra.get("ephemeral"):
+            return await self._ephemeral(team, delivery)
         if post.kind == "card_update":
             return await self._update(team, delivery)
         if post.kind in ("relay_edit", "relay_delete"):
@@ -152,6 +162,46 @@ class SlackGateway:
                 return Receipt("")
             raise
         return Receipt(target)
+
+    async def _ephemeral(self, team: Team, delivery: Delivery) -> Receipt:
+        """The person's reply: through the response URL, else ``chat.postEphemeral``."""
+        where = dict(delivery.post.extra["ephemeral"])
+        payload = reply_payload(delivery.post, team.team_id)
+        url = where.get("response_url")
+        if url:
+            try:
+                await self._respond(str(url), {"response_type": "ephemeral",
+                                                "replace_original": False, **payload})
+                return Receipt("")
+            except DeliveryError as error:
+                if not error.permanent:
+                    raise
+                # Expired (30 minutes: a command worked long after it came) or used up:
+                # the channel's ephemeral message reaches the person all the same.
+                log.info("response_url refused; replying with chat.postEphemeral",
+                         extra={"error": str(error)})
+        args: dict[str, Any] = {"channel": where["channel"], "user": where["user"], **payload}
+        if where.get("thread_ts"):
+            args["thread_ts"] = where["thread_ts"]
+        await self._call(team, str(where["channel"]), team.client.chat_postEphemeral(**args))
+        return Receipt("")
+
+    async def _respond(self, url: str, body: dict[str, Any]) -> None:
+        """POST to a ``response_url``; Slack's answers become ``DeliveryError``s (an expired or
+        used-up URL is permanent: the reply cannot be shown any more)."""
+        try:
+            answer = await AsyncWebhookClient(url, retry_handlers=[]).send_dict(body)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryError(f"slack unreachable: {type(error).__name__}") from error
+        if answer.status_code == 200:
+            return
+        if answer.status_code == 429:
+            retry_after = float((answer.headers or {}).get("Retry-After", 1) or 1)
+            raise DeliveryError("slack ratelimited", retry_after=retry_after)
+        if answer.status_code >= 500:
+            raise DeliveryError(f"slack response_url: http_{answer.status_code}")
+        raise DeliveryError(f"slack response_url: {answer.body or answer.status_code}",
+                            permanent=True, not_sent=True)
 
     async def _pace(self, team: Team, channel: str) -> None:
         key = f"{team.team_id}/{channel}"

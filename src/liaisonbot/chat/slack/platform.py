@@ -1,5 +1,14 @@
 """The Slack platform: a Bolt ``AsyncApp`` served on ``POST /slack/events`` (HTTP mode) or over
-Socket Mode, the listeners, and the gateway the outbox posts through."""
+Socket Mode, the listeners, and the gateway the outbox posts through.
+
+Acknowledged means kept: Bolt verifies a request and a recorder (``listeners.Door``) names
+what to keep; the entry is committed to the inbox (``core.inbox.admit``) and only then is the
+request acknowledged (the HTTP 200, the Socket Mode ack); its work starts after that, from the
+inbox (``listeners.SlackWork``). When the entry cannot be written (the database is down) the
+request is not acknowledged: HTTP 503, no Socket Mode ack, so Slack retries what it retries
+(events) and tells the person the command failed (commands, buttons) instead of losing it.
+Bolt runs the recorders before it answers (``process_before_response``): they do no I/O.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +20,25 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from liaisonbot.bootstrap import Core
 from liaisonbot.chat.slack.gateway import SlackGateway
-from liaisonbot.chat.slack.listeners import Inbound
+from liaisonbot.chat.slack.listeners import ENTRY, Door, SlackWork
 from liaisonbot.chat.slack.priority import AckFirst
 from liaisonbot.chat.slack.teams import ENV_APP_TOKEN, ENV_SECRET, Teams, tokens_from_env
 from liaisonbot.config import Settings
+from liaisonbot.crashpoint import crash_point
+from liaisonbot.service.ports import InboxItem
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -45,7 +60,8 @@ class FormSafeRequest(AsyncBoltRequest):
     def __init__(self, *, body: str, query: Any = None, headers: Any = None,
                  context: dict[str, Any] | None = None, mode: str = "http") -> None:
         super().__init__(body=body, query=query, headers=headers, context=context, mode=mode)
-        if isinstance(body, str) and body and not body.lstrip().startswith("{") \
+        # Without the word anywhere in it, Bolt parsed the form as plain fields already.
+        if isinstance(body, str) and "payload" in body and not body.lstrip().startswith("{") \
                 and self.content_type != "application/json":
             fields = dict(parse_qsl(body, keep_blank_values=True))
             if "payload" not in fields:
@@ -74,7 +90,9 @@ class SlackPlatform:
         #: the gateway's posts (see ``priority``).
         self.priority = AckFirst()
         gateway.priority = self.priority
-        self.inbound = Inbound(core, teams, command, self.priority)
+        self.door = Door(command)
+        self.work = SlackWork(core, teams, self.priority)
+        core.inbox.handle(self.name, self.work)
 
         async def authorize(enterprise_id: str | None, team_id: str | None
                             ) -> AuthorizeResult | None:  # Bolt passes arguments by name
@@ -89,9 +107,9 @@ class SlackPlatform:
                                   "this xapp- token")
         self.app = AsyncApp(
             signing_secret=signing_secret, authorize=authorize,  # type: ignore[arg-type]
-            client=AsyncWebClient(base_url=teams.base_url), process_before_response=False,
+            client=AsyncWebClient(base_url=teams.base_url), process_before_response=True,
             ssl_check_enabled=True, request_verification_enabled=mode == "http")
-        self.inbound.register(self.app)
+        self.door.register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
 
     async def _authorize(self, enterprise_id: str | None,
@@ -111,32 +129,72 @@ class SlackPlatform:
     def mount(self, app: web.Application) -> None:
         app.router.add_post(EVENTS_PATH, self.handle_http)
 
-    async def handle_http(self, request: web.Request) -> web.Response:
-        """``POST /slack/events``: commands, events and interactivity, signature-verified."""
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """``POST /slack/events``: commands, events and interactivity, signature-verified;
+        each kept in the inbox before its 200 is written, worked after it."""
         self.priority.ack_started()
         try:
             raw = await request.text()
             bolt_request = FormSafeRequest(body=raw, query=request.query_string,
                                            headers={k: v for k, v in request.headers.items()})
             response = await self.app.async_dispatch(bolt_request)
+            try:
+                item = await self._keep(bolt_request, response.status)
+            except Exception:
+                log.exception("slack request not kept: not acknowledged")
+                return web.Response(status=503)
+            answer = web.Response(status=response.status, body=response.body,
+                                  headers=response.first_headers())
+            await answer.prepare(request)
+            await answer.write_eof()
         finally:
             self.priority.ack_done()
-        return web.Response(status=response.status, body=response.body,
-                            headers=response.first_headers())
+        self._acknowledged(item)
+        return answer
+
+    async def _keep(self, bolt_request: AsyncBoltRequest, status: int) -> InboxItem | None:
+        """Commit the recorder's entry, if it named one, before the acknowledgement."""
+        entry = bolt_request.context.get(ENTRY)
+        if entry is None or status != 200:
+            return None
+        return await self.core.inbox.admit(entry)
+
+    def _acknowledged(self, item: InboxItem | None) -> None:
+        crash_point("acked")
+        if item is not None:
+            self.core.inbox.start(item)
+
+    async def handle_socket(self, client: AsyncBaseSocketModeClient,
+                            req: SocketModeRequest) -> None:
+        """A Socket Mode envelope: kept in the inbox before its ack is sent, worked after it.
+        One not kept is not acknowledged (Slack sends an event again)."""
+        self.priority.ack_started()
+        try:
+            bolt_request = AsyncBoltRequest(mode="socket_mode", body=req.payload,
+                                            headers=build_headers(req))
+            response = await self.app.async_dispatch(bolt_request)
+            try:
+                item = await self._keep(bolt_request, response.status)
+            except Exception:
+                log.exception("slack envelope not kept: not acknowledged")
+                return
+            await send_async_response(client, req, response, 0.0)
+        finally:
+            self.priority.ack_done()
+        self._acknowledged(item)
 
     async def start(self) -> None:
         await self.teams.check()
         if self.mode == "socket":
-            self._socket = AsyncSocketModeHandler(
-                self.app, self.app_token, web_client=AsyncWebClient(base_url=self.teams.base_url))
+            self._socket = _KeepingSocketModeHandler(
+                self, self.app, self.app_token,
+                web_client=AsyncWebClient(base_url=self.teams.base_url))
             await self._socket.connect_async()
 
     async def quiesce(self, timeout: float) -> None:  # noqa: ASYNC109 (a drain budget)
-        """Let acknowledged commands finish (their work runs after the ack)."""
-        await self.inbound.quiesce(timeout)
+        """Nothing to wait for: acknowledged work lives in the inbox (``core.inbox.stop``)."""
 
     async def stop(self) -> None:
-        await self.inbound.quiesce(10.0)
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -152,6 +210,18 @@ class SlackPlatform:
             report["socket_connected"] = connected
             ok = ok and connected
         return {"ok": ok, **report}
+
+
+class _KeepingSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler with the inbox between the dispatch and the ack."""
+
+    def __init__(self, platform: SlackPlatform, app: AsyncApp, app_token: str,
+                 web_client: AsyncWebClient) -> None:
+        super().__init__(app, app_token, web_client=web_client)
+        self.platform = platform
+
+    async def handle(self, client: Any, req: SocketModeRequest) -> None:  # type: ignore[override]
+        await self.platform.handle_socket(client, req)
 
 
 def build_slack(settings: Settings, core: Core, *, env: Mapping[str, str] | None = None,

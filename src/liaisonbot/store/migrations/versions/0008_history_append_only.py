@@ -10,10 +10,10 @@
   or on SQLite ``DROP TRIGGER``): that is what the signed checkpoints held by partners are
   for.
 
-Numbered 0008 (another branch adds 0007); it follows 0006 here.
+It follows 0007 (the inbox).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
