@@ -418,3 +418,31 @@ async def test_a_reply_whose_response_url_expired_reaches_the_person_in_the_chan
         await bot.settled()
         assert [c.status for c in bot.slack.calls("response_url")] == [404]
         assert len(bot.slack.calls("chat.postEphemeral")) == 1
+
+
+async def test_a_signed_request_replayed_minutes_later_is_not_acted_on_again(
+        tmp_path: Path) -> None:
+    """A captured signed slash command sent again 3 minutes later (still inside Slack's
+    5-minute signature window) opens nothing: its Slack identity (team and trigger id) is
+    already in the inbox, kept far longer than the window. Issue 22, item 5."""
+    async with running_bot(tmp_path) as bot:
+        body = slash_command_body(text="open ICC-1 to:spo Captured once", user_id="U0ALICE",
+                                  channel_id="C0ICC", team_id=T1,
+                                  response_url=bot.slack.response_url("r"))
+        headers = signed_headers(SECRET, body)
+        assert (await bot.post(body, headers=headers))[0] == 200
+        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 1, 20)
+        await bot.settled()
+        bot.clock.offset += timedelta(minutes=3)
+        status, _, _ = await bot.post(body, headers=headers)  # the same bytes, same signature
+        assert status == 200  # acknowledged (Slack would otherwise retry it), not acted on
+        await bot.settled()
+        # A positive barrier: a new command after the replay is answered, and still one card.
+        await bot.command("open ICC-1 to:spo A new one")
+        await bot.slack.wait_for(lambda: len(bot.cards("C0SPO")) == 2, 20)
+        await bot.settled()
+        texts = [card.get("text", "") for card in bot.cards("C0SPO")]
+        assert sum("Captured once" in t for t in texts) == 1, texts
+        async with bot.core.uow(read_only=True) as uow:
+            opened = await uow.requests.all_for_case("ICC-1")
+        assert sorted(r.summary for r in opened) == ["A new one", "Captured once"]
