@@ -233,3 +233,32 @@ def test_run_refuses_to_start_without_the_signing_secret(config: Path) -> None:
     assert len(lines) == 1 and "LIAISONBOT_SLACK_SIGNING_SECRET" in lines[0], result.stderr
     assert lines[0].startswith("liaisonbot: not starting:")
     assert not (config.parent / "bot.db").exists()  # refused before touching the database
+
+
+def test_audit_checkpoint_and_verify_against_it(config: Path) -> None:
+    """The real commands: ``audit checkpoint`` prints one ``lbcp1:`` word as its last line;
+    ``audit verify --checkpoint`` accepts it after more work, refuses an altered one in one
+    line (exit 2), and names a request an insider deleted with all its history (exit 1)."""
+    import sqlite3
+
+    cli("console", "--config", str(config),
+        stdin="!liaison open C-1 to:ba-spo first\n!liaison open C-2 to:ba-spo second\n")
+    taken = cli("audit", "checkpoint", "--config", str(config))
+    assert taken.returncode == 0, taken.stderr
+    word = taken.stdout.strip().splitlines()[-1]
+    assert word.startswith("lbcp1:") and " " not in word
+    cli("console", "--config", str(config), stdin="!liaison open C-3 to:ba-spo third\n")
+    ok = cli("audit", "verify", "--config", str(config), "--checkpoint", word)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    altered = word[:-3] + ("A" if word[-3] != "A" else "B") + word[-2:]
+    refused = cli("audit", "verify", "--config", str(config), "--checkpoint", altered)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in refused.stderr
+    db = sqlite3.connect(config.parent / "bot.db")
+    db.execute("DROP TRIGGER history_no_delete")  # the insider drops the append-only guard
+    db.execute("DELETE FROM history WHERE request_id = 2")
+    db.execute("DELETE FROM request WHERE id = 2")
+    db.commit()
+    db.close()
+    broken = cli("audit", "verify", "--config", str(config), "--checkpoint", word)
+    assert broken.returncode == 1 and "R-2" in broken.stdout, broken.stdout
