@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from conftest import PG_ADMIN
+from support.bot_process import free_port
 from support.poll import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +39,6 @@ working_hours = "00:00-23:59"
 working_days = "Mon-Sun"
 rooms = ["console:ba"]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _health(port: int) -> dict | None:  # type: ignore[type-arg]
@@ -89,7 +83,7 @@ async def _nudged(url: str) -> list[int]:
 
 
 async def test_leader_failover_nothing_lost_or_doubled(pg_url: str, tmp_path: Path) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     configs = [_config(tmp_path, pg_url, port, f"r{i}") for i, port in enumerate(ports)]
     count = 200
     # Requests opened "in January", all long overdue now: each owes one (merged) nudge.
@@ -141,7 +135,7 @@ async def test_sigterm_during_a_delivery_burst_loses_nothing(tmp_path: Path) -> 
 
     secret = "test-signing-secret"
     async with FakeSlack() as slack:
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "slack.toml"
         config.write_text(f"""
 [database]
