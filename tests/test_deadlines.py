@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import BASE_CONFIG, TestBot, make_settings, start_bot
+from conftest import BASE_CONFIG, EU_OFFICES, TestBot, make_settings, start_bot
 from liaisonbot.config import ConfigError
 from liaisonbot.domain.calendar import BusinessCalendar
 from liaisonbot.domain.deadlines import after, clocks
@@ -25,14 +25,6 @@ from liaisonbot.domain.durations import Duration
 ROOT = Path(__file__).resolve().parent.parent
 INSTRUMENTS: dict[str, Any] = tomllib.loads(
     (ROOT / "config" / "liaisonbot.example.toml").read_text())["instruments"]
-EU_OFFICES = [
-    {"slug": "de-gba", "name": "DE GBA", "timezone": "Europe/Berlin",
-     "working_hours": "08:00-16:00", "holidays": "DE", "rooms": ["console:de"], "country": "DE"},
-    {"slug": "nl-om", "name": "NL OM", "timezone": "Europe/Amsterdam",
-     "working_hours": "09:00-17:00", "holidays": "NL", "rooms": ["console:nl"], "country": "NL"},
-    {"slug": "ie-dpp", "name": "IE DPP", "timezone": "Europe/Dublin",
-     "working_hours": "09:00-17:00", "rooms": ["console:ie"], "country": "IE"},
-]
 EIO = 'via:eio basis:"StPO 161" measure:"bank records"'
 EAW = 'via:eaw basis:"warrant 12/26" person:"Ivan K."'
 
