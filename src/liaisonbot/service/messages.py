@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from liaisonbot.domain.deadlines import RECORDABLE
 from liaisonbot.domain.grammar import USAGE, VERBS
 
 
@@ -56,10 +57,14 @@ RELAYED_FILE = N_("{who} shared a file in {ref}: {name} ({size}). Files are not 
 SHOW_DM = N_("{ref} (confidential) in full, as you are a listed member of {office}:")
 HELP_HEADER = N_("liaisonbot commands (type them after !liaison or /liaison):")
 HELP_TAIL = N_("Dates: YYYY-MM-DD, Nd, Nbd (business days) or Nw. help COMMAND shows one.")
+HELP_RECORD = N_("Events: {events}. Give the day (YYYY-MM-DD) or the moment (YYYY-MM-DDTHH:MM) it happened; the instrument's deadlines run from them.")
 
 
 def help_text(topic: str | None, tr: Callable[[str], str] = N_) -> str:
     """Help in the reader's language (``tr``); the usage lines are command words and stay."""
+    if topic == "record":
+        return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]),
+                          tr(HELP_RECORD).format(events=", ".join(RECORDABLE))])
     if topic:
         return tr(USAGE_LINE).format(usage=USAGE[topic])
     return "\n".join([tr(HELP_HEADER), *(f"  {USAGE[v]}" for v in VERBS), tr(HELP_TAIL)])
