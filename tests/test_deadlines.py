@@ -198,3 +198,20 @@ def test_worked_dates() -> None:
     assert CAL.local(after(CAL, start, Duration(90, "d"))).date() == date(2027, 3, 20)
     assert CAL.local(after(CAL, CAL.at(date(2026, 12, 4), datetime.min.time()),
                            Duration(60, "d"))).date() == date(2027, 2, 2)
+
+
+async def test_who_lists_only_the_instruments_the_office_can_receive(dec1: TestBot) -> None:
+    """``who`` agrees with ``open``: an EU instrument only for an office of a Member State
+    bound by it (the EIO not for Ireland, the EAW for Ireland too, neither for Bosnia)."""
+    bot = dec1
+
+    def receives(out: str) -> list[str]:
+        line = next(ln for ln in out.splitlines() if "Instruments it receives" in ln)
+        return [item.split(" (")[0] for item in line.split("(via:): ")[1].split(", ")]
+
+    ba = receives(await bot.exec("!liaison who ba-spo", user="dora", room="de"))
+    assert "eio" not in ba and "eaw" not in ba and "icc" in ba and "mla" in ba, ba
+    nl = receives(await bot.exec("!liaison who nl-om", user="dora", room="de"))
+    assert {"eio", "eaw", "freezing", "confiscation", "epoc", "icc"} <= set(nl), nl
+    ie = receives(await bot.exec("!liaison who ie-dpp", user="dora", room="de"))
+    assert "eaw" in ie and "epoc" in ie and "eio" not in ie and "freezing" not in ie, ie
