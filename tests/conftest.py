@@ -63,6 +63,17 @@ BASE_CONFIG: dict[str, Any] = {
 }
 #: Monday 30 November 2026, 10:00 in Amsterdam.
 MONDAY_10 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+#: Offices of EU Member States (``country``), for the instruments of ``scope = "eu"``: the
+#: EIO, EAW and freezing order work only between them (issue 23); Ireland is not bound by
+#: the EIO Directive.
+EU_OFFICES = [
+    {"slug": "de-gba", "name": "DE GBA", "timezone": "Europe/Berlin",
+     "working_hours": "08:00-16:00", "holidays": "DE", "rooms": ["console:de"], "country": "DE"},
+    {"slug": "nl-om", "name": "NL OM", "timezone": "Europe/Amsterdam",
+     "working_hours": "09:00-17:00", "holidays": "NL", "rooms": ["console:nl"], "country": "NL"},
+    {"slug": "ie-dpp", "name": "IE DPP", "timezone": "Europe/Dublin",
+     "working_hours": "09:00-17:00", "rooms": ["console:ie"], "country": "IE"},
+]
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -138,9 +138,13 @@ async def test_bad_input_gets_one_sentence_and_stores_nothing(testbot: TestBot, 
 
 async def test_room_bound_to_no_office_only_gets_help(testbot: TestBot) -> None:
     assert "only help works here" in await testbot.exec("!liaison list C-1", room="lobby")
-    assert "open CASE to:OFFICE" in await testbot.exec("!liaison help", room="lobby")
-    assert "Usage: ack R-n [eta:DATE] [NOTE]" in await testbot.exec("!liaison help ack",
-                                                                    room="lobby")
+    shown = await testbot.exec("!liaison help", room="lobby")
+    assert "open CASE to:OFFICE" in shown and "record R-n EVENT:DATE" in shown
+    assert ('Usage: ack R-n [received:DATE] [ref:"TEXT"] [contact:"TEXT"] [eta:DATE] '
+            "[at:DATETIME] [NOTE]") in await testbot.exec("!liaison help ack", room="lobby")
+    shown = await testbot.exec("!liaison help record", room="lobby")
+    assert "Usage: record R-n EVENT:DATE" in shown
+    assert "Events: received, decision, arrest, consent, surrender-decision." in shown, shown
 
 
 async def test_hostile_and_unicode_text_is_stored_literally(testbot: TestBot) -> None:

@@ -91,7 +91,8 @@ async def _after(bot: TestBot) -> None:
     assert await verify_audit(bot.core.uow) is None
     bot.console.thread = None
     out = await bot.exec("!liaison help ack", user="alice", room="icc")
-    assert out == "[console:icc] Usage: ack R-n [eta:DATE] [NOTE]"
+    assert out == ('[console:icc] Usage: ack R-n [received:DATE] [ref:"TEXT"] [contact:"TEXT"] '
+                   "[eta:DATE] [at:DATETIME] [NOTE]")
     out = await bot.exec("!liaison open FUZZ-1 to:ba-spo After the storm")
     assert re.search(r"\[console:ba\] R-\d+ opened: FUZZ-1", out), out
 

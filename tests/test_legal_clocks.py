@@ -1,5 +1,9 @@
 """Legal clocks (issue 13): instrument profiles, completeness pauses, promised dates, and the
-statistics built on them. Console scenarios on the real SQL store with a moving clock."""
+statistics built on them. Console scenarios on the real SQL store with a moving clock.
+
+Since issue 23 the EU instruments (EIO, EAW, freezing order) work only between offices of
+Member States bound by them, and their deadlines run from events (receipt, arrest, consent,
+decision), not from opening: those scenarios run between DE GBA and NL OM (``EU_OFFICES``)."""
 
 from __future__ import annotations
 
@@ -18,12 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from conftest import MONDAY_10, TestBot, make_settings, start_bot
+from conftest import BASE_CONFIG, EU_OFFICES, MONDAY_10, TestBot, make_settings, start_bot
 from liaisonbot.config import ConfigError
 from liaisonbot.domain.audit import Entry
 from liaisonbot.domain.calendar import BusinessCalendar
 from liaisonbot.domain.clocks import pause, paused_business_days, resume
-from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Kind, Request, Status
 from liaisonbot.service.reports import export_case
 from liaisonbot.service.stats import percentile, statistics, statistics_text
@@ -42,6 +45,8 @@ REQUIRED = {"eio": 'basis:"CCP art. 1" measure:"bank records"',
 
 
 async def _bot(url: str, **overrides: Any) -> TestBot:
+    offices = [dict(o) for o in BASE_CONFIG["offices"]] + [dict(o) for o in EU_OFFICES]
+    overrides.setdefault("offices", offices)
     return await start_bot(make_settings(url, instruments=INSTRUMENTS, **overrides))
 
 
@@ -71,13 +76,18 @@ def _utc(*args: int) -> datetime:
 
 # ---------------------------------------------------------------------- configuration
 
-def test_example_config_ships_the_six_instruments_citing_sources() -> None:
-    assert set(INSTRUMENTS) == {"eio", "eaw", "freezing", "icc", "mla", "informal"}
+def test_example_config_ships_the_eight_instruments_citing_sources() -> None:
+    assert set(INSTRUMENTS) == {"eio", "eaw", "freezing", "confiscation", "epoc", "icc", "mla",
+                                "informal"}
     assert all(profile["source"] for profile in INSTRUMENTS.values())
     assert "2014/41/EU" in INSTRUMENTS["eio"]["name"]
     assert INSTRUMENTS["eio"]["ack_cite"] == "art. 16(1)"
-    assert INSTRUMENTS["eio"]["urgent_cite"] == "art. 32(2)"
-    assert "art. 17" in INSTRUMENTS["eaw"]["source"]
+    # provisional measures: their own 24 h clock from receipt, urgent requests only (art. 32(2))
+    provisional = INSTRUMENTS["eio"]["deadlines"]["provisional"]
+    assert (provisional["within"], provisional["from"], provisional["cite"],
+            provisional["urgent_only"]) == ("24h", "received", "art. 32(2)", True)
+    assert INSTRUMENTS["eio"]["deadlines"]["decision"]["cite"] == "art. 12(3)"
+    assert "arts. 17 and 23" in INSTRUMENTS["eaw"]["source"]
     assert "art. 97" in INSTRUMENTS["icc"]["source"]
     demo = tomllib.loads((ROOT / "config" / "liaisonbot.toml").read_text())
     assert demo["instruments"] == INSTRUMENTS
@@ -100,16 +110,16 @@ def test_check_config_names_every_instrument_problem(sqlite_url: str) -> None:
 # ---------------------------------------------------------------------- opening via an instrument
 
 async def test_incomplete_open_is_refused_naming_the_fields(bot: TestBot) -> None:
-    out = await bot.exec("!liaison open C-1 to:ba-spo via:eio Bank records", user="alice",
-                         room="icc")
-    assert out == ('[console:icc] A request via EIO must carry basis:"…" and measure:"…" '
+    out = await bot.exec("!liaison open C-1 to:nl-om via:eio Bank records", user="dora",
+                         room="de")
+    assert out == ('[console:de] A request via EIO must carry basis:"…" and measure:"…" '
                    "(Directive 2014/41/EU, arts. 12, 16 and 32); add it and open again.")
-    out = await bot.exec('!liaison open C-1 to:ba-spo via:eaw basis:"w" Surrender of X',
-                         user="alice", room="icc")
+    out = await bot.exec('!liaison open C-1 to:nl-om via:eaw basis:"w" Surrender of X',
+                         user="dora", room="de")
     assert 'must carry person:"…"' in out
     out = await bot.exec("!liaison open C-1 to:ba-spo via:eoi X", user="alice", room="icc")
-    assert out == ("[console:icc] There is no instrument 'eoi'. "
-                   "Instruments: eaw, eio, freezing, icc, informal, mla.")
+    assert out == ("[console:icc] There is no instrument 'eoi'. Instruments: confiscation, "
+                   "eaw, eio, epoc, freezing, icc, informal, mla.")
     assert "does not exist" in await bot.exec("!liaison show R-1")  # nothing was stored
 
 
@@ -118,72 +128,88 @@ async def test_via_without_any_instrument_configured(testbot: TestBot) -> None:
     assert "No instruments are configured here" in out
 
 
-#: Instrument, urgent, expected due (UTC) for a request opened Mon 30 Nov 2026 10:00 CET to
-#: BA SPO (Sarajevo, closes 16:00). ``None``: the policy's per-kind default (kind information).
+#: Instrument, what else is typed on ``open``, expected due and ack due (UTC) for a request
+#: opened Mon 30 Nov 2026 10:00 CET: the EU instruments from DE GBA to NL OM (Amsterdam, closes
+#: 17:00 CET), the others from the ICC to BA SPO (Sarajevo, closes 16:00 CET). A deadline in
+#: days ends with the local day (23:59:59 CET); one in hours runs from the moment, a date
+#: given alone meaning the start of that day. While the event a deadline runs from is unknown
+#: the policy's per-kind default (information: 10bd; urgent: 2bd) is what is chased.
+RECEIVED = "received:2026-11-30"
+ACK_7D_NL = _utc(2026, 12, 7, 16)  # EIO art. 16(1): 7 d; others: policy 5bd (Mon 7 Dec)
 CLOCKS = [
-    ("eio", False, _utc(2027, 3, 30, 14)),      # 120 d, close of business (CEST)
-    ("eio", True, _utc(2026, 12, 1, 9)),        # art. 32(2): 24 h
-    ("eaw", False, _utc(2027, 1, 29, 15)),      # art. 17(3): 60 d
-    ("eaw", True, _utc(2026, 12, 10, 15)),      # art. 17(2): 10 d with consent
-    ("freezing", False, _utc(2026, 12, 2, 9)),  # art. 9(3): 48 h
-    ("freezing", True, _utc(2026, 12, 2, 9)),   # no urgent clock of its own: the same 48 h
-    ("icc", False, _utc(2026, 12, 14, 15)),     # no legal deadline: policy 10bd
-    ("icc", True, _utc(2026, 12, 2, 15)),       # policy urgent 2bd
-    ("mla", False, _utc(2026, 12, 14, 15)),
-    ("informal", False, _utc(2026, 12, 14, 15)),
+    ("eio", RECEIVED, _utc(2026, 12, 30, 22, 59, 59), ACK_7D_NL),  # art. 12(3): 30 d
+    ("eio", "", _utc(2026, 12, 14, 16), ACK_7D_NL),                  # receipt unknown: 10bd
+    ("eio", f"urgent {RECEIVED}", _utc(2026, 11, 30, 23), _utc(2026, 11, 30, 23)),  # 32(2) 24 h
+    ("eaw", "arrest:2026-11-30", _utc(2027, 1, 29, 22, 59, 59), ACK_7D_NL),  # art. 17(3): 60 d
+    ("eaw", "consent:2026-11-30", _utc(2026, 12, 10, 22, 59, 59), ACK_7D_NL),  # 17(2): 10 d
+    ("freezing", RECEIVED, _utc(2026, 12, 14, 16), ACK_7D_NL),  # art. 9(1): no fixed clock
+    ("freezing", f"urgent {RECEIVED}", _utc(2026, 12, 1, 23), _utc(2026, 12, 1, 23)),  # 9(3)
+    ("icc", "", _utc(2026, 12, 14, 15), _utc(2026, 12, 7, 15)),  # no legal deadline: 10bd
+    ("icc", "urgent", _utc(2026, 12, 2, 15), _utc(2026, 12, 2, 15)),  # 2bd; ack not after it
+    ("mla", "", _utc(2026, 12, 14, 15), _utc(2026, 12, 7, 15)),
+    ("informal", "", _utc(2026, 12, 14, 15), _utc(2026, 12, 7, 15)),
 ]
+EU = {"eio", "eaw", "freezing"}
 
 
-@pytest.mark.parametrize(("via", "urgent", "due"), CLOCKS)
-async def test_each_instrument_sets_its_clocks(bot: TestBot, via: str, urgent: bool,
-                                               due: datetime) -> None:
-    flag = "urgent " if urgent else ""
-    out = await bot.exec(f"!liaison open C-1 to:ba-spo via:{via} {REQUIRED[via]} {flag}Help",
-                         user="alice", room="icc")
+@pytest.mark.parametrize(("via", "extra", "due", "ack_due"), CLOCKS)
+async def test_each_instrument_sets_its_clocks(bot: TestBot, via: str, extra: str,
+                                               due: datetime, ack_due: datetime) -> None:
+    to, room, user = ("nl-om", "de", "dora") if via in EU else ("ba-spo", "icc", "alice")
+    out = await bot.exec(f"!liaison open C-1 to:{to} via:{via} {REQUIRED[via]} {extra} Help",
+                         user=user, room=room)
     assert "R-1 opened" in out, out
     request = await _request(bot)
     assert request.instrument == via and request.due_at == due
-    ack = INSTRUMENTS[via].get("ack_within")
-    calendar = bot.core.settings.directory.office("ba-spo").calendar  # type: ignore[union-attr]
-    assert request.ack_due_at == calendar.deadline(MONDAY_10, parse_duration(ack or "5bd"))
+    assert request.ack_due_at == ack_due
+    assert request.ack_due_at <= request.due_at  # never acknowledged after the answer is due
 
 
 async def test_card_and_show_name_the_instrument_and_its_clocks(bot: TestBot) -> None:
-    out = await bot.exec(f"!liaison open C-1 to:ba-spo via:eio {REQUIRED['eio']} Records",
-                         user="alice", room="icc")
+    out = await bot.exec(f"!liaison open C-1 to:nl-om via:eio {REQUIRED['eio']} Records",
+                         user="dora", room="de")
     assert "R-1 · C-1 · information · EIO" in out
-    assert ("EIO · ack within 7 d (art. 16(1)) · answer by Tue 2027-03-30 16:00 CEST "
-            "(in 120 days) · legal time 120 d (art. 12(3)-(4))") in out
+    assert ("EIO · ack within 7 d (art. 16(1)) · decision 30 d after the receipt (art. 12(3)) "
+            "· execution 90 d after the decision (art. 12(4))") in out  # receipt not known yet
     assert "Measure: bank records" in out
-    shown = await bot.exec("!liaison show R-1", user="bojan", room="ba")
-    assert "EIO · ack within 7 d (art. 16(1)) · answer by" in shown
+    await bot.exec("!liaison ack R-1 received:2026-11-30", user="niels", room="nl")
+    shown = await bot.exec("!liaison show R-1", user="niels", room="nl")
+    assert ("EIO · ack within 7 d (art. 16(1)) · decision by Wed 2026-12-30 (art. 12(3)) · "
+            "execution 90 d after the decision (art. 12(4))") in shown, shown
     assert "via: eio" in shown
     await bot.exec("!liaison open C-2 to:ba-spo via:icc urgent basis:x Witness", user="alice",
                    room="icc")
     shown = await bot.exec("!liaison show R-2", user="alice", room="icc")
-    assert "ICC Part 9 · no legal deadline (Rome Statute arts. 86-102; art. 97" in shown
+    assert "ICC Part 9 · no legal deadline (Rome Statute arts. 86-102; art. 87(3)" in shown
 
 
 async def test_urgent_freezing_order_is_chased_after_48_hours(bot: TestBot) -> None:
-    await bot.exec(f"!liaison open C-1 to:ba-spo via:freezing {REQUIRED['freezing']} Freeze",
-                   user="alice", room="icc")
-    await bot.exec("!liaison ack R-1", user="bojan", room="ba")
+    """Reg. 2018/1805 art. 9(3)-(4): in an urgent case 48 h from receipt to decide, then 48 h
+    from the decision to carry out the freezing."""
+    await bot.exec(f"!liaison open C-1 to:nl-om via:freezing {REQUIRED['freezing']} urgent "
+                   "Freeze", user="dora", room="de")
+    await bot.exec("!liaison ack R-1 received:2026-11-30T10:00", user="niels", room="nl")
+    assert (await _request(bot)).due_at == _utc(2026, 12, 2, 9)  # Wed 10:00 CET
     before = await advance_to(bot, _utc(2026, 12, 2, 8, 59))
     assert "Reminder" not in before
     after = await advance_to(bot, _utc(2026, 12, 2, 9, 30))
-    assert after.count("[console:ba] Reminder 1: R-1") == 1
+    assert after.count("[console:nl] Reminder 1: R-1") == 1
+    await bot.exec("!liaison record R-1 decision:2026-12-02T10:15 recognised", user="niels",
+                   room="nl")
+    shown = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "execution by Fri 2026-12-04 10:15 CET (art. 9(4))" in shown, shown
 
 
 async def test_instrument_ack_clock_overrides_the_policy(sqlite_url: str) -> None:
     bot = await _bot(sqlite_url, policy={"ack_within": "2bd"})
     try:
-        await bot.exec(f"!liaison open C-1 to:ba-spo via:eio {REQUIRED['eio']} Records",
-                       user="alice", room="icc")
-        await bot.exec("!liaison open C-2 to:ba-spo Records", user="alice", room="icc")
+        await bot.exec(f"!liaison open C-1 to:nl-om via:eio {REQUIRED['eio']} Records",
+                       user="dora", room="de")
+        await bot.exec("!liaison open C-2 to:nl-om Records", user="dora", room="de")
         out = await advance_to(bot, _utc(2026, 12, 3, 12))  # policy 2bd: due Wed 2 Dec
         assert "R-2 (C-2" in out and "R-1 (C-1" not in out
         out = await advance_to(bot, _utc(2026, 12, 8, 12))  # EIO 7 d: due Mon 7 Dec
-        assert "Reminder: R-1 (C-1, information from ICC OTP) has not been acknowledged" in out
+        assert "Reminder: R-1 (C-1, information from DE GBA) has not been acknowledged" in out
     finally:
         await bot.core.close()
 
@@ -194,7 +220,9 @@ async def test_incomplete_pauses_chases_the_requesting_office_and_complete_resum
         any_url: str) -> None:
     bot = await _bot(any_url)
     try:
-        await bot.exec(f"!liaison open C-1 to:ba-spo via:eio due:2026-12-02 {REQUIRED['eio']} "
+        # An instrument without a scope (issue 23: the EIO no longer runs from the ICC to
+        # BA); what is tested is the completeness pause of a due date given with due:.
+        await bot.exec(f"!liaison open C-1 to:ba-spo via:mla due:2026-12-02 {REQUIRED['mla']} "
                        "Records", user="alice", room="icc")
         await bot.exec("!liaison ack R-1", user="bojan", room="ba")
         refused = await bot.exec("!liaison incomplete R-1 x", user="alice", room="icc")
@@ -210,7 +238,7 @@ async def test_incomplete_pauses_chases_the_requesting_office_and_complete_resum
         overdue = await bot.exec("!liaison overdue", user="bojan", room="ba")
         assert overdue.startswith("[console:ba] Overdue for BA SPO: 0 requests; 1 incomplete "
                                   "(clocks stopped, waiting for completion).")
-        assert "R-1 · information · EIO · icc-otp → ba-spo · incomplete · due" in overdue
+        assert "R-1 · information · MLA · icc-otp → ba-spo · incomplete · due" in overdue
         assert "waiting for ICC OTP" in overdue
 
         waiting = await advance_to(bot, _utc(2026, 12, 11, 12))
@@ -347,15 +375,25 @@ def test_pausing_never_shortens_a_deadline(zone: str, days: set[int], holidays: 
 T0 = _utc(2026, 11, 2, 9)
 
 
-def _stat_request(n: int, *, to: str, via: str | None, urgent: bool = False) -> Request:
-    return Request(id=n, case="C-1", kind=Kind.MLA, requesting="icc-otp", requested=to,
+def _stat_request(n: int, *, to: str, via: str | None, urgent: bool = False,
+                  events: dict[str, float] | None = None) -> Request:
+    """A request from DE GBA, answered; ``events`` in hours after T0 (its opening)."""
+    return Request(id=n, case="C-1", kind=Kind.MLA, requesting="de-gba", requested=to,
                    summary="s", status=Status.ANSWERED, created_at=T0, updated_at=T0,
                    due_at=T0 + timedelta(days=30), ack_due_at=T0 + timedelta(days=5),
-                   opened_by="console:alice", instrument=via, urgent=urgent)
+                   opened_by="console:dora", instrument=via, urgent=urgent,
+                   events={name: T0 + timedelta(hours=h) for name, h in (events or {}).items()})
 
 
-def _at(n: int, action: str, hours: float) -> Entry:
-    return Entry(0, n, (T0 + timedelta(hours=hours)).isoformat(), "x", "console", action, {})
+def _at(n: int, action: str, hours: float, real: float | None = None) -> Entry:
+    """A history entry typed ``hours`` after T0; ``real``: the moment given with ``at:``."""
+    detail = {} if real is None else {"at": (T0 + timedelta(hours=real)).isoformat()}
+    return Entry(0, n, (T0 + timedelta(hours=hours)).isoformat(), "x", "console", action, detail)
+
+
+def _directory(url: str) -> Any:
+    offices = [dict(o) for o in BASE_CONFIG["offices"]] + [dict(o) for o in EU_OFFICES]
+    return make_settings(url, instruments=INSTRUMENTS, offices=offices).directory
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -366,25 +404,30 @@ def test_percentile_is_nearest_rank() -> None:
 
 def test_statistics_per_partner_and_instrument_discount_time_incomplete(
         sqlite_url: str) -> None:
-    directory = make_settings(sqlite_url, instruments=INSTRUMENTS).directory
-    requests = [_stat_request(1, to="ba-spo", via="freezing"),   # 48 h legal clock
-                _stat_request(2, to="ba-spo", via="freezing"),
+    directory = _directory(sqlite_url)
+    # Urgent freezing orders (Reg. 2018/1805 art. 9(3)-(4)): 48 h from receipt to decide, 48 h
+    # from the decision to freeze (met by the answer). Both received at opening.
+    requests = [_stat_request(1, to="nl-om", via="freezing", urgent=True,
+                              events={"received": 0, "decision": 20}),
+                _stat_request(2, to="nl-om", via="freezing", urgent=True,
+                              events={"received": 0, "decision": 10}),
                 _stat_request(3, to="ua-pgo", via=None)]
     histories = {
-        # acked 2 h; incomplete from 10 h to 34 h; answered at 60 h: 36 h counted → within 48 h
+        # acked 2 h; incomplete from 10 h to 34 h; answered at 60 h: 36 h taken; decided at
+        # 20 h (≤ 48 h), executed by 60 h (≤ 20 + 48 h) → within the legal time
         1: [_at(1, "acknowledged", 2), _at(1, "marked incomplete", 10), _at(1, "completed", 34),
             _at(1, "answered", 60)],
-        # acked 4 h, answered 72 h with no pause → late
+        # acked 4 h, decided at 10 h, answered at 72 h: after 10 + 48 h → late
         2: [_at(2, "acknowledged", 4), _at(2, "answered", 72)],
         3: [_at(3, "answered", 24)],
     }
-    figures = statistics("icc-otp", requests, histories, T0 + timedelta(days=10), directory)
-    ba, ua = figures["by_office"]
-    assert (ba.group, ba.requests, ba.ack_median_hours, ba.ack_p90_hours) == \
-        ("ba-spo", 2, 3.0, 4.0)
-    assert (ba.answer_median_days, ba.answer_p90_days) == (2.2, 3.0)  # 1.5 d and 3 d
-    assert (ba.legal_answered, ba.within_legal, ba.within_legal_share) == (2, 1, 0.5)
-    assert (ba.incomplete_days, ba.incomplete_requests) == (1.0, 1)
+    figures = statistics("de-gba", requests, histories, T0 + timedelta(days=10), directory)
+    nl, ua = figures["by_office"]
+    assert (nl.group, nl.requests, nl.ack_median_hours, nl.ack_p90_hours) == \
+        ("nl-om", 2, 3.0, 4.0)
+    assert (nl.answer_median_days, nl.answer_p90_days) == (2.2, 3.0)  # 1.5 d and 3 d
+    assert (nl.legal_answered, nl.within_legal, nl.within_legal_share) == (2, 1, 0.5)
+    assert (nl.incomplete_days, nl.incomplete_requests) == (1.0, 1)
     assert (ua.group, ua.ack_median_hours, ua.legal_answered, ua.within_legal_share) == \
         ("ua-pgo", 24.0, 0, None)
     freezing, none = figures["by_instrument"]
@@ -396,17 +439,43 @@ def test_statistics_per_partner_and_instrument_discount_time_incomplete(
     assert "- with ua-pgo: acknowledged in 24.0 h" in text_out
 
 
+def test_statistics_count_the_real_moment_and_no_pause_against_the_law(sqlite_url: str) -> None:
+    """An answer sent through the official channel at 50 h and typed at 72 h (``answer R-n …
+    at:``) counts at 50 h; the law suspends no deadline while a request is incomplete, so a
+    pause does not save a late decision (EIO art. 16(2)(a))."""
+    directory = _directory(sqlite_url)
+    requests = [_stat_request(1, to="nl-om", via="freezing", urgent=True,
+                              events={"received": 0, "decision": 10}),
+                _stat_request(2, to="nl-om", via="eio",
+                              events={"received": 0, "decision": 32 * 24})]
+    histories = {
+        1: [_at(1, "acknowledged", 30, real=1), _at(1, "answered", 72, real=50)],
+        # decided on day 32 (art. 12(3): 30 d), though incomplete for five days meanwhile
+        2: [_at(2, "marked incomplete", 24), _at(2, "completed", 6 * 24),
+            _at(2, "answered", 40 * 24)],
+    }
+    figures = statistics("de-gba", requests, histories, T0 + timedelta(days=60), directory)
+    freezing, eio = sorted(figures["by_instrument"], key=lambda row: row.group, reverse=True)
+    assert (freezing.group, freezing.ack_median_hours, freezing.within_legal) == \
+        ("freezing", 1.0, 1)
+    assert freezing.answer_median_days == round(50 / 24, 1)
+    assert (eio.group, eio.legal_answered, eio.within_legal) == ("eio", 1, 0)
+
+
 async def test_weekly_report_and_json_export_carry_the_statistics(sqlite_url: str) -> None:
-    bot = await _bot(sqlite_url, reports={"weekly": ["icc-otp"]})
+    bot = await _bot(sqlite_url, reports={"weekly": ["de-gba"]})
     try:
-        await bot.exec(f"!liaison open C-1 to:ba-spo via:eio {REQUIRED['eio']} Records",
-                       user="alice", room="icc")
-        await bot.exec("!liaison incomplete R-1 the account", user="bojan", room="ba")
+        await bot.exec(f"!liaison open C-1 to:nl-om via:eio {REQUIRED['eio']} Records",
+                       user="dora", room="de")
+        await bot.exec("!liaison ack R-1 received:2026-11-30", user="niels", room="nl")
+        await bot.exec("!liaison incomplete R-1 the account", user="niels", room="nl")
         bot.clock.set(MONDAY_10 + timedelta(days=1))
-        await bot.exec("!liaison complete R-1 123", user="alice", room="icc")
-        await bot.exec("!liaison answer R-1 records attached", user="bojan", room="ba")
+        await bot.exec("!liaison complete R-1 123", user="dora", room="de")
+        # recognised on 1 Dec (art. 12(3): by 30 Dec), executed the same day (art. 12(4))
+        await bot.exec("!liaison record R-1 decision:2026-12-01", user="niels", room="nl")
+        await bot.exec("!liaison answer R-1 records attached", user="niels", room="nl")
         out = await advance_to(bot, _utc(2026, 12, 7, 12))
-        assert "[console:icc] Weekly report for ICC OTP" in out
+        assert "[console:de] Weekly report for DE GBA" in out
         assert "Legal clocks (time spent incomplete not counted):" in out
         assert "- via EIO: acknowledged in 0.0 h (p90 0.0 h), answered in 0.0 d (p90 0.0 d); " \
                "within the legal time 100% (1/1); incomplete 1.0 d over 1 request" in out
@@ -419,7 +488,7 @@ async def test_weekly_report_and_json_export_carry_the_statistics(sqlite_url: st
         by_instrument = exported["statistics"]["by_instrument"]
         assert by_instrument[0]["group"] == "eio"
         assert by_instrument[0]["within_legal_share"] == 1.0
-        assert exported["statistics"]["by_office"][0]["group"] == "ba-spo"
+        assert exported["statistics"]["by_office"][0]["group"] == "nl-om"
     finally:
         await bot.core.close()
 

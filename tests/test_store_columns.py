@@ -48,7 +48,7 @@ from liaisonbot.store import tables  # noqa: F401  (registers every table)
 from liaisonbot.store.db import make_engine
 from liaisonbot.store.migrate import upgrade_async
 from liaisonbot.store.rows import FIELDS, RENAMED, STORE_ONLY, R
-from liaisonbot.store.types import UTCDateTime
+from liaisonbot.store.types import Moments, UTCDateTime
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
 from support.insider import insider
 
@@ -62,6 +62,8 @@ _MOMENTS = st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(9000,
 def values_of(column: Column[Any]) -> st.SearchStrategy[Any]:
     """What ``column`` may hold, drawn from its SQLAlchemy type."""
     kind = column.type
+    if isinstance(kind, Moments):  # name → moment (a request's events, its extensions)
+        return st.dictionaries(st.text(_CHARS, min_size=1, max_size=20), _MOMENTS, max_size=4)
     if isinstance(kind, TypeDecorator) and not isinstance(kind, UTCDateTime):
         kind = kind.impl_instance  # SQLModel's AutoString: a String of the same length
     drawn: st.SearchStrategy[Any]
@@ -95,6 +97,9 @@ def same(written: Any, read: Any) -> bool:
             and read == written.astimezone(UTC)
     if isinstance(written, enum.Enum):
         return read is written
+    if isinstance(written, dict):
+        return isinstance(read, dict) and read.keys() == written.keys() \
+            and all(same(value, read[key]) for key, value in written.items())
     return bool(read == written) and type(read) is type(written)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from liaisonbot.domain.calendar import BusinessCalendar, parse_working_days, parse_working_hours
+from liaisonbot.domain.deadlines import ANSWER, EVENTS, Deadline
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration, parse_duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument
@@ -172,7 +173,9 @@ def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
 
 
 _INSTRUMENT_KEYS = ("name", "short", "source", "ack_within", "ack_cite", "due", "due_cite",
-                    "urgent", "urgent_cite", "requires")
+                    "urgent", "urgent_cite", "requires", "scope", "not_bound")
+_DEADLINE_KEYS = ("within", "from", "met_by", "cite", "extend", "extend_cite", "notice",
+                  "urgent_only")
 _CLOCK_UNITS = ("h", "d", "bd", "w")
 
 
@@ -204,12 +207,63 @@ def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
             problems.add(f"{key}.requires", "a list of fields from: " + ", ".join(REQUIRABLE))
             requires = [r for r in requires if r in REQUIRABLE] if isinstance(requires,
                                                                                list) else []
+        scope = str(raw.get("scope", ""))
+        if scope not in ("", "eu"):
+            problems.add(f"{key}.scope", 'use "eu" (only between EU Member States bound by it) '
+                         "or leave it out")
+        not_bound = raw.get("not_bound", [])
+        if not isinstance(not_bound, list) or any(
+                not isinstance(c, str) or len(c) != 2 for c in not_bound):
+            problems.add(f"{key}.not_bound", 'a list of country codes like ["DK", "IE"]')
+            not_bound = []
         found[slug] = Instrument(
             slug=slug, name=str(raw.get("name", slug)), source=source,
             short=str(raw.get("short", "")), requires=tuple(str(r) for r in requires),
             ack_cite=str(raw.get("ack_cite", "")), due_cite=str(raw.get("due_cite", "")),
-            urgent_cite=str(raw.get("urgent_cite", "")), **clocks)
+            urgent_cite=str(raw.get("urgent_cite", "")),
+            deadlines=_deadlines(raw.get("deadlines", {}), key, problems),
+            scope=scope, not_bound=tuple(str(c).upper() for c in not_bound), **clocks)
     return found
+
+
+def _deadlines(data: Any, key: str, problems: _Problems) -> tuple[Deadline, ...]:
+    """``[instruments.NAME.deadlines.DEADLINE]``: ``within`` a span ``from`` an event or
+    another of its deadlines, met by an event (or the answer); an unknown event is refused."""
+    if not isinstance(data, dict):
+        problems.add(f"{key}.deadlines", "use one [instruments.NAME.deadlines.DEADLINE] table "
+                     "per deadline")
+        return ()
+    found: list[Deadline] = []
+    for name, raw in data.items():
+        at = f"{key}.deadlines.{name}"
+        if not isinstance(raw, dict):
+            problems.add(at, "must be a table with within, from and cite")
+            continue
+        if "within" not in raw:
+            problems.add(f"{at}.within", "is required (a span like 30d or 48h)")
+        within = _duration(raw.get("within", "1d"), f"{at}.within", problems,
+                           units=_CLOCK_UNITS)
+        start, met_by = str(raw.get("from", "")), str(raw.get("met_by", ANSWER))
+        if start not in EVENTS and start not in data:
+            problems.add(f"{at}.from", f"{start!r} is not an event ({', '.join(EVENTS)}) "
+                         "nor another deadline of this instrument")
+        if start == name and start not in EVENTS:
+            problems.add(f"{at}.from", "a deadline cannot run from itself")
+        if met_by != ANSWER and met_by not in EVENTS:
+            problems.add(f"{at}.met_by", f"{met_by!r} is not an event ({', '.join(EVENTS)}) "
+                         "nor answer")
+        extend = _duration(raw["extend"], f"{at}.extend", problems, units=_CLOCK_UNITS) \
+            if "extend" in raw else None
+        if not str(raw.get("cite", "")).strip():
+            problems.add(f"{at}.cite", "is required (the article that sets the deadline)")
+        if extend is not None and not str(raw.get("extend_cite", "")).strip():
+            problems.add(f"{at}.extend_cite", "is required with extend (the article that "
+                         "allows the extension)")
+        found.append(Deadline(
+            name=name, within=within, start=start, cite=str(raw.get("cite", "")),
+            met_by=met_by, extend=extend, extend_cite=str(raw.get("extend_cite", "")),
+            notice=str(raw.get("notice", "")), urgent_only=bool(raw.get("urgent_only", False))))
+    return tuple(found)
 
 
 def _holidays(raw: Any, key: str, problems: _Problems) -> Any:
@@ -569,7 +623,8 @@ SCHEMA = _Table({
     "policy": _Table({"ack_within": None, "due": _plain(*sorted(_POLICY_KINDS), noun="kind"),
                       "nudges": _plain("after_due", "escalate_from")}),
     "reports": _plain("weekly"),
-    "instruments": _Each(_plain(*_INSTRUMENT_KEYS)),
+    "instruments": _Each(_Table({**dict.fromkeys(_INSTRUMENT_KEYS),
+                                 "deadlines": _Each(_plain(*_DEADLINE_KEYS))})),
     "web": _plain(*(f.name for f in fields(WebSettings)
                     if f.name not in ("client_secret", "session_key"))),
     "offices": _Rows(_Table(_OFFICE_KEYS)),

@@ -70,14 +70,19 @@ def facts(card: Card, tz: str, now: datetime, locale: str = "en") -> CardFacts:
         summary=card.summary if card.summary is not None else None,
         basis=card.basis, assignee=card.assignee,
         eta=w.local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None,
-        clocks=_clocks(card, due, w),
+        clocks=_clocks(card, due, w, tz),
         missing=w(card.missing) if card.missing == m.CONFIDENTIAL else card.missing, words=w)
 
 
-def _clocks(card: Card, due: str, w: Words) -> str:
+def _clocks(card: Card, due: str, w: Words, tz: str = "UTC") -> str:
     """The instrument and its clocks, citing the articles (empty without an instrument)."""
     if not card.instrument:
         return ""
+    if card.deadlines:
+        return w(m.CARD_CLOCKS_EVENTS).format(
+            instrument=card.instrument, ack=w.clock(card.ack_within),
+            ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
+            deadlines=" · ".join(deadline_text(row, w, tz) for row in card.deadlines))
     if not card.legal_due:
         return w(m.CARD_NO_DEADLINE).format(instrument=card.instrument, due=due,
                                             source=card.instrument_source)
@@ -85,6 +90,39 @@ def _clocks(card: Card, due: str, w: Words) -> str:
                                    due=due, legal=w.clock(card.legal_clock),
                                    ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
                                    due_cite=f" ({card.due_cite})" if card.due_cite else "")
+
+
+def deadline_text(row: tuple[str, ...], w: Words, tz: str = "UTC") -> str:
+    """One pending legal deadline: ``decision by Sat 2027-01-02 (art. 12(3))``, or while its
+    event is unknown ``execution 90 d after the decision (art. 12(4))``."""
+    name, at, legal, within, start, cite = row[:6]
+    label = w(m.DEADLINE_NAMES.get(name, name))
+    cited = f" ({cite})" if cite else ""
+    if not at:
+        return w(m.DEADLINE_WAITING).format(name=label, within=w.clock(within),
+                                            event=w(m.EVENT_NAMES.get(start, start)),
+                                            cite=cited)
+    if at != legal:
+        why = row[7] if len(row) > 7 and row[7] else cite
+        return w(m.DEADLINE_EXTENDED).format(name=label, date=_moment_text(at, within, w, tz),
+                                             legal=_moment_text(legal, within, w, tz),
+                                             cite=f", {why}" if why else "")
+    return w(m.DEADLINE_BY).format(name=label, date=_moment_text(at, within, w, tz), cite=cited)
+
+
+def _moment_text(iso: str, within: str, w: Words, tz: str) -> str:
+    """A deadline's date in the requested office's zone; an hour clock at its time in the
+    reader's zone."""
+    moment = datetime.fromisoformat(iso)
+    if within.endswith(" h") or within.endswith(" m"):
+        return w.local_time(moment, tz)
+    return w.day(moment.date())
+
+
+def late_notices(card: Card, now: datetime) -> list[str]:
+    """What the instrument requires for each legal deadline that has passed (EAW art. 17(7))."""
+    return [row[6] for row in card.deadlines
+            if len(row) > 6 and row[6] and row[1] and datetime.fromisoformat(row[1]) <= now]
 
 
 def _same(text: str) -> str:
@@ -119,6 +157,13 @@ def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN,
                      + markup.italic(esc(w(m.CARD_SUMMARY_HIDDEN))))
     if f.clocks:
         lines.append(esc(f.clocks))
+    for notice in late_notices(card, now):
+        lines.append(esc(w(m.DEADLINE_LATE_NOTICE).format(notice=notice)))
+    if card.annex_b:
+        received, ref, contact = card.annex_b
+        lines.append(esc(w(m.CARD_ANNEX_B).format(
+            received=w.day(datetime.fromisoformat(received).date()) if received else "—",
+            ref=ref or "—", contact=contact or "—")))
     if f.basis:
         lines.append(esc(w(m.CARD_BASIS).format(basis=f.basis)))
     if card.person:

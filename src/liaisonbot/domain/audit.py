@@ -91,6 +91,10 @@ VOLATILE = frozenset({"version", "ack_nudges_sent", "answer_nudges_sent",
                       "incomplete_nudges_sent", "next_nudge_at", "eta_reminded"})
 
 
+#: Fields added by migration 0009: sealed only once they hold something.
+ADDED_0009 = frozenset({"events", "extensions", "ack_ref", "ack_contact", "asked_due"})
+
+
 def state_hash(request: Any) -> str:
     """SHA-256 over the canonical JSON of a request's fields but ``VOLATILE`` (moments in
     ``utc_text``, enums by value): what each new entry seals as the row after its change."""
@@ -101,8 +105,13 @@ def state_hash(request: Any) -> str:
         if f.name in VOLATILE:
             continue
         value = getattr(request, f.name)
+        if f.name in ADDED_0009 and not value:
+            continue  # rows sealed before 0009 had no such field: their seal still holds
         if isinstance(value, datetime):
             value = utc_text(value)
+        elif isinstance(value, dict):
+            value = {k: utc_text(v) if isinstance(v, datetime) else v
+                     for k, v in value.items()}
         elif isinstance(value, enum.Enum):
             value = value.value
         body[f.name] = value

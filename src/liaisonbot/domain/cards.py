@@ -38,6 +38,11 @@ class Card:
     person: str = ""
     measure: str = ""
     missing: str | None = None  # while incomplete: what the requested office is waiting for
+    #: Pending legal deadlines: (name, moment or "" while waiting, legal moment, span, from,
+    #: cite, notice when late) — ``service.clocks.deadline_rows``.
+    deadlines: tuple[tuple[str, ...], ...] = ()
+    #: Annex B of the acknowledgement: (received moment or "", their reference, contact).
+    annex_b: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -82,10 +87,16 @@ class Post:
     @classmethod
     def from_json(cls, text: str) -> Post:
         data = json.loads(text)
-        data["card"] = Card(**data["card"]) if data.get("card") else None
-        data["cards"] = tuple(Card(**c) for c in data.get("cards") or ())
+        data["card"] = _card(data["card"]) if data.get("card") else None
+        data["cards"] = tuple(_card(c) for c in data.get("cards") or ())
         data["mentions"] = tuple(data.get("mentions") or ())
         return cls(**data)
+
+
+def _card(data: dict[str, Any]) -> Card:
+    data = {**data, "deadlines": tuple(tuple(row) for row in data.get("deadlines") or ()),
+            "annex_b": tuple(data.get("annex_b") or ())}
+    return Card(**data)
 
 
 _POST_FIELDS = tuple(f.name for f in fields(Post))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.model import Confidentiality, Kind
@@ -18,6 +18,18 @@ class DueSpec:
 
     def __str__(self) -> str:
         return self.on.isoformat() if self.on else str(self.after)
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment as typed: a date (``2026-12-03``) or an ISO 8601 date and time; a time with
+    no offset is the office's local time."""
+
+    day: date | None = None
+    moment: datetime | None = None
+
+    def __str__(self) -> str:
+        return self.day.isoformat() if self.day else (self.moment or datetime.min).isoformat()
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,7 @@ class OpenRequest:
     via: str | None = None  # the instrument's slug (``via:eio``)
     person: str = ""  # the person concerned (``person:"…"``), when the instrument requires it
     measure: str = ""  # the measure sought (``measure:"…"``), when the instrument requires it
+    events: tuple[tuple[str, When], ...] = ()  # ``EVENT:DATE`` options (``arrest:2026-12-04``)
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,20 @@ class Transition:
     request_id: int
     text: str = ""
     eta: DueSpec | None = None
+    at: When | None = None  # when it really happened, through the official channel
+    received: When | None = None  # ack: when the request was received (Annex B)
+    ref: str = ""  # ack: the requested office's own reference (Annex B)
+    contact: str = ""  # ack: its contact for the request (Annex B)
+
+
+@dataclass(frozen=True)
+class Record:
+    """``record R-n EVENT:DATE [NOTE]``: a dated event the instrument's deadlines run from."""
+
+    request_id: int
+    event: str
+    when: When
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,4 +122,4 @@ class Who:
 
 
 Command = (Help | OpenRequest | ListCase | ListOverdue | Show | Transition | Extend | Snooze
-           | Assign | Who)
+           | Assign | Who | Record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from liaisonbot.domain.deadlines import bound as bound_by
 from liaisonbot.domain.instruments import Instrument
 from liaisonbot.domain.model import Office, Policy
 from liaisonbot.domain.refs import same_slack_ref
@@ -68,10 +69,11 @@ class Directory:
                                                         for o in self.offices)
 
     def receivable(self, office: Office) -> tuple[Instrument, ...]:
-        """The instruments ``office`` can receive requests under, in the config's order.
-        Every configured instrument for now: instruments carry no ``scope`` yet (the EU-only
-        ones will be filtered here by the office's ``country`` when they do)."""
-        return tuple(self.instruments.values())
+        """The instruments ``office`` can receive requests under, in the config's order: an
+        instrument with a ``scope`` (``eu``) only when the office's ``country`` is bound by it
+        (what ``open`` enforces)."""
+        return tuple(i for i in self.instruments.values()
+                     if not i.scope or bound_by(i.scope, i.not_bound, office.country))
 
     def name(self, slug: str) -> str:
         office = self.office(slug)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from liaisonbot.domain.commands import (
     Assign,
@@ -20,11 +20,14 @@ from liaisonbot.domain.commands import (
     ListCase,
     ListOverdue,
     OpenRequest,
+    Record,
     Show,
     Snooze,
     Transition,
+    When,
     Who,
 )
+from liaisonbot.domain.deadlines import RECORDABLE
 from liaisonbot.domain.durations import parse_duration
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref
@@ -45,15 +48,17 @@ MAX_BASIS = 300
 USAGE: dict[str, str] = {
     "help": "help [COMMAND]",
     "open": 'open CASE to:OFFICE [kind:KIND] [via:INSTRUMENT] [due:DUE] [urgent] [basis:"TEXT"] '
-            '[person:"TEXT"] [measure:"TEXT"] [conf:LEVEL] SUMMARY…',
+            '[person:"TEXT"] [measure:"TEXT"] [EVENT:DATE]… [conf:LEVEL] SUMMARY…',
     "list": "list CASE [open|overdue|all|mine]",
     "overdue": "overdue",
     "show": "show R-n",
-    "ack": "ack R-n [eta:DATE] [NOTE]",
-    "answer": "answer R-n TEXT",
+    "ack": 'ack R-n [received:DATE] [ref:"TEXT"] [contact:"TEXT"] [eta:DATE] [at:DATETIME] '
+           '[NOTE]',
+    "record": "record R-n EVENT:DATE [NOTE]",
+    "answer": "answer R-n TEXT [at:DATETIME]",
     "close": "close R-n [NOTE]",
     "reopen": "reopen R-n REASON",
-    "decline": "decline R-n REASON",
+    "decline": "decline R-n REASON [at:DATETIME]",
     "withdraw": "withdraw R-n [REASON]",
     "extend": "extend R-n DUE REASON",
     "assign": "assign R-n USER",
@@ -149,6 +154,20 @@ def parse_due(text: str, verb: str, what: str = "DUE") -> DueSpec:
                                    "like 10d, 5bd or 2w."), what=what, text=echo(text)) from None
 
 
+def parse_when(text: str, verb: str, what: str) -> When:
+    """``2026-12-03`` or ``2026-12-03T06:10`` (ISO 8601, with or without an offset)."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return When(day=date.fromisoformat(text))
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?",
+                        text):
+            return When(moment=datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    raise usage_error(verb, N_("{what}:{text} is not a date (YYYY-MM-DD) or a date and time "
+                               "(YYYY-MM-DDTHH:MM)."), what=what, text=echo(text))
+
+
 def parse(text: str) -> Command:
     """Parse the words after the command prefix into a command."""
     if len(text) > MAX_COMMAND:
@@ -190,10 +209,15 @@ def _case(verb: str, args: list[Token]) -> str:
 def _open(verb: str, args: list[Token]) -> Command:
     case = _case(verb, args)
     options: dict[str, str] = {}
+    events: dict[str, When] = {}
     urgent, summary_words = False, list[str]()
     for token in args[1:]:
         key, sep, value = token.text.partition(":")
-        if sep and not token.quoted and key.lower() in _OPTION_KEYS:
+        if sep and not token.quoted and key.lower() in RECORDABLE and not summary_words:
+            if key.lower() in events:
+                raise usage_error(verb, N_("{key}: is given twice."), key=key.lower())
+            events[key.lower()] = parse_when(value, verb, key.lower())
+        elif sep and not token.quoted and key.lower() in _OPTION_KEYS:
             if key.lower() in options:
                 raise usage_error(verb, N_("{key}: is given twice."), key=key.lower())
             options[key.lower()] = value
@@ -233,7 +257,8 @@ def _open(verb: str, args: list[Token]) -> Command:
                        due=due, urgent=urgent, basis=basis,
                        confidentiality=_CONF_ALIASES[conf_text],
                        via=options["via"].lower() if options.get("via") else None,
-                       person=options.get("person", ""), measure=options.get("measure", ""))
+                       person=options.get("person", ""), measure=options.get("measure", ""),
+                       events=tuple(events.items()))
 
 
 def _list(verb: str, args: list[Token]) -> Command:
@@ -281,13 +306,47 @@ def _show(verb: str, args: list[Token]) -> Command:
     return Show(number)
 
 
+_TRANSITION_OPTIONS = {"ack": ("received", "ref", "contact", "eta", "at"),
+                       "answer": ("at",), "decline": ("at",)}
+
+
 def _transition(verb: str, args: list[Token]) -> Command:
     number = _request_id(verb, args)
-    rest, eta = args[1:], None
-    if verb == "ack" and rest and rest[0].text.lower().startswith("eta:") and not rest[0].quoted:
-        eta = parse_due(rest[0].text[4:], verb, "eta")
-        rest = rest[1:]
-    return Transition(verb, number, _checked_text(verb, _rest(rest)), eta)
+    known = _TRANSITION_OPTIONS.get(verb, ())
+    options: dict[str, str] = {}
+    rest: list[Token] = []
+    for token in args[1:]:
+        key, sep, value = token.text.partition(":")
+        if sep and not token.quoted and key.lower() in known:
+            if key.lower() in options:
+                raise usage_error(verb, N_("{key}: is given twice."), key=key.lower())
+            options[key.lower()] = value
+        else:
+            rest.append(token)
+    for name in ("ref", "contact"):
+        if len(options.get(name, "")) > MAX_BASIS:
+            raise CommandError(N_("That text is {length} characters long; the limit is "
+                                  "{limit}."), length=len(options[name]), limit=MAX_BASIS)
+    eta = parse_due(options["eta"], verb, "eta") if "eta" in options else None
+    at = parse_when(options["at"], verb, "at") if "at" in options else None
+    received = parse_when(options["received"], verb, "received") \
+        if "received" in options else None
+    return Transition(verb, number, _checked_text(verb, _rest(rest)), eta, at=at,
+                      received=received, ref=options.get("ref", ""),
+                      contact=options.get("contact", ""))
+
+
+def _record(verb: str, args: list[Token]) -> Command:
+    number = _request_id(verb, args)
+    if len(args) < 2:
+        raise usage_error(verb, N_("Say which event and when, like received:2026-12-03 "
+                                   "(events: {events})."), events=", ".join(RECORDABLE))
+    key, sep, value = args[1].text.partition(":")
+    if not sep or args[1].quoted or key.lower() not in RECORDABLE:
+        raise usage_error(verb, N_("{word!r} is not an event; events: {events}."),
+                          word=echo(args[1].text), events=", ".join(RECORDABLE))
+    return Record(number, key.lower(), parse_when(value, verb, key.lower()),
+                  _checked_text(verb, _rest(args[2:])))
 
 
 def _extend_or_snooze(verb: str, args: list[Token]) -> Command:
@@ -324,5 +383,5 @@ _PARSERS = {
     "ack": _transition, "answer": _transition, "close": _transition, "reopen": _transition,
     "decline": _transition, "withdraw": _transition, "extend": _extend_or_snooze,
     "snooze": _extend_or_snooze, "assign": _assign, "incomplete": _transition,
-    "complete": _transition, "who": _who,
+    "complete": _transition, "who": _who, "record": _record,
 }

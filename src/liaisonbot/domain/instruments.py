@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from liaisonbot.domain.deadlines import Deadline
 from liaisonbot.domain.durations import Duration
 
 #: Fields an instrument may require of a request, and the ``open`` option that carries each.
@@ -27,6 +28,11 @@ class Instrument:
     ack_cite: str = ""
     due_cite: str = ""
     urgent_cite: str = ""
+    #: Deadlines that run from events (``[instruments.NAME.deadlines.DEADLINE]``).
+    deadlines: tuple[Deadline, ...] = ()
+    #: ``eu``: only between offices of EU Member States bound by it (less ``not_bound``).
+    scope: str = ""
+    not_bound: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -34,15 +40,25 @@ class Instrument:
 
     def due_for(self, *, urgent: bool) -> Duration | None:
         """The instrument's answer clock (its urgent one for urgent requests), if it has one."""
+        if self.deadlines:  # its deadlines run from events: nothing is counted from opening
+            return None
         if urgent and self.urgent is not None:
             return self.urgent
         return self.due
 
     def cite_for(self, *, urgent: bool) -> str:
         """The article behind the answer clock ``due_for`` gives."""
+        if self.deadlines:
+            return ""
         if urgent and self.urgent is not None:
             return self.urgent_cite
         return self.due_cite if self.due is not None else ""
+
+    def events(self) -> tuple[str, ...]:
+        """The events its deadlines run from or are met by, in the order of ``EVENTS``."""
+        from liaisonbot.domain.deadlines import EVENTS
+        named = {d.start for d in self.deadlines} | {d.met_by for d in self.deadlines}
+        return tuple(e for e in EVENTS if e in named)
 
     def missing(self, given: dict[str, str]) -> list[str]:
         """The required fields that ``given`` (field → text) lacks, in the profile's order."""

@@ -156,6 +156,16 @@ class Request:
     missing: str | None = None  # what the requested office said is missing
     incomplete_nudges_sent: int = 0
     eta_reminded: bool = False
+    #: Dated events the instrument's deadlines run from (``record``, ``ack received:``, the
+    #: ``EVENT:DATE`` options of ``open``): event → moment.
+    events: dict[str, datetime] = field(default_factory=dict)
+    #: Legal deadlines moved by ``extend`` (within the instrument's limit): name → moment.
+    extensions: dict[str, datetime] = field(default_factory=dict)
+    #: Annex B of the acknowledgement: the requested office's own reference and contact.
+    ack_ref: str = ""
+    ack_contact: str = ""
+    #: The requesting office's own deadline (``due:``, ``urgent``), kept beside the legal ones.
+    asked_due: datetime | None = None
 
     @property
     def ref(self) -> str:
@@ -204,6 +214,7 @@ RULES: dict[str, Rule] = {
     "reopen": Rule(_REQUESTING, frozenset({Status.ANSWERED}), Status.ACKNOWLEDGED),
     "withdraw": Rule(_REQUESTING, PENDING_OR_PAUSED, Status.WITHDRAWN),
     "extend": Rule(_BOTH, PENDING, None),
+    "record": Rule(_BOTH, _NOT_ENDED, None),
     "assign": Rule(_BOTH, _NOT_ENDED, None),
     "snooze": Rule(_REQUESTING, PENDING, None),
     # ``complete`` restores the status the request had when it was marked incomplete.

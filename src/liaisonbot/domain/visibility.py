@@ -49,7 +49,10 @@ ENVELOPE = frozenset({
     "id", "case", "kind", "parties", "requesting", "requested", "to", "status", "dates", "due",
     "due_at", "ack_due_at", "created_at", "until", "eta", "urgent", "confidentiality",
     "assignee", "number", "escalated", "merged", "room", "source", "author",
-    "paused_business_days"})
+    "paused_business_days",
+    # deadlines from events (issue 23): dates, the legal references, the Annex B particulars
+    "event", "events", "at", "was", "deadline", "legal", "limit", "cite", "received", "ref",
+    "contact"})
 #: The substance of a request (for documentation and tests; any field not in ENVELOPE is).
 SUBSTANCE = frozenset({"summary", "basis", "answer", "note", "reason", "text", "files",
                        "thread", "file"})

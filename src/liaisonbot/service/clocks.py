@@ -20,10 +20,11 @@ from liaisonbot.domain.clocks import (
     pause,
     resume,
 )
+from liaisonbot.domain.deadlines import Clock, bound, clocks, event_moment, next_due, pending
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
-from liaisonbot.domain.model import Request, Status
+from liaisonbot.domain.model import Office, Request, Side, Status
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.visibility import MASK, Audience, Place, seen, shows
 from liaisonbot.service import messages as m
@@ -71,6 +72,119 @@ def open_clocks(directory: Directory, cmd: c.OpenRequest,
     return due, ack
 
 
+def check_scope(instrument: Instrument | None, *offices: Office) -> None:
+    """An instrument of ``scope = "eu"`` only between offices of Member States bound by it."""
+    if instrument is None or not instrument.scope:
+        return
+    for office in offices:
+        if not bound(instrument.scope, instrument.not_bound, office.country):
+            raise ClockRefusal(m.SCOPE_REFUSED, instrument=instrument.label,
+                               source=instrument.source, office=office.name)
+
+
+def moment_of(when: c.When, office: Office, now: datetime, what: str) -> datetime:
+    """A typed date or moment in ``office``'s zone; refused when it is after ``now``."""
+    tz = office.calendar.tz
+    if when.day is not None:
+        found = event_moment(office.calendar, when.day)
+    else:
+        assert when.moment is not None
+        found = when.moment if when.moment.tzinfo else when.moment.replace(tzinfo=tz)
+    if found > now:
+        raise ClockRefusal(m.EVENT_LATER_THAN_NOW, what=what, value=str(when))
+    return found
+
+
+def instrument_of(directory: Directory, request: Request) -> Instrument | None:
+    return directory.instruments.get(request.instrument or "")
+
+
+def request_clocks(directory: Directory, request: Request) -> list[Clock]:
+    """The request's legal deadlines as they stand (empty without an instrument that has any)."""
+    instrument = instrument_of(directory, request)
+    office = directory.office(request.requested)
+    if instrument is None or not instrument.deadlines or office is None:
+        return []
+    events = {"opened": request.created_at, **request.events}
+    return clocks(instrument.deadlines, events, request.extensions, office.calendar,
+                  urgent=request.urgent,
+                  answered=request.status in (Status.ANSWERED, Status.CLOSED))
+
+
+def check_event(directory: Directory, request: Request, event: str) -> None:
+    """``record`` takes only events the request's instrument counts from (any, without one)."""
+    instrument = instrument_of(directory, request)
+    if instrument is None or not instrument.deadlines:
+        return
+    known = instrument.events()
+    if event not in known:
+        raise ClockRefusal(m.RECORD_UNKNOWN_EVENT, instrument=instrument.label, event=event,
+                           events=", ".join(e for e in known if e != "opened"))
+
+
+def refresh_due(directory: Directory, request: Request) -> None:
+    """The chasing date follows the next pending legal deadline (or the requesting office's
+    own, when earlier: ``due:``, ``urgent``); the acknowledgement never falls after it."""
+    upcoming = next_due(request_clocks(directory, request))
+    found = [moment for moment in (upcoming.at if upcoming else None, request.asked_due)
+             if moment is not None]
+    if found and upcoming is not None:
+        request.due_at = min(found)
+    request.ack_due_at = min(request.ack_due_at, request.due_at)
+
+
+def extend_legal(directory: Directory, request: Request, side: Side, new_due: datetime,
+                 reason: str) -> dict[str, Any] | None:
+    """``extend`` of a request whose next pending deadline is legal: the requested office
+    only within the profile's limit (refused naming it), the requesting office freely. Returns
+    the history detail, or None when no legal deadline is pending (the plain ``extend``)."""
+    upcoming = next_due(request_clocks(directory, request))
+    if upcoming is None or upcoming.legal is None:
+        return None
+    deadline = upcoming.deadline
+    office = directory.office(request.requested)
+    assert office is not None
+    tz, w = office.calendar.tz.key, words("en")
+    name = m.DEADLINE_NAMES.get(deadline.name, deadline.name)
+    limit = ""
+    if side is Side.REQUESTED:
+        if deadline.extend is None:
+            raise ClockRefusal(m.EXTEND_NOT_ALLOWED, name=name, ref=request.ref,
+                               office=office.name, cite=deadline.notice or deadline.cite)
+        latest = upcoming.legal + deadline.extend.as_timedelta() \
+            if deadline.extend.unit != "bd" else office.calendar.after(upcoming.legal,
+                                                                      deadline.extend)
+        limit = clock_text(deadline.extend)
+        if new_due > latest:
+            raise ClockRefusal(m.EXTEND_BEYOND, name=name, ref=request.ref,
+                               limit=w.clock(limit), cite=deadline.extend_cite,
+                               latest=w.when(latest, tz, latest))
+    old = upcoming.at
+    request.extensions = {**request.extensions, deadline.name: new_due}
+    request.due_at = new_due
+    refresh_due(directory, request)
+    return {"deadline": deadline.name, "due": [utc_text(old) if old else None,
+                                               utc_text(new_due)],
+            "legal": utc_text(upcoming.legal), "limit": limit,
+            "cite": deadline.extend_cite if limit else "", "reason": reason}
+
+
+def deadline_rows(directory: Directory, request: Request
+                  ) -> tuple[tuple[str, str, str, str, str, str, str, str], ...]:
+    """The card's pending deadlines: (name, moment or "", legal moment, span, from, cite,
+    late notice, the extension's cite)."""
+    office = directory.office(request.requested)
+    tz = office.calendar.tz if office else None
+
+    def local(moment: datetime | None) -> str:  # in the requested office's zone: its date
+        return moment.astimezone(tz).isoformat() if moment else ""
+
+    return tuple((clock.deadline.name, local(clock.at), local(clock.legal),
+                  clock_text(clock.deadline.within), clock.deadline.start, clock.deadline.cite,
+                  clock.deadline.notice, clock.deadline.extend_cite)
+                 for clock in pending(request_clocks(directory, request)))
+
+
 def card_fields(directory: Directory, request: Request, audience: Audience) -> dict[str, Any]:
     """The card's instrument and completeness facts, the particulars as ``audience`` may
     see them (the visibility policy)."""
@@ -83,6 +197,15 @@ def card_fields(directory: Directory, request: Request, audience: Audience) -> d
         return fields
     ack = instrument.ack_within or directory.policy.ack_within
     legal = instrument.due_for(urgent=request.urgent)
+    if request.events.get("received") or request.ack_ref or request.ack_contact:
+        received = request.events.get("received")
+        office = directory.office(request.requested)
+        zone = office.calendar.tz if office else None  # its date where it was received
+        fields["annex_b"] = (received.astimezone(zone).isoformat() if received else "",
+                             request.ack_ref,
+                             request.ack_contact)
+    if instrument.deadlines:
+        fields["deadlines"] = deadline_rows(directory, request)
     return {**fields, "instrument": instrument.label, "instrument_source": instrument.source,
             "ack_within": clock_text(ack), "ack_cite": instrument.ack_cite,
             "due_cite": instrument.cite_for(urgent=request.urgent), "legal_due": bool(legal),

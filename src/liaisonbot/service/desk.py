@@ -624,24 +624,33 @@ class Desk:
         now = ctx.now
         try:
             instrument = legal.instrument_for(self.directory, cmd)
+            legal.check_scope(instrument, office, target)
+            events = {name: legal.moment_of(when, target, now, name)
+                      for name, when in cmd.events}
         except legal.ClockRefusal as error:
             raise Refusal(error.template, **error.values) from None
         due_spec, ack_within = legal.open_clocks(self.directory, cmd, instrument)
         due = self._resolve_due(due_spec, target, now, m.DUE_DATE)
+        # The requesting office's own deadline, kept beside the legal ones (art. 12(2) EIO).
+        asked = due if cmd.due is not None or (cmd.urgent and not (
+            instrument and instrument.deadlines and instrument.urgent)) else None
         request = Request(
             id=0, case=cmd.case, kind=cmd.kind, requesting=office.slug, requested=target.slug,
             summary=cmd.summary, status=Status.OPEN, created_at=now, updated_at=now, due_at=due,
             ack_due_at=target.calendar.deadline(now, ack_within), opened_by=ctx.actor.user,
             basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality,
             instrument=instrument.slug if instrument else None, person=cmd.person,
-            measure=cmd.measure)
+            measure=cmd.measure, events=events, asked_due=asked)
+        legal.refresh_due(self.directory, request)
+        due = request.due_at
         self._reschedule(request)
         await ctx.uow.requests.add(request)
         await self._history(ctx, request, "opened", case=cmd.case, kind=cmd.kind.value,
                             to=target.slug, due=utc_text(due), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary, via=cmd.via, person=cmd.person,
-                            measure=cmd.measure)
+                            measure=cmd.measure,
+                            events={k: utc_text(v) for k, v in events.items()} or None)
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
             reader = self.present.room_reader(room)
@@ -747,7 +756,10 @@ class Desk:
                           status=ctx.words.status(request.status.value),
                           done=ctx.words.done(verb))
         old_status = request.status
-        detail, private = self._apply(ctx, request, cmd, verb)
+        try:
+            detail, private = self._apply(ctx, request, cmd, verb, side)
+        except legal.ClockRefusal as error:
+            raise Refusal(error.template, **error.values) from None
         if rule.to_status is not None:
             request.status = rule.to_status
         request.updated_at = ctx.now
@@ -766,17 +778,29 @@ class Desk:
                        request_id=request.id)
 
     def _apply(self, ctx: _Ctx, request: Request, cmd: c.Command,
-               verb: str) -> tuple[dict[str, Any], str]:
+               verb: str, side: Side) -> tuple[dict[str, Any], str]:
         """Change ``request`` for ``cmd``; returns the history detail and the private text."""
         calendar_office = self.directory.office(request.requested)
         assert calendar_office is not None
         if isinstance(cmd, c.Extend):
             old = request.due_at
-            request.due_at = self._resolve_due(cmd.due, calendar_office, ctx.now,
-                                           m.NEW_DUE_DATE)
+            new_due = self._resolve_due(cmd.due, calendar_office, ctx.now, m.NEW_DUE_DATE)
             request.answer_nudges_sent = 0
+            extended = legal.extend_legal(self.directory, request, side, new_due, cmd.reason)
+            if extended is not None:
+                return extended, cmd.reason
+            request.due_at = new_due
             return {"due": [utc_text(old), utc_text(request.due_at)],
                     "reason": cmd.reason}, cmd.reason
+        if isinstance(cmd, c.Record):
+            moment = legal.moment_of(cmd.when, calendar_office, ctx.now, cmd.event)
+            legal.check_event(self.directory, request, cmd.event)
+            old_events = dict(request.events)
+            request.events = {**request.events, cmd.event: moment}
+            legal.refresh_due(self.directory, request)
+            return {"event": cmd.event, "at": utc_text(moment),
+                    "was": utc_text(old_events[cmd.event]) if cmd.event in old_events
+                    else None, "note": cmd.note, "due": utc_text(request.due_at)}, cmd.note
         if isinstance(cmd, c.Snooze):
             request.snoozed_until = self._resolve_due(cmd.until, calendar_office, ctx.now,
                                                       m.SNOOZE_DATE)
@@ -790,12 +814,27 @@ class Desk:
         if cmd.eta is not None:
             request.eta = self._resolve_due(cmd.eta, calendar_office, ctx.now, m.ETA_DATE)
             request.eta_reminded = False  # a new promised date: its own reminder, once
+        extra: dict[str, Any] = {}
+        if cmd.at is not None:  # the real moment, through the official channel
+            extra["at"] = utc_text(legal.moment_of(cmd.at, calendar_office, ctx.now, "at"))
+        if cmd.received is not None:
+            received = legal.moment_of(cmd.received, calendar_office, ctx.now, "received")
+            request.events = {**request.events, "received": received}
+            extra["received"] = utc_text(received)
+        if cmd.ref:
+            request.ack_ref = extra["ref"] = cmd.ref
+        if cmd.contact:
+            request.ack_contact = extra["contact"] = cmd.contact
         if verb == "answer":
             request.answer = cmd.text
+        if cmd.received is not None or verb == "answer":
+            legal.refresh_due(self.directory, request)
+            if cmd.received is not None:
+                extra["due"] = utc_text(request.due_at)
         key = {"answer": "answer", "reopen": "reason", "decline": "reason",
                "withdraw": "reason"}.get(verb, "note")
         return {key: cmd.text, "eta": utc_text(request.eta) if cmd.eta and request.eta
-                else None}, cmd.text
+                else None, **extra}, cmd.text
 
 
 @dataclass(frozen=True)

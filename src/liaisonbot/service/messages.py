@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from liaisonbot.domain.deadlines import RECORDABLE
 from liaisonbot.domain.grammar import USAGE, VERBS
 
 
@@ -56,10 +57,14 @@ RELAYED_FILE = N_("{who} shared a file in {ref}: {name} ({size}). Files are not 
 SHOW_DM = N_("{ref} (confidential) in full, as you are a listed member of {office}:")
 HELP_HEADER = N_("liaisonbot commands (type them after !liaison or /liaison):")
 HELP_TAIL = N_("Dates: YYYY-MM-DD, Nd, Nbd (business days) or Nw. help COMMAND shows one.")
+HELP_RECORD = N_("Events: {events}. Give the day (YYYY-MM-DD) or the moment (YYYY-MM-DDTHH:MM) it happened; the instrument's deadlines run from them.")
 
 
 def help_text(topic: str | None, tr: Callable[[str], str] = N_) -> str:
     """Help in the reader's language (``tr``); the usage lines are command words and stay."""
+    if topic == "record":
+        return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]),
+                          tr(HELP_RECORD).format(events=", ".join(RECORDABLE))])
     if topic:
         return tr(USAGE_LINE).format(usage=USAGE[topic])
     return "\n".join([tr(HELP_HEADER), *(f"  {USAGE[v]}" for v in VERBS), tr(HELP_TAIL)])
@@ -121,7 +126,11 @@ DETAIL_KEYS = {"due": N_("due"), "until": N_("until"), "eta": N_("eta"), "note":
                "summary": N_("summary"), "basis": N_("basis"), "case": N_("case"),
                "to": N_("to"), "urgent": N_("urgent"), "confidentiality": N_("confidentiality"),
                "via": N_("via"), "person": N_("person"), "measure": N_("measure"),
-               "room": N_("room"), "source": N_("source"), "files": N_("files")}
+               "room": N_("room"), "source": N_("source"), "files": N_("files"),
+               "event": N_("event"), "events": N_("events"), "at": N_("at"),
+               "was": N_("was"), "deadline": N_("deadline"), "legal": N_("legal date"),
+               "limit": N_("limit"), "cite": N_("article"), "received": N_("received"),
+               "ref": N_("their reference"), "contact": N_("contact")}
 DUE_DATE = N_("The due date")
 NEW_DUE_DATE = N_("The new due date")
 SNOOZE_DATE = N_("The snooze date")
@@ -272,3 +281,26 @@ WEEKDAY_TIME = N_("EEE HH:mm")
 # ---------------------------------------------------------------------- audit (issue 22)
 AUDIT_CHECKPOINT = N_("Audit checkpoint (keep it: `liaisonbot audit verify --checkpoint` "
                       "proves against it that the shared history was not rewritten): {word}")
+
+# ---------------------------------------------------------------------- deadlines from events (issue 23)
+STATUS_VERB.update({"record": N_("recorded")})
+CARD_CLOCKS_EVENTS = N_("{instrument} · ack within {ack}{ack_cite} · {deadlines}")
+DEADLINE_BY = N_("{name} by {date}{cite}")
+DEADLINE_EXTENDED = N_("{name} by {date} (extended from {legal}{cite})")
+DEADLINE_WAITING = N_("{name} {within} after the {event}{cite}")
+DEADLINE_LATE_NOTICE = N_("Late: {notice}")
+CARD_ANNEX_B = N_("Received {received}; their reference: {ref}; contact: {contact}")
+EVENT_LATER_THAN_NOW = N_("{what} {value} is after now; give when it really happened.")
+EVENT_RECORDED = N_("{event}: {date}")
+SCOPE_REFUSED = N_("{instrument} works only between EU Member States bound by it ({source}); {office} is not in one.")
+EXTEND_BEYOND = N_("The {name} deadline of {ref} may be extended by {limit} at most ({cite}): the latest is {latest}.")
+EXTEND_NOT_ALLOWED = N_("The {name} deadline of {ref} cannot be moved by {office} alone ({cite}); inform the issuing office and agree the timing.")
+EXTENDED_WHY = N_("{name} deadline extended to {date}, within the {limit} the instrument allows ({cite}); the reasons are given to the other office")
+RECORD_UNKNOWN_EVENT = N_("{instrument} counts no deadline from {event}; its events: {events}.")
+EVENT_NAMES = {"opened": N_("opening"), "received": N_("receipt"), "decision": N_("decision"),
+               "arrest": N_("arrest"), "consent": N_("consent"),
+               "surrender-decision": N_("surrender decision")}
+DEADLINE_NAMES = {"decision": N_("decision"), "execution": N_("execution"),
+                  "surrender": N_("surrender"), "production": N_("production"),
+                  "emergency": N_("emergency production"), "recognition": N_("recognition"),
+                  "consent": N_("decision after consent"), "provisional": N_("provisional measures")}

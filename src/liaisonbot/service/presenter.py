@@ -27,7 +27,7 @@ from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 
 #: History detail keys that hold moments (ISO 8601), shown in the reader's zone.
-_MOMENTS = frozenset({"due", "until", "eta"})
+_MOMENTS = frozenset({"due", "until", "eta", "at", "was", "legal", "received"})
 MASK = m.CONFIDENTIAL
 
 
@@ -136,7 +136,12 @@ class Presenter:
     def change_detail(self, change: Changed, reader: Reader, now: datetime) -> str:
         """`` · due now …`` and the like, with dates in the reader's zone and language."""
         request, verb, tz, w = change.request, change.verb, reader.tz, reader.words
-        if verb == "extend":
+        if verb == "extend" and change.detail.get("limit"):  # within the instrument's limit
+            name = str(change.detail.get("deadline", ""))
+            return " · " + w(m.EXTENDED_WHY).format(
+                name=w(m.DEADLINE_NAMES.get(name, name)), date=w.when(request.due_at, tz, now),
+                limit=w.clock(str(change.detail["limit"])), cite=change.detail.get("cite", ""))
+        if verb in ("extend", "record") or (verb == "ack" and "received" in change.detail):
             return w(m.CHANGE_DUE).format(due=w.when(request.due_at, tz, now))
         if verb == "snooze" and request.snoozed_until:
             return w(m.CHANGE_SNOOZED).format(until=w.when(request.snoozed_until, tz, now))

@@ -1,8 +1,15 @@
 """Statistics a liaison officer asks for, per partner office and per instrument: median and
 90th-percentile time to acknowledge and to answer, the share answered within the instrument's
 legal time, and the time spent incomplete. Computed from the history (``acknowledged``,
-``answered``, ``marked incomplete``, ``completed`` entries); time spent incomplete never counts
-as time taken. Percentiles are nearest-rank (p90 of 10 values is the 9th smallest)."""
+``answered``, ``marked incomplete``, ``completed`` entries); an acknowledgement or answer given
+with ``at:`` counts at that real moment, not when it was typed. Time spent incomplete never
+counts as time taken. Percentiles are nearest-rank (p90 of 10 values is the 9th smallest).
+
+"Within the legal time": for an instrument whose deadlines run from events (issue 23), every
+deadline whose event is known and that was met (by its event, or by the answer) was met by its
+legal date, or the date it was lawfully extended to; the law suspends none of them while a
+request is incomplete (EIO art. 16(2)(a)), so no pause is discounted there. For a profile with
+a plain answer clock from opening, the answer within that clock, time incomplete not counted."""
 
 from __future__ import annotations
 
@@ -14,8 +21,10 @@ from statistics import median
 from typing import Any
 
 from liaisonbot.domain.audit import Entry
+from liaisonbot.domain.deadlines import ANSWER
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import Request
+from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 
@@ -93,8 +102,25 @@ def _paused_before(pauses: list[tuple[datetime, datetime]], moment: datetime) ->
 
 
 def _first(entries: list[Entry], *actions: str) -> datetime | None:
+    """When the first of ``actions`` happened: the real moment given with ``at:`` (an answer
+    sent through the official channel before it was typed here), else the entry's time."""
     found = next((e for e in entries if e.action in actions), None)
-    return datetime.fromisoformat(found.at) if found else None
+    if found is None:
+        return None
+    real = (found.detail or {}).get("at")
+    return datetime.fromisoformat(real if isinstance(real, str) and real else found.at)
+
+
+def _met_in_time(request: Request, answered: datetime, directory: Directory) -> bool | None:
+    """Whether every known, met deadline from events was met by its (lawfully extended) date;
+    None when the request's instrument has none such."""
+    verdicts = []
+    for clock in legal.request_clocks(directory, request):
+        met_by = clock.deadline.met_by
+        met = answered if met_by == ANSWER else request.events.get(met_by)
+        if clock.at is not None and met is not None:
+            verdicts.append(met <= clock.at)
+    return all(verdicts) if verdicts else None
 
 
 def request_clock(request: Request, entries: list[Entry], now: datetime,
@@ -110,10 +136,12 @@ def request_clock(request: Request, entries: list[Entry], now: datetime,
     answer = taken(answered)
     within = None
     instrument = directory.instruments.get(request.instrument or "")
-    legal = instrument.due_for(urgent=request.urgent) if instrument else None
+    clock = instrument.due_for(urgent=request.urgent) if instrument else None
     office = directory.office(request.requested)
-    if answer is not None and legal is not None and office is not None:
-        limit = office.calendar.deadline(request.created_at, legal) - request.created_at
+    if answered is not None and instrument is not None and instrument.deadlines:
+        within = _met_in_time(request, answered, directory)
+    elif answer is not None and clock is not None and office is not None:
+        limit = office.calendar.deadline(request.created_at, clock) - request.created_at
         within = answer <= limit.total_seconds()
     return RequestClock(ack=taken(acked), answer=answer, within_legal=within,
                         incomplete=sum((end - start).total_seconds() for start, end in pauses))

@@ -14,7 +14,7 @@ from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from liaisonbot.domain.model import Confidentiality, Kind, Status
-from liaisonbot.store.types import UTCDateTime, str_enum
+from liaisonbot.store.types import Moments, UTCDateTime, str_enum
 
 PENDING_SQL = "status IN ('open', 'acknowledged')"
 INCOMPLETE_SQL = "status = 'incomplete'"
@@ -79,6 +79,14 @@ class RequestRow(SQLModel, table=True):
     eta_reminded: bool = False
     # 0005: the hash of the request's last history entry (its audit chain's end)
     audit_hash: str | None = Field(default=None, max_length=64)
+    # 0009: deadlines from events, their extensions, Annex B of the acknowledgement
+    events: dict[str, datetime] = Field(default_factory=dict, sa_column=Column(
+        Moments(), nullable=False, server_default="{}"))
+    extensions: dict[str, datetime] = Field(default_factory=dict, sa_column=Column(
+        Moments(), nullable=False, server_default="{}"))
+    ack_ref: str = Field(default="", max_length=300)
+    ack_contact: str = Field(default="", max_length=300)
+    asked_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class HistoryRow(SQLModel, table=True):

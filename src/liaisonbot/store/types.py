@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 
@@ -26,6 +26,26 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Moments(TypeDecorator[dict[str, datetime]]):
+    """A name → aware moment map, stored as JSON text of UTC ISO strings (``{}`` when empty)."""
+
+    impl = Text()
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, datetime] | None, dialect: Any) -> str:
+        import json
+
+        return json.dumps({name: moment.astimezone(UTC).isoformat()
+                           for name, moment in sorted((value or {}).items())},
+                          separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Any) -> dict[str, datetime]:
+        import json
+
+        return {name: datetime.fromisoformat(text).astimezone(UTC)
+                for name, text in json.loads(value or "{}").items()}
 
 
 def str_enum(cls: type[enum.StrEnum], length: int = 16) -> SAEnum:

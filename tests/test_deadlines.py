@@ -1,0 +1,217 @@
+"""Deadlines from events (issue 23): the EIO and EAW worked examples as console scenarios on
+both databases, extensions within the law's limits, Annex B on the ack, real moments, the EU
+scope, and the arithmetic's two invariants (Hypothesis)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import BASE_CONFIG, EU_OFFICES, TestBot, make_settings, start_bot
+from liaisonbot.config import ConfigError
+from liaisonbot.domain.calendar import BusinessCalendar
+from liaisonbot.domain.deadlines import after, clocks
+from liaisonbot.domain.durations import Duration
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTRUMENTS: dict[str, Any] = tomllib.loads(
+    (ROOT / "config" / "liaisonbot.example.toml").read_text())["instruments"]
+EIO = 'via:eio basis:"StPO 161" measure:"bank records"'
+EAW = 'via:eaw basis:"warrant 12/26" person:"Ivan K."'
+
+
+async def _bot(url: str, now: datetime) -> TestBot:
+    offices = copy.deepcopy(BASE_CONFIG["offices"]) + copy.deepcopy(EU_OFFICES)
+    return await start_bot(make_settings(url, instruments=INSTRUMENTS, offices=offices), now)
+
+
+@pytest.fixture
+async def dec1(any_url: str) -> AsyncIterator[TestBot]:
+    bot = await _bot(any_url, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    yield bot
+    await bot.core.close()
+
+
+async def at(bot: TestBot, moment: datetime) -> None:
+    await bot.console.advance_to(moment)
+
+
+async def test_eio_received_on_ack_then_decision_then_execution(dec1: TestBot) -> None:
+    bot = dec1
+    out = await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records of X", user="dora",
+                         room="de")
+    assert "decision 30 d after the receipt (art. 12(3))" in out, out
+    assert "execution 90 d after the decision (art. 12(4))" in out
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    out = await bot.exec('!liaison ack R-1 received:2026-12-03 ref:"3 ARP 112/26-4" '
+                         'contact:"J. de Vries" looking into it', user="niels", room="nl")
+    show = await bot.exec("!liaison show R-1", user="niels", room="nl")
+    assert "decision by Sat 2027-01-02 (art. 12(3))" in show, show
+    assert "execution 90 d after the decision (art. 12(4))" in show
+    assert "3 ARP 112/26-4" in show and "J. de Vries" in show and "2026-12-03" in show
+    await at(bot, datetime(2026, 12, 21, 9, 0, tzinfo=UTC))
+    out = await bot.exec("!liaison record R-1 decision:2026-12-20 recognised", user="niels",
+                         room="nl")
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "execution by Sat 2027-03-20 (art. 12(4))" in show, show
+    assert "decision by" not in show.split("History")[0]
+
+
+async def test_eio_extension_of_the_decision_deadline_capped(dec1: TestBot) -> None:
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records", user="dora", room="de")
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    await bot.exec("!liaison ack R-1 received:2026-12-03", user="niels", room="nl")
+    out = await bot.exec("!liaison extend R-1 2027-03-02 workload", user="niels", room="nl")
+    assert out.count("\n") == 0, out  # one sentence
+    assert "may be extended by 30 d at most (art. 12(5))" in out, out
+    start = len(bot.out)
+    out = await bot.exec("!liaison extend R-1 2027-01-25 awaiting the bank", user="niels",
+                         room="nl")
+    told = "\n".join(bot.out[start:])
+    assert "[console:de]" in told and "art. 12(5)" in told and "awaiting the bank" in told, told
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "decision by Mon 2027-01-25 (extended from Sat 2027-01-02, art. 12(5))" in show, show
+    # the issuing office may agree a later date itself
+    out = await bot.exec("!liaison extend R-1 2027-03-02 agreed", user="dora", room="de")
+    assert "may be extended" not in out
+
+
+async def test_eaw_from_arrest_and_from_consent(dec1: TestBot) -> None:
+    bot = dec1
+    await at(bot, datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    await bot.exec(f"!liaison open OP-2 to:nl-om {EAW} arrest:2026-12-04 Surrender of Ivan K.",
+                   user="dora", room="de")
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "decision by Tue 2027-02-02 (art. 17(3))" in show, show
+    assert "arrest" not in show.split("Summary")[1].split("\n")[0]  # not swallowed
+    await at(bot, datetime(2026, 12, 15, 9, 0, tzinfo=UTC))
+    await bot.exec(f"!liaison open OP-3 to:nl-om {EAW} consent:2026-12-10 Surrender of M.",
+                   user="dora", room="de")
+    show = await bot.exec("!liaison show R-2", user="dora", room="de")
+    assert "decision after consent by Sun 2026-12-20 (art. 17(2))" in show, show
+    # late: the card says what the Framework Decision requires
+    await at(bot, datetime(2026, 12, 22, 9, 0, tzinfo=UTC))
+    show = await bot.exec("!liaison show R-2", user="dora", room="de")
+    assert "Late: inform Eurojust" in show and "art. 17(7)" in show, show
+
+
+async def test_eio_to_a_non_eu_office_or_ireland_refused(dec1: TestBot) -> None:
+    bot = dec1
+    out = await bot.exec(f"!liaison open OP-1 to:ua-pgo {EIO} X", user="dora", room="de")
+    assert "EIO works only between EU Member States bound by it" in out and "UA PGO" in out
+    out = await bot.exec(f"!liaison open OP-1 to:ie-dpp {EIO} X", user="dora", room="de")
+    assert "IE DPP is not in one" in out
+    out = await bot.exec(f"!liaison open OP-1 to:ie-dpp {EAW} X", user="dora", room="de")
+    assert "not in one" not in out  # Ireland is bound by the EAW
+
+
+async def test_events_in_the_future_refused(dec1: TestBot) -> None:
+    bot = dec1
+    out = await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} received:2027-01-01 X",
+                         user="dora", room="de")
+    assert "is after now" in out
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} X", user="dora", room="de")
+    out = await bot.exec("!liaison record R-1 arrest:2026-11-30", user="niels", room="nl")
+    assert "EIO counts no deadline from arrest" in out
+
+
+async def test_answer_at_real_moment_counts(dec1: TestBot) -> None:
+    bot = dec1
+    await bot.exec("!liaison open OP-1 to:nl-om due:2026-12-02 Records", user="dora",
+                   room="de")
+    await at(bot, datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+    out = await bot.exec("!liaison answer R-1 sent at:2026-12-02T06:10 done", user="niels",
+                         room="nl")
+    assert "after now" not in out
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "at: Wed 2026-12-02 06:10" in show, show
+    out = await bot.exec("!liaison answer R-1 x at:2030-01-01", user="niels", room="nl")
+    assert "after now" in out or "cannot" in out or "answered" in out
+
+
+def test_check_config_refuses_an_unknown_event(sqlite_url: str) -> None:
+    bad = copy.deepcopy(INSTRUMENTS)
+    bad["eio"]["deadlines"]["decision"]["from"] = "reception"
+    with pytest.raises(ConfigError) as caught:
+        make_settings(sqlite_url, instruments=bad)
+    assert "instruments.eio.deadlines.decision.from: 'reception' is not an event" in \
+        "\n".join(caught.value.problems)
+    bad = copy.deepcopy(INSTRUMENTS)
+    bad["eio"]["deadlines"]["decision"]["colour"] = "x"
+    with pytest.raises(ConfigError) as caught:
+        make_settings(sqlite_url, instruments=bad)
+    assert "instruments.eio.deadlines.decision.colour: unknown key" in \
+        "\n".join(caught.value.problems)
+
+
+def test_example_ships_the_eight_profiles() -> None:
+    assert set(INSTRUMENTS) == {"eio", "eaw", "freezing", "confiscation", "epoc", "icc", "mla",
+                                "informal"}
+    for profile in INSTRUMENTS.values():
+        for deadline in profile.get("deadlines", {}).values():
+            assert deadline["cite"].startswith("art.")
+
+
+# ---------------------------------------------------------------------- invariants
+
+CAL = BusinessCalendar(tz=ZoneInfo("Europe/Berlin"))
+SPANS = st.builds(Duration, st.integers(0, 400), st.sampled_from(["h", "d", "bd", "w"]))
+MOMENTS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1),
+                       timezones=st.just(UTC))
+
+
+@given(MOMENTS, SPANS, st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)))
+def test_never_before_its_event_never_earlier_for_a_later_event(
+        event: datetime, span: Duration, later: timedelta) -> None:
+    first = after(CAL, event, span)
+    assert first >= event
+    assert after(CAL, event + later, span) >= first
+
+
+@given(MOMENTS, st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=100)))
+def test_recording_an_event_later_never_moves_a_deadline_earlier(
+        event: datetime, later: timedelta) -> None:
+    from liaisonbot.config import _deadlines, _Problems
+    problems = _Problems()
+    deadlines = _deadlines(INSTRUMENTS["eio"]["deadlines"], "eio", problems)
+    one = clocks(deadlines, {"received": event, "decision": event}, {}, CAL, urgent=True)
+    two = clocks(deadlines, {"received": event + later, "decision": event + later}, {}, CAL,
+                 urgent=True)
+    for a, b in zip(one, two, strict=True):
+        assert a.legal is not None and b.legal is not None and b.legal >= a.legal >= event
+
+
+def test_worked_dates() -> None:
+    start = CAL.at(date(2026, 12, 3), datetime.min.time())
+    assert CAL.local(after(CAL, start, Duration(30, "d"))).date() == date(2027, 1, 2)
+    start = CAL.at(date(2026, 12, 20), datetime.min.time())
+    assert CAL.local(after(CAL, start, Duration(90, "d"))).date() == date(2027, 3, 20)
+    assert CAL.local(after(CAL, CAL.at(date(2026, 12, 4), datetime.min.time()),
+                           Duration(60, "d"))).date() == date(2027, 2, 2)
+
+
+async def test_who_lists_only_the_instruments_the_office_can_receive(dec1: TestBot) -> None:
+    """``who`` agrees with ``open``: an EU instrument only for an office of a Member State
+    bound by it (the EIO not for Ireland, the EAW for Ireland too, neither for Bosnia)."""
+    bot = dec1
+
+    def receives(out: str) -> list[str]:
+        line = next(ln for ln in out.splitlines() if "Instruments it receives" in ln)
+        return [item.split(" (")[0] for item in line.split("(via:): ")[1].split(", ")]
+
+    ba = receives(await bot.exec("!liaison who ba-spo", user="dora", room="de"))
+    assert "eio" not in ba and "eaw" not in ba and "icc" in ba and "mla" in ba, ba
+    nl = receives(await bot.exec("!liaison who nl-om", user="dora", room="de"))
+    assert {"eio", "eaw", "freezing", "confiscation", "epoc", "icc"} <= set(nl), nl
+    ie = receives(await bot.exec("!liaison who ie-dpp", user="dora", room="de"))
+    assert "eaw" in ie and "epoc" in ie and "eio" not in ie and "freezing" not in ie, ie
