@@ -13,7 +13,14 @@ import random
 from collections.abc import Callable
 
 VERBS = ("help", "open", "list", "overdue", "show", "ack", "answer", "close", "reopen",
-         "decline", "withdraw", "extend", "assign", "snooze", "who")
+         "decline", "withdraw", "extend", "assign", "snooze", "who", "record")
+#: The events a legal clock may run from (``record R-n EVENT:DATE``, ``open … EVENT:DATE``).
+EVENTS = ("received", "decision", "arrest", "consent", "surrender-decision", "opened",
+          "bogus", "RECEIVED", "")
+INSTRUMENTS = ("eio", "eaw", "freezing", "confiscation", "epoc", "icc", "mla", "informal",
+               "bogus", "")
+MOMENTS = ("2026-11-30T08:00", "2026-11-30T08:00+01:00", "2026-12-24T23:59:59Z",
+           "2026-11-30", "2099-01-01T00:00", "2026-11-30T25:00", "yesterday", "")
 OFFICES = ("ba-spo", "icc-otp", "ua-pgo", "nowhere", "BA-SPO", "")
 KINDS = ("mla", "evidence", "information", "witness", "surrender", "assets", "other", "MLA",
          "bogus", "")
@@ -90,6 +97,10 @@ class Generator:
             options.append(f'basis:"{self.words(1, 4)}"')
         if self.r.random() < 0.2:
             options.append(f"conf:{self.r.choice(('confidential', 'restricted', 'secret', ''))}")
+        if self.r.random() < 0.2:
+            options.append(f"via:{self.pick(INSTRUMENTS)}")
+        if self.r.random() < 0.2:
+            options.append(f"{self.pick(EVENTS)}:{self.pick(DATES)}")
         if self.r.random() < 0.05:
             options.append(options[0])  # an option given twice
         self.r.shuffle(options)
@@ -114,11 +125,30 @@ class Generator:
         parts = [self.pick(IDS)]
         if self.r.random() < 0.3:
             parts.append(f"eta:{self.pick(DATES)}")
+        if self.r.random() < 0.15:
+            parts.append(f"at:{self.pick(MOMENTS)}")
         if self.r.random() < 0.7:
             parts.append(self.words())
         return " ".join(parts)
 
-    _ack = _answer = _close = _reopen = _decline = _withdraw = _transition
+    _answer = _close = _reopen = _decline = _withdraw = _transition
+
+    def _ack(self) -> str:
+        """``ack`` with EIO Annex B's options now and then (receipt, reference, contact)."""
+        options = []
+        if self.r.random() < 0.3:
+            options.append(f"received:{self.pick(DATES)}")
+        if self.r.random() < 0.2:
+            options.append(f'ref:"{self.words(1, 3)}"')
+        if self.r.random() < 0.2:
+            options.append(f'contact:"{self.words(1, 3)}"')
+        return " ".join([self._transition(), *options]).strip()
+
+    def _record(self) -> str:
+        parts = [self.pick(IDS), f"{self.pick(EVENTS)}:{self.pick(DATES + MOMENTS)}"]
+        if self.r.random() < 0.5:
+            parts.append(self.words(0, 4))
+        return " ".join(p for p in parts if p)
 
     def _extend(self) -> str:
         return " ".join(p for p in (self.pick(IDS), self.pick(DATES),
