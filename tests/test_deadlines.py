@@ -125,6 +125,19 @@ async def test_events_in_the_future_refused(dec1: TestBot) -> None:
     assert "EIO counts no deadline from arrest" in out
 
 
+
+@pytest.mark.parametrize("when", ["0001-01-01", "1900-01-01", "0001-01-01T00:00"])
+async def test_events_from_long_ago_refused_in_one_sentence(dec1: TestBot, when: str) -> None:
+    """A receipt in year 1 has no UTC moment in a zone east of it (it was an internal error):
+    an event more than ten years back is refused, saying so."""
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} X", user="dora", room="de")
+    out = await bot.exec(f"!liaison ack R-1 received:{when}", user="niels", room="nl")
+    assert "more than 10 years ago" in out and "went wrong" not in out, out
+    out = await bot.exec(f"!liaison record R-1 decision:{when}", user="niels", room="nl")
+    assert "more than 10 years ago" in out, out
+
+
 async def test_answer_at_real_moment_counts(dec1: TestBot) -> None:
     bot = dec1
     await bot.exec("!liaison open OP-1 to:nl-om due:2026-12-02 Records", user="dora",

@@ -7,7 +7,7 @@ The arithmetic is in ``domain.clocks``; this module turns it into requests, hist
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from liaisonbot.domain import commands as c
@@ -82,17 +82,30 @@ def check_scope(instrument: Instrument | None, *offices: Office) -> None:
                                source=instrument.source, office=office.name)
 
 
+#: How far back an event may lie (a typed date, not a record of history).
+EVENTS_SINCE = timedelta(days=3652)
+
+
 def moment_of(when: c.When, office: Office, now: datetime, what: str) -> datetime:
-    """A typed date or moment in ``office``'s zone; refused when it is after ``now``."""
+    """A typed date or moment in ``office``'s zone; refused when it is after ``now`` or more
+    than ``EVENTS_SINCE`` before it (year 1 has no UTC moment in a zone east of it)."""
     tz = office.calendar.tz
-    if when.day is not None:
-        found = event_moment(office.calendar, when.day)
-    else:
-        assert when.moment is not None
-        found = when.moment if when.moment.tzinfo else when.moment.replace(tzinfo=tz)
+    try:
+        if when.day is not None:
+            found = event_moment(office.calendar, when.day)
+        else:
+            assert when.moment is not None
+            found = when.moment if when.moment.tzinfo else when.moment.replace(tzinfo=tz)
+        too_old = found < now - EVENTS_SINCE
+    except OverflowError:
+        too_old = True
+    if too_old:
+        raise ClockRefusal(m.EVENT_TOO_LONG_AGO, what=what, value=str(when),
+                           years=EVENTS_SINCE.days // 365)
     if found > now:
         raise ClockRefusal(m.EVENT_LATER_THAN_NOW, what=what, value=str(when))
     return found
+
 
 
 def instrument_of(directory: Directory, request: Request) -> Instrument | None:

@@ -291,6 +291,8 @@ DEADLINE_WAITING = N_("{name} {within} after the {event}{cite}")
 DEADLINE_LATE_NOTICE = N_("Late: {notice}")
 CARD_ANNEX_B = N_("Received {received}; their reference: {ref}; contact: {contact}")
 EVENT_LATER_THAN_NOW = N_("{what} {value} is after now; give when it really happened.")
+EVENT_TOO_LONG_AGO = N_("{what} {value} is more than {years} years ago; give when it really "
+                        "happened.")
 EVENT_RECORDED = N_("{event}: {date}")
 SCOPE_REFUSED = N_("{instrument} works only between EU Member States bound by it ({source}); {office} is not in one.")
 EXTEND_BEYOND = N_("The {name} deadline of {ref} may be extended by {limit} at most ({cite}): the latest is {latest}.")
