@@ -431,7 +431,7 @@ class Board:
             sealed = await reads.sealed_entries(rid)
             head = await reads.head()
             seal = await tx.history.seal()
-            tail = await reads.tail(rid)
+            tail = await tx.requests.tail(rid)
         check = check_entries(sealed, head, seal, tail)
         w = words(office.language)
         reader = Reader(audience(found, viewer, office.slug, self.directory),

@@ -109,11 +109,6 @@ class BoardReads:
         return [(HistoryItem(entry_of(row), row.prev_hash, row.hash),
                  before.get(row.id - 1), after.get(row.id + 1)) for row in rows]
 
-    async def tail(self, request_id: int) -> str | None:
-        """The request's stored last audit hash (its chain's end)."""
-        return (await self.conn.execute(select(R.c.audit_hash)
-                                        .where(R.c.id == request_id))).scalar()
-
     async def head(self) -> tuple[int, str] | None:
         row = (await self.conn.execute(select(HEAD.c.last_id, HEAD.c.last_hash))).first()
         return (int(row[0]), str(row[1])) if row else None
