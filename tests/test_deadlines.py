@@ -228,3 +228,39 @@ async def test_who_lists_only_the_instruments_the_office_can_receive(dec1: TestB
     assert {"eio", "eaw", "freezing", "confiscation", "epoc", "icc"} <= set(nl), nl
     ie = receives(await bot.exec("!liaison who ie-dpp", user="dora", room="de"))
     assert "eaw" in ie and "epoc" in ie and "eio" not in ie and "freezing" not in ie, ie
+
+
+FREEZING = 'via:freezing basis:"§ 111b StPO" measure:"account NL91 ABNA 0417 1643 00"'
+
+
+async def test_urgent_freezing_opened_friday_evening_chased_on_sunday(any_url: str) -> None:
+    """Reg. 2018/1805 art. 9(3): 48 hours to decide from receipt, chased around the clock
+    (Sunday included) in the office's room and to its on-call contacts by direct message;
+    an ordinary request opened beside it waits for Monday's opening."""
+    offices = copy.deepcopy(BASE_CONFIG["offices"]) + copy.deepcopy(EU_OFFICES)
+    nl = next(o for o in offices if o["slug"] == "nl-om")
+    nl["on_call"] = ["console:duty-nl"]
+    friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)  # 19:00 in Amsterdam
+    bot = await start_bot(make_settings(any_url, instruments=INSTRUMENTS, offices=offices),
+                          friday)
+    try:
+        await bot.exec(f"!liaison open OP-9 to:nl-om {FREEZING} urgent received:2026-12-04T19:00 "
+                       "Freeze the account", user="dora", room="de")
+        await bot.exec("!liaison open OP-9 to:nl-om due:1d Bank statements", user="dora",
+                       room="de")
+        start = len(bot.out)
+        await at(bot, datetime(2026, 12, 6, 18, 30, tzinfo=UTC))  # Sunday 19:30 local
+        sunday = "\n".join(bot.out[start:])
+        assert "[console:nl] Reminder 1: R-1" in sunday, sunday
+        assert "emergency deadline (art. 9(3))" in sunday
+        assert "[dm:console:duty-nl] Reminder 1: R-1" in sunday, sunday
+        assert "R-2" not in sunday  # office hours only: Monday
+        start = len(bot.out)
+        await at(bot, datetime(2026, 12, 6, 19, 30, tzinfo=UTC))  # an hour later: the next one
+        assert "Reminder 2: R-1 " in "\n".join(bot.out[start:]), bot.out[start:]
+        assert "1 hour late" in "\n".join(bot.out[start:])
+        start = len(bot.out)
+        await at(bot, datetime(2026, 12, 7, 9, 0, tzinfo=UTC))  # Monday 10:00 local
+        assert any("Reminder 1: R-2" in line for line in bot.out[start:]), bot.out[start:]
+    finally:
+        await bot.core.close()

@@ -7,6 +7,7 @@ The arithmetic is in ``domain.clocks``; this module turns it into requests, hist
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,11 +21,20 @@ from liaisonbot.domain.clocks import (
     pause,
     resume,
 )
-from liaisonbot.domain.deadlines import Clock, bound, clocks, event_moment, next_due, pending
+from liaisonbot.domain.calendar import BusinessCalendar, around_the_clock
+from liaisonbot.domain.deadlines import (
+    Clock,
+    Deadline,
+    bound,
+    clocks,
+    event_moment,
+    next_due,
+    pending,
+)
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
-from liaisonbot.domain.model import Office, Request, Side, Status
+from liaisonbot.domain.model import PENDING, Office, Policy, Request, Side, Status
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.visibility import MASK, Audience, Place, seen, shows
 from liaisonbot.service import messages as m
@@ -250,6 +260,36 @@ def change_summary(directory: Directory, request: Request, verb: str, detail: di
                                       days=w.count(m.N_BUSINESS_DAYS, days))
 
 
+def emergency(directory: Directory, request: Request) -> Deadline | None:
+    """The emergency clock ``request`` is chased by, if any: its next pending legal deadline
+    when that is counted in hours (EIO provisional measures' 24 h, freezing's 48 h + 48 h,
+    e-evidence's 8 h), or an instrument's own answer clock in hours."""
+    if request.status not in PENDING:
+        return None
+    upcoming = next_due(request_clocks(directory, request))
+    if upcoming is not None:
+        return upcoming.deadline if upcoming.deadline.in_hours else None
+    instrument = instrument_of(directory, request)
+    clock = instrument.due_for(urgent=request.urgent) if instrument else None
+    if clock is None or clock.unit not in ("h", "m") or instrument is None:
+        return None
+    return Deadline(name="due", within=clock, start="opened",
+                    cite=instrument.cite_for(urgent=request.urgent))
+
+
+def chasing(directory: Directory, request: Request,
+            office: Office) -> tuple[Policy, BusinessCalendar, Deadline | None]:
+    """How the requested ``office`` is chased for ``request``: in its working hours at the
+    policy's nudge offsets, or, under an emergency clock, at any hour of any day at the
+    policy's ``emergency_after_due`` offsets."""
+    policy = directory.policy
+    clock = emergency(directory, request)
+    if clock is None:
+        return policy, office.calendar, None
+    return (replace(policy, nudges_after_due=policy.emergency_after_due),
+            around_the_clock(office.calendar), clock)
+
+
 def reschedule(directory: Directory, request: Request) -> None:
     """Set ``next_nudge_at``: the next chase, nudge or promised-date reminder."""
     requested = directory.office(request.requested)
@@ -257,7 +297,8 @@ def reschedule(directory: Directory, request: Request) -> None:
     if requested is None:
         request.next_nudge_at = None
         return
-    request.next_nudge_at = next_follow_up(request, directory.policy, requested.calendar,
+    policy, calendar, _ = chasing(directory, request, requested)
+    request.next_nudge_at = next_follow_up(request, policy, calendar,
                                            requesting.calendar if requesting else None)
 
 
