@@ -264,3 +264,45 @@ async def test_urgent_freezing_opened_friday_evening_chased_on_sunday(any_url: s
         assert any("Reminder 1: R-2" in line for line in bot.out[start:]), bot.out[start:]
     finally:
         await bot.core.close()
+
+
+async def test_incomplete_eio_pauses_only_the_chasing(dec1: TestBot) -> None:
+    """Directive 2014/41/EU suspends no deadline (art. 16(2)(a) only obliges the executing
+    authority to inform): `incomplete` stops the reminders, the decision date stays put."""
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records", user="dora", room="de")
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    await bot.exec("!liaison ack R-1 received:2026-12-03", user="niels", room="nl")
+    out = await bot.exec("!liaison incomplete R-1 Annex A section C", user="niels", room="nl")
+    told = "\n".join(bot.out[-6:])
+    assert "reminders paused until DE GBA completes it; the legal deadlines run on" in told, \
+        (out, told)
+    assert "clocks stopped" not in told
+    await at(bot, datetime(2026, 12, 11, 9, 0, tzinfo=UTC))
+    start = len(bot.out)
+    await bot.exec("!liaison complete R-1 here it is", user="dora", room="de")
+    told = "\n".join(bot.out[start:])
+    assert "reminders resume; the legal deadlines did not move, due Sat 2027-01-02" in told, told
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "decision by Sat 2027-01-02 (art. 12(3))" in show, show
+    assert "due Sat 2027-01-02 23:59" in show, show
+
+
+def test_a_deadline_the_instrument_stops_moves_by_the_time_spent_incomplete() -> None:
+    """Only a deadline with ``pause_cite`` moves; hours by the exact time, days by the
+    calendar days between the local dates (wall time kept across a DST change)."""
+    from liaisonbot.domain.deadlines import Deadline, paused
+    cal = BusinessCalendar(ZoneInfo("Europe/Amsterdam"))
+    received = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
+    deadlines = (Deadline("decision", Duration(30, "d"), "received", "art. 1",
+                          pause_cite="art. 2"),
+                 Deadline("urgent", Duration(8, "h"), "received", "art. 3", pause_cite="art. 4"),
+                 Deadline("execution", Duration(30, "d"), "received", "art. 5"))
+    found = clocks(deadlines, {"received": received}, {}, cal, urgent=True)
+    since, until = datetime(2026, 10, 21, 9, 0, tzinfo=UTC), datetime(2026, 10, 31, 9, 0, tzinfo=UTC)
+    moved = paused(found, since, until, cal)
+    assert set(moved) == {"decision"}  # the 8 h one fell before the pause; execution runs on
+    assert cal.local(moved["decision"]).date() == date(2026, 11, 29)
+    assert cal.local(moved["decision"]).time() == cal.local(found[0].legal).time()  # type: ignore[arg-type]
+    early = paused(found, received, received + timedelta(hours=3), cal)
+    assert early["urgent"] == received + timedelta(hours=11)

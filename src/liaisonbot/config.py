@@ -180,7 +180,7 @@ def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
 _INSTRUMENT_KEYS = ("name", "short", "source", "ack_within", "ack_cite", "due", "due_cite",
                     "urgent", "urgent_cite", "requires", "scope", "not_bound")
 _DEADLINE_KEYS = ("within", "from", "met_by", "cite", "extend", "extend_cite", "notice",
-                  "urgent_only")
+                  "urgent_only", "pause_cite")
 _CLOCK_UNITS = ("h", "d", "bd", "w")
 
 
@@ -267,7 +267,8 @@ def _deadlines(data: Any, key: str, problems: _Problems) -> tuple[Deadline, ...]
         found.append(Deadline(
             name=name, within=within, start=start, cite=str(raw.get("cite", "")),
             met_by=met_by, extend=extend, extend_cite=str(raw.get("extend_cite", "")),
-            notice=str(raw.get("notice", "")), urgent_only=bool(raw.get("urgent_only", False))))
+            notice=str(raw.get("notice", "")), urgent_only=bool(raw.get("urgent_only", False)),
+            pause_cite=str(raw.get("pause_cite", "")).strip()))
     return tuple(found)
 
 

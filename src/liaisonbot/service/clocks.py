@@ -17,6 +17,7 @@ from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.clocks import (
     eta_reminder_due,
     incomplete_nudge_due,
+    moved,
     next_follow_up,
     pause,
     resume,
@@ -29,6 +30,7 @@ from liaisonbot.domain.deadlines import (
     clocks,
     event_moment,
     next_due,
+    paused,
     pending,
 )
 from liaisonbot.domain.directory import Directory
@@ -244,17 +246,38 @@ def transition(directory: Directory, request: Request, verb: str, text: str,
         return {"missing": text}
     office = directory.office(request.requested)
     assert office is not None
-    old_due = request.due_at
+    old_due, since = request.due_at, request.paused_at
+    assert since is not None
+    legal_clocks = request_clocks(directory, request)
     days = resume(request, now, office.calendar)
-    return {"text": text, "due": [utc_text(old_due), utc_text(request.due_at)],
-            "paused_business_days": days}
+    detail: dict[str, Any] = {"text": text, "paused_business_days": days}
+    if legal_clocks:  # the law's deadlines move only where the instrument stops them
+        if request.asked_due is not None:
+            request.asked_due = moved(office.calendar, request.asked_due, days)
+        stopped = paused(legal_clocks, since, now, office.calendar)
+        request.extensions = {**request.extensions, **stopped}
+        refresh_due(directory, request)
+        detail["legal_moved"] = sorted(stopped) or None
+    detail["due"] = [utc_text(old_due), utc_text(request.due_at)]
+    return detail
+
+
+def runs_on(directory: Directory, request: Request) -> bool:
+    """Whether ``request`` has legal deadlines that run on while it is incomplete (its
+    instrument stops none of its pending ones): ``incomplete`` then pauses only the chasing."""
+    found = pending(request_clocks(directory, request))
+    return bool(found) and not any(clock.deadline.pause_cite for clock in found)
 
 
 def change_summary(directory: Directory, request: Request, verb: str, detail: dict[str, Any],
                    tz: str, now: datetime, w: Words | None = None) -> str:
     w = w or words("en")
+    legal_runs_on = runs_on(directory, request)
     if verb == "incomplete":
-        return w(m.CHANGE_PAUSED).format(office=directory.name(request.requesting))
+        return w(m.CHANGE_CHASE_PAUSED if legal_runs_on else m.CHANGE_PAUSED).format(
+            office=directory.name(request.requesting))
+    if "legal_moved" in detail and not detail["legal_moved"]:
+        return w(m.CHANGE_CHASE_RESUMED).format(due=w.when(request.due_at, tz, now))
     days = int(detail.get("paused_business_days", 0))
     return w(m.CHANGE_RESUMED).format(due=w.when(request.due_at, tz, now),
                                       days=w.count(m.N_BUSINESS_DAYS, days))

@@ -98,6 +98,10 @@ CARD_PERSON = N_("Person concerned: {person}")
 CARD_MEASURE = N_("Measure: {measure}")
 CHANGE_PAUSED = N_(" · clocks stopped until {office} completes it")
 CHANGE_RESUMED = N_(" · clocks resume, due now {due} (moved by {days})")
+#: An instrument's deadlines that run on while the request is incomplete (none of them is
+#: stopped by the law): only the chasing pauses.
+CHANGE_CHASE_PAUSED = N_(" · reminders paused until {office} completes it; the legal deadlines run on")
+CHANGE_CHASE_RESUMED = N_(" · reminders resume; the legal deadlines did not move, due {due}")
 NUDGE_INCOMPLETE = N_("Reminder {number}: {ref} ({case}, {kind} to {requested}) is incomplete since {since}; {requested} is waiting for: {missing}. Please complete {ref} TEXT.")
 NUDGE_ETA = N_("Reminder: you expected to answer {ref} ({case}, {kind} from {requesting}) by {eta}. Please answer {ref}, or give a new date with ack {ref} eta:DATE.")
 LIST_INCOMPLETE = Np_("{count} incomplete (clocks stopped, waiting for completion).",
