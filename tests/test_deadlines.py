@@ -306,3 +306,26 @@ def test_a_deadline_the_instrument_stops_moves_by_the_time_spent_incomplete() ->
     assert cal.local(moved["decision"]).time() == cal.local(found[0].legal).time()  # type: ignore[arg-type]
     early = paused(found, received, received + timedelta(hours=3), cal)
     assert early["urgent"] == received + timedelta(hours=11)
+
+
+async def test_annex_b_reaches_every_export_format(dec1: TestBot) -> None:
+    import csv
+    import io
+    import json
+
+    from liaisonbot.service.reports import export_case
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records", user="dora", room="de")
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    await bot.exec('!liaison ack R-1 received:2026-12-03 ref:"3 ARP 112/26-4" '
+                   'contact:"J. de Vries, +31 70 000"', user="niels", room="nl")
+    row = json.loads(await export_case(bot.core.uow, "OP-1", fmt="json",
+                                       office="de-gba"))["requests"][0]
+    assert (row["their_ref"], row["their_contact"]) == ("3 ARP 112/26-4",
+                                                         "J. de Vries, +31 70 000")
+    assert row["received_at"].startswith("2026-12-02T23:00")  # 3 Dec 00:00 in Amsterdam
+    cells = next(csv.DictReader(io.StringIO(
+        await export_case(bot.core.uow, "OP-1", fmt="csv", office="nl-om"))))
+    assert cells["their_ref"] == "3 ARP 112/26-4"
+    md = await export_case(bot.core.uow, "OP-1", fmt="md", office="de-gba")
+    assert "| R-1 | 2026-12-02T23:00 | 3 ARP 112/26-4 | J. de Vries, +31 70 000 |" in md, md

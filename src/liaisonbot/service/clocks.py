@@ -159,18 +159,19 @@ def refresh_due(directory: Directory, request: Request) -> None:
 
 
 def extend_legal(directory: Directory, request: Request, side: Side, new_due: datetime,
-                 reason: str) -> dict[str, Any] | None:
+                 reason: str, w: Words | None = None) -> dict[str, Any] | None:
     """``extend`` of a request whose next pending deadline is legal: the requested office
-    only within the profile's limit (refused naming it), the requesting office freely. Returns
-    the history detail, or None when no legal deadline is pending (the plain ``extend``)."""
+    only within the profile's limit (refused naming it, in ``w``'s language and the
+    requested office's zone), the requesting office freely. Returns the history detail, or
+    None when no legal deadline is pending (the plain ``extend``)."""
     upcoming = next_due(request_clocks(directory, request))
     if upcoming is None or upcoming.legal is None:
         return None
     deadline = upcoming.deadline
     office = directory.office(request.requested)
     assert office is not None
-    tz, w = office.calendar.tz.key, words("en")
-    name = m.DEADLINE_NAMES.get(deadline.name, deadline.name)
+    tz, w = office.calendar.tz.key, w or words("en")
+    name = w(m.DEADLINE_NAMES.get(deadline.name, deadline.name))
     limit = ""
     if side is Side.REQUESTED:
         if deadline.extend is None:
@@ -183,7 +184,7 @@ def extend_legal(directory: Directory, request: Request, side: Side, new_due: da
         if new_due > latest:
             raise ClockRefusal(m.EXTEND_BEYOND, name=name, ref=request.ref,
                                limit=w.clock(limit), cite=deadline.extend_cite,
-                               latest=w.when(latest, tz, latest))
+                               latest=w.day(latest.astimezone(office.calendar.tz).date()))
     old = upcoming.at
     request.extensions = {**request.extensions, deadline.name: new_due}
     request.due_at = new_due
