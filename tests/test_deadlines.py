@@ -246,6 +246,11 @@ async def test_urgent_freezing_opened_friday_evening_chased_on_sunday(any_url: s
     try:
         await bot.exec(f"!liaison open OP-9 to:nl-om {FREEZING} urgent received:2026-12-04T19:00 "
                        "Freeze the account", user="dora", room="de")
+        card = "\n".join(bot.out)
+        # 48 h to decide, 48 h more to execute (art. 9(3)-(4)); the ack never after the answer
+        assert "ack by Sun 2026-12-06 19:00 CET (never after the answer) · decision by Sun " \
+               "2026-12-06 19:00 CET (art. 9(3)) · execution 48 h after the decision " \
+               "(art. 9(4))" in card, card
         await bot.exec("!liaison open OP-9 to:nl-om due:1d Bank statements", user="dora",
                        room="de")
         start = len(bot.out)

@@ -232,6 +232,10 @@ def card_fields(directory: Directory, request: Request, audience: Audience) -> d
                              request.ack_contact)
     if instrument.deadlines:
         fields["deadlines"] = deadline_rows(directory, request)
+        office = directory.office(request.requested)
+        if office is not None and request.status is Status.OPEN \
+                and request.ack_due_at < office.calendar.deadline(request.created_at, ack):
+            fields["ack_by"] = request.ack_due_at.isoformat()  # brought forward to the answer
     return {**fields, "instrument": instrument.label, "instrument_source": instrument.source,
             "ack_within": clock_text(ack), "ack_cite": instrument.ack_cite,
             "due_cite": instrument.cite_for(urgent=request.urgent), "legal_due": bool(legal),

@@ -291,6 +291,7 @@ AUDIT_CHECKPOINT = N_("Audit checkpoint (keep it: `liaisonbot audit verify --che
 # ---------------------------------------------------------------------- deadlines from events (issue 23)
 STATUS_VERB.update({"record": N_("recorded")})
 CARD_CLOCKS_EVENTS = N_("{instrument} · ack within {ack}{ack_cite} · {deadlines}")
+CARD_CLOCKS_EVENTS_ACK_BY = N_("{instrument} · ack by {ack} (never after the answer) · {deadlines}")
 DEADLINE_BY = N_("{name} by {date}{cite}")
 DEADLINE_EXTENDED = N_("{name} by {date} (extended from {legal}{cite})")
 DEADLINE_WAITING = N_("{name} {within} after the {event}{cite}")
