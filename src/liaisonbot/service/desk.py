@@ -664,7 +664,7 @@ class Desk:
                             to=target.slug, due=utc_text(due), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary, via=cmd.via, person=cmd.person,
-                            measure=cmd.measure,
+                            measure=None if measures else cmd.measure,
                             measures=[{"number": x.number, "text": x.text}
                                       for x in measures] or None,
                             events={k: utc_text(v) for k, v in events.items()} or None)
