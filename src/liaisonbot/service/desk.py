@@ -20,6 +20,7 @@ from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
+from liaisonbot.domain.measures import MeasureError, numbered
 from liaisonbot.domain.model import (
     ENDED,
     PENDING,
@@ -33,7 +34,6 @@ from liaisonbot.domain.model import (
 from liaisonbot.domain.refs import format_request_id, platform_of, same_user
 from liaisonbot.domain.text import echo, valid_text
 from liaisonbot.domain.visibility import Audience, Place, by_direct_message, shows
-from liaisonbot.domain.measures import MeasureError, numbered
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import measures as measures_use
 from liaisonbot.service import messages as m

@@ -30,10 +30,12 @@ from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 
 _PAUSE, _RESUME = "marked incomplete", "completed"
+#: One measure answered or declined on its own (issue 24): the request was received.
+_PART_ANSWERS = ("measure answered", "measure declined")
 #: Every history action the weekly report's figures read (``weekly_figures`` and these
 #: statistics): the report reads only these entries, in one query.
 REPORT_ACTIONS = frozenset({"acknowledged", "answered", _PAUSE, _RESUME, "declined",
-                            "withdrawn"})
+                            "withdrawn", "measure answered", "measure declined"})
 NO_INSTRUMENT = "none"
 
 
@@ -131,7 +133,9 @@ def _met_in_time(request: Request, answered: datetime, directory: Directory) -> 
 def request_clock(request: Request, entries: list[Entry], now: datetime,
                   directory: Directory) -> RequestClock:
     pauses = _pauses(entries, now)
-    acked, answered = _first(entries, "acknowledged", "answered"), _first(entries, "answered")
+    # A measure answered or declined on its own shows the request was received (issue 24).
+    acked = _first(entries, "acknowledged", "answered", *_PART_ANSWERS)
+    answered = _first(entries, "answered")
 
     def taken(moment: datetime | None) -> float | None:
         if moment is None:

@@ -13,8 +13,8 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-from liaisonbot.domain.model import Confidentiality, Kind, Status
 from liaisonbot.domain.measures import Measure
+from liaisonbot.domain.model import Confidentiality, Kind, Status
 from liaisonbot.store.types import MeasureList, Moments, UTCDateTime, str_enum
 
 PENDING_SQL = "status IN ('open', 'acknowledged', 'partly_answered')"
