@@ -366,5 +366,6 @@ async def test_statistics_text_names_partial_execution(bot: TestBot) -> None:
     async with bot.core.uow() as uow:
         histories = await uow.history.for_requests([1])
     figures = statistics("de-gba", [request], histories, bot.clock.now(), bot.core.desk.directory)
+    assert figures["by_office"][0].ack_median_hours == 0.0  # the partial answer: received
     assert "- partial execution: 1 of 1 requests with measures" in statistics_text(
         figures, bot.core.desk.directory)
