@@ -369,3 +369,12 @@ async def test_statistics_text_names_partial_execution(bot: TestBot) -> None:
     assert figures["by_office"][0].ack_median_hours == 0.0  # the partial answer: received
     assert "- partial execution: 1 of 1 requests with measures" in statistics_text(
         figures, bot.core.desk.directory)
+
+
+async def test_no_measure_is_settled_while_the_request_is_incomplete(bot: TestBot) -> None:
+    await _opened(bot)
+    await bot.exec("!liaison incomplete R-1 the court order", user="piet", room="nl")
+    for line in ("!liaison decline R-1/1 no", "!liaison answer R-1/2 sent"):
+        out = await bot.exec(line, user="piet", room="nl")
+        assert "R-1 is incomplete, so it cannot be" in out, out
+    assert all(m.state is MeasureState.PENDING for m in (await _get(bot)).measures)

@@ -760,10 +760,9 @@ class Desk:
     async def _change(self, ctx: _Ctx, office: Office, request: Request,
                       cmd: c.Command) -> Outcome:
         verb = getattr(cmd, "verb", None) or type(cmd).__name__.lower()
-        rule = RULES[verb] if not isinstance(cmd, c.PostponeMeasure) \
-            else measures_use.POSTPONE_MEASURE
         if isinstance(cmd, c.PostponeMeasure):
             verb = "postpone"
+        rule = measures_use.rule_for(cmd) or RULES[verb]  # one measure (R-n/k): its own
         side = request.side_of(office.slug)
         assert side is not None
         if side not in rule.sides:

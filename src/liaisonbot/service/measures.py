@@ -25,9 +25,18 @@ from liaisonbot.domain.audit import utc_text
 from liaisonbot.domain.model import PENDING, Request, Rule, Side, Status
 from liaisonbot.service import messages as m
 
-#: ``postpone R-n/k``: the requested office, while an answer is owed; the status follows from
-#: the measures (a postponed measure changes none).
-POSTPONE_MEASURE = Rule(frozenset({Side.REQUESTED}), PENDING, None)
+#: ``answer``, ``decline`` and ``postpone`` of one measure (``R-n/k``): the requested office,
+#: while an answer is owed (not while incomplete: ``complete`` comes first); the status then
+#: follows from the measures (``implied_status``), not from the rule.
+ONE_MEASURE = Rule(frozenset({Side.REQUESTED}), PENDING, None)
+
+
+def rule_for(cmd: Any) -> Rule | None:
+    """The rule of a command on one measure, or None (the verb's own rule applies)."""
+    if isinstance(cmd, c.PostponeMeasure) or (isinstance(cmd, c.Transition)
+                                              and cmd.measure is not None):
+        return ONE_MEASURE
+    return None
 
 
 def touches_measures(request: Request, cmd: Any, verb: str) -> bool:
