@@ -249,6 +249,18 @@ async def test_a_request_page_shows_its_measures(desk: Desk) -> None:
     assert "R-5/2" in rows[1] and "postponed" in rows[1] and "ongoing investigation" in rows[1]
     assert await alice.locator("tr.measure.postponed").count() == 1
     await desk.shot(alice, "request-measures")
+    # A confidential request's measures and conditions: masked for a non-member of the office.
+    await bot.exec('!liaison open ICC-02/11 to:ba-spo conf:confidential measure:"tap of phone P" '
+                   'measure:"records of Y" Secret', user="alice", room="icc")
+    await bot.exec('!liaison answer R-6/1 sent conditions:"never to the defence"', user="bojan",
+                   room="ba")
+    ivan = await desk.sign_in("ivan", "/board/icc-otp/R-6")
+    rows = await ivan.locator("table.measures tbody tr").all_inner_texts()
+    assert len(rows) == 2 and "answered" in rows[0] and "(confidential" in rows[0]
+    assert [s for s in ("tap of phone P", "records of Y", "never to the defence")
+            if s in await ivan.content()] == []
+    member = await alice.goto(desk.base + "/board/icc-otp/R-6")
+    assert member is not None and "never to the defence" in await alice.inner_text("main")
     olena = await desk.sign_in("olena")
     response = await olena.goto(desk.base + "/board/ua-pgo/R-5")
     assert response.status == 404 and "hearing of witness W" not in await olena.content()
