@@ -10,7 +10,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +220,47 @@ async def test_a_non_member_reads_no_particulars_of_a_confidential_request(desk:
     alice = await desk.sign_in("alice", "/board/icc-otp/R-5")
     body = await alice.inner_text("main")
     assert [s for s in secrets if s not in body] == []
+
+
+async def test_a_request_page_shows_its_measures(desk: Desk) -> None:
+    """Issue 24: a request with two measures, one answered on conditions, the other postponed:
+    its page lists both with their states, the answer and the conditions on use; a third
+    office's user gets no page of it."""
+    from liaisonbot.domain.commands import DueSpec, PostponeMeasure
+    from liaisonbot.service.desk import Actor
+
+    bot = desk.bot
+    await bot.exec('!liaison open ICC-02/11 to:ba-spo measure:"hearing of witness W" '
+                   'measure:"bank records of X" Evidence on X', user="alice", room="icc")
+    await bot.exec('!liaison answer R-5/1 Transcript sent conditions:"for use in ICC-02/11 only"',
+                   user="bojan", room="ba")
+    until = bot.clock.now().date() + timedelta(days=60)
+    outcome = await bot.core.desk.run_command(
+        Actor(user="console:bojan", room="console:ba"),
+        PostponeMeasure(5, 2, DueSpec(on=until), "ongoing investigation"))
+    assert outcome.ok
+    alice = await desk.sign_in("alice", "/board/icc-otp/R-5")
+    body = await alice.inner_text("main")
+    assert "partly answered" in body and "Measures" in body
+    rows = await alice.locator("table.measures tbody tr").all_inner_texts()
+    assert len(rows) == 2
+    assert "R-5/1" in rows[0] and "hearing of witness W" in rows[0] and "answered" in rows[0]
+    assert "Transcript sent" in rows[0] and "for use in ICC-02/11 only" in rows[0]
+    assert "R-5/2" in rows[1] and "postponed" in rows[1] and "ongoing investigation" in rows[1]
+    assert await alice.locator("tr.measure.postponed").count() == 1
+    await desk.shot(alice, "request-measures")
+    # A confidential request's measures and conditions: masked for a non-member of the office.
+    await bot.exec('!liaison open ICC-02/11 to:ba-spo conf:confidential measure:"tap of phone P" '
+                   'measure:"records of Y" Secret', user="alice", room="icc")
+    await bot.exec('!liaison answer R-6/1 sent conditions:"never to the defence"', user="bojan",
+                   room="ba")
+    ivan = await desk.sign_in("ivan", "/board/icc-otp/R-6")
+    rows = await ivan.locator("table.measures tbody tr").all_inner_texts()
+    assert len(rows) == 2 and "answered" in rows[0] and "(confidential" in rows[0]
+    assert [s for s in ("tap of phone P", "records of Y", "never to the defence")
+            if s in await ivan.content()] == []
+    member = await alice.goto(desk.base + "/board/icc-otp/R-6")
+    assert member is not None and "never to the defence" in await alice.inner_text("main")
+    olena = await desk.sign_in("olena")
+    response = await olena.goto(desk.base + "/board/ua-pgo/R-5")
+    assert response.status == 404 and "hearing of witness W" not in await olena.content()

@@ -548,3 +548,43 @@ async def test_undecryptable_pending_key_arrives_while_down_then_handled(
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_card_with_two_measures_and_a_partial_answer(synapse: SynapseServer,
+                                                           tmp_path: Path) -> None:
+    """Issue 24 on a real Synapse: the card lists two measures; a partial answer edits it in
+    place (``m.replace``) on both sides, body and HTML naming each measure's state and the
+    conditions on use."""
+    bot, alice, bob, room_a, room_b, settings = await _two_offices(synapse, tmp_path)
+    try:
+        async with running_bot(settings, bot) as running:
+            await wait_joined(running.platform, room_a)
+            await wait_joined(running.platform, room_b)
+            await alice.send_text(room_a, '!liaison open OP-2 to:ba measure:"hearing of W" '
+                                          'measure:"bank records" Evidence on X')
+            card_b = await bob.wait_for_message(room_b, _notice(lambda e: "R-1" in e.body), 20)
+            assert "R-1/1 hearing of W: pending" in card_b.body
+            assert "R-1/2 bank records: pending" in card_b.body
+            card_a = await alice.wait_for_message(room_a, _notice(lambda e: "R-1" in e.body), 20)
+
+            await bob.send_text(room_b, '!liaison answer R-1/1 Transcript sent '
+                                        'conditions:"for use in OP-2 only"')
+
+            def edit_of(card: Any) -> Any:
+                def check(e: Any) -> bool:
+                    relates = e.source["content"].get("m.relates_to") or {}
+                    return relates.get("rel_type") == "m.replace" \
+                        and relates.get("event_id") == card.event_id
+                return check
+
+            for partner, room, card in ((alice, room_a, card_a), (bob, room_b, card_b)):
+                edit = await partner.wait_for_message(room, edit_of(card), 30)
+                new = edit.source["content"]["m.new_content"]
+                for text in (new["body"], new["formatted_body"]):
+                    assert "partly answered" in text
+                    assert "R-1/1 hearing of W: answered" in text
+                    assert "Conditions on use: for use in OP-2 only" in text
+                    assert "R-1/2 bank records: pending" in text
+    finally:
+        await alice.close()
+        await bob.close()

@@ -446,3 +446,33 @@ async def test_a_signed_request_replayed_minutes_later_is_not_acted_on_again(
         async with bot.core.uow(read_only=True) as uow:
             opened = await uow.requests.all_for_case("ICC-1")
         assert sorted(r.summary for r in opened) == ["A new one", "Captured once"]
+
+
+async def test_card_with_two_measures_and_a_partial_answer(tmp_path: Path) -> None:
+    """Issue 24: one card, two measures; a partial answer updates the card in place (chat.update)
+    on both sides, its blocks naming each measure's state and the conditions on use."""
+    async with running_bot(tmp_path) as bot:
+        card = await open_request(
+            bot, 'open ICC-01/14 to:spo measure:"hearing of W" measure:"bank records" Evidence')
+        blocks = json.dumps(card["blocks"], ensure_ascii=False)
+        assert "R-1/1 hearing of W: pending" in blocks and "R-1/2 bank records: pending" in blocks
+        origin = bot.cards("C0ICC")[-1]
+        status, _, _ = await bot.command(
+            'answer R-1/1 Transcript sent conditions:"for use in ICC-01/14 only"',
+            user="U0BOB", channel="C0SPO")
+        assert status == 200
+
+        async def partly() -> bool:
+            return await bot.status(1) == "partly_answered"
+
+        await bot.slack.wait_for(partly, 10)
+        await bot.settled()
+        for channel, ts in (("C0ICC", origin["ts"]), ("C0SPO", card["ts"])):
+            updated = next(m for m in bot.slack.messages(channel) if m["ts"] == ts)
+            text = json.dumps(updated["blocks"], ensure_ascii=False)
+            assert "partly answered" in text
+            assert "R-1/1 hearing of W: answered" in text
+            assert "Conditions on use: for use in ICC-01/14 only" in text
+            assert "R-1/2 bank records: pending" in text
+            assert "Measures: 1 answered, 0 declined, 0 postponed, 1 pending" in text
+        assert any(call.args.get("ts") == origin["ts"] for call in bot.slack.calls("chat.update"))

@@ -43,12 +43,13 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
+from liaisonbot.domain.measures import Measure, MeasureState
 from liaisonbot.domain.model import Request
 from liaisonbot.store import tables  # noqa: F401  (registers every table)
 from liaisonbot.store.db import make_engine
 from liaisonbot.store.migrate import upgrade_async
 from liaisonbot.store.rows import FIELDS, RENAMED, STORE_ONLY, R
-from liaisonbot.store.types import Moments, UTCDateTime
+from liaisonbot.store.types import MeasureList, Moments, UTCDateTime
 from liaisonbot.store.uow import SqlUnitOfWorkFactory
 from support.insider import insider
 
@@ -64,6 +65,10 @@ def values_of(column: Column[Any]) -> st.SearchStrategy[Any]:
     kind = column.type
     if isinstance(kind, Moments):  # name → moment (a request's events, its extensions)
         return st.dictionaries(st.text(_CHARS, min_size=1, max_size=20), _MOMENTS, max_size=4)
+    if isinstance(kind, MeasureList):  # a request's numbered measures
+        return st.lists(_measures(), max_size=3).map(
+            lambda items: tuple(dataclasses.replace(m, number=i)
+                                for i, m in enumerate(items, start=1)))
     if isinstance(kind, TypeDecorator) and not isinstance(kind, UTCDateTime):
         kind = kind.impl_instance  # SQLModel's AutoString: a String of the same length
     drawn: st.SearchStrategy[Any]
@@ -87,6 +92,15 @@ def values_of(column: Column[Any]) -> st.SearchStrategy[Any]:
         raise AssertionError(f"no values for {column.table.name}.{column.name}: {kind!r}; "
                              "teach values_of this type")
     return st.none() | drawn if column.nullable and not column.primary_key else drawn
+
+
+def _measures() -> st.SearchStrategy[Measure]:
+    """One measure of any values (moments in UTC: a measure compares its moments as is)."""
+    text = st.text(_CHARS, max_size=60)
+    utc = st.none() | _MOMENTS.map(lambda moment: moment.astimezone(UTC))
+    return st.builds(Measure, number=st.just(1), text=text,
+                     state=st.sampled_from(list(MeasureState)), answer=text, conditions=text,
+                     at=utc, until=utc, reason=text)
 
 
 def same(written: Any, read: Any) -> bool:

@@ -101,6 +101,8 @@ class Generator:
             options.append(f"via:{self.pick(INSTRUMENTS)}")
         if self.r.random() < 0.2:
             options.append(f"{self.pick(EVENTS)}:{self.pick(DATES)}")
+        if self.r.random() < 0.2:  # numbered measures (issue 24), sometimes empty ones
+            options += [f'measure:"{self.words(0, 3)}"' for _ in range(self.r.randint(1, 3))]
         if self.r.random() < 0.05:
             options.append(options[0])  # an option given twice
         self.r.shuffle(options)
@@ -131,7 +133,20 @@ class Generator:
             parts.append(self.words())
         return " ".join(parts)
 
-    _answer = _close = _reopen = _decline = _withdraw = _transition
+    _close = _reopen = _withdraw = _transition
+
+    def _settle(self) -> str:
+        """answer/decline, of a whole request or of one measure R-n/k (k sometimes out of
+        range or not a number), with conditions on use now and then."""
+        line = self._transition()
+        if self.r.random() < 0.3:
+            k = self.r.choice(("1", "2", "3", "0", "99", "x", ""))
+            line = line.replace(" ", f"/{k} ", 1) if " " in line else f"{line}/{k}"
+        if self.r.random() < 0.2:
+            line += f' conditions:"{self.words(0, 4)}"'
+        return line
+
+    _answer = _decline = _settle
 
     def _ack(self) -> str:
         """``ack`` with EIO Annex B's options now and then (receipt, reference, contact)."""

@@ -448,7 +448,24 @@ class Board:
             summary=self._field(found, viewer, "summary", found.summary, w),
             basis=self._field(found, viewer, "basis", found.basis, w),
             answer=self._field(found, viewer, "answer", found.answer, w),
+            conditions=self._field(found, viewer, "conditions", found.conditions, w)
+            if found.conditions else "",
+            measures=self._measures(found, viewer, w),
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
+
+    def _measures(self, found: Request, viewer: Viewer, w: Words) -> list[dict[str, Any]]:
+        """A request's numbered measures for its page, each field asked of the visibility
+        policy like the request's own (text, answer, conditions on use, reason)."""
+        return [{"ref": f"{found.ref}/{x.number}", "state": x.state.value,
+                 "state_name": w(m.MEASURE_STATES[x.state.value]),
+                 "text": self._field(found, viewer, "measure", x.text, w),
+                 "answer": self._field(found, viewer, "answer", x.answer, w) if x.answer
+                 else "",
+                 "conditions": self._field(found, viewer, "conditions", x.conditions, w)
+                 if x.conditions else "",
+                 "reason": self._field(found, viewer, "reason", x.reason, w) if x.reason
+                 else "",
+                 "at": x.at, "until": x.until} for x in found.measures]
 
     async def _partner_rows(self, office: Office) -> list[PartnerFigures]:
         """The weekly report's partner figures (``reports.partner_figures``), from the

@@ -175,6 +175,7 @@ def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN,
         lines.append(esc(w(m.CARD_PERSON).format(person=card.person)))
     if card.measure:
         lines.append(esc(w(m.CARD_MEASURE).format(measure=card.measure)))
+    lines.extend(esc(line) for line in measure_lines(card, tz, now, locale))
     if f.missing is not None:
         lines.append(esc(w(m.CARD_MISSING).format(missing=f.missing,
                                                   office=card.requesting_name)))
@@ -182,6 +183,38 @@ def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN,
         lines.append(esc(w(m.CARD_HANDLED).format(assignee=f.assignee)))
     if f.eta:
         lines.append(esc(w(m.CARD_ETA).format(eta=f.eta)))
+    return lines
+
+
+def _masked(text: str, w: Words) -> str:
+    return w(text) if text == m.CONFIDENTIAL else text
+
+
+def measure_lines(card: Card, tz: str, now: datetime, locale: str = "en") -> list[str]:
+    """A card's measures, one line each with its state (and conditions on use, or until when
+    and why it is postponed), their tally, and the whole answer's conditions on use; plain
+    text in ``locale`` (each renderer escapes it)."""
+    w = words(locale)
+    lines = []
+    for number, text, state, until, conditions, reason in card.measures:
+        if state == "postponed" and until:
+            lines.append(w(m.CARD_MEASURE_POSTPONED).format(
+                ref=card.ref, number=number, text=_masked(text, w),
+                until=w.when(datetime.fromisoformat(until), tz, now),
+                reason=_masked(reason, w) or "—"))
+        else:
+            lines.append(w(m.CARD_MEASURE_ROW).format(
+                ref=card.ref, number=number, text=_masked(text, w),
+                state=w(m.MEASURE_STATES.get(state, state))))
+        if conditions:
+            lines.append("  " + w(m.CARD_CONDITIONS).format(conditions=_masked(conditions, w)))
+    if card.measures:
+        states = [row[2] for row in card.measures]
+        lines.append(w(m.CARD_MEASURES).format(**{
+            state: w.number(states.count(state))
+            for state in ("answered", "declined", "postponed", "pending")}))
+    if card.conditions:
+        lines.append(w(m.CARD_CONDITIONS).format(conditions=_masked(card.conditions, w)))
     return lines
 
 
@@ -193,6 +226,10 @@ def card_row(card: Card, tz: str, now: datetime, locale: str = "en") -> str:
         + f" · {card.requesting} → {card.requested} · {f.status} · " \
         + w(m.CARD_DUE).format(due=f.due)
     row += "".join(f" · {flag}" for flag in f.flags if flag != w(m.CARD_CONFIDENTIAL))
+    if card.measures:
+        settled = sum(row_[2] in ("answered", "declined") for row_ in card.measures)
+        row += " · " + w(m.LIST_MEASURES).format(settled=w.number(settled),
+                                                 count=w.number(len(card.measures)))
     if f.summary is not None:
         short = f.summary if len(f.summary) <= 80 else f.summary[:79] + "…"
         row += f" · {short}"
@@ -212,7 +249,8 @@ def plain_lines(post: Post) -> list[str]:
         return [*text_lines, *card_lines(post.card, post.tz, now, locale=loc)]
     if post.kind == "card_update" and post.card:
         f = facts(post.card, post.tz, now, loc)
-        return [f.words(m.CARD_UPDATED).format(ref=post.card.ref, status=f.status, due=f.due)]
+        return [f.words(m.CARD_UPDATED).format(ref=post.card.ref, status=f.status, due=f.due),
+                *measure_lines(post.card, post.tz, now, loc)]
     if post.kind == "show" and post.card:
         return [*card_lines(post.card, post.tz, now, locale=loc), *text_lines]
     if post.kind == "list":

@@ -93,6 +93,8 @@ VOLATILE = frozenset({"version", "ack_nudges_sent", "answer_nudges_sent",
 
 #: Fields added by migration 0009: sealed only once they hold something.
 ADDED_0009 = frozenset({"events", "extensions", "ack_ref", "ack_contact", "asked_due"})
+#: Fields added by migration 0010 (measures, conditions on use): the same.
+ADDED_0010 = frozenset({"measures", "conditions"})
 
 
 def state_hash(request: Any) -> str:
@@ -105,9 +107,11 @@ def state_hash(request: Any) -> str:
         if f.name in VOLATILE:
             continue
         value = getattr(request, f.name)
-        if f.name in ADDED_0009 and not value:
+        if f.name in ADDED_0009 | ADDED_0010 and not value:
             continue  # rows sealed before 0009 had no such field: their seal still holds
-        if isinstance(value, datetime):
+        if f.name == "measures":
+            value = [measure.as_json() for measure in value]
+        elif isinstance(value, datetime):
             value = utc_text(value)
         elif isinstance(value, dict):
             value = {k: utc_text(v) if isinstance(v, datetime) else v

@@ -46,6 +46,12 @@ class Card:
     deadlines: tuple[tuple[str, ...], ...] = ()
     #: Annex B of the acknowledgement: (received moment or "", their reference, contact).
     annex_b: tuple[str, ...] = ()
+    #: Numbered measures (issue 24): (number, text, state, postponed until or "", conditions
+    #: on use, reason for the postponement); a text the reader may not see is the
+    #: confidential marker (``messages.CONFIDENTIAL``), an absent one "".
+    measures: tuple[tuple[str, ...], ...] = ()
+    #: The conditions on the use of what the whole-request answer handed over (or the marker).
+    conditions: str = ""
 
     @property
     def ref(self) -> str:
@@ -98,7 +104,8 @@ class Post:
 
 def _card(data: dict[str, Any]) -> Card:
     data = {**data, "deadlines": tuple(tuple(row) for row in data.get("deadlines") or ()),
-            "annex_b": tuple(data.get("annex_b") or ())}
+            "annex_b": tuple(data.get("annex_b") or ()),
+            "measures": tuple(tuple(row) for row in data.get("measures") or ())}
     return Card(**data)
 
 

@@ -51,6 +51,9 @@ class OpenRequest:
     person: str = ""  # the person concerned (``person:"…"``), when the instrument requires it
     measure: str = ""  # the measure sought (``measure:"…"``), when the instrument requires it
     events: tuple[tuple[str, When], ...] = ()  # ``EVENT:DATE`` options (``arrest:2026-12-04``)
+    #: Every ``measure:`` in the order given (``measure`` is the first); two or more are the
+    #: request's numbered measures ``R-n/1``, ``R-n/2``…
+    measures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class Transition:
     received: When | None = None  # ack: when the request was received (Annex B)
     ref: str = ""  # ack: the requested office's own reference (Annex B)
     contact: str = ""  # ack: its contact for the request (Annex B)
+    measure: int | None = None  # answer/decline R-n/k: the measure k alone
+    conditions: str = ""  # answer: the conditions on the use of what is handed over
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,17 @@ class Record:
     event: str
     when: When
     note: str = ""
+
+
+@dataclass(frozen=True)
+class PostponeMeasure:
+    """``postpone R-n/k UNTIL REASON``: the requested office puts off one measure (the
+    grammar's ``postpone`` verb routes here when a measure is named)."""
+
+    request_id: int
+    measure: int
+    until: DueSpec
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -122,4 +138,4 @@ class Who:
 
 
 Command = (Help | OpenRequest | ListCase | ListOverdue | Show | Transition | Extend | Snooze
-           | Assign | Who | Record)
+           | Assign | Who | Record | PostponeMeasure)

@@ -29,6 +29,7 @@ from liaisonbot.domain.commands import (
 )
 from liaisonbot.domain.deadlines import RECORDABLE
 from liaisonbot.domain.durations import parse_duration
+from liaisonbot.domain.measures import MAX_MEASURES, TOO_MANY_MEASURES
 from liaisonbot.domain.model import Confidentiality, Kind
 from liaisonbot.domain.refs import is_case_ref, parse_request_id, parse_user_ref
 from liaisonbot.domain.text import MAX_INBOUND, echo
@@ -44,21 +45,22 @@ MAX_COMMAND = 8000
 MAX_SUMMARY = 2000
 MAX_TEXT = 4000
 MAX_BASIS = 300
+MAX_CONDITIONS = 1000
 
 USAGE: dict[str, str] = {
     "help": "help [COMMAND]",
     "open": 'open CASE to:OFFICE [kind:KIND] [via:INSTRUMENT] [due:DUE] [urgent] [basis:"TEXT"] '
-            '[person:"TEXT"] [measure:"TEXT"] [EVENT:DATE]… [conf:LEVEL] SUMMARY…',
+            '[person:"TEXT"] [measure:"TEXT"]… [EVENT:DATE]… [conf:LEVEL] SUMMARY…',
     "list": "list CASE [open|overdue|all|mine]",
     "overdue": "overdue",
     "show": "show R-n",
     "ack": 'ack R-n [received:DATE] [ref:"TEXT"] [contact:"TEXT"] [eta:DATE] [at:DATETIME] '
            '[NOTE]',
     "record": "record R-n EVENT:DATE [NOTE]",
-    "answer": "answer R-n TEXT [at:DATETIME]",
+    "answer": 'answer R-n[/k] TEXT [conditions:"TEXT"] [at:DATETIME]',
     "close": "close R-n [NOTE]",
     "reopen": "reopen R-n REASON",
-    "decline": "decline R-n REASON [at:DATETIME]",
+    "decline": "decline R-n[/k] REASON [at:DATETIME]",
     "withdraw": "withdraw R-n [REASON]",
     "extend": "extend R-n DUE REASON",
     "assign": "assign R-n USER",
@@ -210,10 +212,14 @@ def _open(verb: str, args: list[Token]) -> Command:
     case = _case(verb, args)
     options: dict[str, str] = {}
     events: dict[str, When] = {}
+    measures: list[str] = []
     urgent, summary_words = False, list[str]()
     for token in args[1:]:
         key, sep, value = token.text.partition(":")
-        if sep and not token.quoted and key.lower() in RECORDABLE and not summary_words:
+        if sep and not token.quoted and key.lower() == "measure" and not summary_words:
+            measures.append(value)  # repeatable: the request's numbered measures
+            options.setdefault("measure", value)
+        elif sep and not token.quoted and key.lower() in RECORDABLE and not summary_words:
             if key.lower() in events:
                 raise usage_error(verb, N_("{key}: is given twice."), key=key.lower())
             events[key.lower()] = parse_when(value, verb, key.lower())
@@ -242,8 +248,10 @@ def _open(verb: str, args: list[Token]) -> Command:
                                      "limit is {limit}.")),
                        ("measure", N_("The measure is {length} characters long; the limit is "
                                       "{limit}."))):
-        if len(options.get(name, "")) > MAX_BASIS:
-            raise CommandError(what, length=len(options[name]), limit=MAX_BASIS)
+        for value in measures if name == "measure" else [options.get(name, "")]:
+            if len(value) > MAX_BASIS:
+                raise CommandError(what, length=len(value), limit=MAX_BASIS)
+    _check_measures(measures)
     kind_text = options.get("kind", Kind.INFORMATION.value).lower()
     if kind_text not in {k.value for k in Kind}:
         raise usage_error(verb, N_("kind:{kind} is not a kind; use one of {kinds}."),
@@ -258,7 +266,17 @@ def _open(verb: str, args: list[Token]) -> Command:
                        confidentiality=_CONF_ALIASES[conf_text],
                        via=options["via"].lower() if options.get("via") else None,
                        person=options.get("person", ""), measure=options.get("measure", ""),
-                       events=tuple(events.items()))
+                       events=tuple(events.items()), measures=tuple(measures))
+
+
+def _check_measures(measures: list[str]) -> None:
+    """Two or more ``measure:`` options are numbered measures: each must say something, and
+    there are at most ``MAX_MEASURES``."""
+    if len(measures) > 1 and not all(text.strip() for text in measures):
+        raise usage_error("open", N_("A measure:\"…\" option is empty; say what each measure "
+                                     "seeks."))
+    if len(measures) > MAX_MEASURES:
+        raise CommandError(TOO_MANY_MEASURES, limit=MAX_MEASURES, count=len(measures))
 
 
 def _list(verb: str, args: list[Token]) -> Command:
@@ -307,11 +325,26 @@ def _show(verb: str, args: list[Token]) -> Command:
 
 
 _TRANSITION_OPTIONS = {"ack": ("received", "ref", "contact", "eta", "at"),
-                       "answer": ("at",), "decline": ("at",)}
+                       "answer": ("at", "conditions"), "decline": ("at",)}
+#: The verbs that may name one measure of a request (``answer R-3/2 …``).
+_MEASURE_VERBS = frozenset({"answer", "decline"})
+_MEASURE_RE = re.compile(r"^(?P<id>[^/\s]+)/(?P<k>[0-9]{1,3})$")
+
+
+def _measure_ref(verb: str, args: list[Token]) -> tuple[int, int | None]:
+    """``R-3`` → (3, None); ``R-3/2`` → (3, 2) for the verbs that settle one measure."""
+    if args and "/" in args[0].text and not args[0].quoted and verb in _MEASURE_VERBS:
+        match = _MEASURE_RE.match(args[0].text.strip())
+        number = parse_request_id(match.group("id")) if match else None
+        if match is None or number is None or int(match.group("k")) < 1:
+            raise usage_error(verb, N_("{word!r} is not a request id like R-7 or a measure "
+                                       "like R-7/2."), word=echo(args[0].text))
+        return number, int(match.group("k"))
+    return _request_id(verb, args), None
 
 
 def _transition(verb: str, args: list[Token]) -> Command:
-    number = _request_id(verb, args)
+    number, measure = _measure_ref(verb, args)
     known = _TRANSITION_OPTIONS.get(verb, ())
     options: dict[str, str] = {}
     rest: list[Token] = []
@@ -323,6 +356,10 @@ def _transition(verb: str, args: list[Token]) -> Command:
             options[key.lower()] = value
         else:
             rest.append(token)
+    if len(options.get("conditions", "")) > MAX_CONDITIONS:
+        raise CommandError(N_("The conditions on use are {length} characters long; the limit "
+                              "is {limit}."), length=len(options["conditions"]),
+                           limit=MAX_CONDITIONS)
     for name in ("ref", "contact"):
         if len(options.get(name, "")) > MAX_BASIS:
             raise CommandError(N_("That text is {length} characters long; the limit is "
@@ -333,7 +370,8 @@ def _transition(verb: str, args: list[Token]) -> Command:
         if "received" in options else None
     return Transition(verb, number, _checked_text(verb, _rest(rest)), eta, at=at,
                       received=received, ref=options.get("ref", ""),
-                      contact=options.get("contact", ""))
+                      contact=options.get("contact", ""), measure=measure,
+                      conditions=options.get("conditions", ""))
 
 
 def _record(verb: str, args: list[Token]) -> Command:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from liaisonbot.domain.calendar import BusinessCalendar
 from liaisonbot.domain.durations import Duration
+from liaisonbot.domain.measures import Measure
 from liaisonbot.domain.refs import same_user
 
 
@@ -29,6 +30,8 @@ class Status(enum.StrEnum):
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
     INCOMPLETE = "incomplete"  # the requested office waits for what is missing; clocks stopped
+    #: Some of its measures are settled (answered or declined), others still owed (issue 24).
+    PARTLY_ANSWERED = "partly_answered"
 
 
 class Confidentiality(enum.StrEnum):
@@ -42,7 +45,7 @@ class Side(enum.StrEnum):
 
 
 #: Statuses in which the requested office still owes an answer (the clock runs, nudges go out).
-PENDING = frozenset({Status.OPEN, Status.ACKNOWLEDGED})
+PENDING = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.PARTLY_ANSWERED})
 #: Statuses after which nothing more happens.
 ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.WITHDRAWN})
 #: Pending, or paused while incomplete: the request is still owed an answer.
@@ -170,6 +173,12 @@ class Request:
     ack_contact: str = ""
     #: The requesting office's own deadline (``due:``, ``urgent``), kept beside the legal ones.
     asked_due: datetime | None = None
+    #: Its numbered measures (``R-n/k``; two or more ``measure:`` on ``open``), each settled on
+    #: its own (``domain.measures``); empty for a request answered as a whole.
+    measures: tuple[Measure, ...] = ()
+    #: The conditions on the use of what the whole-request answer handed over (``answer R-n
+    #: TEXT conditions:"…"``); a measure's own are on the measure.
+    conditions: str = ""
 
     @property
     def ref(self) -> str:
@@ -210,8 +219,11 @@ _REQUESTING = frozenset({Side.REQUESTING})
 _REQUESTED = frozenset({Side.REQUESTED})
 _NOT_ENDED = frozenset(Status) - ENDED
 
+#: ``ack`` acknowledges (or moves the eta of) a request nothing of which is answered yet.
+_ACKABLE = frozenset({Status.OPEN, Status.ACKNOWLEDGED})
+
 RULES: dict[str, Rule] = {
-    "ack": Rule(_REQUESTED, PENDING, Status.ACKNOWLEDGED),
+    "ack": Rule(_REQUESTED, _ACKABLE, Status.ACKNOWLEDGED),
     "answer": Rule(_REQUESTED, PENDING, Status.ANSWERED),
     "decline": Rule(_REQUESTED, PENDING_OR_PAUSED, Status.DECLINED),
     "close": Rule(_REQUESTING, frozenset({Status.ANSWERED}), Status.CLOSED),

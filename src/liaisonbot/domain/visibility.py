@@ -52,10 +52,13 @@ ENVELOPE = frozenset({
     "paused_business_days",
     # deadlines from events (issue 23): dates, the legal references, the Annex B particulars
     "event", "events", "at", "was", "deadline", "legal", "limit", "cite", "received", "ref",
-    "contact"})
+    "contact",
+    # measures (issue 24): which measure, its state, which were settled at once, and until
+    # when the chasing waits; the measures' texts, answers and conditions are substance
+    "measure_no", "measure_state", "measures_settled", "chasing_until"})
 #: The substance of a request (for documentation and tests; any field not in ENVELOPE is).
 SUBSTANCE = frozenset({"summary", "basis", "answer", "note", "reason", "text", "files",
-                       "thread", "file"})
+                       "thread", "file", "measure", "measures", "conditions"})
 #: Fields whose confidential content is left out entirely rather than masked in place: a
 #: thread message or a file notice in a room would say nothing but "something was said".
 _ABSENT_WHEN_HIDDEN = frozenset({"thread", "file"})

@@ -20,6 +20,7 @@ from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
+from liaisonbot.domain.measures import MeasureError, numbered
 from liaisonbot.domain.model import (
     ENDED,
     PENDING,
@@ -34,6 +35,7 @@ from liaisonbot.domain.refs import format_request_id, platform_of, same_user
 from liaisonbot.domain.text import echo, valid_text
 from liaisonbot.domain.visibility import Audience, Place, by_direct_message, shows
 from liaisonbot.service import clocks as legal
+from liaisonbot.service import measures as measures_use
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words
 from liaisonbot.service.inbox import Ticket
@@ -195,6 +197,15 @@ class Desk:
                                        "outcome": result,
                                        "request": format_request_id(outcome.request_id)
                                        if outcome and outcome.request_id else None})
+        return outcome
+
+    async def run_command(self, actor: Actor, command: c.Command) -> Outcome:
+        """Run a command already parsed (``postpone R-n/k`` routes its ``PostponeMeasure``
+        here, as the grammar's verbs go through ``handle_command``): one unit of work, the
+        reply queued to the actor's room, a refusal in one sentence."""
+        outcome = await self._attempts(_valid(actor), command, None, event_id=None, how=_How(),
+                                       also_mark=())
+        assert outcome is not None
         return outcome
 
     async def _attempts(self, actor: Actor, command: c.Command | None,
@@ -629,6 +640,10 @@ class Desk:
                       for name, when in cmd.events}
         except legal.ClockRefusal as error:
             raise Refusal(error.template, **error.values) from None
+        try:
+            measures = numbered(cmd.measures)
+        except MeasureError as error:
+            raise Refusal(error.template, **error.values) from None
         due_spec, ack_within = legal.open_clocks(self.directory, cmd, instrument)
         due = self._resolve_due(due_spec, target, now, m.DUE_DATE)
         # The requesting office's own deadline, kept beside the legal ones (art. 12(2) EIO).
@@ -640,7 +655,7 @@ class Desk:
             ack_due_at=target.calendar.deadline(now, ack_within), opened_by=ctx.actor.user,
             basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality,
             instrument=instrument.slug if instrument else None, person=cmd.person,
-            measure=cmd.measure, events=events, asked_due=asked)
+            measure=cmd.measure, events=events, asked_due=asked, measures=measures)
         legal.refresh_due(self.directory, request)
         due = request.due_at
         self._reschedule(request)
@@ -649,7 +664,9 @@ class Desk:
                             to=target.slug, due=utc_text(due), urgent=cmd.urgent or None,
                             basis=cmd.basis, confidentiality=cmd.confidentiality.value,
                             summary=cmd.summary, via=cmd.via, person=cmd.person,
-                            measure=cmd.measure,
+                            measure=None if measures else cmd.measure,
+                            measures=[{"number": x.number, "text": x.text}
+                                      for x in measures] or None,
                             events={k: utc_text(v) for k, v in events.items()} or None)
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
@@ -743,7 +760,9 @@ class Desk:
     async def _change(self, ctx: _Ctx, office: Office, request: Request,
                       cmd: c.Command) -> Outcome:
         verb = getattr(cmd, "verb", None) or type(cmd).__name__.lower()
-        rule = RULES[verb]
+        if isinstance(cmd, c.PostponeMeasure):
+            verb = "postpone"
+        rule = measures_use.rule_for(cmd) or RULES[verb]  # one measure (R-n/k): its own
         side = request.side_of(office.slug)
         assert side is not None
         if side not in rule.sides:
@@ -760,7 +779,14 @@ class Desk:
             detail, private = self._apply(ctx, request, cmd, verb, side)
         except legal.ClockRefusal as error:
             raise Refusal(error.template, **error.values) from None
-        if rule.to_status is not None:
+        except MeasureError as error:
+            raise Refusal(error.template, **measures_use.refusal_values(error)) from None
+        measured = measures_use.touches_measures(request, cmd, verb)
+        implied = measures_use.implied_status(request) if measured and verb != "reopen" \
+            else None
+        if implied is not None:
+            request.status = implied
+        elif rule.to_status is not None:
             request.status = rule.to_status
         request.updated_at = ctx.now
         self._reschedule(request)
@@ -768,10 +794,13 @@ class Desk:
             detail["status"] = [old_status.value, request.status.value]
         # The entry first: the request's update then carries its chain's new end (one
         # statement, under the version lock).
-        await self._history(ctx, request, m.STATUS_VERB[verb], **detail)
+        one = "measure_no" in detail  # one measure: its own action (``measures_use.action``)
+        await self._history(ctx, request, measures_use.action(verb, cmd, request) if one
+                            else m.STATUS_VERB[verb], **detail)
         await ctx.uow.requests.update(request)
         change = Changed(request=request, verb=verb, who=ctx.actor.display, office=office.slug,
-                         detail=detail, private=private, transition=rule.to_status is not None)
+                         detail=detail, private=private,
+                         transition=rule.to_status is not None or implied is not None)
         await self._fan_out(ctx, change)
         reply = self.present.change_reply(change, ctx.reader, ctx.now)
         return Outcome(self._text(ctx, "reply", reply, request_id=request.id), verb=verb,
@@ -809,6 +838,10 @@ class Desk:
         if isinstance(cmd, c.Assign):
             old_assignee, request.assignee = request.assignee, cmd.user
             return {"assignee": [old_assignee, cmd.user]}, ""
+        if isinstance(cmd, c.PostponeMeasure):
+            until = self._resolve_due(cmd.until, calendar_office, ctx.now, m.POSTPONE_DATE)
+            return measures_use.postpone_measure(request, cmd.measure, until=until,
+                                                 reason=cmd.reason), cmd.reason
         assert isinstance(cmd, c.Transition)
         if verb in ("incomplete", "complete"):
             return legal.transition(self.directory, request, verb, cmd.text, ctx.now), cmd.text
@@ -826,8 +859,14 @@ class Desk:
             request.ack_ref = extra["ref"] = cmd.ref
         if cmd.contact:
             request.ack_contact = extra["contact"] = cmd.contact
-        if verb == "answer":
+        if verb == "answer" and cmd.measure is None:
             request.answer = cmd.text
+            request.conditions = cmd.conditions
+        if measures_use.touches_measures(request, cmd, verb):  # issue 24: R-n/k, or all
+            extra.update(measures_use.apply(request, cmd, verb, at=datetime.fromisoformat(
+                extra["at"]) if "at" in extra else ctx.now))
+        if cmd.conditions:
+            extra["conditions"] = cmd.conditions
         if cmd.received is not None or verb == "answer":
             legal.refresh_due(self.directory, request)
             if cmd.received is not None:

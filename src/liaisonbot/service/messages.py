@@ -313,3 +313,31 @@ DEADLINE_NAMES = {"decision": N_("decision"), "execution": N_("execution"),
                   "surrender": N_("surrender"), "production": N_("production"),
                   "emergency": N_("emergency production"), "recognition": N_("recognition"),
                   "consent": N_("decision after consent"), "provisional": N_("provisional measures")}
+
+# ---------------------------------------------------------------------- measures (issue 24)
+STATUS_NAMES.update({"partly_answered": N_("partly answered")})
+STATUS_VERB.update({"postpone": N_("postponed")})
+#: A measure's state (``domain.measures.MeasureState``), as cards and replies write it.
+MEASURE_STATES = {"pending": N_("pending"), "answered": N_("answered"),
+                  "declined": N_("declined"), "postponed": N_("postponed")}
+HISTORY_ACTIONS.update({"measure answered": N_("measure answered"),
+                        "measure declined": N_("measure declined"),
+                        "measure postponed": N_("measure postponed")})
+DETAIL_KEYS.update({"measure_no": N_("measure"), "measure_state": N_("measure state"),
+                    "measures": N_("measures"), "measures_settled": N_("measures settled"),
+                    "conditions": N_("conditions on use"),
+                    "chasing_until": N_("chasing waits until")})
+#: One measure on a card: ``R-4/2 Bank records: answered``.
+CARD_MEASURE_ROW = N_("{ref}/{number} {text}: {state}")
+CARD_MEASURE_POSTPONED = N_("{ref}/{number} {text}: postponed until {until} ({reason})")
+CARD_CONDITIONS = N_("Conditions on use: {conditions}")
+#: The measures' tally on a card and in lists.
+CARD_MEASURES = N_("Measures: {answered} answered, {declined} declined, {postponed} postponed, {pending} pending")
+LIST_MEASURES = N_("{settled}/{count} measures settled")
+MEASURE_DONE = N_("{ref}/{number} is {state}; {ref} is {status} now.")
+MEASURE_POSTPONED_DONE = N_("{ref}/{number} is postponed until {until}; {ref} is {status}.")
+CHANGE_MEASURE_UNTIL = N_(" · until {until}")
+POSTPONE_DATE = N_("The postponement date")
+WEEKLY_PARTLY = Np_("{count} request partly answered (some measures settled, others still owed).",
+                    "{count} requests partly answered (some measures settled, others still owed).")
+STATS_PARTIAL = N_("- partial execution: {partial} of {total} requests with measures")

@@ -11,7 +11,7 @@ its reader's zone, never the actor's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,8 @@ from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 
 #: History detail keys that hold moments (ISO 8601), shown in the reader's zone.
-_MOMENTS = frozenset({"due", "until", "eta", "at", "was", "legal", "received"})
+_MOMENTS = frozenset({"due", "until", "eta", "at", "was", "legal", "received",
+                      "chasing_until"})
 MASK = m.CONFIDENTIAL
 
 
@@ -113,7 +114,7 @@ class Presenter:
         audience = audience or Audience(Place.ROOM, request.requested)
         office = self.directory.office(request.requested)
         assert office is not None, f"office {request.requested} left the config"
-        return Card(
+        card = Card(
             request_id=request.id, case=request.case, kind=request.kind.value,
             requesting=request.requesting, requesting_name=self.directory.name(request.requesting),
             requested=request.requested, requested_name=self.directory.name(request.requested),
@@ -124,6 +125,9 @@ class Presenter:
             assignee=request.assignee, eta=request.eta.isoformat() if request.eta else None,
             days_late=business_days_late(request, office.calendar, now),
             **legal.card_fields(self.directory, request, audience))
+        if request.measures or request.conditions:
+            return replace(card, **measure_fields(request, audience))
+        return card
 
     # ------------------------------------------------------------------ the desk's facts
 
@@ -137,7 +141,10 @@ class Presenter:
     def change_headline(self, change: Changed, reader: Reader | None = None) -> str:
         """``R-1 acknowledged by X (office)``: no dates, in the reader's language."""
         w = (reader or Reader(Audience(Place.ROOM, None))).words
-        return w(m.NOTE_BY).format(ref=change.request.ref, done=w.done(change.verb),
+        ref = change.request.ref
+        if "measure_no" in change.detail:  # one measure: R-4/2 answered by …
+            ref = f"{ref}/{change.detail['measure_no']}"
+        return w(m.NOTE_BY).format(ref=ref, done=w.done(change.verb),
                                    who=change.who, office=change.office)
 
     def change_detail(self, change: Changed, reader: Reader, now: datetime) -> str:
@@ -159,6 +166,9 @@ class Presenter:
         if verb in ("incomplete", "complete"):
             return legal.change_summary(self.directory, request, verb, change.detail, tz, now,
                                         w)
+        if verb == "postpone" and "measure_no" in change.detail:
+            until = datetime.fromisoformat(str(change.detail["until"]))
+            return w(m.CHANGE_MEASURE_UNTIL).format(until=w.when(until, tz, now))
         return ""
 
     def change_note(self, change: Changed, reader: Reader, now: datetime) -> str:
@@ -169,15 +179,34 @@ class Presenter:
             return head
         seen = visibility(change.request, reader.audience, "note")
         if seen is Shown.SHOWN:
-            return reader.words(m.NOTE_TEXT).format(note=head, text=change.private)
+            text = change.private
+            if change.detail.get("conditions"):  # shown with the answer, wherever it is
+                text += "\n" + reader.words(m.CARD_CONDITIONS).format(
+                    conditions=change.detail["conditions"])
+            return reader.words(m.NOTE_TEXT).format(note=head, text=text)
         return f"{head} {reader.words(m.CONF_TEXT_IN_DM)}" if seen is Shown.MASKED else head
 
     def change_reply(self, change: Changed, reader: Reader, now: datetime) -> str:
         request, w = change.request, reader.words
+        if "measure_no" in change.detail:
+            return self.measure_reply(change, reader, now)
         if change.transition:
             return w(m.DONE).format(ref=request.ref, status=w.status(request.status.value))
         what = self.change_detail(change, reader, now).strip(" ·")
         return w(m.DONE_FIELD).format(ref=request.ref, what=what)
+
+    def measure_reply(self, change: Changed, reader: Reader, now: datetime) -> str:
+        """``R-4/1 is answered; R-4 is partly answered now.``"""
+        request, w = change.request, reader.words
+        number = int(change.detail["measure_no"])
+        measure = request.measures[number - 1]
+        status = w.status(request.status.value)
+        if measure.state.value == "postponed" and measure.until is not None:
+            return w(m.MEASURE_POSTPONED_DONE).format(
+                ref=request.ref, number=number, status=status,
+                until=w.when(measure.until, reader.tz, now))
+        return w(m.MEASURE_DONE).format(ref=request.ref, number=number, status=status,
+                                        state=w(m.MEASURE_STATES[measure.state.value]))
 
     def relay_author(self, who: str, office: Office) -> str:
         return f"{who} · {office.slug}"
@@ -341,6 +370,27 @@ class Presenter:
 _ACTIONS = {**m.HISTORY_ACTIONS, **{v: v for v in m.STATUS_VERB.values()}}
 
 
+def measure_fields(request: Request, audience: Audience) -> dict[str, Any]:
+    """A card's measures and conditions on use as ``audience`` may see them (the
+    visibility policy decides each field: a measure's text is ``measure``, its conditions
+    ``conditions``, a postponement's reason ``reason``); with numbered measures the card's
+    single ``measure`` line gives way to them."""
+    def said(field: str, value: str) -> str:
+        seen = visibility(request, audience, field)
+        if seen is Shown.SHOWN or not value:
+            return value
+        return MASK if seen is Shown.MASKED else ""
+
+    rows = tuple((str(x.number), said("measure", x.text), x.state.value,
+                  x.until.isoformat() if x.until else "", said("conditions", x.conditions),
+                  said("reason", x.reason)) for x in request.measures)
+    fields: dict[str, Any] = {"measures": rows,
+                              "conditions": said("conditions", request.conditions)}
+    if request.measures:
+        fields["measure"] = ""
+    return fields
+
+
 def on_call_name(person: OnCall) -> str:
     """An on-call user: ``Name (user)`` when a contact names them, else the user."""
     return f"{person.contact.name} ({person.user})" if person.contact else person.user
@@ -368,6 +418,11 @@ def _value(key: str, value: Any, reader: Reader) -> str:
             return reader.words.local_time(datetime.fromisoformat(value), reader.tz)
         except ValueError:
             return value
+    if key == "measures" and isinstance(value, list):  # open's numbered measures
+        return "; ".join(f"{item.get('number')}. {item.get('text')}" for item in value
+                         if isinstance(item, dict))
+    if key == "measure_state" and isinstance(value, str):
+        return reader.words(m.MEASURE_STATES.get(value, value))
     if key == "status" and isinstance(value, str):
         return reader.words.status(value)
     return "—" if value is None else str(value)

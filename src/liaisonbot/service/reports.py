@@ -17,7 +17,7 @@ from liaisonbot.domain.audit import Break, Entry, state_hash, verify
 from liaisonbot.domain.checkpoint import Statement, sign
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, PENDING_OR_PAUSED, Request, Status
-from liaisonbot.domain.visibility import Audience, Place, Shown, seen, visibility
+from liaisonbot.domain.visibility import MASK, Audience, Place, Shown, seen, visibility
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import UnitOfWorkFactory
@@ -25,6 +25,7 @@ from liaisonbot.service.stats import quantile, request_clock, statistics
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
           "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis",
+          "answer", "conditions", "measures",
           # Annex B of the acknowledgement (EIO): receipt, their reference, their contact
           "received_at", "their_ref", "their_contact")
 
@@ -43,10 +44,43 @@ def _row(request: Request, audience: Audience) -> dict[str, Any]:
         "assignee": request.assignee or "",
         "summary": seen(request, audience, "summary"),
         "basis": seen(request, audience, "basis"),
+        "answer": seen(request, audience, "answer"),
+        "conditions": seen(request, audience, "conditions"),
+        "measures": measure_rows(request, audience),
         "received_at": request.events["received"].isoformat()
         if "received" in request.events else "",
         "their_ref": request.ack_ref, "their_contact": request.ack_contact,
     }
+
+
+def measure_rows(request: Request, audience: Audience) -> list[dict[str, Any]]:
+    """A request's numbered measures as ``audience`` may see them: the number, what is
+    sought, the state, the answer (or the reason it was declined or postponed), the
+    conditions on use, when it was settled and until when it is postponed."""
+    def said(field: str, value: str) -> str:
+        shown = visibility(request, audience, field)
+        return value if shown is Shown.SHOWN or not value else \
+            MASK if shown is Shown.MASKED else ""
+
+    return [{"ref": f"{request.ref}/{x.number}", "text": said("measure", x.text),
+             "state": x.state.value, "answer": said("answer", x.answer),
+             "conditions": said("conditions", x.conditions),
+             "reason": said("reason", x.reason),
+             "at": x.at.isoformat() if x.at else "",
+             "until": x.until.isoformat() if x.until else ""} for x in request.measures]
+
+
+def _measures_text(rows: list[dict[str, Any]]) -> str:
+    """Measures in one cell (CSV, Markdown): ``R-4/1 hearing: answered (conditions on use:
+    …); R-4/2 records: declined``."""
+    def one(row: dict[str, Any]) -> str:
+        text = f"{row['ref']} {row['text']}: {row['state']}"
+        if row["until"]:
+            text += f" until {row['until'][:10]}"
+        if row["conditions"]:
+            text += f" (conditions on use: {row['conditions']})"
+        return text
+    return "; ".join(one(row) for row in rows)
 
 
 async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
@@ -82,7 +116,8 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=FIELDS)
         writer.writeheader()
-        writer.writerows(_csv_safe(row) for row in rows)
+        writer.writerows(_csv_safe({**row, "measures": _measures_text(row["measures"])})
+                         for row in rows)
         return out.getvalue()
     return _markdown(case, office, requests, rows, histories)
 
@@ -126,7 +161,16 @@ def _markdown(case: str, office: str | None, requests: list[Request],
                   "| --- | --- | --- | --- |"]
         lines += [f"| {r['id']} | {r['received_at'][:16]} | {_md(r['their_ref'])} | "
                   f"{_md(r['their_contact'])} |" for r in annex_b]
-    for request in requests:
+    for request, row in zip(requests, rows, strict=True):
+        if row["answer"] or row["conditions"] or row["measures"]:
+            lines += ["", f"## {request.ref} answer", ""]
+            if row["answer"]:
+                lines.append(f"- answer: {_md(row['answer'])}")
+            if row["conditions"]:
+                lines.append(f"- conditions on use: {_md(row['conditions'])}")
+            lines += [f"- {_md(_measures_text([item]))}"
+                      + (f" — {_md(item['answer'])}" if item["answer"] else "")
+                      for item in row["measures"]]
         lines += ["", f"## {request.ref} history", ""]
         lines += [f"- {e.at[:16]} {e.action} by {_md(e.actor)} ({e.platform})"
                   for e in histories[request.id]]
@@ -233,6 +277,8 @@ class PartnerFigures:
     on_time: int
     p90_ack_hours: float | None = None
     p90_answer_days: float | None = None
+    #: Requests partly answered now (some measures settled, others still owed).
+    partly: int = 0
 
     @property
     def on_time_share(self) -> float | None:
@@ -281,7 +327,8 @@ def partner_figures(by_partner: dict[str, list[PartyRequest]], first: FirstMomen
             median_answer_days=_tenths(median(answers) if answers else None),
             answered=len(answers), on_time=on_time,
             p90_ack_hours=_tenths(quantile(acks, 0.9)),
-            p90_answer_days=_tenths(quantile(answers, 0.9))))
+            p90_answer_days=_tenths(quantile(answers, 0.9)),
+            partly=sum(r.status is Status.PARTLY_ANSWERED for r in items)))
     return rows
 
 
@@ -320,4 +367,7 @@ def weekly_text(office_name: str, rows: list[PartnerFigures], w: Words | None = 
             ack=ack, answer=answer, share=share, on_time=row.on_time, answered=row.answered))
     if not rows:
         lines.append(w(m.WEEKLY_NONE))
+    partly = sum(row.partly for row in rows)
+    if partly:  # partial execution (issue 24)
+        lines.append(w.count(m.WEEKLY_PARTLY, partly))
     return "\n".join(lines)

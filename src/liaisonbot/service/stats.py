@@ -23,16 +23,19 @@ from typing import Any
 from liaisonbot.domain.audit import Entry
 from liaisonbot.domain.deadlines import ANSWER
 from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.measures import partial
 from liaisonbot.domain.model import Request
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 
 _PAUSE, _RESUME = "marked incomplete", "completed"
+#: One measure answered or declined on its own (issue 24): the request was received.
+_PART_ANSWERS = ("measure answered", "measure declined")
 #: Every history action the weekly report's figures read (``weekly_figures`` and these
 #: statistics): the report reads only these entries, in one query.
 REPORT_ACTIONS = frozenset({"acknowledged", "answered", _PAUSE, _RESUME, "declined",
-                            "withdrawn"})
+                            "withdrawn", "measure answered", "measure declined"})
 NO_INSTRUMENT = "none"
 
 
@@ -60,6 +63,10 @@ class ClockFigures:
     within_legal: int
     incomplete_days: float
     incomplete_requests: int
+    #: Requests with numbered measures, and those executed in part (some measures answered,
+    #: not all: EIO art. 16(2)(b)).
+    with_measures: int = 0
+    partial: int = 0
 
     @property
     def within_legal_share(self) -> float | None:
@@ -126,7 +133,9 @@ def _met_in_time(request: Request, answered: datetime, directory: Directory) -> 
 def request_clock(request: Request, entries: list[Entry], now: datetime,
                   directory: Directory) -> RequestClock:
     pauses = _pauses(entries, now)
-    acked, answered = _first(entries, "acknowledged", "answered"), _first(entries, "answered")
+    # A measure answered or declined on its own shows the request was received (issue 24).
+    acked = _first(entries, "acknowledged", "answered", *_PART_ANSWERS)
+    answered = _first(entries, "answered")
 
     def taken(moment: datetime | None) -> float | None:
         if moment is None:
@@ -151,9 +160,12 @@ def clock_figures(requests: list[Request], histories: dict[int, list[Entry]], no
                   directory: Directory, key: Callable[[Request], str]) -> list[ClockFigures]:
     """Figures per group (``key`` of each request), groups sorted by name."""
     groups: dict[str, list[RequestClock]] = {}
+    measured: dict[str, list[bool]] = {}  # per group: executed in part, per request with measures
     for request in requests:
         groups.setdefault(key(request), []).append(
             request_clock(request, histories.get(request.id, []), now, directory))
+        if request.measures:
+            measured.setdefault(key(request), []).append(partial(request.measures))
     rows = []
     for group, clocks in sorted(groups.items()):
         acks = [c.ack / 3600 for c in clocks if c.ack is not None]
@@ -167,7 +179,8 @@ def clock_figures(requests: list[Request], histories: dict[int, list[Entry]], no
             answer_median_days=round(median(answers), 1) if answers else None,
             answer_p90_days=round(percentile(answers, 0.9), 1) if answers else None,
             legal_answered=len(legal), within_legal=sum(legal),
-            incomplete_days=round(sum(paused) / 86400, 1), incomplete_requests=len(paused)))
+            incomplete_days=round(sum(paused) / 86400, 1), incomplete_requests=len(paused),
+            with_measures=len(measured.get(group, [])), partial=sum(measured.get(group, []))))
     return rows
 
 
@@ -216,4 +229,9 @@ def statistics_text(figures: dict[str, list[ClockFigures]], directory: Directory
                 paused_n=w.count(m.N_REQUESTS, row.incomplete_requests)))
     if len(lines) == 1:
         lines.append(w(m.STATS_NONE))
+    measured = [row for row in figures["by_office"] if row.with_measures]
+    if measured:
+        lines.append(w(m.STATS_PARTIAL).format(
+            partial=w.number(sum(row.partial for row in measured)),
+            total=w.number(sum(row.with_measures for row in measured))))
     return "\n".join(lines)

@@ -13,10 +13,11 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
+from liaisonbot.domain.measures import Measure
 from liaisonbot.domain.model import Confidentiality, Kind, Status
-from liaisonbot.store.types import Moments, UTCDateTime, str_enum
+from liaisonbot.store.types import MeasureList, Moments, UTCDateTime, str_enum
 
-PENDING_SQL = "status IN ('open', 'acknowledged')"
+PENDING_SQL = "status IN ('open', 'acknowledged', 'partly_answered')"
 INCOMPLETE_SQL = "status = 'incomplete'"
 
 
@@ -87,6 +88,11 @@ class RequestRow(SQLModel, table=True):
     ack_ref: str = Field(default="", max_length=300)
     ack_contact: str = Field(default="", max_length=300)
     asked_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # 0010: numbered measures (issue 24) and the conditions on use of a whole answer
+    measures: tuple[Measure, ...] = Field(default=(), sa_column=Column(
+        MeasureList(), nullable=False, server_default="[]"))
+    conditions: str = Field(default="", sa_column=Column(Text, nullable=False,
+                                                         server_default=""))
 
 
 class HistoryRow(SQLModel, table=True):

@@ -48,6 +48,29 @@ class Moments(TypeDecorator[dict[str, datetime]]):
                 for name, text in json.loads(value or "{}").items()}
 
 
+class MeasureList(TypeDecorator[tuple[Any, ...]]):
+    """A request's measures (``domain.measures.Measure``), stored as JSON text of their
+    canonical form (``[]`` when none)."""
+
+    impl = Text()
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[Any, ...] | None, dialect: Any) -> str:
+        import json
+
+        from liaisonbot.domain.measures import to_json_list
+
+        return json.dumps(to_json_list(value or ()), separators=(",", ":"),
+                          ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> tuple[Any, ...]:
+        import json
+
+        from liaisonbot.domain.measures import from_json_list
+
+        return from_json_list(json.loads(value or "[]"))
+
+
 def str_enum(cls: type[enum.StrEnum], length: int = 16) -> SAEnum:
     """A domain ``StrEnum`` stored as its value in a ``VARCHAR(length)`` (no database enum
     type, no CHECK constraint: a value a newer release adds needs no migration of the

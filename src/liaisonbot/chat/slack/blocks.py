@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from liaisonbot.chat.formatting import clean, escape_mrkdwn, to_mrkdwn
-from liaisonbot.chat.render import as_of, facts, is_relay, plain_lines
+from liaisonbot.chat.render import as_of, facts, is_relay, measure_lines, plain_lines
 from liaisonbot.chat.slack import texts
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.model import Side, Status, card_actions
@@ -69,6 +69,10 @@ def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
              escape(w(m.CARD_BASIS).format(basis=f.basis)) if f.basis else "",
              escape(w(m.CARD_HANDLED).format(assignee=f.assignee)) if f.assignee else "",
              escape(w(m.CARD_ETA).format(eta=f.eta)) if f.eta else ""]
+    measures = measure_lines(card, post.tz, as_of(post), post.locale)
+    if measures:  # issue 24: each measure and its state, the conditions on use
+        blocks.append(section("\n".join(escape(line) for line in measures), card.ref,
+                              post.locale))
     if any(extra):
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": cut(" · ".join(e for e in extra if e), SECTION_MAX,
