@@ -365,7 +365,7 @@ class Board:
             due, due_rel = due_text[r.due_at]
             lines.append(CaseLine(
                 ref=r.ref, urgent=r.urgent, parties=f"{r.requesting} → {r.requested}",
-                kind=r.kind.value, status=w.status(r.status.value), overdue=r.is_overdue(now),
+                kind=w.kind(r.kind.value), status=w.status(r.status.value), overdue=r.is_overdue(now),
                 due=due, due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary,
                                                               w)))
         return lines
@@ -448,6 +448,7 @@ class Board:
             summary=self._field(found, viewer, "summary", found.summary, w),
             basis=self._field(found, viewer, "basis", found.basis, w),
             answer=self._field(found, viewer, "answer", found.answer, w),
+            via=self.present.via_name(found.instrument, reader) if found.instrument else "",
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
 
     async def _partner_rows(self, office: Office) -> list[PartnerFigures]:

@@ -179,13 +179,13 @@ class Ticker:
         requesting = self.directory.name(request.requesting)
         if nudge.kind == "ack":
             text = w(m.NUDGE_ACK).format(ref=request.ref, case=request.case,
-                                         kind=request.kind.value, requesting=requesting,
+                                         kind=w.kind(request.kind.value), requesting=requesting,
                                          ack_due=w.when(request.ack_due_at, tz, now))
         else:
             late = business_days_late(request, office.calendar, now)
             text = w(m.NUDGE_ANSWER).format(
                 number=w.number(nudge.number), ref=request.ref, case=request.case,
-                kind=request.kind.value, requesting=requesting,
+                kind=w.kind(request.kind.value), requesting=requesting,
                 due=w.when(request.due_at, tz, now),
                 late=w.count(m.N_BUSINESS_DAYS, late) if late else w(m.LATE_NOW))
         if nudge.merged > 1:
