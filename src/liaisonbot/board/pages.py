@@ -365,7 +365,8 @@ class Board:
             due, due_rel = due_text[r.due_at]
             lines.append(CaseLine(
                 ref=r.ref, urgent=r.urgent, parties=f"{r.requesting} → {r.requested}",
-                kind=w.kind(r.kind.value), status=w.status(r.status.value), overdue=r.is_overdue(now),
+                kind=w.kind(r.kind.value), status=w.status(r.status.value),
+                overdue=r.is_overdue(now),
                 due=due, due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary,
                                                               w)))
         return lines

@@ -56,7 +56,8 @@ def instrument_for(directory: Directory, cmd: c.OpenRequest) -> Instrument | Non
                                   "measure": cmd.measure})
     if lacking:
         raise ClockRefusal(m.MISSING_FIELDS,
-                           instrument=m.instrument_label(instrument.label), source=m.instrument_source(instrument.source),
+                           instrument=m.instrument_label(instrument.label),
+                           source=m.instrument_source(instrument.source),
                            fields=" and ".join(REQUIRABLE[name] for name in lacking))
     return instrument
 

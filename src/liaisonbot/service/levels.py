@@ -43,7 +43,8 @@ def level_for(given: Confidentiality | None, instrument: Instrument | None, *,
     if _RANK[level] < _RANK[default] and not requesting.is_member(actor):
         assert instrument is not None
         raise ClockRefusal(m.CONF_LOWER_REFUSED,
-                           instrument=m.instrument_label(instrument.label), cite=_cited(instrument), office=requesting.name,
+                           instrument=m.instrument_label(instrument.label),
+                           cite=_cited(instrument), office=requesting.name,
                            level=m.LEVEL_NAMES[level.value])
     if level is Confidentiality.CONFIDENTIAL:
         for office in (requested, requesting):
