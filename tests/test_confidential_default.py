@@ -256,3 +256,26 @@ def test_check_config_on_the_shipped_configs_is_sound_with_a_note(name: str) -> 
     if name == "liaisonbot.toml":  # the demo keeps two offices without members
         assert len(note) == 1 and "instruments.icc.conf: requests via icc are confidential, " \
             "and ua-pgo, eurojust list no members" in note[0]
+
+
+async def test_help_open_says_how_conf_works_in_the_readers_language(sqlite_url: str) -> None:
+    bot = await _bot(sqlite_url)
+    try:
+        english = await bot.exec("!liaison help open", user="alice", room="icc")
+        assert "a request via an instrument that makes it confidential (via:icc) is " \
+            "confidential unless conf: says otherwise" in english
+        french = await bot.exec("!liaison help open", user="claire", room="fr")
+        assert "open CASE to:OFFICE" in french  # the usage line stays command words
+        assert "conf:LEVEL vaut restricted ou confidential" in french
+    finally:
+        await bot.core.close()
+
+
+def test_the_slack_form_names_kinds_in_the_channels_language() -> None:
+    from liaisonbot.chat.slack import forms
+    from liaisonbot.service.i18n import words
+
+    view = forms.open_view(forms.Origin("T1", "C1", None), [("ba-spo", "BA SPO")], words("fr"))
+    kind = next(b for b in view["blocks"] if b.get("block_id") == "kind")
+    options = {o["value"]: o["text"]["text"] for o in kind["element"]["options"]}
+    assert options["evidence"] == "preuves" and options["mla"] == "entraide judiciaire"
