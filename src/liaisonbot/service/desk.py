@@ -667,8 +667,7 @@ class Desk:
                 card=self.present.card(request, now=now, audience=reader.audience)))
         notes = [self.present.opened(request, ctx.reader, now)]
         if level.by_default and instrument is not None:
-            template, values = levels.default_notice(instrument)
-            notes.append(Refusal(template, **values).said(ctx.words))
+            notes.append(levels.default_notice(instrument, ctx.words))
         if by_direct_message(request, "summary"):  # the card in the DM shows the summary
             self._direct(ctx, request, lambda reader: self.present.opened(request, reader, now))
             notes.append(ctx.words(m.CONF_OPENED))

@@ -20,6 +20,7 @@ from liaisonbot.domain.instruments import Instrument
 from liaisonbot.domain.model import Confidentiality, Office
 from liaisonbot.service import messages as m
 from liaisonbot.service.clocks import ClockRefusal
+from liaisonbot.service.i18n import Words
 
 _RANK = {Confidentiality.RESTRICTED: 0, Confidentiality.CONFIDENTIAL: 1}
 
@@ -57,10 +58,11 @@ def _cited(instrument: Instrument) -> str:
     return f" ({instrument.conf_cite})" if instrument.conf_cite else ""
 
 
-def default_notice(instrument: Instrument) -> tuple[str, dict[str, object]]:
-    """The reply's line saying a request is confidential because its instrument says so."""
-    return m.CONF_BY_DEFAULT, {"instrument": m.instrument_label(instrument.label),
-                               "cite": _cited(instrument)}
+def default_notice(instrument: Instrument, w: Words) -> str:
+    """The reply's line saying a request is confidential because its instrument says so, in
+    ``w``'s language."""
+    return w(m.CONF_BY_DEFAULT).format(instrument=w.instrument(instrument.label),
+                                       cite=_cited(instrument))
 
 
 def unreachable(directory: Directory) -> list[str]:
