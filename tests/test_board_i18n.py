@@ -66,12 +66,16 @@ async def test_a_french_office_sees_the_board_in_french(board: Board) -> None:
     assert '<option value="">indifférent</option>' in case
     assert '<option value="acknowledged">réception accusée</option>' in case
     assert "N° Requérante → requise Nature Statut Échéance Objet" in text
+    assert "entraide judiciaire" in text  # R-1's kind (kind:mla)
     assert "jeu. 10 déc. 2026, 16:00 CET (dans 10 jours)" in text and "urgente" in text
     text = _without_tags(filtered)
     assert "Aucune demande de l’affaire ICC-01/14 à laquelle BA SPO est partie ne correspond " \
         "à ces filtres." in text
     text = _without_tags(card)
     assert "R-1 dans l’affaire ICC-01/14" in text and "Historique" in text
+    # Kinds and levels in French too (issue 24); the typed words stay in the CSV.
+    assert "Nature entraide judiciaire" in text and "Confidentialité diffusion restreinte" in text
+    assert "nature : entraide judiciaire" in text  # the timeline's detail
     assert "Réponse Records attached in the secure channel" in text  # the card's label
     assert "réception accusée par console:bojan" in text  # the timeline's action
     assert "statut : ouverte → réception accusée" in text  # its detail

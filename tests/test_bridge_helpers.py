@@ -43,9 +43,10 @@ class World:
     settings: Settings
 
 
-async def make_world(synapse: SynapseServer, tmp: Path) -> World:
+async def make_world(synapse: SynapseServer, tmp: Path, *,
+                     icc_members: tuple[str, ...] = ()) -> World:
     """Register the bot and Bojan (display name "Bojan Kovač"), create BA SPO's room, start
-    a FakeSlack with Alice (ICC OTP)."""
+    a FakeSlack with Alice (ICC OTP, listing ``icc_members``)."""
     bot = await register_bot(synapse)
     user = await synapse.register("bojan-" + tmp.name[-6:].replace("_", ""))
     bojan = await PartnerClient.login(synapse, user, tmp / "bojan", encrypted=False)
@@ -61,7 +62,8 @@ async def make_world(synapse: SynapseServer, tmp: Path) -> World:
         "matrix": {"enabled": True, "homeserver": synapse.base_url, "user_id": bot.user_id,
                    "data_dir": str(tmp / "matrix")},
         "offices": [
-            {**office, "slug": "icc-otp", "name": "ICC OTP", "rooms": ["slack:C0ICC"]},
+            {**office, "slug": "icc-otp", "name": "ICC OTP", "rooms": ["slack:C0ICC"],
+             "members": list(icc_members)},
             {**office, "slug": "ba-spo", "name": "BA SPO", "rooms": [f"matrix:{room}"],
              "members": [f"matrix:{user.user_id}"]}]}, "bridge-test")
     return World(tmp, synapse, slack, bot, bojan, room, settings)

@@ -68,7 +68,7 @@ def test_console_advance_sends_nudge_in_working_hours(config: Path) -> None:
 def test_export_formats_and_need_to_know(config: Path) -> None:
     cli("console", "--config", str(config), "--now", "2026-11-30T10:00+01:00",
         stdin="!liaison open C-1 to:ba-spo =HYPERLINK(\"x\") first\n"
-              "!liaison open C-1 to:ua-pgo conf:confidential secret witness\n")
+              "!liaison open C-1 to:fr-pnat conf:confidential secret witness\n")
     md = cli("export", "C-1", "--config", str(config))
     assert md.returncode == 0 and "| R-1 |" in md.stdout and "| R-2 |" in md.stdout
     assert "secret witness" not in md.stdout

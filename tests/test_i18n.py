@@ -256,9 +256,9 @@ async def test_each_room_hears_its_own_language(any_url: str) -> None:
     opened += await bot.exec("!liaison open ICC-01/14 to:ua-pgo due:5d Intercepts",
                              user="alice", room="icc")
     # The cards: each requested room in its language, the ICC room in English.
-    assert "[console:ba] R-1 ouverte : ICC-01/14, mla, ICC OTP → BA SPO, échéance" in opened
+    assert "[console:ba] R-1 ouverte : ICC-01/14, entraide judiciaire, ICC OTP → BA SPO, échéance" in opened
     assert "Objet : Bank records" in opened
-    assert "[console:ua] R-2 відкрито: ICC-01/14, information від ICC OTP до UA PGO, строк" \
+    assert "[console:ua] R-2 відкрито: ICC-01/14, інформація від ICC OTP до UA PGO, строк" \
         in opened
     assert "Суть запиту: Intercepts" in opened
     assert "[console:icc] R-1 opened: ICC-01/14, mla from ICC OTP to BA SPO, due" in opened
@@ -309,11 +309,11 @@ async def test_nudges_and_digests_in_each_office_language(sqlite_url: str) -> No
     await bot.console.advance_to(datetime(2026, 12, 8, 12, tzinfo=UTC))
     out = "\n".join(bot.out[start:])
     # Answer nudges in the requested rooms, the one-line note on the English side.
-    assert re.search(r"\[console:ba\] Relance n° 1 : R-1 \(C-1, information, autorité "
+    assert re.search(r"\[console:ba\] Relance n° 1 : R-1 \(C-1, informations, autorité "
                      r"requérante : ICC OTP\) était attendue pour le mer\. 2 déc\. 2026, "
                      r"16:00 CET \(il y a 16 heures\) ; retard : 1 jour ouvré\. Veuillez "
                      r"répondre \(answer R-1\)", out)
-    assert re.search(r"\[console:ua\] Нагадування № 1: строк виконання R-2 \(C-1, information "
+    assert re.search(r"\[console:ua\] Нагадування № 1: строк виконання R-2 \(C-1, інформація "
                      r"від ICC OTP\) сплив ср, 2 груд\. 2026, 18:00 EET \(15 годин тому\); "
                      r"прострочення: 1 робочий день\.", out)
     assert "[console:icc] [R-1 thread] Reminder 1 sent to BA SPO for R-1." in out

@@ -55,12 +55,12 @@ async def test_slack_card_and_nudge_in_each_language(tmp_path: Path) -> None:
         fr, uk = bot.cards("C0SPO")[-1], bot.cards("C0UA")[-1]
         fr_blocks, uk_blocks = json.dumps(fr["blocks"], ensure_ascii=False), \
             json.dumps(uk["blocks"], ensure_ascii=False)
-        assert "R-1 ouverte : ICC-01/14, information, ICC OTP → BA SPO, échéance mar. 5 janv. " \
+        assert "R-1 ouverte : ICC-01/14, informations, ICC OTP → BA SPO, échéance mar. 5 janv. " \
             "2027, 17:30 CET (dans " in fr["text"]
         assert "Objet : Relevés bancaires" in fr_blocks
         assert '"text": "Accuser réception"' in fr_blocks  # the button's label; its action stays
         assert '"action_id": "lb_ack"' in fr_blocks
-        assert "R-2 відкрито: ICC-01/14, information від ICC OTP до Console desk, строк вт, " \
+        assert "R-2 відкрито: ICC-01/14, інформація від ICC OTP до Console desk, строк вт, " \
             "5 січ. 2027, 17:30 CET (через " in uk["text"]
         assert "Суть запиту: Перехоплення" in uk_blocks
         assert '"text": "Підтвердити отримання"' in uk_blocks
@@ -79,10 +79,10 @@ async def test_slack_card_and_nudge_in_each_language(tmp_path: Path) -> None:
         nudge_fr = next(m for m in bot.slack.messages("C0SPO") if "Relance" in m.get("text", ""))
         nudge_uk = next(m for m in bot.slack.messages("C0UA")
                         if "Нагадування" in m.get("text", ""))
-        assert "Relance n° 1 : R-1 (ICC-01/14, information, autorité requérante : ICC OTP) " \
+        assert "Relance n° 1 : R-1 (ICC-01/14, informations, autorité requérante : ICC OTP) " \
             "était attendue pour le mar. 5 janv. 2027, 17:30 CET (il y a 16 heures) ; " \
             "retard : 1 jour ouvré." in nudge_fr["text"]
-        assert "Нагадування № 1: строк виконання R-2 (ICC-01/14, information від ICC OTP) " \
+        assert "Нагадування № 1: строк виконання R-2 (ICC-01/14, інформація від ICC OTP) " \
             "сплив вт, 5 січ. 2027, 17:30 CET (16 годин тому); прострочення: 1 робочий день." \
             in nudge_uk["text"]
         notes = [m for m in bot.slack.messages("C0ICC") if "Reminder 1 sent to" in m["text"]]
@@ -123,7 +123,7 @@ async def test_matrix_card_and_nudge_in_each_language(synapse: SynapseServer,
                 rooms["olena"], _notice(lambda e: "R-2 відкрито" in e.body), timeout=30)
             html_fr = card_fr.source["content"]["formatted_body"]
             html_uk = card_uk.source["content"]["formatted_body"]
-            assert "R-1 ouverte : ICC-01/14, information, ICC OTP → PNAT, échéance mar. 5 janv. " \
+            assert "R-1 ouverte : ICC-01/14, informations, ICC OTP → PNAT, échéance mar. 5 janv. " \
                 "2027, 17:30 UTC (dans 32 heures)" in card_fr.body
             assert "<blockquote>" in html_fr and "Objet : Témoignages" in html_fr
             assert "ouverte · échéance mar. 5 janv. 2027" in html_fr

@@ -274,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                   if args.command == "run" else f"{settings.path}: {problem}", file=sys.stderr)
         return 1
     if args.command == "check-config":
+        from liaisonbot.service.levels import unreachable
+
+        for note in unreachable(settings.directory):  # sound, but worth knowing: stdout
+            print(f"{settings.path}: note: {note}")
         if args.online:
             from liaisonbot.online import check_online
 

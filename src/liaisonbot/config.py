@@ -21,7 +21,7 @@ from liaisonbot.domain.deadlines import ANSWER, EVENTS, Deadline
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration, parse_duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument
-from liaisonbot.domain.model import Contact, Kind, Office, Policy
+from liaisonbot.domain.model import Confidentiality, Contact, Kind, Office, Policy
 from liaisonbot.domain.refs import is_room_ref, is_user_ref
 from liaisonbot.service.i18n import is_country, is_language, languages
 
@@ -178,7 +178,8 @@ def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
 
 
 _INSTRUMENT_KEYS = ("name", "short", "source", "ack_within", "ack_cite", "due", "due_cite",
-                    "urgent", "urgent_cite", "requires", "scope", "not_bound")
+                    "urgent", "urgent_cite", "requires", "scope", "not_bound", "conf",
+                    "conf_cite")
 _DEADLINE_KEYS = ("within", "from", "met_by", "cite", "extend", "extend_cite", "notice",
                   "urgent_only", "pause_cite")
 _CLOCK_UNITS = ("h", "d", "bd", "w")
@@ -221,13 +222,19 @@ def _instruments(data: Any, problems: _Problems) -> dict[str, Instrument]:
                 not isinstance(c, str) or len(c) != 2 for c in not_bound):
             problems.add(f"{key}.not_bound", 'a list of country codes like ["DK", "IE"]')
             not_bound = []
+        conf = raw.get("conf", Confidentiality.RESTRICTED.value)
+        if conf not in {level.value for level in Confidentiality}:
+            problems.add(f"{key}.conf", 'use "confidential" or "restricted" (the level its '
+                         "requests have unless conf: on open says otherwise)")
+            conf = Confidentiality.CONFIDENTIAL.value  # fail closed while it is refused
         found[slug] = Instrument(
             slug=slug, name=str(raw.get("name", slug)), source=source,
             short=str(raw.get("short", "")), requires=tuple(str(r) for r in requires),
             ack_cite=str(raw.get("ack_cite", "")), due_cite=str(raw.get("due_cite", "")),
             urgent_cite=str(raw.get("urgent_cite", "")),
             deadlines=_deadlines(raw.get("deadlines", {}), key, problems),
-            scope=scope, not_bound=tuple(str(c).upper() for c in not_bound), **clocks)
+            scope=scope, not_bound=tuple(str(c).upper() for c in not_bound),
+            conf=Confidentiality(conf), conf_cite=str(raw.get("conf_cite", "")), **clocks)
     return found
 
 

@@ -282,5 +282,5 @@ def console_lines(seed: int, count: int) -> list[str]:
     gen = Generator(seed)
     setup = ["!liaison open ICC-01/14 to:ba-spo kind:mla due:30d Bank records of X",
              "!liaison open C-1 to:ba-spo Witness statement",
-             "!liaison open C-1 to:ua-pgo conf:confidential Secret witness"]
+             "!liaison open C-1 to:ba-spo conf:confidential Secret witness"]
     return (setup + [gen.line() for _ in range(count)])[:count]

@@ -365,7 +365,8 @@ class Board:
             due, due_rel = due_text[r.due_at]
             lines.append(CaseLine(
                 ref=r.ref, urgent=r.urgent, parties=f"{r.requesting} → {r.requested}",
-                kind=r.kind.value, status=w.status(r.status.value), overdue=r.is_overdue(now),
+                kind=w.kind(r.kind.value), status=w.status(r.status.value),
+                overdue=r.is_overdue(now),
                 due=due, due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary,
                                                               w)))
         return lines
@@ -451,6 +452,7 @@ class Board:
             conditions=self._field(found, viewer, "conditions", found.conditions, w)
             if found.conditions else "",
             measures=self._measures(found, viewer, w),
+            via=self.present.via_name(found.instrument, reader) if found.instrument else "",
             overdue=found.is_overdue(self.clock.now()), pending=found.status in PENDING))
 
     def _measures(self, found: Request, viewer: Viewer, w: Words) -> list[dict[str, Any]]:

@@ -62,8 +62,8 @@ def facts(card: Card, tz: str, now: datetime, locale: str = "en") -> CardFacts:
         flags.append(w(m.CARD_WAITING).format(office=card.requesting_name))
     due = w.when(datetime.fromisoformat(card.due_at), tz, now)
     return CardFacts(
-        title=f"{card.ref} · {card.case} · {card.kind}"
-              + (f" · {card.instrument}" if card.instrument else ""),
+        title=f"{card.ref} · {card.case} · {w.kind(card.kind)}"
+              + (f" · {w.instrument(card.instrument)}" if card.instrument else ""),
         parties=f"{card.requesting_name} → {card.requested_name}",
         status=w.status(card.status), due=due,
         flags=tuple(flags),
@@ -78,6 +78,7 @@ def _clocks(card: Card, due: str, w: Words, tz: str = "UTC") -> str:
     """The instrument and its clocks, citing the articles (empty without an instrument)."""
     if not card.instrument:
         return ""
+    label = w.instrument(card.instrument)
     if card.deadlines:
         if card.ack_by:  # brought forward: never after the answer
             return w(m.CARD_CLOCKS_EVENTS_ACK_BY).format(
@@ -85,13 +86,13 @@ def _clocks(card: Card, due: str, w: Words, tz: str = "UTC") -> str:
                 ack=w.local_time(datetime.fromisoformat(card.ack_by), tz),
                 deadlines=" · ".join(deadline_text(row, w, tz) for row in card.deadlines))
         return w(m.CARD_CLOCKS_EVENTS).format(
-            instrument=card.instrument, ack=w.clock(card.ack_within),
+            instrument=label, ack=w.clock(card.ack_within),
             ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
             deadlines=" · ".join(deadline_text(row, w, tz) for row in card.deadlines))
     if not card.legal_due:
-        return w(m.CARD_NO_DEADLINE).format(instrument=card.instrument, due=due,
-                                            source=card.instrument_source)
-    return w(m.CARD_CLOCKS).format(instrument=card.instrument, ack=w.clock(card.ack_within),
+        return w(m.CARD_NO_DEADLINE).format(instrument=label, due=due,
+                                            source=w.source(card.instrument_source))
+    return w(m.CARD_CLOCKS).format(instrument=label, ack=w.clock(card.ack_within),
                                    due=due, legal=w.clock(card.legal_clock),
                                    ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",
                                    due_cite=f" ({card.due_cite})" if card.due_cite else "")
@@ -222,7 +223,8 @@ def card_row(card: Card, tz: str, now: datetime, locale: str = "en") -> str:
     """One line per request, for lists."""
     f = facts(card, tz, now, locale)
     w = f.words
-    row = f"{card.ref} · {card.kind}" + (f" · {card.instrument}" if card.instrument else "") \
+    row = f"{card.ref} · {w.kind(card.kind)}" \
+        + (f" · {w.instrument(card.instrument)}" if card.instrument else "") \
         + f" · {card.requesting} → {card.requested} · {f.status} · " \
         + w(m.CARD_DUE).format(due=f.due)
     row += "".join(f" · {flag}" for flag in f.flags if flag != w(m.CARD_CONFIDENTIAL))

@@ -46,7 +46,8 @@ class OpenRequest:
     due: DueSpec | None = None
     urgent: bool = False
     basis: str = ""
-    confidentiality: Confidentiality = Confidentiality.RESTRICTED
+    #: ``conf:`` as typed; None: the instrument's default level (restricted without one).
+    confidentiality: Confidentiality | None = None
     via: str | None = None  # the instrument's slug (``via:eio``)
     person: str = ""  # the person concerned (``person:"…"``), when the instrument requires it
     measure: str = ""  # the measure sought (``measure:"…"``), when the instrument requires it

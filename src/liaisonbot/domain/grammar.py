@@ -256,14 +256,14 @@ def _open(verb: str, args: list[Token]) -> Command:
     if kind_text not in {k.value for k in Kind}:
         raise usage_error(verb, N_("kind:{kind} is not a kind; use one of {kinds}."),
                           kind=echo(kind_text), kinds=", ".join(k.value for k in Kind))
-    conf_text = options.get("conf", "restricted").lower()
-    if conf_text not in _CONF_ALIASES:
+    conf_text = options["conf"].lower() if "conf" in options else None
+    if conf_text is not None and conf_text not in _CONF_ALIASES:
         raise usage_error(verb, N_("conf:{conf} is not a level; use restricted or "
                                    "confidential."), conf=echo(conf_text))
     due = parse_due(options["due"], verb) if "due" in options else None
     return OpenRequest(case=case, to=options["to"].lower(), summary=summary, kind=Kind(kind_text),
                        due=due, urgent=urgent, basis=basis,
-                       confidentiality=_CONF_ALIASES[conf_text],
+                       confidentiality=_CONF_ALIASES[conf_text] if conf_text else None,
                        via=options["via"].lower() if options.get("via") else None,
                        person=options.get("person", ""), measure=options.get("measure", ""),
                        events=tuple(events.items()), measures=tuple(measures))

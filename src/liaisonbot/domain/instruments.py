@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from liaisonbot.domain.deadlines import Deadline
 from liaisonbot.domain.durations import Duration
+from liaisonbot.domain.model import Confidentiality
 
 #: Fields an instrument may require of a request, and the ``open`` option that carries each.
 REQUIRABLE = {"basis": 'basis:"…"', "person": 'person:"…"', "measure": 'measure:"…"'}
@@ -33,6 +34,10 @@ class Instrument:
     #: ``eu``: only between offices of EU Member States bound by it (less ``not_bound``).
     scope: str = ""
     not_bound: tuple[str, ...] = ()
+    #: The default level of its requests (``conf``; Rome Statute art. 87(3) makes ICC
+    #: requests confidential), and the article that says so (``conf_cite``).
+    conf: Confidentiality = Confidentiality.RESTRICTED
+    conf_cite: str = ""
 
     @property
     def label(self) -> str:

@@ -67,8 +67,9 @@ def instrument_for(directory: Directory, cmd: c.OpenRequest) -> Instrument | Non
     lacking = instrument.missing({"basis": cmd.basis, "person": cmd.person,
                                   "measure": cmd.measure})
     if lacking:
-        raise ClockRefusal(m.MISSING_FIELDS, instrument=instrument.label,
-                           source=instrument.source,
+        raise ClockRefusal(m.MISSING_FIELDS,
+                           instrument=m.instrument_label(instrument.label),
+                           source=m.instrument_source(instrument.source),
                            fields=" and ".join(REQUIRABLE[name] for name in lacking))
     return instrument
 
@@ -90,8 +91,10 @@ def check_scope(instrument: Instrument | None, *offices: Office) -> None:
         return
     for office in offices:
         if not bound(instrument.scope, instrument.not_bound, office.country):
-            raise ClockRefusal(m.SCOPE_REFUSED, instrument=instrument.label,
-                               source=instrument.source, office=office.name)
+            raise ClockRefusal(m.SCOPE_REFUSED,
+                               instrument=m.instrument_label(instrument.label),
+                               source=m.instrument_source(instrument.source),
+                               office=office.name)
 
 
 #: How far back an event may lie (a typed date, not a record of history).
@@ -143,7 +146,8 @@ def check_event(directory: Directory, request: Request, event: str) -> None:
         return
     known = instrument.events()
     if event not in known:
-        raise ClockRefusal(m.RECORD_UNKNOWN_EVENT, instrument=instrument.label, event=event,
+        raise ClockRefusal(m.RECORD_UNKNOWN_EVENT,
+                           instrument=m.instrument_label(instrument.label), event=event,
                            events=", ".join(e for e in known if e != "opened"))
 
 
@@ -348,7 +352,7 @@ def follow_ups(directory: Directory, request: Request, now: datetime,
         assert request.paused_at is not None
         text = w(m.NUDGE_INCOMPLETE).format(
             number=w.number(nudge.number), ref=request.ref, case=request.case,
-            kind=request.kind.value, requested=requested.name,
+            kind=w.kind(request.kind.value), requested=requested.name,
             since=w.when(request.paused_at, tz, now),
             missing=seen(request, Audience(Place.ROOM, requesting.slug), "missing",
                          mask=w(m.CONFIDENTIAL)))
@@ -359,7 +363,7 @@ def follow_ups(directory: Directory, request: Request, now: datetime,
         request.eta_reminded = True
         tz, w = requested.calendar.tz.key, words(requested.language)
         text = w(m.NUDGE_ETA).format(ref=request.ref, case=request.case,
-                                     kind=request.kind.value, requesting=requesting.name,
+                                     kind=w.kind(request.kind.value), requesting=requesting.name,
                                      eta=w.when(request.eta, tz, now))
         rooms, detail = requested.rooms, {"kind": "eta", "eta": request.eta.isoformat()}
     else:

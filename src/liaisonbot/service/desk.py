@@ -36,6 +36,7 @@ from liaisonbot.domain.text import echo, valid_text
 from liaisonbot.domain.visibility import Audience, Place, by_direct_message, shows
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import measures as measures_use
+from liaisonbot.service import levels
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words
 from liaisonbot.service.inbox import Ticket
@@ -112,7 +113,8 @@ class Refusal(Exception):
         is shown as it is when the catalog does not know it."""
         if not self.values:
             return w(self.template)
-        values = {k: w(v) if isinstance(v, Phrase) else v for k, v in self.values.items()}
+        values = {k: w(v) if isinstance(v, Phrase | tuple) else v  # tuple: a word in context
+                  for k, v in self.values.items()}
         return w(self.template).format(**values)
 
 
@@ -418,10 +420,14 @@ class Desk:
         if how.privately is not None:
             self._post(ctx, how.privately.room, replace(
                 reply, in_thread=False, extra={**extra, **how.privately.extra}))
-        elif how.reply_in_room and not reply.extra.get("skip"):
-            self._post(ctx, self._room_key(ctx.actor.room), replace(
-                reply, in_thread=False,
-                extra={**reply.extra, "reply_to_thread": ctx.actor.thread_root}))
+        elif how.reply_in_room:
+            # ``skip``: the card just posted in this room says the reply's first line, so only
+            # the lines after it (warnings, where the summary went) follow it there.
+            text = reply.text.partition("\n")[2] if reply.extra.get("skip") else reply.text
+            if text:
+                self._post(ctx, self._room_key(ctx.actor.room), replace(
+                    reply, text=text, in_thread=False,
+                    extra={**extra, "reply_to_thread": ctx.actor.thread_root}))
 
     def _refused(self, ctx: _Ctx, refusal: str | Refusal | CommandError) -> Outcome:
         """The refusal in the reader's language (a bare string is a message's msgid)."""
@@ -638,6 +644,8 @@ class Desk:
             legal.check_scope(instrument, office, target)
             events = {name: legal.moment_of(when, target, now, name)
                       for name, when in cmd.events}
+            level = levels.level_for(cmd.confidentiality, instrument, requesting=office,
+                                     requested=target, actor=ctx.actor.user)
         except legal.ClockRefusal as error:
             raise Refusal(error.template, **error.values) from None
         try:
@@ -653,7 +661,7 @@ class Desk:
             id=0, case=cmd.case, kind=cmd.kind, requesting=office.slug, requested=target.slug,
             summary=cmd.summary, status=Status.OPEN, created_at=now, updated_at=now, due_at=due,
             ack_due_at=target.calendar.deadline(now, ack_within), opened_by=ctx.actor.user,
-            basis=cmd.basis, urgent=cmd.urgent, confidentiality=cmd.confidentiality,
+            basis=cmd.basis, urgent=cmd.urgent, confidentiality=level.level,
             instrument=instrument.slug if instrument else None, person=cmd.person,
             measure=cmd.measure, events=events, asked_due=asked, measures=measures)
         legal.refresh_due(self.directory, request)
@@ -662,7 +670,7 @@ class Desk:
         await ctx.uow.requests.add(request)
         await self._history(ctx, request, "opened", case=cmd.case, kind=cmd.kind.value,
                             to=target.slug, due=utc_text(due), urgent=cmd.urgent or None,
-                            basis=cmd.basis, confidentiality=cmd.confidentiality.value,
+                            basis=cmd.basis, confidentiality=level.level.value,
                             summary=cmd.summary, via=cmd.via, person=cmd.person,
                             measure=None if measures else cmd.measure,
                             measures=[{"number": x.number, "text": x.text}
@@ -675,13 +683,12 @@ class Desk:
                 "card", self.present.opened(request, reader, now), now, request_id=request.id,
                 card=self.present.card(request, now=now, audience=reader.audience)))
         notes = [self.present.opened(request, ctx.reader, now)]
+        if level.by_default and instrument is not None:
+            notes.append(levels.default_notice(instrument, ctx.words))
         if by_direct_message(request, "summary"):  # the card in the DM shows the summary
             self._direct(ctx, request, lambda reader: self.present.opened(request, reader, now))
             notes.append(ctx.words(m.CONF_OPENED))
-            notes.extend(ctx.words(m.CONF_NO_MEMBERS).format(office=o.name)
-                         for o in (office, target)
-                         if not o.members)
-        # In a room the card itself answers the command; the reply is for ephemeral use.
+        # In the room the card says the first line; the rest (warnings) follows it there.
         return Outcome(self._text(ctx, "reply", "\n".join(notes), request_id=request.id,
                                   extra={"skip": True}), verb="open", request_id=request.id)
 

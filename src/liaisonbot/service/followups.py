@@ -181,7 +181,7 @@ class Ticker:
         requesting = self.directory.name(request.requesting)
         if nudge.kind == "ack":
             text = w(m.NUDGE_ACK).format(ref=request.ref, case=request.case,
-                                         kind=request.kind.value, requesting=requesting,
+                                         kind=w.kind(request.kind.value), requesting=requesting,
                                          ack_due=w.when(request.ack_due_at, tz, now))
         else:
             if emergency is not None:  # late by hours, not business days
@@ -192,7 +192,7 @@ class Ticker:
                 late = w.count(m.N_BUSINESS_DAYS, days) if days else w(m.LATE_NOW)
             text = w(m.NUDGE_ANSWER).format(
                 number=w.number(nudge.number), ref=request.ref, case=request.case,
-                kind=request.kind.value, requesting=requesting,
+                kind=w.kind(request.kind.value), requesting=requesting,
                 due=w.when(request.due_at, tz, now), late=late)
         if emergency is not None:
             text += " " + w(m.NUDGE_EMERGENCY).format(cite=emergency.cite or "—")

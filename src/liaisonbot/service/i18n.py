@@ -119,6 +119,23 @@ class Words:
     def done(self, verb: str) -> str:
         return self(m.STATUS_VERB[verb])
 
+    def kind(self, value: str) -> str:
+        """A request kind (``evidence``) in this language; an unknown value as it is."""
+        return self(m.KIND_NAMES[value]) if value in m.KIND_NAMES else value
+
+    def level(self, value: str) -> str:
+        """A confidentiality level (``restricted``, ``confidential``) in this language."""
+        return self(m.LEVEL_NAMES[value]) if value in m.LEVEL_NAMES else value
+
+    def instrument(self, label: str) -> str:
+        """An instrument's label (``EIO`` → ``DEE``): the catalog's word for the configured
+        English label, or the label as configured when the catalog has none."""
+        return self(m.instrument_label(label)) if label else label
+
+    def source(self, text: str) -> str:
+        """An instrument's legal source, translated like its label."""
+        return self(m.instrument_source(text)) if text else text
+
     # ------------------------------------------------------------ numbers and dates
 
     def number(self, value: float) -> str:

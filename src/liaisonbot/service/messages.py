@@ -48,7 +48,6 @@ NOTHING_OPEN = N_("No {scope} requests in {case} that {office} is party to.")
 NOTHING_OVERDUE = N_("Nothing overdue for {office}.")
 OPENED = N_("{ref} opened: {case}, {kind} from {requesting} to {requested}, due {due}.")
 CONF_OPENED = N_("The summary is shown only to the listed members of both offices, by direct message.")
-CONF_NO_MEMBERS = N_("No members are listed for {office}, so the summary stays in the record only.")
 DONE = N_("{ref} is {status} now.")
 DONE_FIELD = N_("{ref}: {what}.")
 NOTE_BY = N_("{ref} {done} by {who} ({office})")
@@ -65,6 +64,8 @@ def help_text(topic: str | None, tr: Callable[[str], str] = N_) -> str:
     if topic == "record":
         return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]),
                           tr(HELP_RECORD).format(events=", ".join(RECORDABLE))])
+    if topic == "open":
+        return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]), tr(HELP_OPEN_CONF)])
     if topic:
         return tr(USAGE_LINE).format(usage=USAGE[topic])
     return "\n".join([tr(HELP_HEADER), *(f"  {USAGE[v]}" for v in VERBS), tr(HELP_TAIL)])
@@ -341,3 +342,44 @@ POSTPONE_DATE = N_("The postponement date")
 WEEKLY_PARTLY = Np_("{count} request partly answered (some measures settled, others still owed).",
                     "{count} requests partly answered (some measures settled, others still owed).")
 STATS_PARTIAL = N_("- partial execution: {partial} of {total} requests with measures")
+
+# ---------------------------------------------------------------------- confidential by default, every word translated (issue 24)
+CONF_BY_DEFAULT = N_("Requests via {instrument} are confidential unless conf: says otherwise{cite}.")
+CONF_LOWER_REFUSED = N_("Requests via {instrument} are confidential{cite}; only a listed member of {office} may open one as {level}.")
+HELP_OPEN_CONF = N_("conf:LEVEL is restricted or confidential; a request via an instrument that makes it confidential (via:icc) is confidential unless conf: says otherwise, and only the requesting office's listed members may lower it. A confidential request needs listed members in both offices.")
+CONF_NOBODY = N_("{office} ({slug}) lists no members, so nobody there could read a confidential request; it was not opened (the desk's operator can list its members).")
+#: Request kinds and confidentiality levels as readers see them; the words typed after
+#: ``kind:`` and ``conf:`` stay as written (command words).
+KIND_NAMES = {"mla": Nc_("kind", "mla"), "evidence": Nc_("kind", "evidence"),
+              "information": Nc_("kind", "information"), "witness": Nc_("kind", "witness"),
+              "surrender": Nc_("kind", "surrender"), "assets": Nc_("kind", "assets"),
+              "other": Nc_("kind", "other")}
+LEVEL_NAMES = {"restricted": Nc_("level", "restricted"),
+               "confidential": Nc_("level", "confidential")}
+#: Instrument labels (``short``) and sources are the deployment's words: the catalogs translate
+#: them by their English text under the contexts "instrument" and "instrument source", and a
+#: label or source no catalog knows (a deployment's own instrument) is shown as configured.
+#: These are the example config's.
+INSTRUMENT_LABELS = (
+    Nc_("instrument", "EIO"), Nc_("instrument", "EAW"), Nc_("instrument", "Freezing"),
+    Nc_("instrument", "Confiscation"), Nc_("instrument", "EPOC"),
+    Nc_("instrument", "ICC Part 9"), Nc_("instrument", "MLA"), Nc_("instrument", "Informal"))
+INSTRUMENT_SOURCES = (
+    Nc_("instrument source", "Directive 2014/41/EU, arts. 12, 16 and 32"),
+    Nc_("instrument source", "Framework Decision 2002/584/JHA, arts. 17 and 23"),
+    Nc_("instrument source", "Regulation (EU) 2018/1805, art. 9"),
+    Nc_("instrument source", "Regulation (EU) 2018/1805, art. 20"),
+    Nc_("instrument source", "Regulation (EU) 2023/1543, art. 10"),
+    Nc_("instrument source", "Rome Statute arts. 86-102; art. 87(3): kept confidential; art. 93: forms of assistance; art. 97: consult the Court without delay when a request cannot be executed"),
+    Nc_("instrument source", "the applicable MLA treaty; classic MLA treaties set no fixed deadline"),
+    Nc_("instrument source", "police-to-police or prosecutor-to-prosecutor practice; the deadline is what the offices agree (set it with due:)"))
+
+
+def instrument_label(label: str) -> tuple[str, str]:
+    """An instrument's label as a word the reader's catalog translates (or shows as is)."""
+    return "instrument", label
+
+
+def instrument_source(source: str) -> tuple[str, str]:
+    """An instrument's source (the legal text it cites), translated the same way."""
+    return "instrument source", source

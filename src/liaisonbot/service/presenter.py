@@ -133,7 +133,8 @@ class Presenter:
 
     def opened(self, request: Request, reader: Reader, now: datetime) -> str:
         w = reader.words
-        return w(m.OPENED).format(ref=request.ref, case=request.case, kind=request.kind.value,
+        return w(m.OPENED).format(ref=request.ref, case=request.case,
+                                  kind=w.kind(request.kind.value),
                                   requesting=self.directory.name(request.requesting),
                                   requested=self.directory.name(request.requested),
                                   due=w.when(request.due_at, reader.tz, now))
@@ -323,7 +324,7 @@ class Presenter:
         if not desk.instruments:
             return w(m.WHO_NO_INSTRUMENTS)
         return w(m.WHO_INSTRUMENTS).format(instruments=", ".join(
-            instrument_name(i.slug, i.label) for i in desk.instruments))
+            instrument_name(i.slug, w.instrument(i.label)) for i in desk.instruments))
 
     # ------------------------------------------------------------------ history
 
@@ -356,10 +357,19 @@ class Presenter:
                 continue
             label = w(m.DETAIL_KEYS.get(key, key))
             if seen is Shown.SHOWN:
-                shown.append(w(m.DETAIL_ITEM).format(key=label, value=_value(key, value, reader)))
+                value = self.via_name(value, reader) if key == "via" else _value(key, value, reader)
+                shown.append(w(m.DETAIL_ITEM).format(key=label, value=value))
             elif seen is Shown.MASKED:
                 shown.append(w(m.DETAIL_ITEM).format(key=label, value=w(MASK)))
         return shown
+
+    def via_name(self, slug: Any, reader: Reader) -> str:
+        """``via`` in a history entry: the word typed, with the instrument's label in the
+        reader's language (``eio (DEE)``)."""
+        instrument = self.directory.instruments.get(str(slug))
+        if instrument is None:
+            return str(slug)
+        return instrument_name(instrument.slug, reader.words.instrument(instrument.label))
 
     def action(self, action: str, reader: Reader) -> str:
         """A history action as stored (English) in the reader's language."""
@@ -425,4 +435,8 @@ def _value(key: str, value: Any, reader: Reader) -> str:
         return reader.words(m.MEASURE_STATES.get(value, value))
     if key == "status" and isinstance(value, str):
         return reader.words.status(value)
+    if key == "kind" and isinstance(value, str):  # a request's kind (a nudge's stays)
+        return reader.words.kind(value)
+    if key == "confidentiality" and isinstance(value, str):
+        return reader.words.level(value)
     return "—" if value is None else str(value)

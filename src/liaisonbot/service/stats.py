@@ -216,7 +216,7 @@ def statistics_text(figures: dict[str, list[ClockFigures]], directory: Directory
                 group = w(m.STATS_WITH).format(partner=row.group)
             else:
                 instrument = directory.instruments.get(row.group)
-                group = f"via {instrument.label if instrument else row.group}"
+                group = f"via {w.instrument(instrument.label) if instrument else row.group}"
             share = row.within_legal_share
             h, d = m.HOURS_SHORT, m.DAYS_SHORT
             lines.append(w(m.STATS_ROW).format(

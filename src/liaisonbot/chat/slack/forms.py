@@ -66,7 +66,9 @@ def open_view(origin: Origin, offices: list[tuple[str, str]],
               tr: Callable[[str], str] = _same) -> dict[str, Any]:
     """The ``open`` form; ``offices`` are (slug, name) of the offices one may ask; labels
     through ``tr`` (the channel's language)."""
-    kinds = [{"text": {"type": "plain_text", "text": k.value}, "value": k.value} for k in Kind]
+    kind_name = getattr(tr, "kind", _same)  # a reader's Words names kinds in its language
+    kinds = [{"text": {"type": "plain_text", "text": kind_name(k.value)[:75]}, "value": k.value}
+             for k in Kind]
     to = {"type": "input", "block_id": "to",
           "label": {"type": "plain_text", "text": tr(texts.FIELD_LABELS["to"])},
           "element": {"type": "static_select", "action_id": "to", "options": [
