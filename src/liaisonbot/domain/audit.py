@@ -95,6 +95,11 @@ VOLATILE = frozenset({"version", "ack_nudges_sent", "answer_nudges_sent",
 ADDED_0009 = frozenset({"events", "extensions", "ack_ref", "ack_contact", "asked_due"})
 
 
+#: Fields added by migration 0011 (parallel requests, postponement and consultation): sealed
+#: only once they hold something.
+ADDED_0011 = frozenset({"parallel_of", "hold_from", "hold_since", "hold_until", "hold_reason"})
+
+
 def state_hash(request: Any) -> str:
     """SHA-256 over the canonical JSON of a request's fields but ``VOLATILE`` (moments in
     ``utc_text``, enums by value): what each new entry seals as the row after its change."""
@@ -105,7 +110,7 @@ def state_hash(request: Any) -> str:
         if f.name in VOLATILE:
             continue
         value = getattr(request, f.name)
-        if f.name in ADDED_0009 and not value:
+        if (f.name in ADDED_0009 or f.name in ADDED_0011) and not value:
             continue  # rows sealed before 0009 had no such field: their seal still holds
         if isinstance(value, datetime):
             value = utc_text(value)

@@ -43,6 +43,9 @@ class Card:
     deadlines: tuple[tuple[str, ...], ...] = ()
     #: Annex B of the acknowledgement: (received moment or "", their reference, contact).
     annex_b: tuple[str, ...] = ()
+    #: While postponed or consulting: (since, until or "", the reason as the reader may see
+    #: it: the text, or the confidential marker).
+    hold: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -95,7 +98,8 @@ class Post:
 
 def _card(data: dict[str, Any]) -> Card:
     data = {**data, "deadlines": tuple(tuple(row) for row in data.get("deadlines") or ()),
-            "annex_b": tuple(data.get("annex_b") or ())}
+            "annex_b": tuple(data.get("annex_b") or ()),
+            "hold": tuple(data.get("hold") or ())}
     return Card(**data)
 
 

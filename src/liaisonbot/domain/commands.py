@@ -51,6 +51,13 @@ class OpenRequest:
     person: str = ""  # the person concerned (``person:"…"``), when the instrument requires it
     measure: str = ""  # the measure sought (``measure:"…"``), when the instrument requires it
     events: tuple[tuple[str, When], ...] = ()  # ``EVENT:DATE`` options (``arrest:2026-12-04``)
+    #: Further requested offices (``to:A,B``): one parallel request per office, ``to`` first.
+    also_to: tuple[str, ...] = ()
+
+    @property
+    def offices(self) -> tuple[str, ...]:
+        """Every requested office, in the order given."""
+        return (self.to, *self.also_to)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,24 @@ class Snooze:
 
 
 @dataclass(frozen=True)
+class Postpone:
+    """``postpone R-n UNTIL REASON``: execution postponed until a date (EIO art. 15)."""
+
+    request_id: int
+    until: DueSpec
+    reason: str
+
+
+@dataclass(frozen=True)
+class Forward:
+    """``forward R-n to:OFFICE REASON``: passed to the competent office (EIO art. 7(6))."""
+
+    request_id: int
+    to: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Assign:
     request_id: int
     user: str
@@ -122,4 +147,4 @@ class Who:
 
 
 Command = (Help | OpenRequest | ListCase | ListOverdue | Show | Transition | Extend | Snooze
-           | Assign | Who | Record)
+           | Assign | Who | Record | Postpone | Forward)

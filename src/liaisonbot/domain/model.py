@@ -29,6 +29,8 @@ class Status(enum.StrEnum):
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
     INCOMPLETE = "incomplete"  # the requested office waits for what is missing; clocks stopped
+    POSTPONED = "postponed"  # execution postponed until a date (EIO art. 15; Rome St. arts. 94-95)
+    CONSULTING = "consulting"  # the parties consult before execution goes on (EIO art. 6(3))
 
 
 class Confidentiality(enum.StrEnum):
@@ -47,6 +49,9 @@ PENDING = frozenset({Status.OPEN, Status.ACKNOWLEDGED})
 ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.WITHDRAWN})
 #: Pending, or paused while incomplete: the request is still owed an answer.
 PENDING_OR_PAUSED = PENDING | {Status.INCOMPLETE}
+#: Held by ``postpone`` or ``consult`` until ``resume`` (or, postponed, until its date): not
+#: chased, not overdue; the legal deadlines stand (``domain.holds``).
+HELD = frozenset({Status.POSTPONED, Status.CONSULTING})
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,15 @@ class Request:
     ack_contact: str = ""
     #: The requesting office's own deadline (``due:``, ``urgent``), kept beside the legal ones.
     asked_due: datetime | None = None
+    #: Parallel requests of one case (``open … to:A,B``): the first one's id on the others
+    #: (None on the first and on a request opened alone).
+    parallel_of: int | None = None
+    #: While postponed or consulting: the status ``resume`` takes it back to, since when,
+    #: until when (a postponement ends by itself then), and why.
+    hold_from: Status | None = None
+    hold_since: datetime | None = None
+    hold_until: datetime | None = None
+    hold_reason: str | None = None
 
     @property
     def ref(self) -> str:
@@ -220,7 +234,17 @@ RULES: dict[str, Rule] = {
     # ``complete`` restores the status the request had when it was marked incomplete.
     "incomplete": Rule(_REQUESTED, PENDING, Status.INCOMPLETE),
     "complete": Rule(_REQUESTING, frozenset({Status.INCOMPLETE}), None),
+    # Postponement (EIO art. 15; Rome Statute arts. 94-95) and consultation (EIO art. 6(3);
+    # Rome Statute arts. 93(3), 97): ``resume`` restores the status it was held from.
+    "postpone": Rule(_REQUESTED, PENDING, Status.POSTPONED),
+    "consult": Rule(_BOTH, PENDING, Status.CONSULTING),
+    "resume": Rule(_BOTH, HELD, None),
+    # Forwarding to the competent office (EIO art. 7(6)): it becomes the requested office.
+    "forward": Rule(_REQUESTED, PENDING, None),
 }
+# A held request may still be declined or withdrawn.
+RULES["decline"] = Rule(_REQUESTED, RULES["decline"].from_statuses | HELD, Status.DECLINED)
+RULES["withdraw"] = Rule(_REQUESTING, RULES["withdraw"].from_statuses | HELD, Status.WITHDRAWN)
 
 
 #: The verbs a request card offers as buttons, and the side each is offered to (a choice of
@@ -230,6 +254,7 @@ CARD_ACTIONS: dict[str, Side] = {
     "incomplete": Side.REQUESTED,
     "close": Side.REQUESTING, "reopen": Side.REQUESTING, "complete": Side.REQUESTING,
     "withdraw": Side.REQUESTING}
+CARD_ACTIONS.update({"resume": Side.REQUESTED})
 
 
 def card_actions(side: Side, status: Status) -> list[str]:
@@ -249,7 +274,7 @@ def changes_state(verb: str) -> bool:
 
 def urgency_key(request: Request, now: datetime) -> tuple[int, int, float]:
     """Most urgent first: pending before answered before ended; then by due time, urgent first."""
-    if request.status in PENDING_OR_PAUSED:
+    if request.status in PENDING_OR_PAUSED or request.status in HELD:
         band = 0
     elif request.status is Status.ANSWERED:
         band = 1

@@ -24,7 +24,7 @@ from liaisonbot.domain.deadlines import Clock, bound, clocks, event_moment, next
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
-from liaisonbot.domain.model import Office, Request, Side, Status
+from liaisonbot.domain.model import HELD, Office, Request, Side, Status
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.visibility import MASK, Audience, Place, seen, shows
 from liaisonbot.service import messages as m
@@ -206,6 +206,10 @@ def card_fields(directory: Directory, request: Request, audience: Audience) -> d
                               for name in ("person", "measure")}
     if request.status is Status.INCOMPLETE:
         fields["missing"] = request.missing if shows(request, audience, "missing") else MASK
+    if request.status in HELD and request.hold_since is not None:
+        fields["hold"] = (request.hold_since.isoformat(),
+                          request.hold_until.isoformat() if request.hold_until else "",
+                          seen(request, audience, "hold_reason"))
     if instrument is None:
         return fields
     ack = instrument.ack_within or directory.policy.ack_within
