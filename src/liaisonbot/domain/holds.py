@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from liaisonbot.domain.model import HELD, Request, Status
+from liaisonbot.domain.calendar import BusinessCalendar
+from liaisonbot.domain.model import HELD, Policy, Request, Status
 
 
 def hold(request: Request, status: Status, now: datetime, *, reason: str,
@@ -38,3 +39,13 @@ def postponement_ends(request: Request, now: datetime) -> bool:
     """A postponement whose date has come: the tick resumes it."""
     return (request.status is Status.POSTPONED and request.hold_until is not None
             and request.hold_until <= now)
+
+
+def skip_held_nudges(request: Request, policy: Policy, calendar: BusinessCalendar,
+                     now: datetime) -> None:
+    """After a hold, the chase picks up where the schedule stands: the answer nudges that
+    fell due while it was held count as sent but the last, so one reminder goes out (not a
+    note about reminders missed while the desk was offline) and the schedule goes on."""
+    owed = sum(1 for offset in policy.nudges_after_due
+               if calendar.after(request.due_at, offset) <= now)
+    request.answer_nudges_sent = max(request.answer_nudges_sent, owed - 1)

@@ -21,7 +21,7 @@ from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.forwarding import Former
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
-from liaisonbot.domain.holds import hold, release
+from liaisonbot.domain.holds import hold, release, skip_held_nudges
 from liaisonbot.domain.model import (
     ENDED,
     PENDING,
@@ -938,6 +938,9 @@ class Desk:
         until, old = request.hold_until, request.status
         assert until is not None
         release(request)
+        office = self.directory.office(request.requested)
+        if office is not None:
+            skip_held_nudges(request, self.directory.policy, office.calendar, ctx.now)
         request.updated_at = ctx.now
         self._reschedule(request)
         await self._history(ctx, request, m.STATUS_VERB["resume"], until=utc_text(until),
@@ -1036,6 +1039,7 @@ class Desk:
         if verb == "resume":
             held_until = request.hold_until
             release(request)
+            skip_held_nudges(request, self.directory.policy, calendar_office.calendar, ctx.now)
             return {"note": cmd.text,
                     "until": utc_text(held_until) if held_until else None}, cmd.text
         if verb in ("incomplete", "complete"):

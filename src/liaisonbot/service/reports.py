@@ -17,14 +17,17 @@ from liaisonbot.domain.audit import Break, Entry, state_hash, verify
 from liaisonbot.domain.checkpoint import Statement, sign
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, PENDING_OR_PAUSED, Request, Status
-from liaisonbot.domain.visibility import Audience, Place, Shown, seen, visibility
+from liaisonbot.domain.visibility import Audience, Place, Shown, seen, sees_parallels, visibility
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import UnitOfWorkFactory
 from liaisonbot.service.stats import quantile, request_clock, statistics
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
-          "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis")
+          "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis",
+          # issue 24: the first of its parallel requests (the requesting office only), and a
+          # postponement's date or a consultation's reason while held
+          "parallel_of", "hold_until", "hold_reason")
 
 
 def _row(request: Request, audience: Audience) -> dict[str, Any]:
@@ -41,6 +44,10 @@ def _row(request: Request, audience: Audience) -> dict[str, Any]:
         "assignee": request.assignee or "",
         "summary": seen(request, audience, "summary"),
         "basis": seen(request, audience, "basis"),
+        "parallel_of": f"R-{request.parallel_of}"
+        if request.parallel_of and sees_parallels(request, audience) else "",
+        "hold_until": request.hold_until.isoformat() if request.hold_until else "",
+        "hold_reason": seen(request, audience, "hold_reason"),
     }
 
 
