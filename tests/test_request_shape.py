@@ -318,6 +318,15 @@ async def test_forward_to_the_competent_office_of_the_same_state(bot: TestBot) -
     await _sound(bot)
 
 
+async def test_a_confidential_request_is_not_forwarded_where_nobody_could_read_it(
+        bot: TestBot) -> None:
+    await bot.exec("!liaison open OP-5 to:ba-spo conf:confidential Protected witness")
+    out = await bot.exec("!liaison forward R-1 to:ua-pgo not competent", user="bojan",
+                         room="ba")
+    assert "R-1 is confidential and UA PGO lists no members who could read it" in out
+    assert "ICC OTP → BA SPO · open" in await bot.exec("!liaison show R-1")
+
+
 async def test_help_cites_the_law(bot: TestBot) -> None:
     assert "art. 15" in await bot.exec("!liaison help postpone")
     assert "93(3)" in await bot.exec("!liaison help consult")

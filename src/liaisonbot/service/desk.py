@@ -873,6 +873,8 @@ class Desk:
             raise Refusal(m.FORWARD_SAME, ref=request.ref, office=target.name)
         if target.slug == request.requesting:
             raise Refusal(m.FORWARD_TO_REQUESTING, ref=request.ref, office=target.name)
+        if request.confidential and not target.members:  # as on open: nobody could read it
+            raise Refusal(m.FORWARD_CONF_NO_MEMBERS, ref=request.ref, office=target.name)
         requesting = self.directory.office(request.requesting)
         assert requesting is not None
         try:
