@@ -307,6 +307,16 @@ async def test_forward_to_the_competent_office_of_the_same_state(bot: TestBot) -
     listed = await bot.exec("!liaison list OP-4 all", room="de")
     assert "Forwarded to other offices (read only): R-1 to DE GStA Frankfurt" in listed
 
+    # … and so does its export
+    exported = json.loads(await export_case(bot.core.uow, "OP-4", fmt="json", office="de-gba"))
+    (row,) = exported["requests"]
+    assert (row["requested"], row["status"]) == ("de-gba", "acknowledged")
+    assert [e["action"] for e in row["history"]][-1] == "forwarded"
+    full = json.loads(await export_case(bot.core.uow, "OP-4", fmt="json", office="nl-om"))
+    assert full["requests"][0]["requested"] == "de-gsta"
+    assert [e["action"] for e in full["requests"][0]["history"]][-2:] == [
+        "acknowledged", "answered"]
+
     # the requesting office sees the whole of it
     shown = await bot.exec("!liaison show R-1", room="nl")
     assert "NL OM → DE GStA Frankfurt · answered" in shown
