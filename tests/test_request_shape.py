@@ -23,7 +23,7 @@ from liaisonbot.service.reports import export_case, verify_audit
 #: competent for (EIO art. 7(6)).
 DE_GSTA = {"slug": "de-gsta", "name": "DE GStA Frankfurt", "timezone": "Europe/Berlin",
            "working_hours": "08:00-16:00", "holidays": "DE", "rooms": ["console:gsta"],
-           "country": "DE"}
+           "country": "DE", "members": ["console:greta"]}
 EIO = {"name": "European Investigation Order (Directive 2014/41/EU)", "short": "EIO",
        "ack_within": "7d", "due": "120d", "scope": "eu", "requires": ["basis"]}
 
@@ -52,6 +52,10 @@ def _posts(out: str) -> list[str]:
 
 def _in(room: str, out: str) -> list[str]:
     return [p for p in _posts(out) if p.startswith(f"[console:{room}]")]
+
+
+def _dm(user: str, out: str) -> list[str]:
+    return [p for p in _posts(out) if p.startswith(f"[dm:console:{user}]")]
 
 
 async def _sound(bot: TestBot) -> None:
@@ -289,9 +293,10 @@ async def test_forward_to_the_competent_office_of_the_same_state(bot: TestBot) -
                for p in told)
 
     # the new office acts; the first one no longer does, and hears nothing more
-    out = await bot.exec("!liaison ack R-1", room="gsta")
+    out = await bot.exec("!liaison ack R-1", user="greta", room="gsta")
     assert "R-1 is acknowledged now." in out and not _in("de", out)
     out = await bot.exec("!liaison answer R-1 Records attached.", room="gsta")
+    bot.console.user = "console:alice"
     assert not _in("de", out) and any("Records attached." in p for p in _in("nl", out))
     refused = await bot.exec("!liaison decline R-1 not ours", room="de")
     assert "R-1 was forwarded to DE GStA Frankfurt" in refused
@@ -328,13 +333,25 @@ async def test_forward_to_the_competent_office_of_the_same_state(bot: TestBot) -
     await _sound(bot)
 
 
-async def test_a_confidential_request_is_not_forwarded_where_nobody_could_read_it(
+async def test_forwarding_a_confidential_request(
         bot: TestBot) -> None:
     await bot.exec("!liaison open OP-5 to:ba-spo conf:confidential Protected witness")
     out = await bot.exec("!liaison forward R-1 to:ua-pgo not competent", user="bojan",
                          room="ba")
     assert "R-1 is confidential and UA PGO lists no members who could read it" in out
     assert "ICC OTP → BA SPO · open" in await bot.exec("!liaison show R-1")
+    # to an office that lists members it goes; the first office's listed member still reads
+    # the substance of what it saw, by direct message, and its room only the envelope
+    out = await bot.exec("!liaison forward R-1 to:de-gsta not competent", user="bojan",
+                         room="ba")
+    assert "forwarded to DE GStA Frankfurt" in out
+    assert "Protected witness" not in "\n".join(_in("gsta", out) + _in("ba", out))
+    out = await bot.exec("!liaison show R-1", user="bojan", room="ba")
+    room, direct = _in("ba", out), _dm("bojan", out)
+    assert room and "Protected witness" not in room[0] and "not competent" not in room[0]
+    assert direct and "Protected witness" in direct[0] and "not competent" in direct[0]
+    out = await bot.exec("!liaison show R-1", user="greta", room="gsta")
+    assert "Protected witness" in "\n".join(_dm("greta", out))
 
 
 async def test_help_cites_the_law(bot: TestBot) -> None:

@@ -855,6 +855,15 @@ class Desk:
         lines = [w(m.SHOW_FORMER).format(ref=request.ref, former=office.name, at=at,
                                          office=self.directory.name(former.to)),
                  *self.present.history_lines(request, entries, ctx.reader, ctx.now)]
+        if by_direct_message(request, "summary") \
+                and self.present.is_listed_member(request, ctx.actor.user):
+            member = self.present.member_reader(request, ctx.actor.user)  # as ``show`` does
+            mw = member.words
+            full = [mw(m.SHOW_DM).format(ref=request.ref, office=office.name),
+                    mw(m.CARD_SUMMARY).format(summary=request.summary),
+                    *self.present.history_lines(request, entries, member, ctx.now)]
+            self._post(ctx, ctx.actor.user, member.post("direct", "\n".join(full), ctx.now,
+                                                        request_id=request.id))
         return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
                                   card=self.present.card(request, now=ctx.now,
                                                          audience=ctx.reader.audience)),
