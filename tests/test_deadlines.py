@@ -228,3 +228,109 @@ async def test_who_lists_only_the_instruments_the_office_can_receive(dec1: TestB
     assert {"eio", "eaw", "freezing", "confiscation", "epoc", "icc"} <= set(nl), nl
     ie = receives(await bot.exec("!liaison who ie-dpp", user="dora", room="de"))
     assert "eaw" in ie and "epoc" in ie and "eio" not in ie and "freezing" not in ie, ie
+
+
+FREEZING = 'via:freezing basis:"§ 111b StPO" measure:"account NL91 ABNA 0417 1643 00"'
+
+
+async def test_urgent_freezing_opened_friday_evening_chased_on_sunday(any_url: str) -> None:
+    """Reg. 2018/1805 art. 9(3): 48 hours to decide from receipt, chased around the clock
+    (Sunday included) in the office's room and to its on-call contacts by direct message;
+    an ordinary request opened beside it waits for Monday's opening."""
+    offices = copy.deepcopy(BASE_CONFIG["offices"]) + copy.deepcopy(EU_OFFICES)
+    nl = next(o for o in offices if o["slug"] == "nl-om")
+    nl["on_call"] = ["console:duty-nl"]
+    friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)  # 19:00 in Amsterdam
+    bot = await start_bot(make_settings(any_url, instruments=INSTRUMENTS, offices=offices),
+                          friday)
+    try:
+        await bot.exec(f"!liaison open OP-9 to:nl-om {FREEZING} urgent received:2026-12-04T19:00 "
+                       "Freeze the account", user="dora", room="de")
+        card = "\n".join(bot.out)
+        # 48 h to decide, 48 h more to execute (art. 9(3)-(4)); the ack never after the answer
+        assert "ack by Sun 2026-12-06 19:00 CET (never after the answer) · decision by Sun " \
+               "2026-12-06 19:00 CET (art. 9(3)) · execution 48 h after the decision " \
+               "(art. 9(4))" in card, card
+        await bot.exec("!liaison open OP-9 to:nl-om due:1d Bank statements", user="dora",
+                       room="de")
+        start = len(bot.out)
+        await at(bot, datetime(2026, 12, 6, 18, 30, tzinfo=UTC))  # Sunday 19:30 local
+        sunday = "\n".join(bot.out[start:])
+        assert "[console:nl] Reminder 1: R-1" in sunday, sunday
+        assert "emergency deadline (art. 9(3))" in sunday
+        assert "[dm:console:duty-nl] Reminder 1: R-1" in sunday, sunday
+        assert "R-2" not in sunday  # office hours only: Monday
+        start = len(bot.out)
+        await at(bot, datetime(2026, 12, 6, 19, 30, tzinfo=UTC))  # an hour later: the next one
+        assert "Reminder 2: R-1 " in "\n".join(bot.out[start:]), bot.out[start:]
+        assert "1 hour late" in "\n".join(bot.out[start:])
+        start = len(bot.out)
+        await at(bot, datetime(2026, 12, 7, 9, 0, tzinfo=UTC))  # Monday 10:00 local
+        assert any("Reminder 1: R-2" in line for line in bot.out[start:]), bot.out[start:]
+    finally:
+        await bot.core.close()
+
+
+async def test_incomplete_eio_pauses_only_the_chasing(dec1: TestBot) -> None:
+    """Directive 2014/41/EU suspends no deadline (art. 16(2)(a) only obliges the executing
+    authority to inform): `incomplete` stops the reminders, the decision date stays put."""
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records", user="dora", room="de")
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    await bot.exec("!liaison ack R-1 received:2026-12-03", user="niels", room="nl")
+    out = await bot.exec("!liaison incomplete R-1 Annex A section C", user="niels", room="nl")
+    told = "\n".join(bot.out[-6:])
+    assert "reminders paused until DE GBA completes it; the legal deadlines run on" in told, \
+        (out, told)
+    assert "clocks stopped" not in told
+    await at(bot, datetime(2026, 12, 11, 9, 0, tzinfo=UTC))
+    start = len(bot.out)
+    await bot.exec("!liaison complete R-1 here it is", user="dora", room="de")
+    told = "\n".join(bot.out[start:])
+    assert "reminders resume; the legal deadlines did not move, due Sat 2027-01-02" in told, told
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    assert "decision by Sat 2027-01-02 (art. 12(3))" in show, show
+    assert "due Sat 2027-01-02 23:59" in show, show
+
+
+def test_a_deadline_the_instrument_stops_moves_by_the_time_spent_incomplete() -> None:
+    """Only a deadline with ``pause_cite`` moves; hours by the exact time, days by the
+    calendar days between the local dates (wall time kept across a DST change)."""
+    from liaisonbot.domain.deadlines import Deadline, paused
+    cal = BusinessCalendar(ZoneInfo("Europe/Amsterdam"))
+    received = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
+    deadlines = (Deadline("decision", Duration(30, "d"), "received", "art. 1",
+                          pause_cite="art. 2"),
+                 Deadline("urgent", Duration(8, "h"), "received", "art. 3", pause_cite="art. 4"),
+                 Deadline("execution", Duration(30, "d"), "received", "art. 5"))
+    found = clocks(deadlines, {"received": received}, {}, cal, urgent=True)
+    since, until = datetime(2026, 10, 21, 9, 0, tzinfo=UTC), datetime(2026, 10, 31, 9, 0, tzinfo=UTC)
+    moved = paused(found, since, until, cal)
+    assert set(moved) == {"decision"}  # the 8 h one fell before the pause; execution runs on
+    assert cal.local(moved["decision"]).date() == date(2026, 11, 29)
+    assert cal.local(moved["decision"]).time() == cal.local(found[0].legal).time()  # type: ignore[arg-type]
+    early = paused(found, received, received + timedelta(hours=3), cal)
+    assert early["urgent"] == received + timedelta(hours=11)
+
+
+async def test_annex_b_reaches_every_export_format(dec1: TestBot) -> None:
+    import csv
+    import io
+    import json
+
+    from liaisonbot.service.reports import export_case
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records", user="dora", room="de")
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    await bot.exec('!liaison ack R-1 received:2026-12-03 ref:"3 ARP 112/26-4" '
+                   'contact:"J. de Vries, +31 70 000"', user="niels", room="nl")
+    row = json.loads(await export_case(bot.core.uow, "OP-1", fmt="json",
+                                       office="de-gba"))["requests"][0]
+    assert (row["their_ref"], row["their_contact"]) == ("3 ARP 112/26-4",
+                                                         "J. de Vries, +31 70 000")
+    assert row["received_at"].startswith("2026-12-02T23:00")  # 3 Dec 00:00 in Amsterdam
+    cells = next(csv.DictReader(io.StringIO(
+        await export_case(bot.core.uow, "OP-1", fmt="csv", office="nl-om"))))
+    assert cells["their_ref"] == "3 ARP 112/26-4"
+    md = await export_case(bot.core.uow, "OP-1", fmt="md", office="de-gba")
+    assert "| R-1 | 2026-12-02T23:00 | 3 ARP 112/26-4 | J. de Vries, +31 70 000 |" in md, md

@@ -163,19 +163,24 @@ def _policy(data: dict[str, Any], problems: _Problems) -> Policy:
     nudges = data.get("nudges") or {}
     offsets = tuple(_duration(raw, f"policy.nudges.after_due[{i}]", problems)
                     for i, raw in enumerate(nudges.get("after_due", ["0bd", "2bd", "5bd", "10bd"])))
+    emergency = tuple(_duration(raw, f"policy.nudges.emergency_after_due[{i}]", problems,
+                                units=("m", "h"))
+                      for i, raw in enumerate(nudges.get(
+                          "emergency_after_due", [str(d) for d in base.emergency_after_due])))
     escalate = nudges.get("escalate_from", base.escalate_from)
     if not isinstance(escalate, int) or escalate < 1:
         problems.add("policy.nudges.escalate_from", "must be a whole number of 1 or more")
         escalate = base.escalate_from
     return Policy(ack_within=_duration(data.get("ack_within", "5bd"), "policy.ack_within",
                                        problems),
-                  due=due, nudges_after_due=offsets, escalate_from=escalate)
+                  due=due, nudges_after_due=offsets, escalate_from=escalate,
+                  emergency_after_due=emergency)
 
 
 _INSTRUMENT_KEYS = ("name", "short", "source", "ack_within", "ack_cite", "due", "due_cite",
                     "urgent", "urgent_cite", "requires", "scope", "not_bound")
 _DEADLINE_KEYS = ("within", "from", "met_by", "cite", "extend", "extend_cite", "notice",
-                  "urgent_only")
+                  "urgent_only", "pause_cite")
 _CLOCK_UNITS = ("h", "d", "bd", "w")
 
 
@@ -262,7 +267,8 @@ def _deadlines(data: Any, key: str, problems: _Problems) -> tuple[Deadline, ...]
         found.append(Deadline(
             name=name, within=within, start=start, cite=str(raw.get("cite", "")),
             met_by=met_by, extend=extend, extend_cite=str(raw.get("extend_cite", "")),
-            notice=str(raw.get("notice", "")), urgent_only=bool(raw.get("urgent_only", False))))
+            notice=str(raw.get("notice", "")), urgent_only=bool(raw.get("urgent_only", False)),
+            pause_cite=str(raw.get("pause_cite", "")).strip()))
     return tuple(found)
 
 
@@ -621,7 +627,8 @@ SCHEMA = _Table({
     "slack": _plain(*(f.name for f in fields(SlackSettings))),
     "matrix": _plain(*(f.name for f in fields(MatrixSettings))),
     "policy": _Table({"ack_within": None, "due": _plain(*sorted(_POLICY_KINDS), noun="kind"),
-                      "nudges": _plain("after_due", "escalate_from")}),
+                      "nudges": _plain("after_due", "escalate_from",
+                                                  "emergency_after_due")}),
     "reports": _plain("weekly"),
     "instruments": _Each(_Table({**dict.fromkeys(_INSTRUMENT_KEYS),
                                  "deadlines": _Each(_plain(*_DEADLINE_KEYS))})),

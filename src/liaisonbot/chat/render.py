@@ -94,6 +94,11 @@ def _clocks(card: Card, due: str, w: Words, tz: str = "UTC") -> str:
     if not card.instrument:
         return ""
     if card.deadlines:
+        if card.ack_by:  # brought forward: never after the answer
+            return w(m.CARD_CLOCKS_EVENTS_ACK_BY).format(
+                instrument=card.instrument,
+                ack=w.local_time(datetime.fromisoformat(card.ack_by), tz),
+                deadlines=" · ".join(deadline_text(row, w, tz) for row in card.deadlines))
         return w(m.CARD_CLOCKS_EVENTS).format(
             instrument=card.instrument, ack=w.clock(card.ack_within),
             ack_cite=f" ({card.ack_cite})" if card.ack_cite else "",

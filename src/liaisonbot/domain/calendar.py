@@ -123,6 +123,28 @@ class BusinessCalendar:
         return self.at(day, local.time())
 
 
+@dataclass(frozen=True)
+class AroundTheClock(BusinessCalendar):
+    """An office's zone with every moment open, no weekend and no holiday: the chasing
+    calendar of an emergency clock (one counted in hours), which the law does not hold back
+    for the night or the weekend."""
+
+    def is_business_day(self, day: date) -> bool:
+        return True
+
+    def is_open(self, moment: datetime) -> bool:
+        return True
+
+    def next_open(self, moment: datetime) -> datetime:
+        return moment
+
+
+def around_the_clock(calendar: BusinessCalendar) -> AroundTheClock:
+    """``calendar``'s zone, open at every moment."""
+    return AroundTheClock(calendar.tz, opens=time.min, closes=time.max,
+                          days=frozenset(range(7)))
+
+
 def parse_working_days(text: str) -> frozenset[int]:
     """``Mon-Fri``, ``Sun-Thu`` or ``Mon,Wed,Fri`` → weekday numbers (0=Mon)."""
     days: set[int] = set()

@@ -31,6 +31,9 @@ class Card:
     instrument_source: str = ""
     ack_within: str = ""  # the instrument's acknowledgement clock, as shown ("7 d")
     ack_cite: str = ""
+    #: The acknowledgement's moment (ISO) when it falls earlier than ``ack_within`` would
+    #: put it, because it never falls after the answer (an emergency clock); else "".
+    ack_by: str = ""
     due_cite: str = ""
     legal_due: bool = False  # the instrument has a legal answer clock
     legal_clock: str = ""  # that clock, as shown ("120 d"); the due date may differ (due:,

@@ -50,6 +50,10 @@ class Deadline:
     notice: str = ""
     #: Applies only to requests opened ``urgent`` (e.g. freezing's 48 h + 48 h).
     urgent_only: bool = False
+    #: The article by which the instrument stops this deadline while the request is
+    #: incomplete (``pause_cite``); empty: it runs on (the EIO Directive suspends nothing,
+    #: art. 16(2)(a) only obliges the executing authority to inform).
+    pause_cite: str = ""
 
     @property
     def in_hours(self) -> bool:
@@ -139,3 +143,19 @@ def bound(scope: str, not_bound: tuple[str, ...], country: str | None) -> bool:
         return True
     return country is not None and country.upper() in EU_MEMBER_STATES \
         and country.upper() not in not_bound
+
+
+def paused(all_clocks: list[Clock], since: datetime, until: datetime,
+           calendar: BusinessCalendar) -> dict[str, datetime]:
+    """The pending deadlines the instrument stops while a request is incomplete
+    (``pause_cite``), moved on by the time it spent incomplete: hours by the exact time,
+    days by the calendar days between the local dates. Others are left where the law put them."""
+    days = (calendar.local(until).date() - calendar.local(since).date()).days
+    moved: dict[str, datetime] = {}
+    for clock in pending(all_clocks):
+        if not clock.deadline.pause_cite or clock.at is None or clock.legal is None \
+                or clock.legal < since:
+            continue
+        moved[clock.deadline.name] = clock.at + (until - since) if clock.deadline.in_hours \
+            else calendar.after(clock.at, Duration(days, "d"))
+    return moved

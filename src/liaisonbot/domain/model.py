@@ -119,6 +119,10 @@ class Policy:
                                               Duration(5, "bd"), Duration(10, "bd"))
     escalate_from: int = 3
     ack_nudges: int = 1
+    #: The answer nudges of an emergency clock (one counted in hours), after it falls due:
+    #: sent at any hour, on any day (``[policy.nudges] emergency_after_due``).
+    emergency_after_due: tuple[Duration, ...] = (Duration(0, "h"), Duration(1, "h"),
+                                                 Duration(2, "h"), Duration(4, "h"))
 
     def due_for(self, kind: Kind, *, urgent: bool) -> Duration:
         if urgent and "urgent" in self.due:

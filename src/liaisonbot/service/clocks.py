@@ -7,24 +7,36 @@ The arithmetic is in ``domain.clocks``; this module turns it into requests, hist
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.audit import utc_text
+from liaisonbot.domain.calendar import BusinessCalendar, around_the_clock
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.clocks import (
     eta_reminder_due,
     incomplete_nudge_due,
+    moved,
     next_follow_up,
     pause,
     resume,
 )
-from liaisonbot.domain.deadlines import Clock, bound, clocks, event_moment, next_due, pending
+from liaisonbot.domain.deadlines import (
+    Clock,
+    Deadline,
+    bound,
+    clocks,
+    event_moment,
+    next_due,
+    paused,
+    pending,
+)
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
-from liaisonbot.domain.model import HELD, Office, Request, Side, Status
+from liaisonbot.domain.model import HELD, PENDING, Office, Policy, Request, Side, Status
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.visibility import MASK, Audience, Place, seen, shows
 from liaisonbot.service import messages as m
@@ -147,18 +159,19 @@ def refresh_due(directory: Directory, request: Request) -> None:
 
 
 def extend_legal(directory: Directory, request: Request, side: Side, new_due: datetime,
-                 reason: str) -> dict[str, Any] | None:
+                 reason: str, w: Words | None = None) -> dict[str, Any] | None:
     """``extend`` of a request whose next pending deadline is legal: the requested office
-    only within the profile's limit (refused naming it), the requesting office freely. Returns
-    the history detail, or None when no legal deadline is pending (the plain ``extend``)."""
+    only within the profile's limit (refused naming it, in ``w``'s language and the
+    requested office's zone), the requesting office freely. Returns the history detail, or
+    None when no legal deadline is pending (the plain ``extend``)."""
     upcoming = next_due(request_clocks(directory, request))
     if upcoming is None or upcoming.legal is None:
         return None
     deadline = upcoming.deadline
     office = directory.office(request.requested)
     assert office is not None
-    tz, w = office.calendar.tz.key, words("en")
-    name = m.DEADLINE_NAMES.get(deadline.name, deadline.name)
+    tz, w = office.calendar.tz.key, w or words("en")
+    name = w(m.DEADLINE_NAMES.get(deadline.name, deadline.name))
     limit = ""
     if side is Side.REQUESTED:
         if deadline.extend is None:
@@ -171,7 +184,7 @@ def extend_legal(directory: Directory, request: Request, side: Side, new_due: da
         if new_due > latest:
             raise ClockRefusal(m.EXTEND_BEYOND, name=name, ref=request.ref,
                                limit=w.clock(limit), cite=deadline.extend_cite,
-                               latest=w.when(latest, tz, latest))
+                               latest=w.day(latest.astimezone(office.calendar.tz).date()))
     old = upcoming.at
     request.extensions = {**request.extensions, deadline.name: new_due}
     request.due_at = new_due
@@ -223,6 +236,10 @@ def card_fields(directory: Directory, request: Request, audience: Audience) -> d
                              request.ack_contact)
     if instrument.deadlines:
         fields["deadlines"] = deadline_rows(directory, request)
+        office = directory.office(request.requested)
+        if office is not None and request.status is Status.OPEN \
+                and request.ack_due_at < office.calendar.deadline(request.created_at, ack):
+            fields["ack_by"] = request.ack_due_at.isoformat()  # brought forward to the answer
     return {**fields, "instrument": instrument.label, "instrument_source": instrument.source,
             "ack_within": clock_text(ack), "ack_cite": instrument.ack_cite,
             "due_cite": instrument.cite_for(urgent=request.urgent), "legal_due": bool(legal),
@@ -238,20 +255,71 @@ def transition(directory: Directory, request: Request, verb: str, text: str,
         return {"missing": text}
     office = directory.office(request.requested)
     assert office is not None
-    old_due = request.due_at
+    old_due, since = request.due_at, request.paused_at
+    assert since is not None
+    legal_clocks = request_clocks(directory, request)
     days = resume(request, now, office.calendar)
-    return {"text": text, "due": [utc_text(old_due), utc_text(request.due_at)],
-            "paused_business_days": days}
+    detail: dict[str, Any] = {"text": text, "paused_business_days": days}
+    if legal_clocks:  # the law's deadlines move only where the instrument stops them
+        if request.asked_due is not None:
+            request.asked_due = moved(office.calendar, request.asked_due, days)
+        stopped = paused(legal_clocks, since, now, office.calendar)
+        request.extensions = {**request.extensions, **stopped}
+        refresh_due(directory, request)
+        detail["legal_moved"] = sorted(stopped) or None
+    detail["due"] = [utc_text(old_due), utc_text(request.due_at)]
+    return detail
+
+
+def runs_on(directory: Directory, request: Request) -> bool:
+    """Whether ``request`` has legal deadlines that run on while it is incomplete (its
+    instrument stops none of its pending ones): ``incomplete`` then pauses only the chasing."""
+    found = pending(request_clocks(directory, request))
+    return bool(found) and not any(clock.deadline.pause_cite for clock in found)
 
 
 def change_summary(directory: Directory, request: Request, verb: str, detail: dict[str, Any],
                    tz: str, now: datetime, w: Words | None = None) -> str:
     w = w or words("en")
+    legal_runs_on = runs_on(directory, request)
     if verb == "incomplete":
-        return w(m.CHANGE_PAUSED).format(office=directory.name(request.requesting))
+        return w(m.CHANGE_CHASE_PAUSED if legal_runs_on else m.CHANGE_PAUSED).format(
+            office=directory.name(request.requesting))
+    if "legal_moved" in detail and not detail["legal_moved"]:
+        return w(m.CHANGE_CHASE_RESUMED).format(due=w.when(request.due_at, tz, now))
     days = int(detail.get("paused_business_days", 0))
     return w(m.CHANGE_RESUMED).format(due=w.when(request.due_at, tz, now),
                                       days=w.count(m.N_BUSINESS_DAYS, days))
+
+
+def emergency(directory: Directory, request: Request) -> Deadline | None:
+    """The emergency clock ``request`` is chased by, if any: its next pending legal deadline
+    when that is counted in hours (EIO provisional measures' 24 h, freezing's 48 h + 48 h,
+    e-evidence's 8 h), or an instrument's own answer clock in hours."""
+    if request.status not in PENDING:
+        return None
+    upcoming = next_due(request_clocks(directory, request))
+    if upcoming is not None:
+        return upcoming.deadline if upcoming.deadline.in_hours else None
+    instrument = instrument_of(directory, request)
+    clock = instrument.due_for(urgent=request.urgent) if instrument else None
+    if clock is None or clock.unit not in ("h", "m") or instrument is None:
+        return None
+    return Deadline(name="due", within=clock, start="opened",
+                    cite=instrument.cite_for(urgent=request.urgent))
+
+
+def chasing(directory: Directory, request: Request,
+            office: Office) -> tuple[Policy, BusinessCalendar, Deadline | None]:
+    """How the requested ``office`` is chased for ``request``: in its working hours at the
+    policy's nudge offsets, or, under an emergency clock, at any hour of any day at the
+    policy's ``emergency_after_due`` offsets."""
+    policy = directory.policy
+    clock = emergency(directory, request)
+    if clock is None:
+        return policy, office.calendar, None
+    return (replace(policy, nudges_after_due=policy.emergency_after_due),
+            around_the_clock(office.calendar), clock)
 
 
 def reschedule(directory: Directory, request: Request) -> None:
@@ -261,7 +329,8 @@ def reschedule(directory: Directory, request: Request) -> None:
     if requested is None:
         request.next_nudge_at = None
         return
-    request.next_nudge_at = next_follow_up(request, directory.policy, requested.calendar,
+    policy, calendar, _ = chasing(directory, request, requested)
+    request.next_nudge_at = next_follow_up(request, policy, calendar,
                                            requesting.calendar if requesting else None)
 
 

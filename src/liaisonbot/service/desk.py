@@ -1017,7 +1017,8 @@ class Desk:
             old = request.due_at
             new_due = self._resolve_due(cmd.due, calendar_office, ctx.now, m.NEW_DUE_DATE)
             request.answer_nudges_sent = 0
-            extended = legal.extend_legal(self.directory, request, side, new_due, cmd.reason)
+            extended = legal.extend_legal(self.directory, request, side, new_due, cmd.reason,
+                                          ctx.words)
             if extended is not None:
                 return extended, cmd.reason
             request.due_at = new_due

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from liaisonbot.domain.audit import state_hash
 from liaisonbot.domain.cards import Post
+from liaisonbot.domain.deadlines import Deadline
 from liaisonbot.domain.followups import (
     NudgeDue,
     apply_nudge,
@@ -26,7 +27,7 @@ from liaisonbot.domain.model import Office, Request, Status
 from liaisonbot.domain.refs import distinct_users, platform_of
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import messages as m
-from liaisonbot.service.i18n import words
+from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import (
     HistoryDraft,
     OutboxDraft,
@@ -151,7 +152,7 @@ class Ticker:
         if office is None:  # the office left the config: stop chasing, keep the record
             request.next_nudge_at = None
             return
-        policy, calendar = self.directory.policy, office.calendar
+        policy, calendar, emergency = legal.chasing(self.directory, request, office)
         more_entries, more_posts = legal.follow_ups(
             self.directory, request, now, lambda r: self.desk.card(r, now=now))
         entries.extend(more_entries)
@@ -165,33 +166,47 @@ class Ticker:
                                          "escalated": nudge.escalate, "merged": nudge.merged}))
             posts.extend(OutboxDraft(platform=platform_of(room), room=room, post=post,
                                      request_id=request.id, at=now)
-                         for room, post in self._nudge_posts(request, office, nudge, now, links))
+                         for room, post in self._nudge_posts(request, office, nudge, now, links,
+                                                             emergency))
         legal.reschedule(self.directory, request)
         upcoming = request.next_nudge_at
         if upcoming is not None and upcoming <= now:
             chaser = self.directory.office(request.requesting) \
                 if request.status is Status.INCOMPLETE else office
-            upcoming = (chaser or office).calendar.next_open(now + timedelta(minutes=1))
+            upcoming = calendar.next_open(now + timedelta(minutes=1)) if chaser is office \
+                else (chaser or office).calendar.next_open(now + timedelta(minutes=1))
         request.next_nudge_at = upcoming
 
-    def _nudge_posts(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
-                     links: list[ThreadLink]) -> list[tuple[str, Post]]:
-        reader = self.present.office_reader(office)
-        tz, w = reader.tz, reader.words
+    def _nudge_text(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
+                    emergency: Deadline | None, w: Words) -> str:
+        tz = office.calendar.tz.key
         requesting = self.directory.name(request.requesting)
         if nudge.kind == "ack":
             text = w(m.NUDGE_ACK).format(ref=request.ref, case=request.case,
                                          kind=request.kind.value, requesting=requesting,
                                          ack_due=w.when(request.ack_due_at, tz, now))
         else:
-            late = business_days_late(request, office.calendar, now)
+            if emergency is not None:  # late by hours, not business days
+                hours = int((now - request.due_at).total_seconds() // 3600)
+                late = w.count(m.N_HOURS, hours) if hours else w(m.LATE_NOW)
+            else:
+                days = business_days_late(request, office.calendar, now)
+                late = w.count(m.N_BUSINESS_DAYS, days) if days else w(m.LATE_NOW)
             text = w(m.NUDGE_ANSWER).format(
                 number=w.number(nudge.number), ref=request.ref, case=request.case,
                 kind=request.kind.value, requesting=requesting,
-                due=w.when(request.due_at, tz, now),
-                late=w.count(m.N_BUSINESS_DAYS, late) if late else w(m.LATE_NOW))
+                due=w.when(request.due_at, tz, now), late=late)
+        if emergency is not None:
+            text += " " + w(m.NUDGE_EMERGENCY).format(cite=emergency.cite or "—")
         if nudge.merged > 1:
             text += " " + w(m.NUDGE_MERGED).format(merged=w.number(nudge.merged))
+        return text
+
+    def _nudge_posts(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
+                     links: list[ThreadLink],
+                     emergency: Deadline | None = None) -> list[tuple[str, Post]]:
+        reader = self.present.office_reader(office)
+        text = self._nudge_text(request, office, nudge, now, emergency, reader.words)
         posts: list[tuple[str, Post]] = []
         # one card for all the office's rooms (they see the same: the office's audience)
         card = self.present.card(request, now=now, audience=reader.audience)
@@ -199,10 +214,17 @@ class Ticker:
             mentions = distinct_users(u for u in office.escalation
                                       if platform_of(u) == platform_of(room)) \
                 if nudge.escalate else ()
-            body = text + (" " + w(m.NUDGE_ESCALATE).format(people=", ".join(mentions))
+            body = text + (" " + reader.words(m.NUDGE_ESCALATE).format(people=", ".join(mentions))
                            if mentions else "")
             posts.append((room, reader.post("nudge", body, now, request_id=request.id,
                                             mentions=mentions, card=card)))
+        if emergency is not None:  # and to each on-call contact, by direct message
+            for user in office.on_call:
+                duty = self.present.on_call_reader(request, office, user)
+                posts.append((user, duty.post(
+                    "direct", self._nudge_text(request, office, nudge, now, emergency,
+                                               duty.words), now, request_id=request.id,
+                    card=self.present.card(request, now=now, audience=duty.audience))))
         for link in links:
             if link.room in office.rooms or not self.desk.party_room(request, link.room):
                 continue

@@ -87,6 +87,13 @@ class Presenter:
         return Reader(Audience(Place.MEMBER_DM, office.slug if office else None, member=True),
                       _tz(office), _language(office))
 
+    def on_call_reader(self, request: Request, office: Office, user: str) -> Reader:
+        """An on-call contact of ``office`` reading a direct message about ``request``: as a
+        listed member when it is one, else as the office's rooms read it."""
+        if self.is_listed_member(request, user):
+            return self.member_reader(request, user)
+        return self.office_reader(office)
+
     def members(self, request: Request) -> list[str]:
         """The listed members of both parties (the readers of its confidential substance)."""
         offices = (self.directory.office(request.requesting),

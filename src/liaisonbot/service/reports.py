@@ -33,6 +33,8 @@ from liaisonbot.service.stats import quantile, request_clock, statistics
 
 FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "confidentiality",
           "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis",
+          # Annex B of the acknowledgement (EIO): receipt, their reference, their contact
+          "received_at", "their_ref", "their_contact",
           # issue 24: the first of its parallel requests (the requesting office only), and a
           # postponement's date or a consultation's reason while held
           "parallel_of", "hold_until", "hold_reason")
@@ -52,6 +54,9 @@ def _row(request: Request, audience: Audience) -> dict[str, Any]:
         "assignee": request.assignee or "",
         "summary": seen(request, audience, "summary"),
         "basis": seen(request, audience, "basis"),
+        "received_at": request.events["received"].isoformat()
+        if "received" in request.events else "",
+        "their_ref": request.ack_ref, "their_contact": request.ack_contact,
         "parallel_of": f"R-{request.parallel_of}"
         if request.parallel_of and sees_parallels(request, audience) else "",
         "hold_until": request.hold_until.isoformat() if request.hold_until else "",
@@ -137,6 +142,12 @@ def _markdown(case: str, office: str | None, requests: list[Request],
               "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['id']} | {r['kind']} | {r['requesting']} | {r['requested']} | "
               f"{r['status']} | {r['due_at'][:16]} | {_md(r['summary'])} |" for r in rows]
+    annex_b = [r for r in rows if r["received_at"] or r["their_ref"] or r["their_contact"]]
+    if annex_b:  # the acknowledgements' Annex B particulars
+        lines += ["", "| id | received | their reference | their contact |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {r['id']} | {r['received_at'][:16]} | {_md(r['their_ref'])} | "
+                  f"{_md(r['their_contact'])} |" for r in annex_b]
     for request in requests:
         lines += ["", f"## {request.ref} history", ""]
         lines += [f"- {e.at[:16]} {e.action} by {_md(e.actor)} ({e.platform})"
