@@ -587,3 +587,26 @@ async def test_a_confidential_request_page_asks_the_policy_for_every_history_key
         assert "(confidential" in shown and "ICC-02/05" in shown  # masked, envelope kept
         status, _ = await board.page(olena, "/board/ua-pgo/R-5")  # a third office
         assert status == 404
+
+
+async def test_parallel_requests_together_for_the_requesting_office_only(
+        any_board: Board) -> None:
+    """Issue 24: ``open … to:A,B`` shows its requests together on the requesting office's
+    case page; each requested office sees its own alone, and nothing of the other."""
+    board = any_board
+    out = await board.bot.exec("!liaison open OP-7 to:ba-spo,ua-pgo Phone records of Y",
+                               user="alice", room="icc")
+    assert "R-5, R-6 opened in parallel" in out
+    alice = await board.sign_in("alice")
+    bojan = await board.sign_in("bojan")
+    olena = await board.sign_in("olena")
+    async with alice, bojan, olena:
+        _, page = await board.page(alice, "/board/icc-otp/case?ref=OP-7")
+        assert set(_refs(page)) == {"R-5", "R-6"}
+        assert page.count("Opened in parallel: R-5, R-6") == 2
+        _, page = await board.page(bojan, "/board/ba-spo/case?ref=OP-7")
+        assert _refs(page) == ["R-5"] and "parallel" not in page and "R-6" not in page
+        _, page = await board.page(olena, "/board/ua-pgo/case?ref=OP-7")
+        assert _refs(page) == ["R-6"] and "parallel" not in page and "R-5" not in page
+        status, _ = await board.page(olena, "/board/ua-pgo/R-5")
+        assert status == 404

@@ -33,6 +33,10 @@ BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b")
     (Side.REQUESTING, Status.ANSWERED, ["close", "reopen"]),
     (Side.REQUESTING, Status.CLOSED, []),
     (Side.REQUESTED, Status.DECLINED, []),
+    # issue 24: a held request offers its requested side Resume, its requesting side Withdraw
+    (Side.REQUESTED, Status.POSTPONED, ["resume"]),
+    (Side.REQUESTED, Status.CONSULTING, ["resume"]),
+    (Side.REQUESTING, Status.POSTPONED, ["withdraw"]),
 ])
 def test_card_buttons_follow_the_rules(side: Side, status: Status, buttons: list[str]) -> None:
     assert card_actions(side, status) == buttons

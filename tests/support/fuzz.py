@@ -13,7 +13,9 @@ import random
 from collections.abc import Callable
 
 VERBS = ("help", "open", "list", "overdue", "show", "ack", "answer", "close", "reopen",
-         "decline", "withdraw", "extend", "assign", "snooze", "who", "record")
+         "decline", "withdraw", "extend", "assign", "snooze", "who", "record",
+         # issue 24: postponement, consultation, forwarding
+         "postpone", "consult", "resume", "forward")
 #: The events a legal clock may run from (``record R-n EVENT:DATE``, ``open … EVENT:DATE``).
 EVENTS = ("received", "decision", "arrest", "consent", "surrender-decision", "opened",
           "bogus", "RECEIVED", "")
@@ -88,7 +90,10 @@ class Generator:
 
     def _open(self) -> str:
         parts = [self.pick(CASES)]
-        options = [f"to:{self.pick(OFFICES)}"]
+        # several requested offices now and then (``to:A,B``), odd lists included
+        offices = [self.pick(OFFICES) for _ in range(1 if self.r.random() < 0.8 else
+                                                     self.r.randint(2, 3))]
+        options = [f"to:{','.join(offices)}"]
         if self.r.random() < 0.5:
             options.append(f"kind:{self.pick(KINDS)}")
         if self.r.random() < 0.5:
@@ -170,6 +175,22 @@ class Generator:
                                     self.words(0, 4) if self.r.random() < 0.8 else "") if p)
 
     _snooze = _extend
+
+    def _postpone(self) -> str:
+        """``postpone R-n UNTIL REASON`` (a DUE like extend's)."""
+        return self._extend()
+
+    def _consult(self) -> str:
+        return " ".join(p for p in (self.pick(IDS), self.words(0, 4)) if p)
+
+    _resume = _consult
+
+    def _forward(self) -> str:
+        """``forward R-n to:OFFICE REASON``, with the odd missing or doubled office."""
+        target = self.r.choice((f"to:{self.pick(OFFICES)}", self.pick(OFFICES),
+                                f"to:{self.pick(OFFICES)},{self.pick(OFFICES)}"))
+        return " ".join(p for p in (self.pick(IDS), target,
+                                    self.words(0, 4) if self.r.random() < 0.8 else "") if p)
 
     def _assign(self) -> str:
         return " ".join(p for p in (self.pick(IDS), self.pick(USERS),

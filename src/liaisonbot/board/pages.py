@@ -28,7 +28,7 @@ from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.model import PENDING, Office, Request, Status
 from liaisonbot.domain.refs import is_case_ref
 from liaisonbot.domain.timefmt import local_time
-from liaisonbot.domain.visibility import Audience, Place
+from liaisonbot.domain.visibility import Audience, Place, sees_parallels
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, translator, words
 from liaisonbot.service.ports import Clock
@@ -68,6 +68,8 @@ class CaseLine(NamedTuple):
     due: str
     due_rel: str
     summary: str
+    #: ``Opened in parallel: R-3, R-4`` for the requesting office (issue 24), else "".
+    parallel: str = ""
 
 
 def _redirect(location: str, status: int = 302) -> web.Response:
@@ -359,7 +361,12 @@ class Board:
         now, tz, w = self.clock.now(), office.calendar.tz.key, words(office.language)
         due_text: dict[datetime, tuple[str, str]] = {}
         lines = []
+        groups: dict[int, list[str]] = {}
+        for r in rows:  # parallel requests, as the requesting office may see them together
+            if sees_parallels(r, Audience(Place.BOARD, office.slug)):
+                groups.setdefault(r.parallel_of or r.id, []).append(r.ref)
         for r in rows:
+            group = groups.get(r.parallel_of or r.id, [])
             if r.due_at not in due_text:
                 due_text[r.due_at] = (w.local_time(r.due_at, tz), w.relative(r.due_at, now))
             due, due_rel = due_text[r.due_at]
@@ -368,7 +375,9 @@ class Board:
                 kind=w.kind(r.kind.value), status=w.status(r.status.value),
                 overdue=r.is_overdue(now),
                 due=due, due_rel=due_rel, summary=self._field(r, viewer, "summary", r.summary,
-                                                              w)))
+                                                              w),
+                parallel=w(m.LIST_PARALLEL).format(refs=", ".join(group))
+                if len(group) > 1 else ""))
         return lines
 
     async def _case(self, request: web.Request, viewer: Viewer,
@@ -382,6 +391,12 @@ class Board:
                                    ("via", via)) if v}
         first = (page - 1) * CASE_PAGE_SIZE + 1
         w = words(office.language)
+        async with self.uow(read_only=True) as tx:  # requests it forwarded away (read only)
+            formers = await tx.former.for_case(ref, office.slug)
+        forwarded = w(m.LIST_FORWARDED).format(requests=", ".join(
+            w(m.PARALLEL_ITEM).format(ref=f.request.ref, office=self.directory.name(f.to),
+                                      status=w.status(f.request.status.value))
+            for f in formers)) if formers else ""
 
         def link(to: int) -> str:
             return f"/board/{office.slug}/case?{urlencode({**query, 'page': to})}"
@@ -390,7 +405,7 @@ class Board:
             viewer, office, ref=ref, status=status, partner=partner, via=via,
             instruments=sorted(self.directory.instruments),
             requests=self._case_lines(rows, viewer, office),
-            total=total,
+            total=total, forwarded=forwarded,
             paging=(w(m.BOARD_PAGE).format(first=w.number(first),
                                             last=w.number(first + len(rows) - 1),
                                             total=w.number(total))

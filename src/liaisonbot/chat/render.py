@@ -40,6 +40,7 @@ class CardFacts:
     eta: str | None
     clocks: str = ""  # EIO · ack within 7 d (art. 16(1)) · answer by …
     missing: str | None = None
+    hold: str = ""  # postponed until … / in consultation since …, with the reason
     words: Words = field(default_factory=lambda: words("en"))
 
 
@@ -71,7 +72,21 @@ def facts(card: Card, tz: str, now: datetime, locale: str = "en") -> CardFacts:
         basis=card.basis, assignee=card.assignee,
         eta=w.local_time(datetime.fromisoformat(card.eta), tz) if card.eta else None,
         clocks=_clocks(card, due, w, tz),
-        missing=w(card.missing) if card.missing == m.CONFIDENTIAL else card.missing, words=w)
+        missing=w(card.missing) if card.missing == m.CONFIDENTIAL else card.missing,
+        hold=_hold(card, w, tz, now), words=w)
+
+
+def _hold(card: Card, w: Words, tz: str, now: datetime) -> str:
+    """``Postponed until …: reason`` or ``In consultation since …: reason`` (empty else)."""
+    if not card.hold:
+        return ""
+    since, until, reason = card.hold[:3]
+    reason = w(reason) if reason == m.CONFIDENTIAL else reason
+    if card.status == "postponed" and until:
+        return w(m.CARD_POSTPONED).format(until=w.when(datetime.fromisoformat(until), tz, now),
+                                          reason=reason)
+    return w(m.CARD_CONSULTING).format(since=w.when(datetime.fromisoformat(since), tz, now),
+                                       reason=reason)
 
 
 def _clocks(card: Card, due: str, w: Words, tz: str = "UTC") -> str:
@@ -180,6 +195,8 @@ def card_lines(card: Card, tz: str, now: datetime, markup: Markup = PLAIN,
     if f.missing is not None:
         lines.append(esc(w(m.CARD_MISSING).format(missing=f.missing,
                                                   office=card.requesting_name)))
+    if f.hold:
+        lines.append(esc(f.hold))
     if f.assignee:
         lines.append(esc(w(m.CARD_HANDLED).format(assignee=f.assignee)))
     if f.eta:

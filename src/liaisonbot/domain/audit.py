@@ -97,6 +97,11 @@ ADDED_0009 = frozenset({"events", "extensions", "ack_ref", "ack_contact", "asked
 ADDED_0010 = frozenset({"measures", "conditions"})
 
 
+#: Fields added by migration 0011 (parallel requests, postponement and consultation): sealed
+#: only once they hold something.
+ADDED_0011 = frozenset({"parallel_of", "hold_from", "hold_since", "hold_until", "hold_reason"})
+
+
 def state_hash(request: Any) -> str:
     """SHA-256 over the canonical JSON of a request's fields but ``VOLATILE`` (moments in
     ``utc_text``, enums by value): what each new entry seals as the row after its change."""
@@ -107,7 +112,7 @@ def state_hash(request: Any) -> str:
         if f.name in VOLATILE:
             continue
         value = getattr(request, f.name)
-        if f.name in ADDED_0009 | ADDED_0010 and not value:
+        if f.name in ADDED_0009 | ADDED_0010 | ADDED_0011 and not value:
             continue  # rows sealed before 0009 had no such field: their seal still holds
         if f.name == "measures":
             value = [measure.as_json() for measure in value]

@@ -52,6 +52,9 @@ class Card:
     measures: tuple[tuple[str, ...], ...] = ()
     #: The conditions on the use of what the whole-request answer handed over (or the marker).
     conditions: str = ""
+    #: While postponed or consulting: (since, until or "", the reason as the reader may see
+    #: it: the text, or the confidential marker).
+    hold: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -105,7 +108,8 @@ class Post:
 def _card(data: dict[str, Any]) -> Card:
     data = {**data, "deadlines": tuple(tuple(row) for row in data.get("deadlines") or ()),
             "annex_b": tuple(data.get("annex_b") or ()),
-            "measures": tuple(tuple(row) for row in data.get("measures") or ())}
+            "measures": tuple(tuple(row) for row in data.get("measures") or ()),
+            "hold": tuple(data.get("hold") or ())}
     return Card(**data)
 
 

@@ -88,7 +88,12 @@ def eta_reminder_due(request: Request, calendar: BusinessCalendar, now: datetime
 def next_follow_up(request: Request, policy: Policy, requested: BusinessCalendar,
                    requesting: BusinessCalendar | None) -> datetime | None:
     """The next moment the tick must look at ``request``: a chase of the requesting office
-    while incomplete; else the next nudge or the promised-date reminder."""
+    while incomplete; else the next nudge or the promised-date reminder. A postponed request
+    is next looked at when its postponement ends; one in consultation waits for ``resume``."""
+    if request.status is Status.POSTPONED:
+        return request.hold_until
+    if request.status is Status.CONSULTING:
+        return None
     if request.status is Status.INCOMPLETE:
         if requesting is None or request.paused_at is None:
             return None

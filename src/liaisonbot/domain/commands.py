@@ -55,6 +55,13 @@ class OpenRequest:
     #: Every ``measure:`` in the order given (``measure`` is the first); two or more are the
     #: request's numbered measures ``R-n/1``, ``R-n/2``…
     measures: tuple[str, ...] = ()
+    #: Further requested offices (``to:A,B``): one parallel request per office, ``to`` first.
+    also_to: tuple[str, ...] = ()
+
+    @property
+    def offices(self) -> tuple[str, ...]:
+        """Every requested office, in the order given."""
+        return (self.to, *self.also_to)
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,24 @@ class Snooze:
 
 
 @dataclass(frozen=True)
+class Postpone:
+    """``postpone R-n UNTIL REASON``: execution postponed until a date (EIO art. 15)."""
+
+    request_id: int
+    until: DueSpec
+    reason: str
+
+
+@dataclass(frozen=True)
+class Forward:
+    """``forward R-n to:OFFICE REASON``: passed to the competent office (EIO art. 7(6))."""
+
+    request_id: int
+    to: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Assign:
     request_id: int
     user: str
@@ -139,4 +164,4 @@ class Who:
 
 
 Command = (Help | OpenRequest | ListCase | ListOverdue | Show | Transition | Extend | Snooze
-           | Assign | Who | Record | PostponeMeasure)
+           | Assign | Who | Record | PostponeMeasure | Postpone | Forward)

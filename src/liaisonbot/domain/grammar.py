@@ -16,10 +16,13 @@ from liaisonbot.domain.commands import (
     Command,
     DueSpec,
     Extend,
+    Forward,
     Help,
     ListCase,
     ListOverdue,
     OpenRequest,
+    Postpone,
+    PostponeMeasure,
     Record,
     Show,
     Snooze,
@@ -49,8 +52,8 @@ MAX_CONDITIONS = 1000
 
 USAGE: dict[str, str] = {
     "help": "help [COMMAND]",
-    "open": 'open CASE to:OFFICE [kind:KIND] [via:INSTRUMENT] [due:DUE] [urgent] [basis:"TEXT"] '
-            '[person:"TEXT"] [measure:"TEXT"]… [EVENT:DATE]… [conf:LEVEL] SUMMARY…',
+    "open": 'open CASE to:OFFICE[,OFFICE…] [kind:KIND] [via:INSTRUMENT] [due:DUE] [urgent] '
+            '[basis:"TEXT"] [person:"TEXT"] [measure:"TEXT"]… [EVENT:DATE]… [conf:LEVEL] SUMMARY…',
     "list": "list CASE [open|overdue|all|mine]",
     "overdue": "overdue",
     "show": "show R-n",
@@ -68,6 +71,10 @@ USAGE: dict[str, str] = {
     "snooze": "snooze R-n DUE REASON",
     "incomplete": "incomplete R-n WHAT IS MISSING",
     "complete": "complete R-n TEXT",
+    "postpone": "postpone R-n[/k] UNTIL REASON",
+    "consult": "consult R-n TEXT",
+    "resume": "resume R-n [NOTE]",
+    "forward": "forward R-n to:OFFICE REASON",
 }
 VERBS = tuple(USAGE)
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c"}
@@ -77,7 +84,8 @@ _TEXT_REQUIRED = {"answer": N_("{command} needs the answer."),
                   "reopen": N_("{command} needs a reason."),
                   "decline": N_("{command} needs a reason."),
                   "incomplete": N_("{command} needs what is missing."),
-                  "complete": N_("{command} needs what was missing.")}
+                  "complete": N_("{command} needs what was missing."),
+                  "consult": N_("{command} needs what is to be consulted on.")}
 _CONF_ALIASES = {"restricted": Confidentiality.RESTRICTED,
                  "confidential": Confidentiality.CONFIDENTIAL}
 
@@ -261,7 +269,9 @@ def _open(verb: str, args: list[Token]) -> Command:
         raise usage_error(verb, N_("conf:{conf} is not a level; use restricted or "
                                    "confidential."), conf=echo(conf_text))
     due = parse_due(options["due"], verb) if "due" in options else None
-    return OpenRequest(case=case, to=options["to"].lower(), summary=summary, kind=Kind(kind_text),
+    to, *also_to = _offices(verb, options["to"])
+    return OpenRequest(case=case, to=to, also_to=tuple(also_to), summary=summary,
+                       kind=Kind(kind_text),
                        due=due, urgent=urgent, basis=basis,
                        confidentiality=_CONF_ALIASES[conf_text] if conf_text else None,
                        via=options["via"].lower() if options.get("via") else None,
@@ -277,6 +287,18 @@ def _check_measures(measures: list[str]) -> None:
                                      "seeks."))
     if len(measures) > MAX_MEASURES:
         raise CommandError(TOO_MANY_MEASURES, limit=MAX_MEASURES, count=len(measures))
+
+
+def _offices(verb: str, text: str) -> list[str]:
+    """``to:A,B``: the requested offices, each named once."""
+    slugs = [slug.strip().lower() for slug in text.split(",")]
+    if any(not slug for slug in slugs):
+        raise usage_error(verb, N_("to:{text} names an empty office; separate offices with "
+                                   "commas, like to:de-gba,nl-om."), text=echo(text))
+    twice = next((slug for i, slug in enumerate(slugs) if slug in slugs[:i]), None)
+    if twice is not None:
+        raise usage_error(verb, N_("to: names {slug} twice."), slug=echo(twice))
+    return slugs
 
 
 def _list(verb: str, args: list[Token]) -> Command:
@@ -327,7 +349,7 @@ def _show(verb: str, args: list[Token]) -> Command:
 _TRANSITION_OPTIONS = {"ack": ("received", "ref", "contact", "eta", "at"),
                        "answer": ("at", "conditions"), "decline": ("at",)}
 #: The verbs that may name one measure of a request (``answer R-3/2 …``).
-_MEASURE_VERBS = frozenset({"answer", "decline"})
+_MEASURE_VERBS = frozenset({"answer", "decline", "postpone"})
 _MEASURE_RE = re.compile(r"^(?P<id>[^/\s]+)/(?P<k>[0-9]{1,3})$")
 
 
@@ -398,6 +420,32 @@ def _extend_or_snooze(verb: str, args: list[Token]) -> Command:
     return Extend(number, due, reason) if verb == "extend" else Snooze(number, due, reason)
 
 
+def _postpone(verb: str, args: list[Token]) -> Command:
+    number, measure = _measure_ref(verb, args)
+    if len(args) < 2:
+        raise usage_error(verb, N_("Say until when, like 2027-03-01 or 30d."))
+    until = parse_due(args[1].text, verb, "UNTIL")
+    reason = _checked_text(verb, _rest(args[2:]))
+    if not reason:
+        raise usage_error(verb, N_("{command} needs a reason."), command=verb)
+    if measure is not None:  # one measure (EIO art. 16(2)(b)): the request goes on
+        return PostponeMeasure(number, measure, until, reason)
+    return Postpone(number, until, reason)
+
+
+def _forward(verb: str, args: list[Token]) -> Command:
+    number = _request_id(verb, args)
+    key, sep, value = args[1].text.partition(":") if len(args) > 1 else ("", "", "")
+    if not sep or args[1].quoted or key.lower() != "to" or not value.strip():
+        raise usage_error(verb, N_("Say which office it goes to with to:OFFICE."))
+    if "," in value:
+        raise usage_error(verb, N_("A request is forwarded to one office."))
+    reason = _checked_text(verb, _rest(args[2:]))
+    if not reason:
+        raise usage_error(verb, N_("{command} needs a reason."), command=verb)
+    return Forward(number, value.strip().lower(), reason)
+
+
 def _assign(verb: str, args: list[Token]) -> Command:
     number = _request_id(verb, args)
     if len(args) != 2:
@@ -422,4 +470,6 @@ _PARSERS = {
     "decline": _transition, "withdraw": _transition, "extend": _extend_or_snooze,
     "snooze": _extend_or_snooze, "assign": _assign, "incomplete": _transition,
     "complete": _transition, "who": _who, "record": _record,
+    "postpone": _postpone, "consult": _transition, "resume": _transition,
+    "forward": _forward,
 }

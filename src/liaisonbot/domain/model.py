@@ -32,6 +32,8 @@ class Status(enum.StrEnum):
     INCOMPLETE = "incomplete"  # the requested office waits for what is missing; clocks stopped
     #: Some of its measures are settled (answered or declined), others still owed (issue 24).
     PARTLY_ANSWERED = "partly_answered"
+    POSTPONED = "postponed"  # execution postponed until a date (EIO art. 15; Rome St. arts. 94-95)
+    CONSULTING = "consulting"  # the parties consult before execution goes on (EIO art. 6(3))
 
 
 class Confidentiality(enum.StrEnum):
@@ -50,6 +52,9 @@ PENDING = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.PARTLY_ANSWERED})
 ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.WITHDRAWN})
 #: Pending, or paused while incomplete: the request is still owed an answer.
 PENDING_OR_PAUSED = PENDING | {Status.INCOMPLETE}
+#: Held by ``postpone`` or ``consult`` until ``resume`` (or, postponed, until its date): not
+#: chased, not overdue; the legal deadlines stand (``domain.holds``).
+HELD = frozenset({Status.POSTPONED, Status.CONSULTING})
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,15 @@ class Request:
     #: The conditions on the use of what the whole-request answer handed over (``answer R-n
     #: TEXT conditions:"…"``); a measure's own are on the measure.
     conditions: str = ""
+    #: Parallel requests of one case (``open … to:A,B``): the first one's id on the others
+    #: (None on the first and on a request opened alone).
+    parallel_of: int | None = None
+    #: While postponed or consulting: the status ``resume`` takes it back to, since when,
+    #: until when (a postponement ends by itself then), and why.
+    hold_from: Status | None = None
+    hold_since: datetime | None = None
+    hold_until: datetime | None = None
+    hold_reason: str | None = None
 
     @property
     def ref(self) -> str:
@@ -236,7 +250,17 @@ RULES: dict[str, Rule] = {
     # ``complete`` restores the status the request had when it was marked incomplete.
     "incomplete": Rule(_REQUESTED, PENDING, Status.INCOMPLETE),
     "complete": Rule(_REQUESTING, frozenset({Status.INCOMPLETE}), None),
+    # Postponement (EIO art. 15; Rome Statute arts. 94-95) and consultation (EIO art. 6(3);
+    # Rome Statute arts. 93(3), 97): ``resume`` restores the status it was held from.
+    "postpone": Rule(_REQUESTED, PENDING, Status.POSTPONED),
+    "consult": Rule(_BOTH, PENDING, Status.CONSULTING),
+    "resume": Rule(_BOTH, HELD, None),
+    # Forwarding to the competent office (EIO art. 7(6)): it becomes the requested office.
+    "forward": Rule(_REQUESTED, PENDING, None),
 }
+# A held request may still be declined or withdrawn.
+RULES["decline"] = Rule(_REQUESTED, RULES["decline"].from_statuses | HELD, Status.DECLINED)
+RULES["withdraw"] = Rule(_REQUESTING, RULES["withdraw"].from_statuses | HELD, Status.WITHDRAWN)
 
 
 #: The verbs a request card offers as buttons, and the side each is offered to (a choice of
@@ -246,6 +270,7 @@ CARD_ACTIONS: dict[str, Side] = {
     "incomplete": Side.REQUESTED,
     "close": Side.REQUESTING, "reopen": Side.REQUESTING, "complete": Side.REQUESTING,
     "withdraw": Side.REQUESTING}
+CARD_ACTIONS.update({"resume": Side.REQUESTED})
 
 
 def card_actions(side: Side, status: Status) -> list[str]:
@@ -265,7 +290,7 @@ def changes_state(verb: str) -> bool:
 
 def urgency_key(request: Request, now: datetime) -> tuple[int, int, float]:
     """Most urgent first: pending before answered before ended; then by due time, urgent first."""
-    if request.status in PENDING_OR_PAUSED:
+    if request.status in PENDING_OR_PAUSED or request.status in HELD:
         band = 0
     elif request.status is Status.ANSWERED:
         band = 1

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
 
 from liaisonbot.domain.model import Request
+
+_E = TypeVar("_E")
 
 
 class Shown(enum.StrEnum):
@@ -55,7 +58,9 @@ ENVELOPE = frozenset({
     "contact",
     # measures (issue 24): which measure, its state, which were settled at once, and until
     # when the chasing waits; the measures' texts, answers and conditions are substance
-    "measure_no", "measure_state", "measures_settled", "chasing_until"})
+    "measure_no", "measure_state", "measures_settled", "chasing_until",
+    # several requested offices, postponement, forwarding (issue 24): references and dates
+    "parallel", "from", "held_since"})
 #: The substance of a request (for documentation and tests; any field not in ENVELOPE is).
 SUBSTANCE = frozenset({"summary", "basis", "answer", "note", "reason", "text", "files",
                        "thread", "file", "measure", "measures", "conditions"})
@@ -68,6 +73,8 @@ def visibility(request: Request, audience: Audience, field: str) -> Shown:
     """Shown, masked or absent: ``field`` of ``request`` for ``audience``."""
     if audience.office is not None and not request.is_party(audience.office):
         return Shown.ABSENT  # need to know: nothing of other offices' requests
+    if field == "parallel" and not sees_parallels(request, audience):
+        return Shown.ABSENT  # a requested office never learns of the other offices asked
     if field in ENVELOPE:
         return Shown.SHOWN
     if audience.place is Place.REPORT:
@@ -103,3 +110,16 @@ def by_direct_message(request: Request, field: str) -> bool:
     only by direct message to the parties' listed members, because the parties' rooms may
     not see it: the desk's one test for where the substance of a change goes."""
     return not shows(request, Audience(Place.ROOM, request.requested), field)
+
+
+def sees_parallels(request: Request, audience: Audience) -> bool:
+    """Whether ``audience`` learns of ``request``'s parallel requests (the same case asked of
+    other offices, ``open … to:A,B``): only the requesting office (and the whole record) does;
+    each requested office sees its own request alone."""
+    return audience.office is None or audience.office == request.requesting
+
+
+def former_history(entries: list[_E], upto: int) -> list[_E]:
+    """What an office a request was forwarded away from may read of its history: the entries
+    up to and including its forwarding (``upto`` of them), nothing written after."""
+    return entries[:upto]

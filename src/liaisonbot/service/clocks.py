@@ -13,6 +13,7 @@ from typing import Any
 
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.audit import utc_text
+from liaisonbot.domain.calendar import BusinessCalendar, around_the_clock
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.clocks import (
     eta_reminder_due,
@@ -22,7 +23,6 @@ from liaisonbot.domain.clocks import (
     pause,
     resume,
 )
-from liaisonbot.domain.calendar import BusinessCalendar, around_the_clock
 from liaisonbot.domain.deadlines import (
     Clock,
     Deadline,
@@ -36,7 +36,7 @@ from liaisonbot.domain.deadlines import (
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.durations import Duration
 from liaisonbot.domain.instruments import REQUIRABLE, Instrument, clock_text
-from liaisonbot.domain.model import PENDING, Office, Policy, Request, Side, Status
+from liaisonbot.domain.model import HELD, PENDING, Office, Policy, Request, Side, Status
 from liaisonbot.domain.refs import platform_of
 from liaisonbot.domain.visibility import MASK, Audience, Place, seen, shows
 from liaisonbot.service import messages as m
@@ -223,6 +223,10 @@ def card_fields(directory: Directory, request: Request, audience: Audience) -> d
                               for name in ("person", "measure")}
     if request.status is Status.INCOMPLETE:
         fields["missing"] = request.missing if shows(request, audience, "missing") else MASK
+    if request.status in HELD and request.hold_since is not None:
+        fields["hold"] = (request.hold_since.isoformat(),
+                          request.hold_until.isoformat() if request.hold_until else "",
+                          seen(request, audience, "hold_reason"))
     if instrument is None:
         return fields
     ack = instrument.ack_within or directory.policy.ack_within

@@ -19,8 +19,10 @@ from liaisonbot.domain.audit import state_hash, utc_text
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
+from liaisonbot.domain.forwarding import Former
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
 from liaisonbot.domain.measures import MeasureError, numbered
+from liaisonbot.domain.holds import hold, release, skip_held_nudges
 from liaisonbot.domain.model import (
     ENDED,
     PENDING,
@@ -33,7 +35,14 @@ from liaisonbot.domain.model import (
 )
 from liaisonbot.domain.refs import format_request_id, platform_of, same_user
 from liaisonbot.domain.text import echo, valid_text
-from liaisonbot.domain.visibility import Audience, Place, by_direct_message, shows
+from liaisonbot.domain.visibility import (
+    Audience,
+    Place,
+    by_direct_message,
+    former_history,
+    sees_parallels,
+    shows,
+)
 from liaisonbot.service import clocks as legal
 from liaisonbot.service import measures as measures_use
 from liaisonbot.service import levels
@@ -98,6 +107,14 @@ class Privately:
 
     room: str
     extra: Mapping[str, Any]
+
+
+class _FormerParty(Exception):
+    """The acting office forwarded the request away: it may read what it saw, nothing more."""
+
+    def __init__(self, former: Former) -> None:
+        super().__init__(former.request.ref)
+        self.former = former
 
 
 class Refusal(Exception):
@@ -483,7 +500,10 @@ class Desk:
             return await self._overdue(ctx, office)
         if isinstance(command, c.Who):
             return self._who(ctx, command)
-        request = await self._visible(ctx, office, command.request_id)
+        try:
+            request = await self._visible(ctx, office, command.request_id)
+        except _FormerParty as former:
+            return await self._as_former(ctx, office, former.former, command)
         if isinstance(command, c.Show):
             return await self._show(ctx, office, request)
         return await self._change(ctx, office, request, command)
@@ -498,6 +518,9 @@ class Desk:
     async def _visible(self, ctx: _Ctx, office: Office, request_id: int) -> Request:
         request = await ctx.uow.requests.get(request_id)
         if request is None or not request.is_party(office.slug):
+            former = await ctx.uow.former.get(request_id, office.slug) if request else None
+            if former is not None:
+                raise _FormerParty(former)
             raise Refusal(m.NOT_PARTY, ref=format_request_id(request_id), office=office.name)
         return request
 
@@ -518,12 +541,12 @@ class Desk:
 
     async def _fan_out(self, ctx: _Ctx, change: Changed, *,
                        mentions_for: dict[str, tuple[str, ...]] | None = None,
-                       update_card: bool = True) -> None:
+                       update_card: bool = True, rooms: list[str] | None = None) -> None:
         """A thread note (and a card update) in every room the request was posted to, each
         written for its room's reader; the private text goes by direct message to listed
         members when the rooms may not see it, else into the note itself."""
         request = change.request
-        for room in await self._request_rooms(ctx, request):
+        for room in rooms if rooms is not None else await self._request_rooms(ctx, request):
             reader = self.present.room_reader(room)
             if update_card:
                 self._post(ctx, room, reader.post(
@@ -557,11 +580,18 @@ class Desk:
     async def _request_rooms(self, ctx: _Ctx, request: Request) -> list[str]:
         """Rooms holding the request's card: the requested office's rooms and the room it
         was opened from (from the thread map, else from the config)."""
-        rooms = list(await ctx.uow.threads.rooms_of(request.id))
+        rooms = [room for room in await ctx.uow.threads.rooms_of(request.id)
+                 if self.party_room(request, room)]
         for room in self._card_rooms(request, origin=None):
             if room not in rooms:
                 rooms.append(room)
         return rooms
+
+    def party_room(self, request: Request, room: str) -> bool:
+        """A room of one of the request's parties (not of an office it was forwarded away
+        from); a room bound to no office counts as it always did."""
+        office = self.directory.office_for_room(room)
+        return office is None or request.is_party(office.slug)
 
     def _card_rooms(self, request: Request, origin: str | None) -> list[str]:
         requested = self.directory.office(request.requested)
@@ -631,13 +661,42 @@ class Desk:
     def _reschedule(self, request: Request) -> None:
         legal.reschedule(self.directory, request)
 
-    async def _open(self, ctx: _Ctx, office: Office, cmd: c.OpenRequest) -> Outcome:
-        target = self.directory.office(cmd.to)
+    def _target(self, office: Office, slug: str) -> Office:
+        """The office a request goes to: a known one, not the acting office itself."""
+        target = self.directory.office(slug)
         if target is None:
             known = ", ".join(o.slug for o in self.directory.offices if o.slug != office.slug)
-            raise Refusal(m.UNKNOWN_OFFICE, slug=echo(cmd.to), known=known)
+            raise Refusal(m.UNKNOWN_OFFICE, slug=echo(slug), known=known)
         if target.slug == office.slug:
             raise Refusal(m.SAME_OFFICE, slug=office.slug)
+        return target
+
+    async def _open(self, ctx: _Ctx, office: Office, cmd: c.OpenRequest) -> Outcome:
+        if not cmd.also_to:
+            return await self._open_to(ctx, office, cmd, cmd.to)
+        # Several offices: one parallel request each, all or none. Every office is checked
+        # before anything is stored; a later refusal rolls the whole command back.
+        for slug in cmd.offices:
+            target = self._target(office, slug)
+            try:
+                legal.check_scope(legal.instrument_for(self.directory, cmd), office, target)
+            except legal.ClockRefusal as error:
+                raise Refusal(error.template, **error.values) from None
+        outcomes: list[Outcome] = []
+        for slug in cmd.offices:
+            first = outcomes[0].request_id if outcomes else None
+            outcomes.append(await self._open_to(ctx, office, cmd, slug, parallel_of=first))
+        refs = ", ".join(format_request_id(o.request_id or 0) for o in outcomes)
+        head = ctx.words(m.OPENED_PARALLEL).format(
+            refs=refs, case=cmd.case,
+            offices=", ".join(self.directory.name(slug) for slug in cmd.offices))
+        text = "\n".join([head, *(o.reply.text for o in outcomes)])
+        return Outcome(self._text(ctx, "reply", text, request_id=outcomes[0].request_id),
+                       verb="open", request_id=outcomes[0].request_id)
+
+    async def _open_to(self, ctx: _Ctx, office: Office, cmd: c.OpenRequest, to: str, *,
+                       parallel_of: int | None = None) -> Outcome:
+        target = self._target(office, to)
         now = ctx.now
         try:
             instrument = legal.instrument_for(self.directory, cmd)
@@ -663,7 +722,8 @@ class Desk:
             ack_due_at=target.calendar.deadline(now, ack_within), opened_by=ctx.actor.user,
             basis=cmd.basis, urgent=cmd.urgent, confidentiality=level.level,
             instrument=instrument.slug if instrument else None, person=cmd.person,
-            measure=cmd.measure, events=events, asked_due=asked, measures=measures)
+            measure=cmd.measure, events=events, asked_due=asked, measures=measures,
+            parallel_of=parallel_of)
         legal.refresh_due(self.directory, request)
         due = request.due_at
         self._reschedule(request)
@@ -675,7 +735,8 @@ class Desk:
                             measure=None if measures else cmd.measure,
                             measures=[{"number": x.number, "text": x.text}
                                       for x in measures] or None,
-                            events={k: utc_text(v) for k, v in events.items()} or None)
+                            events={k: utc_text(v) for k, v in events.items()} or None,
+                            parallel=format_request_id(parallel_of) if parallel_of else None)
         origin = self._room_key(ctx.actor.room)
         for room in self._card_rooms(request, origin):
             reader = self.present.room_reader(room)
@@ -704,18 +765,44 @@ class Desk:
                                                 or same_user(ctx.actor.user, r.opened_by))
                         and r.status not in ENDED]
         if not requests:
-            return Outcome(self._text(ctx, "reply", self.present.nothing_listed(
-                cmd.case, scope, office, ctx.reader)), verb="list")
+            nothing = self.present.nothing_listed(cmd.case, scope, office, ctx.reader)
+            return Outcome(self._text(ctx, "reply", "\n".join(
+                [nothing, *await self._forwarded_away(ctx, office, cmd.case)])), verb="list")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
         title = self.present.list_title(cmd.case, len(requests), scope, office,
                                         ctx.reader)
+        title = "\n".join([title, *self._list_marks(ctx, requests),
+                           *await self._forwarded_away(ctx, office, cmd.case)])
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="list")
+
+    def _list_marks(self, ctx: _Ctx, requests: list[Request]) -> list[str]:
+        """``Opened in parallel: R-3, R-4`` for each group of parallel requests the reader
+        may know of together (the requesting office: ``sees_parallels``)."""
+        groups: dict[int, list[Request]] = {}
+        for request in requests:
+            if sees_parallels(request, ctx.reader.audience):
+                groups.setdefault(request.parallel_of or request.id, []).append(request)
+        return [ctx.words(m.LIST_PARALLEL).format(refs=", ".join(
+                    r.ref for r in sorted(group, key=lambda r: r.id)))
+                for group in groups.values() if len(group) > 1]
+
+    async def _forwarded_away(self, ctx: _Ctx, office: Office, case: str) -> list[str]:
+        """The requests of ``case`` that ``office`` forwarded to another office (read only)."""
+        formers = [f for f in await ctx.uow.former.for_case(case, office.slug)]
+        if not formers:
+            return []
+        return [ctx.words(m.LIST_FORWARDED).format(requests=", ".join(
+            ctx.words(m.PARALLEL_ITEM).format(ref=f.request.ref,
+                                              office=self.directory.name(f.to),
+                                              status=ctx.words.status(f.request.status.value))
+            for f in formers))]
 
     async def _overdue(self, ctx: _Ctx, office: Office) -> Outcome:
         requests = await ctx.uow.requests.overdue(office.slug, ctx.now)
         waiting = await ctx.uow.requests.incomplete_for(office.slug)
-        if not requests and not waiting:
+        held = await ctx.uow.requests.held_for(office.slug)
+        if not requests and not waiting and not held:
             return Outcome(self._text(ctx, "reply", ctx.words(m.NOTHING_OVERDUE).format(
                 office=office.name)), verb="overdue")
         requests.sort(key=lambda r: urgency_key(r, ctx.now))
@@ -723,6 +810,9 @@ class Desk:
         if waiting:  # listed apart: their clocks are stopped, so they are not overdue
             title += "; " + ctx.words.count(m.LIST_INCOMPLETE, len(waiting))
             requests += sorted(waiting, key=lambda r: r.id)
+        if held:  # listed apart too: postponed or consulting, not chased, not overdue
+            title += "; " + ctx.words.count(m.LIST_HELD, len(held))
+            requests += sorted(held, key=lambda r: r.id)
         cards = self._cards(ctx, requests)
         return Outcome(self._text(ctx, "list", title, cards=cards), verb="overdue")
 
@@ -750,6 +840,7 @@ class Desk:
         reader = ctx.reader
         lines = [reader.words(m.SHOW_HISTORY).format(ref=request.ref),
                  *self.present.history_lines(request, entries, reader, ctx.now)]
+        lines[:0] = await self._parallel_lines(ctx, request)
         if by_direct_message(request, "summary") \
                 and self.present.is_listed_member(request, ctx.actor.user):
             member = self.present.member_reader(request, ctx.actor.user)
@@ -763,6 +854,145 @@ class Desk:
                                   card=self.present.card(request, now=ctx.now,
                                                          audience=reader.audience)),
                        verb="show", request_id=request.id)
+
+    async def _parallel_lines(self, ctx: _Ctx, request: Request) -> list[str]:
+        """``Parallel requests in CASE: R-4 to NL OM (open)``, for the requesting office."""
+        if not sees_parallels(request, ctx.reader.audience):
+            return []
+        others = [r for r in await ctx.uow.requests.parallels(request) if r.id != request.id]
+        if not others:
+            return []
+        w = ctx.words
+        return [w(m.SHOW_PARALLEL).format(case=request.case, requests=", ".join(
+            w(m.PARALLEL_ITEM).format(ref=r.ref, office=self.directory.name(r.requested),
+                                      status=w.status(r.status.value)) for r in others))]
+
+    async def _as_former(self, ctx: _Ctx, office: Office, former: Former,
+                         command: c.Command) -> Outcome:
+        """An office the request was forwarded away from: ``show`` reads the request as it
+        stood then and its history up to the forwarding; anything else is refused."""
+        w, request = ctx.words, former.request
+        at = w.when(former.at, ctx.reader.tz, ctx.now)
+        if not isinstance(command, c.Show):
+            raise Refusal(m.FORWARDED_AWAY, ref=request.ref, office=self.directory.name(
+                former.to), at=at, former=office.name)
+        entries = former_history(await ctx.uow.history.for_request(request.id), former.upto)
+        lines = [w(m.SHOW_FORMER).format(ref=request.ref, former=office.name, at=at,
+                                         office=self.directory.name(former.to)),
+                 *self.present.history_lines(request, entries, ctx.reader, ctx.now)]
+        if by_direct_message(request, "summary") \
+                and self.present.is_listed_member(request, ctx.actor.user):
+            member = self.present.member_reader(request, ctx.actor.user)  # as ``show`` does
+            mw = member.words
+            full = [mw(m.SHOW_DM).format(ref=request.ref, office=office.name),
+                    mw(m.CARD_SUMMARY).format(summary=request.summary),
+                    *self.present.history_lines(request, entries, member, ctx.now)]
+            self._post(ctx, ctx.actor.user, member.post("direct", "\n".join(full), ctx.now,
+                                                        request_id=request.id))
+        return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
+                                  card=self.present.card(request, now=ctx.now,
+                                                         audience=ctx.reader.audience)),
+                       verb="show", request_id=request.id)
+
+    async def _forward(self, ctx: _Ctx, office: Office, request: Request,
+                       cmd: c.Forward) -> Outcome:
+        """The request moves to the competent office (EIO art. 7(6)): it becomes the
+        requested office, gets the card and the thread from now on, and must acknowledge it;
+        the forwarding office keeps read access to what it saw (``former_party``)."""
+        target = self.directory.office(cmd.to)
+        if target is None:
+            known = ", ".join(o.slug for o in self.directory.offices if o.slug != office.slug)
+            raise Refusal(m.UNKNOWN_OFFICE, slug=echo(cmd.to), known=known)
+        if target.slug == request.requested:
+            raise Refusal(m.FORWARD_SAME, ref=request.ref, office=target.name)
+        if target.slug == request.requesting:
+            raise Refusal(m.FORWARD_TO_REQUESTING, ref=request.ref, office=target.name)
+        if request.confidential and not target.members:  # as on open: nobody could read it
+            raise Refusal(m.FORWARD_CONF_NO_MEMBERS, ref=request.ref, office=target.name)
+        requesting = self.directory.office(request.requesting)
+        assert requesting is not None
+        try:
+            legal.check_scope(legal.instrument_of(self.directory, request), requesting, target)
+        except legal.ClockRefusal as error:
+            raise Refusal(error.template, **error.values) from None
+        before, upto = replace(request), len(await ctx.uow.history.for_request(request.id)) + 1
+        old_rooms = await self._request_rooms(ctx, request)
+        old_status = request.status
+        instrument = legal.instrument_of(self.directory, request)
+        ack_within = instrument.ack_within if instrument and instrument.ack_within \
+            else self.directory.policy.ack_within
+        # The new office acknowledges it afresh: Annex B, the officer and a promised date
+        # were the first office's.
+        request.requested, request.status = target.slug, Status.OPEN
+        request.ack_due_at = min(target.calendar.deadline(ctx.now, ack_within), request.due_at)
+        request.ack_nudges_sent, request.ack_ref, request.ack_contact = 0, "", ""
+        request.assignee = request.eta = None
+        request.eta_reminded = False
+        request.updated_at = ctx.now
+        self._reschedule(request)
+        detail: dict[str, Any] = {"from": office.slug, "to": target.slug, "reason": cmd.reason}
+        if request.status is not old_status:
+            detail["status"] = [old_status.value, request.status.value]
+        await self._history(ctx, request, m.STATUS_VERB["forward"], **detail)
+        await ctx.uow.former.add(before, office=office.slug, to=target.slug, upto=upto,
+                                 at=ctx.now)
+        await ctx.uow.requests.update(request)
+        change = Changed(request=request, verb="forward", who=ctx.actor.display,
+                         office=office.slug, detail=detail, private=cmd.reason)
+        await self._fan_out(ctx, change, rooms=[
+            room for room in old_rooms if self.party_room(request, room)])
+        for room in self._card_rooms(request, origin=None):
+            reader = self.present.room_reader(room)
+            self._post(ctx, room, reader.post(
+                "card", reader.words(m.FORWARDED_HERE).format(
+                    ref=request.ref, office=target.name, former=office.name, case=request.case,
+                    kind=request.kind.value, requesting=requesting.name,
+                    due=reader.words.when(request.due_at, reader.tz, ctx.now)),
+                ctx.now, request_id=request.id,
+                card=self.present.card(request, now=ctx.now, audience=reader.audience)))
+        reply = self.present.change_reply(change, ctx.reader, ctx.now)
+        return Outcome(self._text(ctx, "reply", reply, request_id=request.id), verb="forward",
+                       request_id=request.id)
+
+    async def end_postponements(self, *, batch: int = 100) -> int:
+        """The tick: postponements whose date has come end by themselves; each request goes
+        back to the status it was postponed from (and is chased again), both sides told.
+        Returns the number of posts queued."""
+        now, queued = self.clock.now(), 0
+        while True:
+            async with self.uow() as uow:
+                requests = await uow.requests.postponements_due(now, batch)
+                ctx = self._ctx(uow, Actor(user="liaisonbot", room="system:tick"), now)
+                for request in requests:
+                    await self._end_postponement(ctx, request)
+                queued += len(ctx.posts)
+                await self._commit(ctx)
+            if len(requests) < batch:
+                return queued
+
+    async def _end_postponement(self, ctx: _Ctx, request: Request) -> None:
+        until, old = request.hold_until, request.status
+        assert until is not None
+        release(request)
+        office = self.directory.office(request.requested)
+        if office is not None:
+            skip_held_nudges(request, self.directory.policy, office.calendar, ctx.now)
+        request.updated_at = ctx.now
+        self._reschedule(request)
+        await self._history(ctx, request, m.STATUS_VERB["resume"], until=utc_text(until),
+                            status=[old.value, request.status.value])
+        await ctx.uow.requests.update(request)
+        for room in await self._request_rooms(ctx, request):
+            reader = self.present.room_reader(room)
+            w = reader.words
+            text = w(m.POSTPONEMENT_ENDED).format(ref=request.ref,
+                                                  until=w.when(until, reader.tz, ctx.now),
+                                                  status=w.status(request.status.value))
+            card = self.present.card(request, now=ctx.now, audience=reader.audience)
+            self._post(ctx, room, reader.post("card_update", text, ctx.now,
+                                              request_id=request.id, card=card))
+            self._post(ctx, room, reader.post("note", text, ctx.now, request_id=request.id,
+                                              in_thread=True))
 
     async def _change(self, ctx: _Ctx, office: Office, request: Request,
                       cmd: c.Command) -> Outcome:
@@ -781,6 +1011,8 @@ class Desk:
             raise Refusal(m.WRONG_STATUS, ref=request.ref,
                           status=ctx.words.status(request.status.value),
                           done=ctx.words.done(verb))
+        if isinstance(cmd, c.Forward):
+            return await self._forward(ctx, office, request, cmd)
         old_status = request.status
         try:
             detail, private = self._apply(ctx, request, cmd, verb, side)
@@ -849,7 +1081,20 @@ class Desk:
             until = self._resolve_due(cmd.until, calendar_office, ctx.now, m.POSTPONE_DATE)
             return measures_use.postpone_measure(request, cmd.measure, until=until,
                                                  reason=cmd.reason), cmd.reason
+        if isinstance(cmd, c.Postpone):
+            until = self._resolve_due(cmd.until, calendar_office, ctx.now, m.POSTPONE_DATE)
+            hold(request, Status.POSTPONED, ctx.now, reason=cmd.reason, until=until)
+            return {"until": utc_text(until), "reason": cmd.reason}, cmd.reason
         assert isinstance(cmd, c.Transition)
+        if verb == "consult":
+            hold(request, Status.CONSULTING, ctx.now, reason=cmd.text)
+            return {"text": cmd.text}, cmd.text
+        if verb == "resume":
+            held_until = request.hold_until
+            release(request)
+            skip_held_nudges(request, self.directory.policy, calendar_office.calendar, ctx.now)
+            return {"note": cmd.text,
+                    "until": utc_text(held_until) if held_until else None}, cmd.text
         if verb in ("incomplete", "complete"):
             return legal.transition(self.directory, request, verb, cmd.text, ctx.now), cmd.text
         if cmd.eta is not None:

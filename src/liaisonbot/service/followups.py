@@ -90,7 +90,9 @@ class Ticker:
     async def tick(self) -> int:
         """Send what is due now; returns the number of posts queued."""
         now = self.clock.now()
-        queued = await self.nudges(now) + await self.digests(now) + await self.reports(now)
+        # Postponements that end now first: the nudges below then chase them again.
+        queued = await self.desk.end_postponements()
+        queued += await self.nudges(now) + await self.digests(now) + await self.reports(now)
         queued += await self.checkpoints(now)
         await self.housekeeping(now)
         self.last_tick = now
@@ -224,7 +226,7 @@ class Ticker:
                                                duty.words), now, request_id=request.id,
                     card=self.present.card(request, now=now, audience=duty.audience))))
         for link in links:
-            if link.room in office.rooms:
+            if link.room in office.rooms or not self.desk.party_room(request, link.room):
                 continue
             other = self.present.room_reader(link.room)
             note = other.words(m.NUDGE_NOTE).format(number=other.words.number(nudge.number),

@@ -65,7 +65,10 @@ def help_text(topic: str | None, tr: Callable[[str], str] = N_) -> str:
         return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]),
                           tr(HELP_RECORD).format(events=", ".join(RECORDABLE))])
     if topic == "open":
-        return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]), tr(HELP_OPEN_CONF)])
+        return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]), tr(HELP_OPEN_CONF),
+                          tr(HELP_LAW[topic])])
+    if topic in HELP_LAW:
+        return "\n".join([tr(USAGE_LINE).format(usage=USAGE[topic]), tr(HELP_LAW[topic])])
     if topic:
         return tr(USAGE_LINE).format(usage=USAGE[topic])
     return "\n".join([tr(HELP_HEADER), *(f"  {USAGE[v]}" for v in VERBS), tr(HELP_TAIL)])
@@ -383,3 +386,36 @@ def instrument_label(label: str) -> tuple[str, str]:
 def instrument_source(source: str) -> tuple[str, str]:
     """An instrument's source (the legal text it cites), translated the same way."""
     return "instrument source", source
+
+# ---------------------------------------------------------------------- request shape (issue 24): several offices, postpone/consult/resume, forward
+STATUS_VERB.update({"postpone": N_("postponed"), "consult": N_("put to consultation"),
+                    "resume": N_("resumed"), "forward": N_("forwarded")})
+STATUS_NAMES.update({"postponed": N_("postponed"), "consulting": N_("consulting")})
+DETAIL_KEYS.update({"parallel": N_("parallel requests"), "from": N_("from")})
+OPENED_PARALLEL = N_("{refs} opened in parallel: {case}, one request to each of {offices}.")
+PARALLEL_ITEM = N_("{ref} to {office} ({status})")
+SHOW_PARALLEL = N_("Parallel requests in {case}: {requests}")
+LIST_PARALLEL = N_("Opened in parallel: {refs}")
+CHANGE_POSTPONED = N_(" · postponed until {until}; not chased meanwhile, the legal deadlines stand")
+CHANGE_CONSULTING = N_(" · execution waits for the consultation; not chased meanwhile")
+CHANGE_BACK_TO = N_(" · back to {status}; chased again as before")
+CHANGE_FORWARDED = N_(" · forwarded to {office}, which now handles it")
+CARD_POSTPONED = N_("Postponed until {until}: {reason}")
+CARD_CONSULTING = N_("In consultation since {since}: {reason}")
+POSTPONEMENT_ENDED = N_("{ref}: the postponement ended {until}; it is {status} again and chased as before.")
+FORWARDED_HERE = N_("{ref} forwarded to {office} by {former}: {case}, {kind} from {requesting}, due {due}.")
+FORWARD_CONF_NO_MEMBERS = N_("{ref} is confidential and {office} lists no members who could read it, so it cannot be forwarded there.")
+FORWARD_SAME = N_("{ref} is already with {office}.")
+FORWARD_TO_REQUESTING = N_("{office} issued {ref}; forward it to the office competent to execute it.")
+FORWARDED_AWAY = N_("{ref} was forwarded to {office} on {at}; {former} may still read what it saw until then (show {ref}) but no longer acts on it.")
+SHOW_FORMER = N_("{ref} as it stood when {former} forwarded it to {office} on {at} (what followed is not shown to {former}):")
+LIST_FORWARDED = N_("Forwarded to other offices (read only): {requests}")
+LIST_HELD = Np_("{count} postponed or in consultation (not chased).",
+                "{count} postponed or in consultation (not chased).")
+HELP_LAW = {
+    "postpone": N_("Postpones execution until UNTIL (a date, Nd, Nbd or Nw): EIO Directive 2014/41/EU art. 15; Rome Statute arts. 94 and 95. The other office is told the reason; the request is not chased until then, when it resumes by itself; the legal deadlines are not moved."),
+    "consult": N_("Asks the other office to consult before execution goes on: EIO Directive 2014/41/EU art. 6(3); Rome Statute arts. 93(3) and 97. The request is not chased until resume; the legal deadlines are not moved."),
+    "resume": N_("Ends a postponement or a consultation: the request is back where it was and chased again."),
+    "forward": N_("Passes the request to the office competent to execute it (EIO Directive 2014/41/EU art. 7(6)); the issuing office is told why and to whom. Your office keeps read access to what it saw and no longer acts on it."),
+    "open": N_("Several offices after to: (to:de-gba,nl-om) open one parallel request to each, all or none; each office sees only its own."),
+}

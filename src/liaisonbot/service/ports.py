@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from liaisonbot.domain.audit import Entry, Seal
 from liaisonbot.domain.cards import Post
 from liaisonbot.domain.checkpoint import Leaf
+from liaisonbot.domain.forwarding import Former
 from liaisonbot.domain.model import Request
 
 
@@ -169,7 +170,23 @@ class RequestRepository(Protocol):
     async def update_nudges(self, requests: Sequence[Request]) -> None:
         """Write back the nudge counters and ``next_nudge_at`` of claimed (locked) requests."""
     async def all_for_case(self, case: str) -> list[Request]: ...
+    async def held_for(self, office: str) -> list[Request]:
+        """Requests ``office`` is party to that are postponed or consulting."""
+    async def parallels(self, request: Request) -> list[Request]:
+        """The requests opened with ``request`` (``to:A,B``), itself among them, by id."""
+    async def postponements_due(self, now: datetime, limit: int) -> list[Request]:
+        """Postponed requests whose date has come, locked for this transaction."""
     async def next_nudge_after(self, moment: datetime) -> datetime | None: ...
+
+
+class FormerPartyRepository(Protocol):
+    """Offices a request was forwarded away from (``domain.forwarding``)."""
+
+    async def add(self, request: Request, *, office: str, to: str, upto: int,
+                  at: datetime) -> None: ...
+    async def get(self, request_id: int, office: str) -> Former | None: ...
+    async def for_case(self, case: str, office: str) -> list[Former]: ...
+    async def for_office(self, office: str) -> list[Former]: ...
 
 
 class HistoryRepository(Protocol):
@@ -279,6 +296,8 @@ class UnitOfWork(Protocol):
     def inbox(self) -> InboxRepository: ...
     @property
     def state(self) -> StateRepository: ...
+    @property
+    def former(self) -> FormerPartyRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -170,6 +170,19 @@ class Presenter:
         if verb == "postpone" and "measure_no" in change.detail:
             until = datetime.fromisoformat(str(change.detail["until"]))
             return w(m.CHANGE_MEASURE_UNTIL).format(until=w.when(until, tz, now))
+        return self.hold_detail(change, reader, now)
+
+    def hold_detail(self, change: Changed, reader: Reader, now: datetime) -> str:
+        """Postponed until …, in consultation, back to …, forwarded to … (issue 24)."""
+        request, w = change.request, reader.words
+        if change.verb == "postpone" and request.hold_until:
+            return w(m.CHANGE_POSTPONED).format(until=w.when(request.hold_until, reader.tz, now))
+        if change.verb == "consult":
+            return w(m.CHANGE_CONSULTING)
+        if change.verb == "resume":
+            return w(m.CHANGE_BACK_TO).format(status=w.status(request.status.value))
+        if change.verb == "forward":
+            return w(m.CHANGE_FORWARDED).format(office=self.directory.name(request.requested))
         return ""
 
     def change_note(self, change: Changed, reader: Reader, now: datetime) -> str:

@@ -16,8 +16,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from liaisonbot.domain.audit import Break, Entry, state_hash, verify
 from liaisonbot.domain.checkpoint import Statement, sign
 from liaisonbot.domain.directory import Directory
-from liaisonbot.domain.model import PENDING, PENDING_OR_PAUSED, Request, Status
-from liaisonbot.domain.visibility import MASK, Audience, Place, Shown, seen, visibility
+from liaisonbot.domain.model import HELD, PENDING, PENDING_OR_PAUSED, Request, Status
+from liaisonbot.domain.visibility import (
+    MASK,
+    Audience,
+    Place,
+    Shown,
+    former_history,
+    seen,
+    sees_parallels,
+    visibility,
+)
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words, words
 from liaisonbot.service.ports import UnitOfWorkFactory
@@ -27,7 +36,10 @@ FIELDS = ("id", "case", "kind", "requesting", "requested", "status", "urgent", "
           "created_at", "due_at", "ack_due_at", "eta", "assignee", "summary", "basis",
           "answer", "conditions", "measures",
           # Annex B of the acknowledgement (EIO): receipt, their reference, their contact
-          "received_at", "their_ref", "their_contact")
+          "received_at", "their_ref", "their_contact",
+          # issue 24: the first of its parallel requests (the requesting office only), and a
+          # postponement's date or a consultation's reason while held
+          "parallel_of", "hold_until", "hold_reason")
 
 
 def _row(request: Request, audience: Audience) -> dict[str, Any]:
@@ -50,6 +62,10 @@ def _row(request: Request, audience: Audience) -> dict[str, Any]:
         "received_at": request.events["received"].isoformat()
         if "received" in request.events else "",
         "their_ref": request.ack_ref, "their_contact": request.ack_contact,
+        "parallel_of": f"R-{request.parallel_of}"
+        if request.parallel_of and sees_parallels(request, audience) else "",
+        "hold_until": request.hold_until.isoformat() if request.hold_until else "",
+        "hold_reason": seen(request, audience, "hold_reason"),
     }
 
 
@@ -92,9 +108,16 @@ async def export_case(uow: UnitOfWorkFactory, case: str, *, fmt: str,
     async with uow(read_only=True) as tx:
         requests = (await tx.requests.for_case(case, office) if office
                     else await tx.requests.all_for_case(case))
+        # requests the office forwarded away: as they stood, with the history up to then
+        formers = [f for f in await tx.former.for_case(case, office)
+                   if f.request_id not in {r.id for r in requests}] if office else []
+        requests += [f.request for f in formers]
         requests.sort(key=lambda r: r.id)
         found = await tx.history.for_requests([r.id for r in requests])
         histories = {r.id: found.get(r.id, []) for r in requests}
+        for former in formers:
+            histories[former.request_id] = former_history(histories[former.request_id],
+                                                          former.upto)
     audience = Audience(Place.EXPORT, office)
     requests = [r for r in requests if visibility(r, audience, "id") is Shown.SHOWN]
     rows = [_row(r, audience) for r in requests]
@@ -321,7 +344,8 @@ def partner_figures(by_partner: dict[str, list[PartyRequest]], first: FirstMomen
                 answers.append((answered - request.created_at).total_seconds() / 86400)
                 on_time += answered <= request.due_at
         rows.append(PartnerFigures(
-            partner=partner, open=sum(r.status in PENDING_OR_PAUSED for r in items),
+            partner=partner,
+            open=sum(r.status in PENDING_OR_PAUSED or r.status in HELD for r in items),
             overdue=sum(r.status in PENDING and r.due_at <= now for r in items),
             median_ack_hours=_tenths(median(acks) if acks else None),
             median_answer_days=_tenths(median(answers) if answers else None),

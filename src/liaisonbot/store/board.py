@@ -32,7 +32,7 @@ class PartyTimes(NamedTuple):
 
 _LIST_COLUMNS = ("id", "case_ref", "kind", "requesting", "requested", "summary", "status",
                  "created_at", "due_at", "ack_due_at", "opened_by", "urgent", "confidentiality",
-                 "version")
+                 "version", "parallel_of")
 
 
 def _pending_flag() -> Any:

@@ -67,6 +67,26 @@ class SqlRequests(Repo):
     async def for_case(self, case: str, office: str) -> list[Request]:
         return await self._many(self._select().where(R.c.case_ref == case, _party(office)))
 
+    async def parallels(self, request: Request) -> list[Request]:
+        """The requests opened together with ``request`` (``open … to:A,B``), itself among
+        them, in id order; just itself when it was opened alone."""
+        first = request.parallel_of or request.id
+        return await self._many(self._select().where(
+            or_(R.c.id == first, R.c.parallel_of == first)).order_by(R.c.id))
+
+    async def postponements_due(self, now: datetime, limit: int) -> list[Request]:
+        """Postponed requests whose date has come (their ``next_nudge_at`` is that date)."""
+        query = (select(*COLUMNS, R.c.audit_hash)
+                 .where(R.c.next_nudge_at.is_not(None), R.c.next_nudge_at <= now,
+                        R.c.status == "postponed", R.c.hold_until <= now)
+                 .order_by(R.c.next_nudge_at).limit(limit))
+        if not self.sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await self.run(query)).all()
+        for row in rows:
+            self._uow.tails.read.setdefault(row.id, row.audit_hash)
+        return [request_from(row) for row in rows]
+
     async def all_for_case(self, case: str) -> list[Request]:
         return await self._many(self._select().where(R.c.case_ref == case).order_by(R.c.id))
 
@@ -96,6 +116,11 @@ class SqlRequests(Repo):
     async def incomplete_for(self, office: str) -> list[Request]:
         """Requests ``office`` is party to that wait for completion (clocks stopped)."""
         return await self._many(self._per_side(office, text(INCOMPLETE_SQL)))
+
+    async def held_for(self, office: str) -> list[Request]:
+        """Requests ``office`` is party to that are postponed or consulting (not chased)."""
+        return await self._many(self._per_side(office, R.c.status.in_(
+            ("postponed", "consulting"))))
 
     async def update_nudges(self, requests: Sequence[Request]) -> None:
         """Nudge counters and ``next_nudge_at`` of claimed requests, in one executemany. The

@@ -93,6 +93,32 @@ class RequestRow(SQLModel, table=True):
         MeasureList(), nullable=False, server_default="[]"))
     conditions: str = Field(default="", sa_column=Column(Text, nullable=False,
                                                          server_default=""))
+    # 0011: parallel requests of one case; postponement and consultation
+    parallel_of: int | None = Field(default=None, index=True)
+    hold_from: Status | None = Field(default=None, sa_type=str_enum(Status))
+    hold_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hold_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hold_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class FormerPartyRow(SQLModel, table=True):
+    """An office a request was forwarded away from (0011): the request as it stood then and
+    how many of its history entries that office may still read (``domain.forwarding``)."""
+
+    __tablename__ = "former_party"
+    __table_args__ = (
+        UniqueConstraint("request_id", "office", "upto", name="uq_former_party"),
+        Index("ix_former_party_office_case", "office", "case_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(index=True)
+    office: str = Field(max_length=64)
+    case_ref: str = Field(max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)
+    to_office: str = Field(max_length=64)
+    upto: int
+    snapshot: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class HistoryRow(SQLModel, table=True):

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaisonbot.crashpoint import crash_point
 from liaisonbot.store.db import READ_ONLY, WriteQueue, is_sqlite, write_lock
+from liaisonbot.store.former import SqlFormerParties
 from liaisonbot.store.history import SqlHistory, Tails
 from liaisonbot.store.inbox import SqlInbox
 from liaisonbot.store.outbox import SqlOutbox
@@ -54,6 +55,7 @@ class SqlUnitOfWork:
         self.inbound = SqlInbound(self)
         self.inbox = SqlInbox(self)
         self.state = SqlState(self)
+        self.former = SqlFormerParties(self)
         #: This transaction marks an inbox row done (the crash tests' ``committed`` stage).
         self.settles_inbox = False
 

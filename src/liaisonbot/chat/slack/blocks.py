@@ -66,6 +66,7 @@ def card_blocks(card: Card, post: Post, side: str | None) -> list[Block]:
     extra = [escape(f.clocks) if f.clocks else "",
              escape(w(m.CARD_MISSING).format(missing=f.missing, office=card.requesting_name))
              if f.missing is not None else "",
+             escape(f.hold) if f.hold else "",
              escape(w(m.CARD_BASIS).format(basis=f.basis)) if f.basis else "",
              escape(w(m.CARD_HANDLED).format(assignee=f.assignee)) if f.assignee else "",
              escape(w(m.CARD_ETA).format(eta=f.eta)) if f.eta else ""]

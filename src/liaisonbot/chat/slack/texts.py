@@ -16,7 +16,7 @@ SUBMIT = N_("Submit")
 CANCEL = N_("Cancel")
 BUTTONS = {"ack": N_("Acknowledge"), "answer": N_("Answer"), "extend": N_("Extend"),
            "close": N_("Close"), "reopen": N_("Reopen"), "withdraw": N_("Withdraw"),
-           "incomplete": N_("Incomplete"), "complete": N_("Complete")}
+           "incomplete": N_("Incomplete"), "complete": N_("Complete"), "resume": N_("Resume")}
 FORM_TITLES = {"answer": N_("Answer {ref}"), "extend": N_("Extend {ref}"), "reopen": N_("Reopen {ref}"),
                "incomplete": N_("Incomplete {ref}"), "complete": N_("Complete {ref}")}
 FIELD_LABELS = {"case": N_("Case"), "to": N_("To office (slug)"), "kind": N_("Kind"), "due": N_("Due (optional)"),
