@@ -334,3 +334,25 @@ async def test_annex_b_reaches_every_export_format(dec1: TestBot) -> None:
     assert cells["their_ref"] == "3 ARP 112/26-4"
     md = await export_case(bot.core.uow, "OP-1", fmt="md", office="de-gba")
     assert "| R-1 | 2026-12-02T23:00 | 3 ARP 112/26-4 | J. de Vries, +31 70 000 |" in md, md
+
+
+async def test_eio_execution_time_does_not_run_while_postponed(dec1: TestBot) -> None:
+    """Directive 2014/41/EU art. 12(4): the 90 days to execute run "unless grounds for
+    postponement under Article 15 exist": a 10-day postponement moves the execution date by
+    10 days; the thread says which deadline waits and why."""
+    bot = dec1
+    await bot.exec(f"!liaison open OP-1 to:nl-om {EIO} Bank records", user="dora", room="de")
+    await at(bot, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    await bot.exec("!liaison ack R-1 received:2026-12-03", user="niels", room="nl")
+    await at(bot, datetime(2026, 12, 21, 9, 0, tzinfo=UTC))
+    await bot.exec("!liaison record R-1 decision:2026-12-20 recognised", user="niels", room="nl")
+    start = len(bot.out)
+    await bot.exec("!liaison postpone R-1 2027-01-10 it would prejudice our investigation",
+                   user="niels", room="nl")
+    told = "\n".join(bot.out[start:])
+    assert "the execution time does not run while postponed (art. 12(4))" in told, told
+    await at(bot, datetime(2026, 12, 31, 9, 0, tzinfo=UTC))
+    await bot.exec("!liaison resume R-1 investigation closed", user="niels", room="nl")
+    show = await bot.exec("!liaison show R-1", user="dora", room="de")
+    # 20 Mar 2027 + the 10 days it was postponed (21 → 31 Dec)
+    assert "execution by Tue 2027-03-30" in show, show

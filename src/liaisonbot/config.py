@@ -181,7 +181,7 @@ _INSTRUMENT_KEYS = ("name", "short", "source", "ack_within", "ack_cite", "due", 
                     "urgent", "urgent_cite", "requires", "scope", "not_bound", "conf",
                     "conf_cite")
 _DEADLINE_KEYS = ("within", "from", "met_by", "cite", "extend", "extend_cite", "notice",
-                  "urgent_only", "pause_cite")
+                  "urgent_only", "pause_cite", "postpone_cite")
 _CLOCK_UNITS = ("h", "d", "bd", "w")
 
 
@@ -275,7 +275,8 @@ def _deadlines(data: Any, key: str, problems: _Problems) -> tuple[Deadline, ...]
             name=name, within=within, start=start, cite=str(raw.get("cite", "")),
             met_by=met_by, extend=extend, extend_cite=str(raw.get("extend_cite", "")),
             notice=str(raw.get("notice", "")), urgent_only=bool(raw.get("urgent_only", False)),
-            pause_cite=str(raw.get("pause_cite", "")).strip()))
+            pause_cite=str(raw.get("pause_cite", "")).strip(),
+            postpone_cite=str(raw.get("postpone_cite", "")).strip()))
     return tuple(found)
 
 

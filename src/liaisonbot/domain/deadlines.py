@@ -54,6 +54,9 @@ class Deadline:
     #: incomplete (``pause_cite``); empty: it runs on (the EIO Directive suspends nothing,
     #: art. 16(2)(a) only obliges the executing authority to inform).
     pause_cite: str = ""
+    #: The article by which it does not run while execution is postponed (EIO art. 12(4):
+    #: "unless grounds for postponement under Article 15 exist"); empty: it runs on.
+    postpone_cite: str = ""
 
     @property
     def in_hours(self) -> bool:
@@ -146,14 +149,15 @@ def bound(scope: str, not_bound: tuple[str, ...], country: str | None) -> bool:
 
 
 def paused(all_clocks: list[Clock], since: datetime, until: datetime,
-           calendar: BusinessCalendar) -> dict[str, datetime]:
+           calendar: BusinessCalendar, *, by: str = "pause_cite") -> dict[str, datetime]:
     """The pending deadlines the instrument stops while a request is incomplete
-    (``pause_cite``), moved on by the time it spent incomplete: hours by the exact time,
-    days by the calendar days between the local dates. Others are left where the law put them."""
+    (``pause_cite``; or postponed: ``by="postpone_cite"``), moved on by the time it spent so:
+    hours by the exact time, days by the calendar days between the local dates. Others are
+    left where the law put them."""
     days = (calendar.local(until).date() - calendar.local(since).date()).days
     moved: dict[str, datetime] = {}
     for clock in pending(all_clocks):
-        if not clock.deadline.pause_cite or clock.at is None or clock.legal is None \
+        if not getattr(clock.deadline, by) or clock.at is None or clock.legal is None \
                 or clock.legal < since:
             continue
         moved[clock.deadline.name] = clock.at + (until - since) if clock.deadline.in_hours \

@@ -275,6 +275,27 @@ def transition(directory: Directory, request: Request, verb: str, text: str,
     return detail
 
 
+def end_hold(directory: Directory, request: Request, now: datetime) -> list[str]:
+    """Before a postponement ends (``resume`` or its date): the pending deadlines the
+    instrument does not run while execution is postponed (``postpone_cite``, EIO art. 12(4))
+    move on by the time it was postponed; returns their names (a consultation moves none)."""
+    office = directory.office(request.requested)
+    if request.status is not Status.POSTPONED or request.hold_since is None or office is None:
+        return []
+    stopped = paused(request_clocks(directory, request), request.hold_since, now,
+                     office.calendar, by="postpone_cite")
+    if stopped:
+        request.extensions = {**request.extensions, **stopped}
+        refresh_due(directory, request)
+    return sorted(stopped)
+
+
+def stopped_while_postponed(directory: Directory, request: Request) -> list[Clock]:
+    """The pending deadlines that do not run while ``request`` is postponed."""
+    return [clock for clock in pending(request_clocks(directory, request))
+            if clock.deadline.postpone_cite]
+
+
 def runs_on(directory: Directory, request: Request) -> bool:
     """Whether ``request`` has legal deadlines that run on while it is incomplete (its
     instrument stops none of its pending ones): ``incomplete`` then pauses only the chasing."""

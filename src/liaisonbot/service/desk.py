@@ -973,6 +973,7 @@ class Desk:
     async def _end_postponement(self, ctx: _Ctx, request: Request) -> None:
         until, old = request.hold_until, request.status
         assert until is not None
+        moved = legal.end_hold(self.directory, request, ctx.now)
         release(request)
         office = self.directory.office(request.requested)
         if office is not None:
@@ -980,7 +981,8 @@ class Desk:
         request.updated_at = ctx.now
         self._reschedule(request)
         await self._history(ctx, request, m.STATUS_VERB["resume"], until=utc_text(until),
-                            status=[old.value, request.status.value])
+                            status=[old.value, request.status.value],
+                            deadline=moved or None)
         await ctx.uow.requests.update(request)
         for room in await self._request_rooms(ctx, request):
             reader = self.present.room_reader(room)
@@ -1091,10 +1093,11 @@ class Desk:
             return {"text": cmd.text}, cmd.text
         if verb == "resume":
             held_until = request.hold_until
+            moved = legal.end_hold(self.directory, request, ctx.now)
             release(request)
             skip_held_nudges(request, self.directory.policy, calendar_office.calendar, ctx.now)
-            return {"note": cmd.text,
-                    "until": utc_text(held_until) if held_until else None}, cmd.text
+            return {"note": cmd.text, "until": utc_text(held_until) if held_until else None,
+                    "deadline": moved or None}, cmd.text
         if verb in ("incomplete", "complete"):
             return legal.transition(self.directory, request, verb, cmd.text, ctx.now), cmd.text
         if cmd.eta is not None:

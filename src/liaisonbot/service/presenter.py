@@ -176,6 +176,14 @@ class Presenter:
         """Postponed until …, in consultation, back to …, forwarded to … (issue 24)."""
         request, w = change.request, reader.words
         if change.verb == "postpone" and request.hold_until:
+            stopped = legal.stopped_while_postponed(self.directory, request)
+            if stopped:  # EIO art. 12(4): the execution time runs only once it ends
+                return w(m.CHANGE_POSTPONED_STOPS).format(
+                    until=w.when(request.hold_until, reader.tz, now),
+                    deadlines=", ".join(w(m.DEADLINE_NAMES.get(c.deadline.name,
+                                                               c.deadline.name))
+                                        for c in stopped),
+                    cite=", ".join(c.deadline.postpone_cite for c in stopped))
             return w(m.CHANGE_POSTPONED).format(until=w.when(request.hold_until, reader.tz, now))
         if change.verb == "consult":
             return w(m.CHANGE_CONSULTING)
