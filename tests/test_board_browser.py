@@ -264,3 +264,30 @@ async def test_a_request_page_shows_its_measures(desk: Desk) -> None:
     olena = await desk.sign_in("olena")
     response = await olena.goto(desk.base + "/board/ua-pgo/R-5")
     assert response.status == 404 and "hearing of witness W" not in await olena.content()
+
+
+async def test_parallel_requests_shown_together_to_the_requesting_office(desk: Desk) -> None:
+    """Issue 24: ``open … to:A,B`` in Chromium: the requesting office's case page lists both
+    requests marked as parallel; each requested office's page lists its own alone, with no
+    trace of the other."""
+    bot = desk.bot
+    out = await bot.exec("!liaison open OP-7 to:ba-spo,ua-pgo Phone records of Y", user="alice",
+                         room="icc")
+    assert "R-5, R-6 opened in parallel" in out, out
+
+    async def refs(page: Any) -> list[str]:
+        return [text.strip() for text in await page.locator("tbody td a").all_inner_texts()]
+
+    alice = await desk.sign_in("alice", "/board/icc-otp/case?ref=OP-7")
+    assert sorted(await refs(alice)) == ["R-5", "R-6"]
+    marks = await alice.locator("small.parallel").all_inner_texts()
+    assert len(marks) == 2 and all("R-5" in mark and "R-6" in mark for mark in marks), marks
+    await desk.shot(alice, "case-parallel")
+    for login, office, own, other in (("bojan", "ba-spo", "R-5", "R-6"),
+                                      ("olena", "ua-pgo", "R-6", "R-5")):
+        page = await desk.sign_in(login, f"/board/{office}/case?ref=OP-7")
+        assert await refs(page) == [own]
+        body = await page.content()
+        assert await page.locator("small.parallel").count() == 0 and other not in body
+        response = await page.goto(f"{desk.base}/board/{office}/{other}")
+        assert response is not None and response.status == 404

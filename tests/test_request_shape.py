@@ -123,6 +123,14 @@ def test_a_snapshot_gives_back_the_request() -> None:
                       events={"received": MONDAY_10}, hold_from=Status.ACKNOWLEDGED,
                       hold_until=MONDAY_10 + timedelta(days=9), hold_reason="harm")
     assert from_snapshot(snapshot(request)) == request
+    # with measures (one answered on conditions, one postponed) and the answer's conditions
+    from liaisonbot.domain.measures import Measure, MeasureState
+    request.measures = (
+        Measure(1, "hearing", MeasureState.ANSWERED, "heard", "case OP-1 only", MONDAY_10),
+        Measure(2, "bank records", MeasureState.POSTPONED,
+                until=MONDAY_10 + timedelta(days=20), reason="investigation"))
+    request.conditions = "for use in OP-1 only"
+    assert from_snapshot(snapshot(request)) == request
 
 
 # ---------------------------------------------------------------------- several offices

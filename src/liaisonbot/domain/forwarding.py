@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from liaisonbot.domain.measures import from_json_list, to_json_list
 from liaisonbot.domain.model import Confidentiality, Kind, Request, Status
 
 _ENUMS: dict[str, type[enum.Enum]] = {"kind": Kind, "status": Status,
@@ -46,6 +47,8 @@ def snapshot(request: Request) -> str:
             value = value.value
         elif f.name in _MOMENT_MAPS:
             value = {k: v.isoformat() for k, v in value.items()}
+        elif f.name == "measures":
+            value = to_json_list(value)
         body[f.name] = value
     return json.dumps(body, sort_keys=True, ensure_ascii=False)
 
@@ -62,6 +65,8 @@ def from_snapshot(text: str) -> Request:
             value = _ENUMS[name](value)
         elif name in _MOMENT_MAPS:
             value = {k: datetime.fromisoformat(v) for k, v in (value or {}).items()}
+        elif name == "measures":
+            value = from_json_list(value)
         elif isinstance(value, str) and "datetime" in str(known[name].type):
             value = datetime.fromisoformat(value)
         values[name] = value
