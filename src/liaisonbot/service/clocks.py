@@ -174,7 +174,7 @@ def extend_legal(directory: Directory, request: Request, side: Side, new_due: da
     deadline = upcoming.deadline
     office = directory.office(request.requested)
     assert office is not None
-    tz, w = office.calendar.tz.key, w or words("en")
+    w = w or words("en")
     name = w(m.DEADLINE_NAMES.get(deadline.name, deadline.name))
     limit = ""
     if side is Side.REQUESTED:

@@ -21,8 +21,8 @@ from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
 from liaisonbot.domain.forwarding import Former
 from liaisonbot.domain.grammar import CommandError, Phrase, parse
-from liaisonbot.domain.measures import MeasureError, numbered
 from liaisonbot.domain.holds import hold, release, skip_held_nudges
+from liaisonbot.domain.measures import MeasureError, numbered
 from liaisonbot.domain.model import (
     ENDED,
     PENDING,
@@ -44,8 +44,8 @@ from liaisonbot.domain.visibility import (
     shows,
 )
 from liaisonbot.service import clocks as legal
-from liaisonbot.service import measures as measures_use
 from liaisonbot.service import levels
+from liaisonbot.service import measures as measures_use
 from liaisonbot.service import messages as m
 from liaisonbot.service.i18n import Words
 from liaisonbot.service.inbox import Ticket
