@@ -279,3 +279,28 @@ def test_the_slack_form_names_kinds_in_the_channels_language() -> None:
     kind = next(b for b in view["blocks"] if b.get("block_id") == "kind")
     options = {o["value"]: o["text"]["text"] for o in kind["element"]["options"]}
     assert options["evidence"] == "preuves" and options["mla"] == "entraide judiciaire"
+
+
+async def test_icc_request_to_two_offices_is_confidential_in_both(any_url: str) -> None:
+    """``to:A,B`` with ``via:icc``: each parallel request is confidential by default; neither
+    requested office's room nor the requesting room sees the particulars; the reply names
+    both ids and says the notices once."""
+    bot = await _bot(any_url)
+    try:
+        out = await bot.exec('!liaison open ICC-01/22 to:ba-spo,de-gba kind:surrender via:icc '
+                             'basis:"Rome Statute art. 89" person:"Suspect M." '
+                             "Arrest and surrender of the suspect", user="alice", room="icc")
+        rooms = _in("console:icc", out) + _in("console:ba", out) + _in("console:de", out)
+        assert "R-1 opened" in _in("console:ba", out) and "R-2 opened" in _in("console:de", out)
+        for secret in ("Suspect M.", "Arrest and surrender", "Rome Statute art. 89"):
+            assert secret not in rooms, secret
+        assert "Suspect M." in _in("dm:console:katrin", out)
+        assert "Suspect M." in _in("dm:console:bojan", out)
+        reply = _blocks(out)[-1]
+        assert reply.startswith("[console:icc] R-1, R-2 opened in parallel"), reply
+        assert reply.count("are confidential unless conf: says otherwise") == 1, reply
+        async with bot.core.uow() as uow:
+            levels = [r.confidentiality for r in await uow.requests.all_for_case("ICC-01/22")]
+        assert levels == [Confidentiality.CONFIDENTIAL] * 2
+    finally:
+        await bot.core.close()

@@ -690,7 +690,11 @@ class Desk:
         head = ctx.words(m.OPENED_PARALLEL).format(
             refs=refs, case=cmd.case,
             offices=", ".join(self.directory.name(slug) for slug in cmd.offices))
-        text = "\n".join([head, *(o.reply.text for o in outcomes)])
+        # Each request's own line is on its card in this room; the notices (confidential by
+        # default, where the summary went) are said once.
+        notices = dict.fromkeys(line for o in outcomes
+                                for line in o.reply.text.split("\n")[1:] if line)
+        text = "\n".join([head, *notices])
         return Outcome(self._text(ctx, "reply", text, request_id=outcomes[0].request_id),
                        verb="open", request_id=outcomes[0].request_id)
 
