@@ -43,6 +43,8 @@ PEOPLE = {"icc-otp": "console:alice", "ba-spo": "console:bojan", "ua-pgo": "cons
           "eurojust": "console:emma"}
 EXAMPLE = tuple(PEOPLE)
 PAIRS = [(a, c) for a in EXAMPLE for c in EXAMPLE if a != c]
+#: A confidential request needs listed members on both sides (``open`` refuses it otherwise).
+CONFIDENTIAL_PAIRS = [("icc-otp", "ba-spo"), ("ba-spo", "icc-otp")]
 BIG_CASE = "BIG-0001/26"
 LIST_OFFICE = "icc-otp"
 REPEAT = 5
@@ -169,7 +171,10 @@ async def lifecycle(core: Any, clock: ManualClock, n: int,
 
     for i in range(n):
         origin, target = PAIRS[i % len(PAIRS)]
-        options = " conf:confidential" if i % 10 == 3 else ""
+        options = ""
+        if i % 10 == 3:  # confidential: only between offices that list members (else refused)
+            origin, target = CONFIDENTIAL_PAIRS[(i // 10) % 2]
+            options = " conf:confidential"
         options += " urgent" if i % 20 == 7 else ""
         outcome = await run("open", origin, f"open CASE-{i % 500:04d}/26 to:{target} "
                             f"kind:evidence{options} Bank records for account {i}")
