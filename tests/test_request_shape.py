@@ -205,9 +205,13 @@ async def test_postponed_request_is_not_chased_and_resumes_at_its_date(bot: Test
     assert "Postponed until Mon 2026-12-21 16:00 CET" in shown
     assert "answer R-1" not in shown
 
-    # past the due date: no nudge while postponed; not overdue, listed apart
+    # past the due date: no nudge while postponed; not overdue, listed apart (the morning
+    # digest too, after the rest)
     out = await bot.exec(":advance 2w")
     assert not [p for p in _posts(out) if "Reminder" in p]
+    digests = [p for p in _posts(out) if p.startswith("[console:de] Morning digest")]
+    assert digests and "1 postponed or in consultation (not chased)" in digests[-1], digests
+    assert "R-1 ·" in digests[-1]
     overdue = await bot.exec("!liaison overdue")
     assert "0 requests; 1 postponed or in consultation (not chased)" in overdue
     assert "R-1 is postponed, so it cannot be answered now." in \

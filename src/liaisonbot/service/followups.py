@@ -266,7 +266,8 @@ class Ticker:
         horizon = calendar.closing(calendar.add_business_days(calendar.local(now).date(), 2))
         items = [r for r in await uow.requests.pending_for(office.slug) if r.due_at <= horizon]
         waiting = await uow.requests.incomplete_for(office.slug)
-        if not items and not waiting:
+        held = await uow.requests.held_for(office.slug)
+        if not items and not waiting and not held:
             return []
         overdue = sum(1 for r in items if r.is_overdue(now))
         items.sort(key=lambda r: (r.case, r.due_at))
@@ -277,6 +278,9 @@ class Ticker:
         if waiting:  # listed apart, after the rest: their clocks are stopped
             title += " " + w.count(m.LIST_INCOMPLETE, len(waiting))
             items += sorted(waiting, key=lambda r: (r.case, r.id))
+        if held:  # postponed or consulting: not chased, listed last (their dates on the card)
+            title += " " + w.count(m.LIST_HELD, len(held))
+            items += sorted(held, key=lambda r: (r.case, r.id))
         cards = tuple(self.present.card(r, now=now, audience=reader.audience) for r in items)
         return [(room, reader.post("list", title, now, cards=cards, extra={"digest": True}))
                 for room in office.rooms]
