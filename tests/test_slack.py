@@ -199,12 +199,20 @@ async def test_buttons_and_forms_change_status(tmp_path: Path) -> None:
                       "user": {"id": "U0BOB", "team_id": T1},
                       "view": {**view, "id": "V1", "state": {"values": {
                           "text": {"text": {"type": "plain_text_input",
-                                            "value": "Records <attached> & sent"}}}}}}
+                                            "value": "Records <attached> & sent"}},
+                          "conditions": {"conditions": {
+                              "type": "plain_text_input",
+                              "value": 'for use in "OP-1" only'}}}}}}
+        assert [b["block_id"] for b in view["blocks"]] == ["text", "conditions"]
         assert await bot.interact(submission) == 200
         async def answered() -> bool:
             return await bot.status(1) == "answered"
 
         await bot.slack.wait_for(answered, 3)
+        async with bot.core.uow() as uow:  # the form's conditions on use, kept with the answer
+            request = await uow.requests.get(1)
+        assert request is not None and request.conditions == 'for use in "OP-1" only'
+        assert request.answer == "Records <attached> & sent"
         await bot.settled()
         updated = next(m for m in bot.slack.messages("C0ICC") if m["ts"] == origin["ts"])
         assert "lb_close" in json.dumps(updated["blocks"]) and "answered" in all_text(updated)

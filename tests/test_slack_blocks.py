@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from liaisonbot.chat.slack import forms
 from liaisonbot.chat.slack.blocks import MAX_BLOCKS, SECTION_MAX, escape, render
 from liaisonbot.chat.slack.platform import FormSafeRequest
@@ -63,3 +65,24 @@ def test_form_body_with_the_word_payload_is_parsed_as_fields() -> None:
     assert request.to_copyable().body["text"] == "show payload"
     real = FormSafeRequest(body="payload=%7B%22type%22%3A%22block_actions%22%7D", headers={})
     assert real.body == {"type": "block_actions"}
+
+
+@pytest.mark.parametrize(("conditions", "expected"), [
+    ("for use in OP-1 only", "for use in OP-1 only"),
+    ('not for the "defence" file', 'not for the "defence" file'),  # in curly quotes
+    ('„kind“ and "this"', '„kind“ and ”this”'),  # every pair occurs: straight made curly
+    ('mixed “quotes” and "straight"', 'mixed “quotes” and ”straight”')])
+def test_answer_form_conditions_reach_the_command(conditions: str, expected: str) -> None:
+    """The Answer form's optional conditions on use become ``conditions:"…"``, which the
+    grammar reads back as typed (quotes inside kept, or a straight one made curly when every
+    quote pair occurs)."""
+    from liaisonbot.domain.grammar import parse
+    origin = forms.Origin("T1", "C1", "1.2", "answer", "R-7")
+    view = forms.action_view(origin)
+    assert [b["block_id"] for b in view["blocks"]] == ["text", "conditions"]
+    assert view["blocks"][1]["optional"] is True
+    command = forms.action_command(origin, {"text": "Records\nattached", "conditions": conditions})
+    parsed = parse(command)
+    assert (parsed.request_id, parsed.text) == (7, "Records attached")  # type: ignore[union-attr]
+    assert parsed.conditions == expected  # type: ignore[union-attr]
+    assert forms.action_command(origin, {"text": "done", "conditions": " "}) == "answer R-7 done"

@@ -17,9 +17,13 @@ from liaisonbot.domain.model import Kind
 
 OPEN_CALLBACK = "lb_open_form"
 ACTION_CALLBACK = "lb_action_form"
-TEXT_VERBS = {"answer": ("text",), "extend": ("new_due", "reason"), "reopen": ("reason",),
-              "incomplete": ("missing",), "complete": ("supplied",)}
-_MULTILINE = ("text", "reason", "missing", "supplied")
+TEXT_VERBS = {"answer": ("text", "conditions"), "extend": ("new_due", "reason"),
+              "reopen": ("reason",), "incomplete": ("missing",), "complete": ("supplied",)}
+_MULTILINE = ("text", "reason", "missing", "supplied", "conditions")
+#: Fields a form may leave empty (the conditions on use of an answer).
+_OPTIONAL = ("conditions",)
+#: Quote pairs the grammar groups words with (``domain.grammar``), tried in turn.
+_QUOTE_PAIRS = (('"', '"'), ("\u201c", "\u201d"), ("\u201e", "\u201c"))
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,9 @@ def open_view(origin: Origin, offices: list[tuple[str, str]],
 def action_view(origin: Origin, tr: Callable[[str], str] = _same) -> dict[str, Any]:
     """The small form for a button whose command needs text (answer, extend, reopen)."""
     fields = TEXT_VERBS[origin.verb]
-    blocks = [_input(name, multiline=name in _MULTILINE, max_length=
-                     3000 if name != "new_due" else 20, tr=tr) for name in fields]
+    blocks = [_input(name, multiline=name in _MULTILINE, optional=name in _OPTIONAL,
+                     max_length={"new_due": 20, "conditions": 1000}.get(name, 3000), tr=tr)
+              for name in fields]
     title = tr(texts.FORM_TITLES[origin.verb]).format(ref=origin.ref)
     return _modal(ACTION_CALLBACK, title, origin, blocks, tr)
 
@@ -137,4 +142,18 @@ def action_command(origin: Origin, data: dict[str, str]) -> str:
         due, reason = _word(data.get("new_due", "")), _flat(data.get("reason", ""))
         return f"extend {origin.ref} {due} {reason}"
     field = TEXT_VERBS[origin.verb][0]
-    return f"{origin.verb} {origin.ref} {_flat(data.get(field, ''))}".strip()
+    command = f"{origin.verb} {origin.ref} {_flat(data.get(field, ''))}".strip()
+    conditions = _flat(data.get("conditions", ""))
+    if origin.verb == "answer" and conditions:
+        command += f" conditions:{_quoted(conditions)}"
+    return command
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one quoted option value: in the first quote pair it does not contain (a
+    straight double quote inside becomes a closing curly one when every pair occurs)."""
+    for opening, closing in _QUOTE_PAIRS:
+        if opening not in text and closing not in text:
+            return f"{opening}{text}{closing}"
+    return '"' + text.replace('"', "\u201d") + '"'
+

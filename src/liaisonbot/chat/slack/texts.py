@@ -22,6 +22,7 @@ FORM_TITLES = {"answer": N_("Answer {ref}"), "extend": N_("Extend {ref}"), "reop
 FIELD_LABELS = {"case": N_("Case"), "to": N_("To office (slug)"), "kind": N_("Kind"), "due": N_("Due (optional)"),
                 "urgent": N_("Urgent"), "summary": N_("Summary"), "text": N_("Answer"),
                 "reason": N_("Reason"), "new_due": N_("New due date (YYYY-MM-DD, Nd, Nbd, Nw)"),
-                "missing": N_("What is missing"), "supplied": N_("What was missing")}
+                "missing": N_("What is missing"), "supplied": N_("What was missing"),
+                "conditions": N_("Conditions on use (optional)")}
 FIELD_HINTS = {"due": N_("YYYY-MM-DD, 10d, 5bd or 2w; empty for the policy default")}
 CONFIDENTIAL = N_("(confidential, shown to listed members only)")
