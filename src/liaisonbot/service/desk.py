@@ -950,7 +950,7 @@ class Desk:
             self._post(ctx, room, reader.post(
                 "card", reader.words(m.FORWARDED_HERE).format(
                     ref=request.ref, office=target.name, former=office.name, case=request.case,
-                    kind=request.kind.value, requesting=requesting.name,
+                    kind=reader.words.kind(request.kind.value), requesting=requesting.name,
                     due=reader.words.when(request.due_at, reader.tz, ctx.now)),
                 ctx.now, request_id=request.id,
                 card=self.present.card(request, now=ctx.now, audience=reader.audience)))
