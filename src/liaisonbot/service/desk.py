@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from liaisonbot.domain import commands as c
-from liaisonbot.domain.audit import state_hash, utc_text
+from liaisonbot.domain.audit import Entry, state_hash, utc_text
 from liaisonbot.domain.cards import Card, Post
 from liaisonbot.domain.contacts import at_desk
 from liaisonbot.domain.directory import Directory
@@ -845,6 +845,12 @@ class Desk:
         lines = [reader.words(m.SHOW_HISTORY).format(ref=request.ref),
                  *self.present.history_lines(request, entries, reader, ctx.now)]
         lines[:0] = await self._parallel_lines(ctx, request)
+        return self._shown(ctx, office, request, entries, lines)
+
+    def _shown(self, ctx: _Ctx, office: Office, request: Request, entries: list[Entry],
+               lines: list[str]) -> Outcome:
+        """``show``'s answer: ``lines`` to the room with the card as it may see it, and to a
+        listed member of a confidential request the summary and history in full by DM."""
         if by_direct_message(request, "summary") \
                 and self.present.is_listed_member(request, ctx.actor.user):
             member = self.present.member_reader(request, ctx.actor.user)
@@ -856,7 +862,7 @@ class Desk:
                                                         request_id=request.id))
         return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
                                   card=self.present.card(request, now=ctx.now,
-                                                         audience=reader.audience)),
+                                                         audience=ctx.reader.audience)),
                        verb="show", request_id=request.id)
 
     async def _parallel_lines(self, ctx: _Ctx, request: Request) -> list[str]:
@@ -884,19 +890,7 @@ class Desk:
         lines = [w(m.SHOW_FORMER).format(ref=request.ref, former=office.name, at=at,
                                          office=self.directory.name(former.to)),
                  *self.present.history_lines(request, entries, ctx.reader, ctx.now)]
-        if by_direct_message(request, "summary") \
-                and self.present.is_listed_member(request, ctx.actor.user):
-            member = self.present.member_reader(request, ctx.actor.user)  # as ``show`` does
-            mw = member.words
-            full = [mw(m.SHOW_DM).format(ref=request.ref, office=office.name),
-                    mw(m.CARD_SUMMARY).format(summary=request.summary),
-                    *self.present.history_lines(request, entries, member, ctx.now)]
-            self._post(ctx, ctx.actor.user, member.post("direct", "\n".join(full), ctx.now,
-                                                        request_id=request.id))
-        return Outcome(self._text(ctx, "show", "\n".join(lines), request_id=request.id,
-                                  card=self.present.card(request, now=ctx.now,
-                                                         audience=ctx.reader.audience)),
-                       verb="show", request_id=request.id)
+        return self._shown(ctx, office, request, entries, lines)
 
     async def _forward(self, ctx: _Ctx, office: Office, request: Request,
                        cmd: c.Forward) -> Outcome:
