@@ -76,16 +76,7 @@ class SqlRequests(Repo):
 
     async def postponements_due(self, now: datetime, limit: int) -> list[Request]:
         """Postponed requests whose date has come (their ``next_nudge_at`` is that date)."""
-        query = (select(*COLUMNS, R.c.audit_hash)
-                 .where(R.c.next_nudge_at.is_not(None), R.c.next_nudge_at <= now,
-                        R.c.status == "postponed", R.c.hold_until <= now)
-                 .order_by(R.c.next_nudge_at).limit(limit))
-        if not self.sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = (await self.run(query)).all()
-        for row in rows:
-            self._uow.tails.read.setdefault(row.id, row.audit_hash)
-        return [request_from(row) for row in rows]
+        return await self._claim(now, limit, R.c.status == "postponed", R.c.hold_until <= now)
 
     async def all_for_case(self, case: str) -> list[Request]:
         return await self._many(self._select().where(R.c.case_ref == case).order_by(R.c.id))
@@ -143,8 +134,13 @@ class SqlRequests(Repo):
                                .where(R.c.next_nudge_at > moment))).scalar()
 
     async def claim_nudges(self, now: datetime, limit: int) -> list[Request]:
+        return await self._claim(now, limit)
+
+    async def _claim(self, now: datetime, limit: int, *where: Any) -> list[Request]:
+        """Requests whose ``next_nudge_at`` has come (and ``where``), earliest first, locked
+        for this transaction (``SKIP LOCKED`` on PostgreSQL), their chain ends noted."""
         query = (select(*COLUMNS, R.c.audit_hash)
-                 .where(R.c.next_nudge_at.is_not(None), R.c.next_nudge_at <= now)
+                 .where(R.c.next_nudge_at.is_not(None), R.c.next_nudge_at <= now, *where)
                  .order_by(R.c.next_nudge_at).limit(limit))
         if not self.sqlite:
             query = query.with_for_update(skip_locked=True)
