@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BASE_CONFIG, EU_OFFICES, TestBot, make_settings, start_bot
+from conftest import BASE_CONFIG, EU_OFFICES, TestBot, console_posts, make_settings, start_bot
 from liaisonbot.config import ConfigError
 from liaisonbot.domain.model import Confidentiality
 from liaisonbot.service.levels import unreachable
@@ -52,16 +52,7 @@ async def _bot(url: str) -> TestBot:
     return await start_bot(make_settings(url, offices=_offices(), instruments=INSTRUMENTS))
 
 
-def _blocks(out: str) -> list[str]:
-    """The console's printed posts, one block each (a block starts with ``[``)."""
-    blocks: list[str] = []
-    for line in out.splitlines():
-        if line.startswith("[") or not blocks:
-            blocks.append(line)
-        else:
-            blocks[-1] += "\n" + line
-    return [b for b in blocks if "Audit checkpoint" not in b  # the day's first tick posts one
-            and "Контрольна точка" not in b and "Point de contrôle" not in b]
+_blocks = console_posts
 
 
 def _in(room: str, out: str) -> str:

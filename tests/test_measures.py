@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import BASE_CONFIG, EU_OFFICES, TestBot
+from conftest import BASE_CONFIG, EU_OFFICES, TestBot, console_posts
 from liaisonbot.domain import measures as ms
 from liaisonbot.domain.audit import state_hash
 from liaisonbot.domain.commands import DueSpec, PostponeMeasure
@@ -45,15 +45,8 @@ async def _get(bot: TestBot, number: int = 1) -> Request:
 
 
 def _in(room: str, out: str) -> list[str]:
-    """The blocks posted to ``room`` (each block's lines joined)."""
-    blocks, current = [], None
-    for line in out.splitlines():
-        if line.startswith("["):
-            current = [line]
-            blocks.append(current)
-        elif current is not None:
-            current.append(line)
-    return ["\n".join(b) for b in blocks if b[0].startswith(f"[{room}]")]
+    """The posts to ``room``."""
+    return [p for p in console_posts(out) if p.startswith(f"[{room}]")]
 
 
 async def _opened(bot: TestBot) -> str:

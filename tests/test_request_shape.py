@@ -12,7 +12,15 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import BASE_CONFIG, EU_OFFICES, MONDAY_10, TestBot, make_settings, start_bot
+from conftest import (
+    BASE_CONFIG,
+    EU_OFFICES,
+    MONDAY_10,
+    TestBot,
+    console_posts,
+    make_settings,
+    start_bot,
+)
 from liaisonbot.domain import commands as c
 from liaisonbot.domain.forwarding import from_snapshot, snapshot
 from liaisonbot.domain.grammar import CommandError, parse
@@ -38,16 +46,7 @@ async def bot(any_url: str) -> AsyncIterator[TestBot]:
     await started.core.close()
 
 
-def _posts(out: str) -> list[str]:
-    """The bot's posts in ``out``, one string each (a post starts with ``[ROOM]``), without
-    the daily audit checkpoints."""
-    posts: list[str] = []
-    for line in out.splitlines():
-        if line.startswith("["):
-            posts.append(line)
-        elif posts and line.startswith("    "):
-            posts[-1] += "\n" + line
-    return [p for p in posts if "Audit checkpoint" not in p]
+_posts = console_posts
 
 
 def _in(room: str, out: str) -> list[str]:

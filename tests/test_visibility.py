@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import BASE_CONFIG, TestBot, make_settings, start_bot
+from conftest import BASE_CONFIG, TestBot, console_posts, make_settings, start_bot
 from liaisonbot.domain.model import Confidentiality, Kind, Request, Status
 from liaisonbot.domain.refs import distinct_users, same_user
 from liaisonbot.domain.visibility import (
@@ -108,15 +108,7 @@ def test_distinct_users_counts_each_person_once() -> None:
                            "console:a", "slack:U2"]) == ("slack:U1", "console:a", "slack:T0BBB/U2")
 
 
-def _blocks(out: str) -> list[str]:
-    """The console output as posts: each starts with ``[ROOM]``."""
-    posts: list[str] = []
-    for line in out.splitlines():
-        if line.startswith("[") or not posts:
-            posts.append(line)
-        else:
-            posts[-1] += "\n" + line
-    return posts
+_blocks = console_posts
 
 
 async def test_confidential_thread_reaches_listed_members_never_a_room(testbot: TestBot) -> None:
