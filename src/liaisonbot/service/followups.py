@@ -171,10 +171,12 @@ class Ticker:
         legal.reschedule(self.directory, request)
         upcoming = request.next_nudge_at
         if upcoming is not None and upcoming <= now:
-            chaser = self.directory.office(request.requesting) \
-                if request.status is Status.INCOMPLETE else office
-            upcoming = calendar.next_open(now + timedelta(minutes=1)) if chaser is office \
-                else (chaser or office).calendar.next_open(now + timedelta(minutes=1))
+            # the chased office's hours: the requesting office's while incomplete, else the
+            # requested office's chasing calendar (around the clock for an emergency)
+            requesting = self.directory.office(request.requesting)
+            chasing = requesting.calendar if request.status is Status.INCOMPLETE \
+                and requesting is not None else calendar
+            upcoming = chasing.next_open(now + timedelta(minutes=1))
         request.next_nudge_at = upcoming
 
     def _nudge_text(self, request: Request, office: Office, nudge: NudgeDue, now: datetime,
