@@ -140,13 +140,18 @@ class Generator:
 
     _close = _reopen = _withdraw = _transition
 
-    def _settle(self) -> str:
-        """answer/decline, of a whole request or of one measure R-n/k (k sometimes out of
-        range or not a number), with conditions on use now and then."""
-        line = self._transition()
+    def _of_measure(self, line: str) -> str:
+        """Now and then the line's request id made one measure's, ``R-n/k`` (k sometimes out
+        of range or not a number)."""
         if self.r.random() < 0.3:
             k = self.r.choice(("1", "2", "3", "0", "99", "x", ""))
             line = line.replace(" ", f"/{k} ", 1) if " " in line else f"{line}/{k}"
+        return line
+
+    def _settle(self) -> str:
+        """answer/decline, of a whole request or of one measure R-n/k, with conditions on use
+        now and then."""
+        line = self._of_measure(self._transition())
         if self.r.random() < 0.2:
             line += f' conditions:"{self.words(0, 4)}"'
         return line
@@ -177,8 +182,8 @@ class Generator:
     _snooze = _extend
 
     def _postpone(self) -> str:
-        """``postpone R-n UNTIL REASON`` (a DUE like extend's)."""
-        return self._extend()
+        """``postpone R-n[/k] UNTIL REASON`` (a DUE like extend's)."""
+        return self._of_measure(self._extend())
 
     def _consult(self) -> str:
         return " ".join(p for p in (self.pick(IDS), self.words(0, 4)) if p)
